@@ -1,0 +1,83 @@
+"""Reading and checking ``params.yaml``.
+
+Every stage validates the keys it uses *before* doing any work, and a bad value
+raises :class:`ParamError` naming the full dotted key and what is expected.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+
+_MISSING = object()
+
+
+class ParamError(ValueError):
+    """An invalid or missing value in ``params.yaml``; the message names the key."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"params.yaml: {key}: {message}")
+
+
+def load_params(path: str | os.PathLike = "params.yaml") -> dict:
+    """Load ``params.yaml`` as a dict (empty file -> ``{}``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ParamError("<root>", "the file must hold a mapping of sections")
+    return data
+
+
+def get(params: dict, key: str, default: Any = _MISSING) -> Any:
+    """Return the value at dotted ``key``; raise ParamError if absent and no default."""
+    node: Any = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            if default is _MISSING:
+                raise ParamError(key, "missing")
+            return default
+        node = node[part]
+    return node
+
+
+def require(
+    params: dict,
+    key: str,
+    kind: type | tuple[type, ...],
+    check: Callable[[Any], bool] | None = None,
+    expect: str = "",
+    default: Any = _MISSING,
+) -> Any:
+    """Fetch dotted ``key``, check its type and an optional predicate.
+
+    ``bool`` is never accepted where a number is expected.
+    """
+    value = get(params, key, default)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise ParamError(key, f"expected {expect or _names(kinds)}, got {value!r}")
+    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kinds):
+        raise ParamError(key, f"expected {expect or _names(kinds)}, got {value!r}")
+    if check is not None and not check(value):
+        raise ParamError(key, f"expected {expect or 'a valid value'}, got {value!r}")
+    return value
+
+
+def require_choice(params: dict, key: str, choices: Iterable[str], default: Any = _MISSING) -> str:
+    choices = list(choices)
+    value = get(params, key, default)
+    if value not in choices:
+        raise ParamError(key, f"unknown value {value!r}; known: {', '.join(map(str, choices))}")
+    return value
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in kinds)
