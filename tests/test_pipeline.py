@@ -1,0 +1,116 @@
+"""End-to-end: the real DVC pipeline on tiny params in a temporary copy of the repo."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COPY = ["src", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvcignore"]
+
+TINY = {
+    "biased_mnist.datasets": ["p0.1", "p0.99"],
+    "biased_mnist.n_train": 1500,
+    "biased_mnist.n_val": 300,
+    "biased_mnist.n_test": 400,
+    "train.architectures": ["simple_cnn", "mlp"],
+    "train.epochs": 1,
+    "audit.n_digits": 16,
+    "audit.morris.n_trajectories": 4,
+    "audit.interventions.n_digits": 64,
+    "audit.interventions.repetitions": 3,
+    "audit.pixel_view.n_images": 2,
+    "audit.pixel_view.nb_design": 4,
+    "gate.candidates": [{"dataset_id": "p0.1", "arch": "simple_cnn"}],
+}
+
+
+def _set(params: dict, dotted: str, value) -> None:
+    node = params
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+
+
+def _run(args, cwd, env):
+    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
+    assert res.returncode == 0, f"{' '.join(args)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    return res.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo")
+    for rel in COPY:
+        src = REPO / rel
+        if not src.exists():
+            continue
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for key, value in TINY.items():
+        _set(params, key, value)
+    params.setdefault("imagenet", {}).update(_tiny_imagenet(params.get("imagenet", {})))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["PYTHONPATH"] = str(root / "src")
+    env["GX_ANALYTICS_ENABLED"] = "false"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["SOURCE_DATE_EPOCH"] = "1700000000"
+    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "ci@example.org"],
+                ["git", "config", "user.name", "ci"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "tiny"]):
+        _run(cmd, root, env)
+    first = _run([sys.executable, "-m", "dvc", "repro"], root, env)
+    return root, env, first
+
+
+def _tiny_imagenet(section: dict) -> dict:
+    """Shrink the ImageNet stage to one image and a few forwards (keys the stage knows)."""
+    tiny = {"max_images": 1, "forwards": 32}
+    return {k: v for k, v in tiny.items() if k in section}
+
+
+@pytest.mark.slow
+def test_repro_produces_every_output(tiny_repo):
+    root, _, _ = tiny_repo
+    for rel in ["data/mnist/train_images.npy", "data/biased_mnist/summary.csv",
+                "data/models/p0.99/simple_cnn/model.pt", "data/train_summary/models.csv",
+                "data/audit/p0.1/mlp/morris.parquet", "data/audit_summary/metrics.json",
+                "data/validation/summary.csv", "reports/gate.json",
+                "reports/audit.html", "reports/audit.pdf"]:
+        assert (root / rel).is_file(), rel
+    gate = json.loads((root / "reports/gate.json").read_text())
+    assert gate["status"] in {"pass", "fail"}
+    assert (root / "dvc.lock").is_file()
+    assert not list(root.rglob(".tmp-*")), "a stage left a temporary output behind"
+
+
+@pytest.mark.slow
+def test_second_repro_runs_nothing(tiny_repo):
+    root, env, _ = tiny_repo
+    out = _run([sys.executable, "-m", "dvc", "repro"], root, env)
+    assert "Running stage" not in out, out
+    status = _run([sys.executable, "-m", "dvc", "status"], root, env)
+    assert "up to date" in status.lower(), status
+
+
+@pytest.mark.slow
+def test_push_sends_data_and_models_to_a_remote(tiny_repo, tmp_path):
+    root, env, _ = tiny_repo
+    remote = tmp_path / "remote"
+    _run([sys.executable, "-m", "dvc", "remote", "modify", "storage", "url", str(remote)], root, env)
+    _run([sys.executable, "-m", "dvc", "push"], root, env)
+    assert sum(1 for p in remote.rglob("*") if p.is_file()) > 10
