@@ -1,0 +1,78 @@
+"""Regression gate: the candidates' metrics must not worsen against a git revision.
+
+The baseline tables are read at revision ``REV`` through DVC (``dvc.api.open``), the
+way ``dvc metrics diff`` reads metrics: DVC-tracked outputs come from the cache (or a
+remote) as they were at that commit. Each gated metric may worsen by at most
+``gate.regression_tolerance``.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from shortcut_audit.validation.gate import (
+    MODELS_CSV,
+    MORRIS_CSV,
+    GateCheck,
+    GateSettings,
+    candidate_metrics,
+)
+
+#: Direction of each gated metric: +1 higher is better, -1 lower is better.
+HIGHER_IS_BETTER = {"unbiased_acc": 1, "aligned_conflicting_gap": -1}
+
+
+def read_at_revision(path: Path, rev: str, repo: Path) -> pd.DataFrame:
+    """Read the CSV ``path`` of ``repo`` as it was at git revision ``rev``."""
+    import dvc.api
+
+    with dvc.api.open(str(path), repo=str(repo), rev=rev) as handle:
+        return pd.read_csv(handle)
+
+
+def metric_direction(metric: str) -> int:
+    """+1 if a larger value is better, -1 otherwise (mu* shares: lower is better)."""
+    return HIGHER_IS_BETTER.get(metric, -1)
+
+
+def compare(name: str, metric: str, current: float, baseline: float, tolerance: float) -> GateCheck:
+    """Fail when ``metric`` worsened from ``baseline`` to ``current`` by more than ``tolerance``."""
+    current, baseline = float(current), float(baseline)
+    if not (math.isfinite(current) and math.isfinite(baseline)):
+        return GateCheck(name, None, tolerance, "fail", f"non-finite value (now {current}, baseline {baseline})")
+    worsening = (baseline - current) * metric_direction(metric)
+    status = "fail" if worsening > tolerance else "pass"
+    return GateCheck(name, round(current - baseline, 6), tolerance, status,
+                     f"baseline {baseline:.4g}, now {current:.4g}; may worsen by at most {tolerance:g}")
+
+
+def regression_checks(settings: GateSettings, models: pd.DataFrame, morris: pd.DataFrame, baseline: str,
+                      repo: Path) -> list[GateCheck]:
+    """One check per candidate and gated metric against the metrics at ``baseline``."""
+    from dvc.exceptions import DvcException
+
+    try:
+        base_models = read_at_revision(MODELS_CSV, baseline, repo)
+        base_morris = read_at_revision(MORRIS_CSV, baseline, repo)
+    except (DvcException, OSError, pd.errors.ParserError) as err:
+        return [GateCheck("regression: baseline", None, baseline, "error",
+                          f"could not read the baseline metrics at revision {baseline!r}: {type(err).__name__}: {err}")]
+    checks = []
+    for candidate in settings.candidates:
+        now = candidate_metrics(models, morris, candidate, settings.morris_output)
+        then = candidate_metrics(base_models, base_morris, candidate, settings.morris_output)
+        if now is None or then is None:
+            where = "the baseline" if then is None else "the current run"
+            checks.append(GateCheck(f"regression: {candidate.name}", None, baseline, "error",
+                                    f"candidate {candidate.name} has no metrics in {where}"))
+            continue
+        metrics = ["unbiased_acc", "aligned_conflicting_gap", *(f"mu_star_share[{f}]" for f in settings.max_mu_star_share)]
+        for metric in metrics:
+            name = f"regression: {candidate.name}: {metric}"
+            if metric not in now or metric not in then:
+                checks.append(GateCheck(name, None, settings.regression_tolerance, "error", "metric missing at one revision"))
+            else:
+                checks.append(compare(name, metric, now[metric], then[metric], settings.regression_tolerance))
+    return checks

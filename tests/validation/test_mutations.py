@@ -1,0 +1,182 @@
+"""Corrupt one artefact at a time: its suite must fail naming the check, and the gate must exit 1."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shortcut_audit.validation.suites import run_suite, write_outcomes
+
+
+def _edit_csv(path: Path, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+    edit(pd.read_csv(path)).to_csv(path, index=False)
+
+
+def _edit_parquet(path: Path, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+    edit(pd.read_parquet(path)).to_parquet(path, index=False)
+
+
+def _rows(frame: pd.DataFrame, dataset_id: str, arch: str) -> pd.Series:
+    return (frame["dataset_id"] == dataset_id) & (frame["arch"] == arch)
+
+
+def _set_morris(column: str, value: float) -> Callable[[Path], None]:
+    def apply(data: Path) -> None:
+        def edit(frame):
+            frame.loc[_rows(frame, "p0.5", "mlp") & (frame["factor"] == "position"), column] = value
+            return frame
+        _edit_csv(data / "audit_summary" / "morris.csv", edit)
+    return apply
+
+
+def first_above_total(data: Path) -> None:
+    def edit(frame):
+        frame.loc[3, "S1"] = frame.loc[3, "ST"] + 0.2
+        return frame
+    _edit_csv(data / "imagenet" / "sobol.csv", edit)
+
+
+def drop_validation_rows(data: Path) -> None:
+    _edit_parquet(data / "biased_mnist" / "p0.5" / "val.parquet", lambda f: f.iloc[10:])
+
+
+def unknown_factor_value(data: Path) -> None:
+    def edit(frame):
+        frame.loc[0, "bg_color"] = 12
+        return frame
+    _edit_parquet(data / "biased_mnist" / "p0.5" / "train.parquet", edit)
+
+
+def shuffled_labels(data: Path) -> None:
+    """Permute the labels and keep the table self-consistent: only the correlation is wrong."""
+    def edit(frame):
+        frame["label"] = np.random.default_rng(1).permutation(frame["label"].to_numpy())
+        labels = frame["label"].to_numpy()
+        for factor in ("digit_color", "bg_color", "position"):
+            linked = labels % 9 if factor == "position" else labels
+            frame[f"{factor}_aligned"] = frame[factor].to_numpy() == linked
+        return frame
+    _edit_parquet(data / "biased_mnist" / "p0.99" / "train.parquet", edit)
+
+
+def missing_model(data: Path) -> None:
+    _edit_csv(data / "train_summary" / "models.csv", lambda f: f[~_rows(f, "p0.5", "mlp")])
+
+
+def accuracy_out_of_range(data: Path) -> None:
+    def edit(frame):
+        frame.loc[_rows(frame, "p0.5", "simple_cnn"), "unbiased_acc"] = 1.2
+        return frame
+    _edit_csv(data / "train_summary" / "models.csv", edit)
+
+
+def infinite_map(data: Path) -> None:
+    path = data / "audit" / "p0.5" / "mlp" / "maps.npz"
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    arrays["maps"][0, 0, 0] = np.inf
+    np.savez(path, **arrays)
+
+
+def wrong_map_shape(data: Path) -> None:
+    path = data / "audit" / "p0.99" / "simple_cnn" / "maps.npz"
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    arrays["maps"] = arrays["maps"][:, :7, :7]
+    np.savez(path, **arrays)
+
+
+def truncated_mnist_labels(data: Path) -> None:
+    path = data / "mnist" / "test_labels.npy"
+    np.save(path, np.load(path)[:-5])
+
+
+def reliance_falls(data: Path) -> None:
+    """The p = 0.99 simple_cnn suddenly barely reacts to any factor."""
+    def edit(frame):
+        rows = _rows(frame, "p0.99", "simple_cnn")
+        for column in ("mu", "mu_star", "sigma", "mu_star_conf"):
+            frame.loc[rows, column] = frame.loc[rows, column] * 0.01
+        return frame
+    _edit_csv(data / "audit_summary" / "morris.csv", edit)
+
+
+def unbiased_model_uses_colour(data: Path) -> None:
+    def edit(frame):
+        rows = _rows(frame, "p0.1", "mlp") & (frame["factor"] == "bg_color")
+        frame.loc[rows, ["morris_relied_on", "intervention_relied_on", "agree"]] = [True, True, True]
+        return frame
+    _edit_csv(data / "audit_summary" / "verdicts.csv", edit)
+
+
+def verdicts_disagree(data: Path) -> None:
+    def edit(frame):
+        frame.loc[frame.index[:6], "agree"] = False
+        return frame
+    _edit_csv(data / "audit_summary" / "verdicts.csv", edit)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    apply: Callable[[Path], None]
+    suite: str
+    check: str
+
+
+MUTATIONS = [
+    Mutation("nan_mu_star", _set_morris("mu_star", np.nan), "sensitivity", "morris: mu_star not NaN"),
+    Mutation("negative_mu_star", _set_morris("mu_star", -0.05), "sensitivity", "morris: mu_star >= 0"),
+    Mutation("mu_above_mu_star", _set_morris("mu", 0.5), "sensitivity", "morris: |mu| <= mu*"),
+    Mutation("first_order_above_total", first_above_total, "sensitivity", "sobol: S1 <= ST + 0.05"),
+    Mutation("wrong_row_count", drop_validation_rows, "biased_mnist", "split_sizes: row count per split as in params"),
+    Mutation("unknown_factor_value", unknown_factor_value, "biased_mnist", f"rows: bg_color in {list(range(10))}"),
+    Mutation("shuffled_labels", shuffled_labels, "biased_mnist",
+             "linked_rates: linked rate within tolerance of its expected value"),
+    Mutation("missing_model", missing_model, "training", "sweep: every model of the sweep is present"),
+    Mutation("accuracy_out_of_range", accuracy_out_of_range, "training", "models: unbiased_acc in [0, 1]"),
+    Mutation("infinite_map", infinite_map, "attribution_maps", "maps: maps finite"),
+    Mutation("wrong_map_shape", wrong_map_shape, "attribution_maps", "maps: maps_dim1 == 8"),
+    Mutation("truncated_mnist_labels", truncated_mnist_labels, "mnist", "arrays: one label per image"),
+    Mutation("reliance_falls_with_p", reliance_falls, "findings",
+             "reliance: spurious reliance does not fall as p rises (tolerance 0.1)"),
+    Mutation("unbiased_model_uses_colour", unbiased_model_uses_colour, "findings",
+             "unbiased_colour: p = 0.1 models do not rely on colour"),
+    Mutation("verdicts_disagree", verdicts_disagree, "findings",
+             "verdicts: Morris and intervention verdicts agree in >= 0.9 of cells"),
+]
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
+def test_mutation_fails_its_suite_and_the_gate(mutation, healthy, tree, run_gate):
+    data = tree / "data"
+    mutation.apply(data)
+
+    outcome = run_suite(mutation.suite, data, healthy.settings)
+    assert outcome.status == "failed"
+    assert mutation.check in outcome.failed_expectations
+    failed = [r for t in outcome.document["tables"] for r in t["results"] if not r["success"]]
+    assert any(r["expectation_config"]["description"] == mutation.check for r in failed)
+
+    others = [o for o in healthy.outcomes if o.suite != mutation.suite]
+    write_outcomes([*others, outcome], data / "validation")
+    summary = pd.read_csv(data / "validation" / "summary.csv", keep_default_na=False).set_index("suite")
+    assert summary.loc[mutation.suite, "status"] == "failed"
+    assert mutation.check in summary.loc[mutation.suite, "failed_expectations"]
+
+    gate = run_gate(tree)
+    assert gate.code == 1
+    assert gate.document["status"] == "fail" and gate.document["exit_code"] == 1
+    failing = gate.checks("fail")
+    assert f"suite:{mutation.suite}" in failing
+    assert mutation.check in failing[f"suite:{mutation.suite}"]["detail"]
+    assert f"suite:{mutation.suite}" in gate.stdout and "FAIL" in gate.stdout
+
+
+def test_at_least_eight_distinct_mutations_over_every_artefact_kind():
+    assert len({m.check for m in MUTATIONS}) >= 8
+    assert {m.suite for m in MUTATIONS} >= {"mnist", "biased_mnist", "training", "sensitivity", "attribution_maps", "findings"}
