@@ -64,6 +64,29 @@ def test_igeex_approaches_integrated_gradients_as_samples_grow():
     assert errors[2] < 0.25
 
 
+def test_dense_igeex_approaches_integrated_gradients_as_samples_grow():
+    # Cai & Wunder 2024, Sec. 3.3: one mirrored pair per path point (the default, steps=None)
+    w = torch.randn(1, 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    targets = torch.zeros(2, dtype=torch.long)
+    exact = A.IntegratedGradients(LinearModel(w), steps=4)(x, targets)
+    errors = []
+    for n in (16, 128, 2048):
+        approx = A.IGEEX(LinearModel(w), n_samples=n, sigma=0.1, batch_size=512)(x, targets)
+        errors.append(float((approx - exact).norm() / exact.norm()))
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.25
+
+
+def test_dense_igeex_is_the_path_rule_with_one_pair_per_point():
+    region = quadrant(8)
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    targets = torch.zeros(2, dtype=torch.long)
+    dense = A.IGEEX(RegionModel(region), n_samples=12, batch_size=7)(x, targets)
+    stepped = A.IGEEX(RegionModel(region), n_samples=1, steps=12, batch_size=32)(x, targets)
+    torch.testing.assert_close(dense, stepped, rtol=1e-5, atol=1e-6)
+
+
 def _additive_mask_model(coefficients: torch.Tensor, grid: A.sobol.ImageGrid):
     """f(tau(1, M)) = sum_i a_i M_i: reads each cell's mean of a constant-one image inpainted by M."""
     def model(x):

@@ -22,6 +22,18 @@ optimisation, treating the attribution of a pixel as ``A ~ N(mu, sigma^2)``:
 
 Where ``sigma = 0`` (all methods agree) the Gaussian limits are used: PI is 1 above
 the threshold, 1/2 on it and 0 below; EI is ``max(mu - eps, 0)``. No result is NaN.
+
+Sources. Mahlau & Nolde, "Fidelity of Ensemble Aggregation for Saliency Map
+Explanations using Bayesian Optimization Techniques" (arXiv:2207.01565, 2022) state
+the approach (per-pixel mean and variance of the normalised explanations fed to
+Bayesian-optimisation acquisition functions; normalisation studied separately), but
+their equations could not be checked here, so no equation numbers are cited. ``ucb``,
+``pi`` and ``ei`` are the textbook acquisition functions (Srinivas et al. 2010;
+Kushner 1964; Jones et al. 1998) with the threshold written as ``eps``. ``ci`` (the
+threshold taken from the mean ensemble variance), ``api``/``aei`` (a plain average
+over an even grid of thresholds) and ``var`` (a quantile of the improvement) are this
+library's reading of the method names and should be checked against the paper before
+their numbers are compared with it.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Per-map normalisations of attribution stacks (Mahlau & Nolde 2022, Sec. "Normalisation").
+"""Per-map normalisations of attribution stacks (Mahlau & Nolde 2022, arXiv:2207.01565).
 
 Each map (the last two dimensions) is normalised on its own, so maps of different
 methods become comparable before aggregation:

@@ -14,6 +14,12 @@ Energy ``E(v, h) = -v.b - h c - h v.w``; CD-1 update for a batch ``V`` (n, K):
 ``h1 = sigmoid(V1 w + c)``,
 ``w += lr (V^T h0 - V1^T h1) / n``, ``b += lr mean(V - V1)``, ``c += lr mean(h0 - h1)``.
 
+This layout (one RBM per image, pixels as samples, methods as visible units, a single
+hidden unit read out as the aggregate) matches van den Heuvel et al.'s public code,
+which trains scikit-learn's ``BernoulliRBM`` (persistent contrastive divergence,
+learning rate 0.01, mini-batches of 10 pixels, 100 iterations); here plain CD-1 runs on
+the full batch of an image's pixels, so ``lr`` and ``epochs`` are not those values.
+
 The hidden unit's sign is arbitrary (flipping ``w, c`` gives the mirrored model), so
 the output is oriented to correlate positively with the ensemble mean.
 All images are trained together, one independent RBM each, vectorised over images.
