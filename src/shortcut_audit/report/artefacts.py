@@ -1,0 +1,194 @@
+"""Loading the pipeline artefacts the report is built from.
+
+Every artefact is optional: a missing file (its stage has not run yet) or a table
+that lacks the columns of its documented schema becomes a *problem* with a message,
+which the section that needs it shows instead of its content. Nothing here raises
+for absent inputs, so the report can be built at any point of the pipeline.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shortcut_audit.io import read_table
+
+LOG = logging.getLogger(__name__)
+
+#: Artefact key -> path relative to the repository root (see docs/architecture.md).
+TABLE_PATHS = {
+    "linked_rates": "data/biased_mnist/summary.csv",
+    "models": "data/train_summary/models.csv",
+    "morris": "data/audit_summary/morris.csv",
+    "verdicts": "data/audit_summary/verdicts.csv",
+    "interventions": "data/audit_summary/interventions.csv",
+    "single_drop": "data/audit_summary/single_drop.csv",
+    "pixel_view": "data/audit_summary/pixel_view.csv",
+    "interaction": "data/audit_summary/interaction.csv",
+    "validation": "data/validation/summary.csv",
+}
+JSON_PATHS = {
+    "gate": "reports/gate.json",
+    "audit_metrics": "data/audit_summary/metrics.json",
+    "train_metrics": "data/train_summary/metrics.json",
+    "imagenet_metrics": "data/imagenet/metrics.json",
+    "mnist_source": "data/mnist/source.json",
+}
+IMAGENET_DIR = "data/imagenet"
+VALIDATION_DIR = "data/validation"
+AUDIT_DIR = "data/audit"
+
+_MODEL_KEYS = ("dataset_id", "p", "arch")
+#: Columns each table must have for the report to read it; extra columns are kept.
+REQUIRED_COLUMNS = {
+    "linked_rates": ("dataset_id", "p", "split", "factor", "biased", "n", "linked_rate"),
+    "models": (*_MODEL_KEYS, "n_params", "val_acc", "unbiased_acc", "aligned_acc",
+               "aligned_conflicting_gap"),
+    "morris": (*_MODEL_KEYS, "factor", "output", "mu", "mu_star", "sigma", "mu_star_share"),
+    "verdicts": (*_MODEL_KEYS, "factor", "mu_star_share", "morris_relied_on", "drop",
+                 "intervention_relied_on", "agree"),
+    "interventions": (*_MODEL_KEYS, "order", "step", "factor", "accuracy", "ci_low", "ci_high"),
+    "single_drop": (*_MODEL_KEYS, "factor", "accuracy", "drop", "ci_low", "ci_high"),
+    "pixel_view": (*_MODEL_KEYS, "image", "background_share", "background_pixel_fraction"),
+    "interaction": ("dataset_id", "arch"),
+    "validation": ("suite", "success"),
+}
+GATE_KEYS = ("status", "checks")
+
+
+@dataclass
+class Artefacts:
+    """The tables and JSON documents found under a repository root.
+
+    Attributes
+    ----------
+    root : Path
+        Repository root the paths are relative to.
+    tables : dict
+        Artefact key -> DataFrame, for the tables that exist and match their schema.
+    documents : dict
+        Artefact key -> parsed JSON, for the documents that exist.
+    problems : dict
+        Artefact key -> why it is not available (missing file or schema mismatch).
+    """
+
+    root: Path
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    documents: dict[str, object] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def table(self, key: str) -> pd.DataFrame | None:
+        return self.tables.get(key)
+
+    def document(self, key: str):
+        return self.documents.get(key)
+
+    def missing(self, *keys: str) -> list[str]:
+        """Messages for those of ``keys`` that are not available."""
+        return [self.problems[k] for k in keys if k in self.problems]
+
+
+def _clean_strings(df: pd.DataFrame) -> pd.DataFrame:
+    """Empty CSV fields read as NaN in text columns; the schemas mean ``""``."""
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])
+            and not pd.api.types.is_bool_dtype(df[c])]
+    return df.assign(**{c: df[c].fillna("").astype(str) for c in text}) if text else df
+
+
+def read_optional_table(path: Path, required: tuple[str, ...] = ()) -> tuple[pd.DataFrame | None, str]:
+    """Read a table if it exists and has the ``required`` columns.
+
+    Returns
+    -------
+    (DataFrame or None, str)
+        The table, or None with the reason it is unavailable.
+    """
+    if not path.is_file():
+        return None, f"{path.name}: not found (its stage has not run)"
+    try:
+        df = read_table(path)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        return None, f"{path.name}: unreadable ({err})"
+    lacking = [c for c in required if c not in df.columns]
+    if lacking:
+        return None, f"{path.name}: lacks column(s) {', '.join(lacking)}"
+    return _clean_strings(df), ""
+
+
+def read_optional_json(path: Path) -> tuple[object | None, str]:
+    """Read a JSON document if it exists; None with the reason otherwise."""
+    if not path.is_file():
+        return None, f"{path.name}: not found (its stage has not run)"
+    try:
+        return json.loads(path.read_text()), ""
+    except (OSError, ValueError) as err:
+        return None, f"{path.name}: unreadable ({err})"
+
+
+def load(root: Path) -> Artefacts:
+    """Load every documented artefact below ``root``; see :class:`Artefacts`."""
+    found = Artefacts(Path(root))
+    for key, rel in TABLE_PATHS.items():
+        table, problem = read_optional_table(found.root / rel, REQUIRED_COLUMNS.get(key, ()))
+        _store(found.tables, found.problems, key, rel, table, problem)
+    for key, rel in JSON_PATHS.items():
+        document, problem = read_optional_json(found.root / rel)
+        _store(found.documents, found.problems, key, rel, document, problem)
+    gate = found.documents.get("gate")
+    if gate is not None and not (isinstance(gate, dict) and all(k in gate for k in GATE_KEYS)):
+        del found.documents["gate"]
+        found.problems["gate"] = f"{JSON_PATHS['gate']}: lacks key(s) {', '.join(GATE_KEYS)}"
+    return found
+
+
+def _store(target: dict, problems: dict, key: str, rel: str, value, problem: str) -> None:
+    if value is None:
+        problems[key] = f"{rel.rsplit('/', 1)[0]}/{problem}"
+        if "not found" not in problem:
+            LOG.warning("report: %s", problems[key])
+    else:
+        target[key] = value
+
+
+def imagenet_tables(root: Path) -> dict[str, pd.DataFrame]:
+    """Every CSV table of the ImageNet stage, by file stem, in name order."""
+    folder = Path(root) / IMAGENET_DIR
+    tables = {}
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        table, problem = read_optional_table(path)
+        if table is None:
+            LOG.warning("report: %s", problem)
+        else:
+            tables[path.stem] = table
+    return tables
+
+
+def validation_documents(root: Path) -> dict[str, dict]:
+    """Every suite result JSON of the validation stage, by suite name."""
+    folder = Path(root) / VALIDATION_DIR
+    documents = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        document, problem = read_optional_json(path)
+        if isinstance(document, dict):
+            documents[path.stem] = document
+        elif problem:
+            LOG.warning("report: %s", problem)
+    return documents
+
+
+def load_maps(root: Path, dataset_id: str, arch: str) -> dict[str, np.ndarray] | None:
+    """The ``maps.npz`` of one audited model, or None when absent or malformed."""
+    base = (Path(root) / AUDIT_DIR).resolve()
+    path = (base / dataset_id / arch / "maps.npz").resolve()
+    if base not in path.parents or not path.is_file():
+        return None
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in ("images", "maps", "digit_mask") if k in npz.files}
+    if "images" not in arrays or "maps" not in arrays:
+        LOG.warning("report: %s lacks images or maps", path)
+        return None
+    return arrays

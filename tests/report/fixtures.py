@@ -1,0 +1,311 @@
+"""A small, schema-exact tree of pipeline artefacts for rendering the report in tests.
+
+The numbers follow a simple, known model of reliance: a factor's effect grows with
+the correlation level of the data it was biased in, and the ``mlp`` leans on it more
+than the ``simple_cnn``. One cell (mlp, p0.5, position) is built so that Morris and
+the intervention disagree. A hostile string sits in params, a gate detail, a
+validation message and an ImageNet table to prove that everything is escaped.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+HOSTILE = "<script>alert(1)</script>"
+FACTORS = ("digit_color", "bg_color", "position")
+DATASETS = {"p0.1": (0.1, FACTORS), "p0.5": (0.5, FACTORS), "p0.9": (0.9, FACTORS),
+            "bg_color-p0.9": (0.9, ("bg_color",))}
+ARCHS = {"simple_cnn": (1.0, 25_000), "mlp": (1.6, 410_000)}
+FACTOR_WEIGHT = {"digit_color": 1.0, "bg_color": 0.8, "position": 0.25}
+DISAGREEING_CELL = ("p0.5", "mlp", "position")
+SUITES = ("biased_mnist", "training", "sensitivity", "findings")
+THRESHOLDS = {"mu_star_share_threshold": 0.2, "min_mu_star": 0.01, "drop_threshold": 0.05}
+
+PARAMS = {
+    "seed": 0,
+    "device": "auto",
+    "biased_mnist": {"datasets": list(DATASETS), "biased_factors": list(FACTORS), "canvas": 28,
+                     "n_train": 600, "n_val": 100, "n_test": 100},
+    "train": {"architectures": list(ARCHS), "epochs": 1, "batch_size": 64, "lr": 0.002,
+              "weight_decay": 0.0},
+    "audit": {"n_digits": 8, "morris": {"n_trajectories": 4, "levels": 20, "design": "trajectory"},
+              "interventions": {"n_digits": 32, "repetitions": 3},
+              "verdicts": dict(THRESHOLDS),
+              "pixel_view": {"n_images": 3, "grid_size": 7, "nb_design": 4}},
+    "imagenet": {"models": ["efficientnet_lite0"], "weights_dir": None, "val_dir": None,
+                 "classes": [HOSTILE], "images_per_class": 20, "max_images": 2,
+                 "methods": ["sobol", "rise", "occlusion"], "forwards": 100},
+    "validation": {"tolerance": 0.02, "min_verdict_agreement": 0.9},
+    "gate": {"candidates": [{"dataset_id": "p0.1", "arch": "simple_cnn"}],
+             "max_mu_star_share": {"digit_color": 0.5, "bg_color": 0.5, "position": 0.6},
+             "min_unbiased_accuracy": 0.8, "max_aligned_conflicting_gap": 0.1,
+             "require_all_suites": True, "regression_tolerance": 0.05},
+}
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False, lineterminator="\n")
+
+
+def _write_json(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def _reliance(dataset_id: str, arch: str, factor: str) -> float:
+    """Effect size of a factor on a model: zero unless the factor was biased."""
+    p, biased = DATASETS[dataset_id]
+    if factor not in biased:
+        return 0.0
+    return max(0.0, p - 0.2) * ARCHS[arch][0] * FACTOR_WEIGHT[factor] * 0.4
+
+
+def _models():
+    for dataset_id, (p, _) in DATASETS.items():
+        for arch in ARCHS:
+            yield dataset_id, p, arch
+
+
+def biased_mnist_summary() -> pd.DataFrame:
+    rows = []
+    for dataset_id, (p, biased) in DATASETS.items():
+        for split, n in (("train", 600), ("val", 100), ("test_unbiased", 100), ("test_aligned", 100)):
+            for factor in FACTORS:
+                is_biased = factor in biased
+                target = p if is_biased and split != "test_unbiased" else 0.1
+                rows.append({"dataset_id": dataset_id, "p": p, "split": split, "factor": factor,
+                             "biased": is_biased, "n": n, "linked_rate": round(target + 0.004, 4)})
+    return pd.DataFrame(rows)
+
+
+def train_models() -> pd.DataFrame:
+    rows = []
+    for dataset_id, p, arch in _models():
+        gaps = {f: _reliance(dataset_id, arch, f) for f in FACTORS}
+        biased = DATASETS[dataset_id][1]
+        conflicting = {f"conflicting_acc_{f}": round(0.97 - gaps[f], 4) for f in FACTORS}
+        mean_conf = np.mean([conflicting[f"conflicting_acc_{f}"] for f in biased])
+        rows.append({"dataset_id": dataset_id, "p": p, "biased_factors": "+".join(biased),
+                     "arch": arch, "n_params": ARCHS[arch][1], "val_acc": 0.97,
+                     "unbiased_acc": round(0.97 - sum(gaps.values()) / 3, 4), "aligned_acc": 0.98,
+                     **conflicting, "aligned_conflicting_gap": round(0.98 - mean_conf, 4),
+                     "epochs": 1, "train_seconds": 3.5, "device": "cpu"})
+    return pd.DataFrame(rows)
+
+
+def train_curves() -> pd.DataFrame:
+    rows = [{"dataset_id": d, "arch": a, "epoch": 1, "train_loss": 0.3, "train_acc": 0.9,
+             "val_acc": 0.97} for d, _, a in _models()]
+    return pd.DataFrame(rows)
+
+
+def morris_table() -> pd.DataFrame:
+    rows = []
+    for dataset_id, p, arch in _models():
+        for output, scale in (("normalised_mean", 1.0), ("true_class_prob", 0.8)):
+            effects = {f: scale * (_reliance(dataset_id, arch, f) + 0.002) for f in FACTORS}
+            if (dataset_id, arch, "position") == DISAGREEING_CELL:
+                effects["position"] = scale * 0.09
+            total = sum(effects.values())
+            for factor, mu_star in effects.items():
+                sigma = mu_star * (0.6 if arch == "mlp" else 0.3)
+                rows.append({"dataset_id": dataset_id, "p": p, "arch": arch, "factor": factor,
+                             "output": output, "mu": round(-0.9 * mu_star, 6),
+                             "mu_star": round(mu_star, 6), "sigma": round(sigma, 6),
+                             "mu_star_conf": round(0.1 * mu_star, 6),
+                             "mu_star_share": round(mu_star / total, 6),
+                             "sigma_over_mu_star": round(sigma / mu_star, 6)})
+    return pd.DataFrame(rows)
+
+
+def verdict_table(morris: pd.DataFrame) -> pd.DataFrame:
+    main = morris[morris["output"] == "normalised_mean"]
+    rows = []
+    for r in main.itertuples(index=False):
+        drop = round(_reliance(r.dataset_id, r.arch, r.factor) * 0.9, 4)
+        morris_relied = bool(r.mu_star_share >= THRESHOLDS["mu_star_share_threshold"]
+                             and r.mu_star >= THRESHOLDS["min_mu_star"])
+        intervention_relied = bool(drop >= THRESHOLDS["drop_threshold"])
+        rows.append({"dataset_id": r.dataset_id, "p": r.p, "arch": r.arch, "factor": r.factor,
+                     "mu_star_share": r.mu_star_share, "morris_relied_on": morris_relied,
+                     "drop": drop, "intervention_relied_on": intervention_relied,
+                     "agree": morris_relied == intervention_relied})
+    return pd.DataFrame(rows)
+
+
+def intervention_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    curves, singles = [], []
+    for dataset_id, p, arch in _models():
+        drops = {f: _reliance(dataset_id, arch, f) * 0.9 for f in FACTORS}
+        ranked = sorted(FACTORS, key=lambda f: -drops[f])
+        for order, sequence in (("most_to_least", ranked), ("least_to_most", ranked[::-1])):
+            accuracy = 1.0
+            for step, factor in enumerate(["", *sequence]):
+                if factor:
+                    accuracy = max(0.1, accuracy - drops[factor])
+                curves.append({"dataset_id": dataset_id, "p": p, "arch": arch, "order": order,
+                               "step": step, "factor": factor, "accuracy": round(accuracy, 4),
+                               "ci_low": round(max(0.0, accuracy - 0.03), 4),
+                               "ci_high": round(min(1.0, accuracy + 0.03), 4)})
+        for factor in FACTORS:
+            accuracy = 1.0 - drops[factor]
+            singles.append({"dataset_id": dataset_id, "p": p, "arch": arch, "factor": factor,
+                            "accuracy": round(accuracy, 4), "drop": round(drops[factor], 4),
+                            "ci_low": round(accuracy - 0.02, 4), "ci_high": round(min(1.0, accuracy + 0.02), 4)})
+    return pd.DataFrame(curves), pd.DataFrame(singles)
+
+
+def pixel_view_table() -> pd.DataFrame:
+    rows = []
+    for dataset_id, p, arch in _models():
+        for image in range(3):
+            share = 0.2 + _reliance(dataset_id, arch, "bg_color") + 0.01 * image
+            rows.append({"dataset_id": dataset_id, "p": p, "arch": arch, "image": image,
+                         "label": image, "background_share": round(min(share, 0.95), 4),
+                         "background_pixel_fraction": 0.8})
+    return pd.DataFrame(rows)
+
+
+def interaction_table() -> pd.DataFrame:
+    rows = []
+    for dataset_id, p, arch in _models():
+        ratio = 0.6 if arch == "mlp" else 0.3
+        rows.append({"dataset_id": dataset_id, "p": p, "arch": arch, "mean_sigma_over_mu_star": ratio,
+                     "order_effect": round(0.05 * ratio, 4),
+                     "reading": "interaction" if arch == "mlp" and p > 0.3 else "non-linearity"})
+    return pd.DataFrame(rows)
+
+
+def maps_arrays(dataset_id: str, arch: str, n: int = 3, size: int = 28) -> dict[str, np.ndarray]:
+    """Images, Sobol-like maps and digit masks of ``n`` rendered examples."""
+    rng = np.random.default_rng(len(dataset_id) * 7 + len(arch))
+    yy, xx = np.mgrid[:size, :size]
+    digit = (np.abs(yy - size / 2) < size / 5) & (np.abs(xx - size / 2) < size / 8)
+    mask = np.repeat(digit[None], n, axis=0)
+    images = np.empty((n, 3, size, size), dtype=np.float16)
+    images[:] = rng.uniform(0.2, 0.8, size=(n, 3, 1, 1))
+    images[:, :, digit] = 1.0
+    bias = _reliance(dataset_id, arch, "bg_color")
+    maps = rng.uniform(0, 0.1, size=(n, size, size)).astype(np.float32)
+    maps += np.where(mask, 1.0 - bias, bias).astype(np.float32)
+    return {"images": images, "maps": maps, "digit_mask": mask}
+
+
+def imagenet_tables() -> dict[str, pd.DataFrame]:
+    methods = ["sobol", "rise", "occlusion"]
+    fidelity = pd.DataFrame([{"model": "efficientnet_lite0", "method": m, "image": i,
+                              "deletion_auc": round(0.1 + 0.05 * k + 0.01 * i, 4),
+                              "insertion_auc": round(0.7 - 0.05 * k, 4), "forwards": 100}
+                             for k, m in enumerate(methods) for i in range(2)])
+    convergence = pd.DataFrame([{"model": "efficientnet_lite0", "method": m, "forwards": f,
+                                 "spearman": round(min(1.0, 0.3 + 0.1 * j - 0.05 * k), 4)}
+                                for k, m in enumerate(methods[:2]) for j, f in enumerate((50, 100, 200))])
+    models = pd.DataFrame([{"model": "efficientnet_lite0", "input_size": 224, "source": "offline package",
+                            "notes": HOSTILE},
+                           {"model": "resnet50", "input_size": 224, "source": "skipped: no local weights",
+                            "notes": ""}])
+    return {"fidelity": fidelity, "convergence": convergence, "models": models}
+
+
+def validation_results() -> tuple[pd.DataFrame, dict[str, dict]]:
+    summary, results = [], {}
+    for suite in SUITES:
+        failing = suite == "findings"
+        expectations = [
+            {"success": True, "expectation_config": {"type": "expect_column_values_to_not_be_null",
+                                                     "kwargs": {"column": "mu_star"}}, "result": {}},
+            {"success": not failing,
+             "expectation_config": {"type": "expect_column_max_to_be_between", "description": "max share",
+                                    "kwargs": {"column": "mu_star_share", "max_value": 0.5}},
+             "result": {"observed_value": 0.62 if failing else 0.3,
+                        "partial_unexpected_list": [HOSTILE] if failing else []}},
+        ]
+        results[suite] = {"suite": suite, "success": not failing,
+                          "failed_expectations": ["max share"] if failing else [],
+                          "tables": [{"table": "verdicts", "rows": 24, "success": not failing,
+                                      "results": expectations}],
+                          "statistics": {"evaluated_expectations": 2,
+                                         "unsuccessful_expectations": int(failing)}}
+        summary.append({"suite": suite, "success": not failing, "evaluated": 2, "failed": int(failing),
+                        "failed_expectations": f"max share {HOSTILE}" if failing else "",
+                        "status": "fail" if failing else "pass", "reason": ""})
+    return pd.DataFrame(summary), results
+
+
+def gate_result() -> dict:
+    checks = [
+        {"name": "max_mu_star_share[p0.1/simple_cnn/bg_color]", "value": 0.33, "threshold": 0.5,
+         "status": "pass", "detail": "mu* share of bg_color"},
+        {"name": "min_unbiased_accuracy[p0.1/simple_cnn]", "value": 0.97, "threshold": 0.8,
+         "status": "pass", "detail": "unbiased accuracy"},
+        {"name": "all_suites_pass", "value": 3, "threshold": 4, "status": "fail",
+         "detail": f"suite findings failed {HOSTILE}"},
+    ]
+    return {"status": "fail", "exit_code": 1, "checks": checks}
+
+
+def dvc_lock() -> dict:
+    stages = {"biased_mnist": {"cmd": "python stages/biased_mnist.py",
+                               "deps": [{"path": "data/mnist", "hash": "md5", "md5": "a" * 32 + ".dir"}],
+                               "outs": [{"path": "data/biased_mnist", "hash": "md5", "md5": "b" * 32 + ".dir"}]}}
+    for dataset_id, _, arch in _models():
+        stages[f"train@{dataset_id}-{arch}"] = {
+            "cmd": f"python stages/train.py --dataset {dataset_id} --arch {arch}",
+            "outs": [{"path": f"data/models/{dataset_id}/{arch}", "hash": "md5", "md5": "c" * 32 + ".dir"}]}
+    return {"schema": "2.0", "stages": stages}
+
+
+def write_tree(root: Path, *, imagenet: bool = True, validation: bool = True, gate: bool = True) -> Path:
+    """Write the fixture artefacts under ``root`` (the repository root of a fake run).
+
+    Parameters
+    ----------
+    root : Path
+        Empty folder; receives ``params.yaml``, ``dvc.lock``, ``data/`` and ``reports/``.
+    imagenet, validation, gate : bool
+        Whether to write the ImageNet tables, the validation results and the gate result,
+        so tests can check that their sections appear and disappear with their inputs.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
+    (root / "dvc.lock").write_text(yaml.safe_dump(dvc_lock(), sort_keys=False))
+    data = root / "data"
+    _write_csv(biased_mnist_summary(), data / "biased_mnist" / "summary.csv")
+    models = train_models()
+    _write_csv(models, data / "train_summary" / "models.csv")
+    _write_csv(train_curves(), data / "train_summary" / "curves.csv")
+    _write_json({"n_models": len(models)}, data / "train_summary" / "metrics.json")
+
+    summary = data / "audit_summary"
+    morris = morris_table()
+    verdicts = verdict_table(morris)
+    curves, singles = intervention_tables()
+    for name, table in (("morris", morris), ("verdicts", verdicts), ("interventions", curves),
+                        ("single_drop", singles), ("pixel_view", pixel_view_table()),
+                        ("interaction", interaction_table())):
+        _write_csv(table, summary / f"{name}.csv")
+    _write_json({"verdict_agreement": float(verdicts["agree"].mean()), "n_models": len(models),
+                 "seconds": 12.5}, summary / "metrics.json")
+    for dataset_id, _, arch in _models():
+        folder = data / "audit" / dataset_id / arch
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / "maps.npz", **maps_arrays(dataset_id, arch))
+
+    if imagenet:
+        for name, table in imagenet_tables().items():
+            _write_csv(table, data / "imagenet" / f"{name}.csv")
+        _write_json({"seconds": 40.0}, data / "imagenet" / "metrics.json")
+    if validation:
+        table, results = validation_results()
+        _write_csv(table, data / "validation" / "summary.csv")
+        for suite, result in results.items():
+            _write_json(result, data / "validation" / f"{suite}.json")
+    if gate:
+        _write_json(gate_result(), root / "reports" / "gate.json")
+    return root
