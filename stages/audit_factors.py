@@ -1,0 +1,74 @@
+"""DVC stage audit_factors: MoSIP factor audit of one trained model -> data/audit/<dataset>/<arch>/.
+
+Morris screening over digit colour, background colour and position on held-out
+digits, interventional ground truth on the training distribution, verdicts,
+interaction reading and the Sobol pixel view (schema in docs/architecture.md);
+the folder appears whole or not at all.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import shortcut_audit  # noqa: F401  (installs the torchvision shim before anything else)
+from shortcut_audit.audit.model_audit import AuditConfig, audit_model, write_model_audit
+from shortcut_audit.audit.scene import DigitSample
+from shortcut_audit.config import ParamError, get, load_params, require_choice
+from shortcut_audit.data import biased_mnist as bm
+from shortcut_audit.models.checkpoints import load_model
+from shortcut_audit.runtime import resolve_device, seed_everything
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True, help="dataset id from biased_mnist.datasets, e.g. p0.9")
+    parser.add_argument("--arch", required=True, help="architecture from train.architectures, e.g. simple_cnn")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--data", default="data", help="folder holding mnist/ and biased_mnist/ (default: data)")
+    parser.add_argument("--models", default="data/models", help="trained models folder (default: data/models)")
+    parser.add_argument("--output", default="data/audit", help="audit folder (default: data/audit)")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    config = AuditConfig.from_params(params)
+    datasets = get(params, "biased_mnist.datasets")
+    if args.dataset not in datasets:
+        raise ParamError("biased_mnist.datasets", f"does not list --dataset {args.dataset!r}; listed: {datasets}")
+    spec = bm.dataset_spec(params, args.dataset)
+    device = resolve_device(require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto"))
+
+    seed_everything(config.seed)
+    model, model_config = load_model(Path(args.models) / args.dataset / args.arch, device=device)
+    if model_config["image_size"] != config.canvas:
+        raise ValueError(f"model image_size {model_config['image_size']} != biased_mnist.canvas {config.canvas}")
+    heldout = DigitSample.from_table(
+        *bm.load_split(args.data, args.dataset, "test_unbiased"), canvas=config.canvas, device=device,
+        n=config.n_digits, seed=config.seed,
+    )
+    aligned = DigitSample.from_table(
+        *bm.load_split(args.data, args.dataset, "test_aligned"), canvas=config.canvas, device=device,
+        n=config.intervention_digits, seed=config.seed + 1,
+    )
+    start = time.perf_counter()
+    audit = audit_model(model, heldout, aligned, config)
+    identity = {
+        "dataset_id": args.dataset,
+        "p": spec.p,
+        "biased_factors": "+".join(spec.biased),
+        "arch": args.arch,
+        "device": device.type,
+    }
+    write_model_audit(audit, identity, Path(args.output) / args.dataset / args.arch)
+    relied = audit.verdicts.loc[audit.verdicts["morris_relied_on"], "factor"].tolist()
+    print(
+        f"audit {args.dataset}/{args.arch}: relied on {relied or 'nothing'}, verdict agreement "
+        f"{audit.verdicts['agree'].mean():.2f}, background share {audit.pixel.table['background_share'].mean():.3f} "
+        f"({time.perf_counter() - start:.1f} s, {audit.n_forwards} forwards on {device})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""One model's whole audit, its params validation, artefacts and the cross-model summary."""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from shortcut_audit.audit.model_audit import AuditConfig, audit_model, write_model_audit
+from shortcut_audit.audit.summary import collect_tables, model_folders, summary_metrics
+from shortcut_audit.config import ParamError
+from shortcut_audit.data.biased_mnist import parse_dataset_id
+from shortcut_audit.io import read_json
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMAS = {
+    "morris.parquet": ["factor", "output", "mu", "mu_star", "sigma", "mu_star_conf", "mu_star_share",
+                       "sigma_over_mu_star"],
+    "interventions.parquet": ["order", "step", "factor", "accuracy", "ci_low", "ci_high"],
+    "single_drop.parquet": ["factor", "accuracy", "drop", "ci_low", "ci_high"],
+    "verdicts.parquet": ["factor", "mu_star_share", "morris_relied_on", "drop", "intervention_relied_on", "agree"],
+    "pixel_view.parquet": ["image", "label", "background_share", "background_pixel_fraction"],
+    "interaction.parquet": ["factor", "mu_star", "sigma", "sigma_over_mu_star", "drop_alone", "drop_last",
+                            "order_gap", "gap_ci_low", "gap_ci_high", "order_dependent", "reading"],
+}
+
+
+def _stage(name: str):
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def params() -> dict:
+    """The repository's params with the audit shrunk to the synthetic samples."""
+    params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
+    params["audit"].update(n_digits=32, batch_size=512)
+    params["audit"]["morris"].update(n_trajectories=8)
+    params["audit"]["interventions"].update(n_digits=64, repetitions=4)
+    params["audit"]["pixel_view"].update(n_images=2, grid_size=4, nb_design=4)
+    return params
+
+
+def _identity(dataset_id: str, arch: str) -> dict:
+    spec = parse_dataset_id(dataset_id)
+    return {"dataset_id": dataset_id, "p": spec.p, "biased_factors": "+".join(spec.biased), "arch": arch,
+            "device": "cpu"}
+
+
+def test_config_reads_the_repository_params():
+    config = AuditConfig.from_params(yaml.safe_load((REPO / "params.yaml").read_text()))
+    assert config.factors == ("digit_color", "bg_color", "position")
+    assert config.design in ("trajectory", "radial")
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("audit.factors", ["digit_color", "texture"], "renderer only varies"),
+        ("audit.factors", "bg_color", "expected a list"),
+        ("audit.morris.design", "spiral", "unknown value"),
+        ("audit.morris.levels", 5, "even integer"),
+        ("audit.morris.n_trajectories", 1, "integer >= 2"),
+        ("audit.interventions.repetitions", 1, "integer >= 2"),
+        ("audit.pixel_view.n_images", 33, r"in \[1, 32\]"),
+        ("audit.n_digits", 0, "integer in"),
+        ("audit.batch_size", 2.5, "integer"),
+    ],
+)
+def test_bad_params_name_their_key(params, key, value, message):
+    node = params
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    with pytest.raises(ParamError, match=rf"{key}: .*{message}"):
+        AuditConfig.from_params(params)
+
+
+def test_audit_of_the_background_model_writes_every_artefact(bg_model, heldout, aligned, params, tmp_path):
+    config = AuditConfig.from_params(params)
+    audit = audit_model(bg_model, heldout, aligned, config)
+    folder = write_model_audit(audit, _identity("bg_color-p0.9", "synthetic"), tmp_path / "bg")
+    for name, columns in SCHEMAS.items():
+        table = pd.read_parquet(folder / name)
+        assert list(table.columns) == columns, name
+        assert np.isfinite(table.select_dtypes("number").to_numpy()).all(), name
+    verdicts = pd.read_parquet(folder / "verdicts.parquet").set_index("factor")
+    assert verdicts["morris_relied_on"].tolist() == [False, True, False]
+    assert verdicts["agree"].all()
+    metrics = read_json(folder / "metrics.json")
+    assert metrics["verdict_agreement"] == 1.0 and metrics["importance_order"][0] == "bg_color"
+    assert metrics["factors"]["bg_color"]["intervention_relied_on"] is True
+    with np.load(folder / "maps.npz") as arrays:
+        assert set(arrays.files) == {"images", "maps", "digit_mask"}
+    # deterministic for a seed: a second run writes identical tables
+    again = write_model_audit(audit_model(bg_model, heldout, aligned, config),
+                              _identity("bg_color-p0.9", "synthetic"), tmp_path / "again")
+    for name in SCHEMAS:
+        pd.testing.assert_frame_equal(pd.read_parquet(folder / name), pd.read_parquet(again / name))
+    assert (folder / "metrics.json").read_text() == (again / "metrics.json").read_text()
+
+
+def test_a_failing_audit_leaves_no_folder(bg_model, heldout, aligned, params, tmp_path):
+    config = AuditConfig.from_params(params)
+    audit = audit_model(bg_model, heldout, aligned, config)
+    with pytest.raises(TypeError):
+        write_model_audit(audit, {"dataset_id": object()}, tmp_path / "broken")
+    assert not (tmp_path / "broken").exists()
+
+
+@pytest.fixture()
+def sweep(bg_model, digit_colour_model, heldout, aligned, params, tmp_path) -> Path:
+    """data/audit with two synthetic 'models' under two dataset ids."""
+    config = AuditConfig.from_params(params)
+    root = tmp_path / "audit"
+    for dataset_id, model in (("p0.1", digit_colour_model), ("bg_color-p0.9", bg_model)):
+        audit = audit_model(model, heldout, aligned, config)
+        write_model_audit(audit, _identity(dataset_id, "synthetic"), root / dataset_id / "synthetic")
+    return root
+
+
+def test_summary_stacks_tables_and_counts_agreement(sweep):
+    datasets = ["p0.1", "bg_color-p0.9"]
+    folders = model_folders(sweep, datasets, ["synthetic"])
+    tables = collect_tables(folders, {d: parse_dataset_id(d) for d in datasets})
+    for name, table in tables.items():
+        assert list(table.columns[:4]) == ["dataset_id", "p", "biased_factors", "arch"], name
+    assert set(tables["morris"]["dataset_id"]) == set(datasets)
+    metrics = summary_metrics(tables, folders)
+    assert metrics["n_models"] == 2 and metrics["n_cells"] == 6
+    assert metrics["verdict_agreement"] == pytest.approx(tables["verdicts"]["agree"].mean())
+    assert metrics["models"]["bg_color-p0.9/synthetic"]["morris_relied_on"] == ["bg_color"]
+    assert metrics["models"]["p0.1/synthetic"]["morris_relied_on"] == ["digit_color"]
+
+
+def test_summary_names_missing_audits(sweep):
+    with pytest.raises(FileNotFoundError, match="model audit"):
+        model_folders(sweep, ["p0.1", "p0.5"], ["synthetic"])
+
+
+def test_summary_stage_writes_the_summary_folder(sweep, params, tmp_path):
+    params["biased_mnist"]["datasets"] = ["p0.1", "bg_color-p0.9"]
+    params["train"]["architectures"] = ["synthetic"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "audit_summary"
+    code = _stage("audit_summary").main(["--params", str(tmp_path / "params.yaml"), "--audit", str(sweep),
+                                         "--train-summary", str(tmp_path / "absent.csv"), "--output", str(out)])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["morris.csv", "verdicts.csv", "interventions.csv", "single_drop.csv", "pixel_view.csv",
+         "interaction.csv", "metrics.json"])
+    assert json.loads((out / "metrics.json").read_text())["n_models"] == 2
+
+
+def test_factor_stage_validates_params_before_any_work(params, tmp_path):
+    params["audit"]["factors"] = ["digit_color", "stroke_width"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamError, match="audit.factors"):
+        _stage("audit_factors").main(["--dataset", "p0.1", "--arch", "simple_cnn", "--params",
+                                      str(tmp_path / "params.yaml"), "--data", str(tmp_path / "absent"),
+                                      "--output", str(tmp_path / "audit")])
+    assert not (tmp_path / "audit").exists()
