@@ -219,10 +219,10 @@ def val_folder_items(
         label_path = Path(label_file) if Path(label_file).is_absolute() else root / label_file
         if not label_path.is_file():
             raise FileNotFoundError(f"label file {label_path} does not exist")
+        by_stem = {p.stem: p for p in _images_in(root)}
         for filename, label in _read_label_file(label_path):
-            path = root / filename
-            if not path.suffix:
-                path = next((root / f"{filename}{s}" for s in IMAGE_SUFFIXES if (root / f"{filename}{s}").is_file()), path)
+            # solution files name images without their extension
+            path = root / filename if (root / filename).suffix else by_stem.get(filename, root / filename)
             by_class.setdefault(resolve(label, f"{label_path.name}: {filename}"), []).append(path)
     elif subdirs:
         for folder in subdirs:

@@ -1,0 +1,179 @@
+"""The ``imagenet`` section of ``params.yaml``, validated before any work.
+
+Default (CPU) profile: few images at a reduced input resolution and a few hundred
+forward passes per image and method. Full (paper) profile for a GPU: each model's
+own resolution (``input_size: null``), 80 ImageNet images (``val_dir`` with the
+MoSIP classes), ``forwards: 3936``, ``morris.n_trajectories: 40``, ``batch_size:
+512`` with ``autocast: true`` (bfloat16 and channels_last on CUDA), convergence
+budgets up to 4,000 against a 10,000-forward reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shortcut_audit.config import ParamError, get, require, require_choice
+from shortcut_audit.metrics.perturbation import BASELINES
+
+FORWARD_METHODS = ("sobol", "rise", "occlusion", "morris_grid", "geex", "gers", "igeex")
+ENSEMBLE_NORMALISATIONS = ("linear", "z", "l1", "l2")
+ENSEMBLE_AGGREGATIONS = ("mean", "percentile", "ucb", "pi", "ei", "ci", "api", "aei", "var", "rbm")
+
+
+def _positive_int(params, key, default=None, minimum=1):
+    kwargs = {} if default is None else {"default": default}
+    return require(params, key, int, lambda v: v >= minimum, f"an integer >= {minimum}", **kwargs)
+
+
+def _fraction(params, key, default):
+    return require(params, key, float, lambda v: 0 < v <= 1, "a number in (0, 1]", default=default)
+
+
+def _string_list(params, key, choices=None, default=None):
+    value = get(params, key, default)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ParamError(key, f"expected a non-empty list of names, got {value!r}")
+    if choices is not None:
+        unknown = [v for v in value if v not in choices]
+        if unknown:
+            raise ParamError(key, f"unknown value(s) {unknown}; known: {', '.join(choices)}")
+    if len(set(value)) != len(value):
+        raise ParamError(key, f"duplicate entries in {value!r}")
+    return list(value)
+
+
+def _optional_path(params, key):
+    value = get(params, key, None)
+    if value is not None and not isinstance(value, str):
+        raise ParamError(key, f"expected a path or null, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ImagenetConfig:
+    models: list[str]
+    weights_dir: str | None
+    val_dir: str | None
+    label_file: str | None
+    synset_file: str | None
+    classes: list[str] | None
+    images_per_class: int
+    max_images: int
+    input_size: int | None
+    batch_size: int
+    autocast: bool
+    explained_output: str
+    methods: list[str]
+    forwards: int
+    sobol_grid: int
+    rise_grid: int
+    rise_keep_prob: float
+    occlusion_patch_fraction: float
+    geex_sigma: float
+    morris_grid: int
+    morris_levels: int
+    morris_trajectories: int
+    morris_sampling: str
+    fidelity_steps: int
+    deletion_baseline: str
+    insertion_baseline: str
+    masking_fraction: float
+    top_fraction: float
+    neighbour_radius: int
+    relevant_threshold: float
+    top_k_pairs: int
+    interaction_threshold: float
+    ensemble_normalisations: list[str]
+    ensemble_aggregations: list[str]
+    ensemble_steps: int
+    ensemble_baseline: str
+    ensemble_size_repeats: int
+    convergence_methods: list[str] = field(default_factory=list)
+    convergence_budgets: list[int] = field(default_factory=list)
+    convergence_reference: int = 0
+    convergence_images: int = 1
+    seed: int = 0
+    device: str = "auto"
+
+
+def parse_config(params: dict) -> ImagenetConfig:
+    """Validate ``params['imagenet']`` (plus ``seed`` and ``device``); raise ParamError naming the key."""
+    p = "imagenet"
+    if not isinstance(get(params, p), dict):
+        raise ParamError(p, "expected a mapping")
+    models = _string_list(params, f"{p}.models")
+    classes = get(params, f"{p}.classes", None)
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+        raise ParamError(f"{p}.classes", f"expected a list of ImageNet category names or null, got {classes!r}")
+    input_size = get(params, f"{p}.input_size", None)
+    if input_size is not None:
+        input_size = _positive_int(params, f"{p}.input_size", minimum=32)
+    methods = _string_list(params, f"{p}.methods", FORWARD_METHODS)
+    budgets = get(params, f"{p}.convergence.budgets", [])
+    if not isinstance(budgets, list) or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0
+                                                for b in budgets):
+        raise ParamError(f"{p}.convergence.budgets", f"expected a list of positive integers, got {budgets!r}")
+    reference = _positive_int(params, f"{p}.convergence.reference_forwards", default=1024)
+    if budgets and reference <= max(budgets):
+        raise ParamError(f"{p}.convergence.reference_forwards",
+                         f"must exceed the largest budget {max(budgets)}, got {reference}")
+    conv_methods = _string_list(params, f"{p}.convergence.methods", ("sobol", "rise"), default=["sobol", "rise"])
+    forwards = _positive_int(params, f"{p}.forwards", minimum=16)
+    sobol_grid = _positive_int(params, f"{p}.sobol.grid_size", default=7, minimum=2)
+    # total Sobol indices cost N (d + 1) forwards with N >= 2
+    sobol_minimum = 2 * (sobol_grid ** 2 + 1)
+    if "sobol" in methods and forwards < sobol_minimum:
+        raise ParamError(f"{p}.forwards", f"Sobol on a {sobol_grid}x{sobol_grid} grid needs at least "
+                                          f"{sobol_minimum} forwards, got {forwards}")
+    if "sobol" in conv_methods and budgets and min(budgets) < sobol_minimum:
+        raise ParamError(f"{p}.convergence.budgets", f"Sobol on a {sobol_grid}x{sobol_grid} grid needs budgets "
+                                                     f">= {sobol_minimum}, got {budgets}")
+    return ImagenetConfig(
+        models=models,
+        weights_dir=_optional_path(params, f"{p}.weights_dir"),
+        val_dir=_optional_path(params, f"{p}.val_dir"),
+        label_file=_optional_path(params, f"{p}.label_file"),
+        synset_file=_optional_path(params, f"{p}.synset_file"),
+        classes=classes,
+        images_per_class=_positive_int(params, f"{p}.images_per_class", default=20),
+        max_images=_positive_int(params, f"{p}.max_images", default=3),
+        input_size=input_size,
+        batch_size=_positive_int(params, f"{p}.batch_size", default=64),
+        autocast=require(params, f"{p}.autocast", bool, default=True),
+        explained_output=require_choice(params, f"{p}.explained_output", ("logit", "probability"), default="logit"),
+        methods=methods,
+        forwards=forwards,
+        sobol_grid=sobol_grid,
+        rise_grid=_positive_int(params, f"{p}.rise.grid_size", default=7, minimum=2),
+        rise_keep_prob=require(params, f"{p}.rise.keep_prob", float, lambda v: 0 < v < 1, "a number in (0, 1)",
+                               default=0.5),
+        occlusion_patch_fraction=_fraction(params, f"{p}.occlusion.patch_fraction", 0.2),
+        geex_sigma=require(params, f"{p}.geex.sigma", float, lambda v: v > 0, "a number > 0", default=0.1),
+        morris_grid=_positive_int(params, f"{p}.morris.grid_size", default=8, minimum=2),
+        morris_levels=require(params, f"{p}.morris.levels", int, lambda v: v >= 2 and v % 2 == 0,
+                              "an even integer >= 2", default=8),
+        morris_trajectories=_positive_int(params, f"{p}.morris.n_trajectories", default=4, minimum=2),
+        morris_sampling=require_choice(params, f"{p}.morris.sampling", ("local",), default="local"),
+        fidelity_steps=_positive_int(params, f"{p}.fidelity.steps", default=20),
+        deletion_baseline=require_choice(params, f"{p}.fidelity.deletion_baseline", BASELINES, default="zero"),
+        insertion_baseline=require_choice(params, f"{p}.fidelity.insertion_baseline", BASELINES, default="blur"),
+        masking_fraction=_fraction(params, f"{p}.cross_architecture.masking_fraction", 0.2),
+        top_fraction=_fraction(params, f"{p}.cross_architecture.top_fraction", 0.2),
+        neighbour_radius=_positive_int(params, f"{p}.cross_architecture.neighbour_radius", default=1, minimum=0),
+        relevant_threshold=_fraction(params, f"{p}.cross_architecture.relevant_threshold", 0.6),
+        top_k_pairs=_positive_int(params, f"{p}.cross_architecture.top_k", default=5, minimum=2),
+        interaction_threshold=require(params, f"{p}.cross_architecture.interaction_threshold", float,
+                                      lambda v: v >= 0, "a number >= 0", default=0.1),
+        ensemble_normalisations=_string_list(params, f"{p}.ensembles.normalisations", ENSEMBLE_NORMALISATIONS,
+                                             default=list(ENSEMBLE_NORMALISATIONS)),
+        ensemble_aggregations=_string_list(params, f"{p}.ensembles.aggregations", ENSEMBLE_AGGREGATIONS,
+                                           default=list(ENSEMBLE_AGGREGATIONS)),
+        ensemble_steps=_positive_int(params, f"{p}.ensembles.steps", default=10),
+        ensemble_baseline=require_choice(params, f"{p}.ensembles.baseline", BASELINES, default="random_normal"),
+        ensemble_size_repeats=_positive_int(params, f"{p}.ensembles.size_repeats", default=2),
+        convergence_methods=conv_methods,
+        convergence_budgets=list(budgets),
+        convergence_reference=reference,
+        convergence_images=_positive_int(params, f"{p}.convergence.n_images", default=1),
+        seed=require(params, "seed", int, lambda v: v >= 0, "an integer >= 0", default=0),
+        device=require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto"),
+    )

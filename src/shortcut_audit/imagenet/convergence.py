@@ -1,0 +1,50 @@
+"""Spearman-to-converged of Sobol vs RISE as a function of forward passes (Fel et al. 2021, Fig. 2).
+
+For each method a reference map is computed with ``reference_forwards`` passes,
+then the method is re-run at each budget and compared with its own reference.
+Two kinds of reference:
+
+- ``"independent"``: another seed, so the cheap maps share no samples with it (strict);
+- ``"nested"``: the same seed; the QMC design of a small budget is then a prefix of
+  the reference's, i.e. the convergence of one estimator sequence as N grows.
+"""
+from __future__ import annotations
+
+import torch
+
+from shortcut_audit.imagenet.explain import method_settings, run_method
+from shortcut_audit.metrics import convergence_curve
+
+REFERENCE_SEED_OFFSET = 10_007
+REFERENCE_KINDS = ("independent", "nested")
+
+
+def convergence_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, image_ids: list[str],
+                     methods: list[str], budgets: list[int], reference_forwards: int, config,
+                     batch_size: int, seed: int, output: str = "logit",
+                     reference_kinds: tuple[str, ...] = ("independent",)) -> list[dict]:
+    """Rows ``model, method, reference_kind, image_id, budget, forwards, reference_forwards, spearman``."""
+    unknown = set(reference_kinds) - set(REFERENCE_KINDS)
+    if unknown:
+        raise ValueError(f"unknown reference kind(s) {sorted(unknown)}; known: {REFERENCE_KINDS}")
+    size = images.shape[-1]
+
+    def explain(method, budget, run_seed):
+        return run_method(method, scorer, images, targets, method_settings(method, budget, size, config),
+                          batch_size, run_seed, output)
+
+    rows = []
+    for method in methods:
+        cheap = {budget: explain(method, budget, seed) for budget in budgets}
+        for kind in reference_kinds:
+            reference = explain(method, reference_forwards,
+                                seed + (REFERENCE_SEED_OFFSET if kind == "independent" else 0))
+            points = convergence_curve(lambda b: (cheap[b].maps, cheap[b].forwards_per_image), budgets,
+                                       reference.maps)
+            for budget, point in zip(budgets, points):
+                for image_id, rho in zip(image_ids, point.spearman.tolist()):
+                    rows.append({"model": model, "method": method, "reference_kind": kind, "image_id": image_id,
+                                 "budget": int(budget), "forwards": int(point.forwards),
+                                 "reference_forwards": int(round(reference.forwards_per_image)),
+                                 "spearman": float(rho)})
+    return rows
