@@ -23,7 +23,9 @@ SCHEMAS = {
                        "sigma_over_mu_star"],
     "interventions.parquet": ["order", "step", "factor", "accuracy", "ci_low", "ci_high"],
     "single_drop.parquet": ["factor", "accuracy", "drop", "ci_low", "ci_high"],
-    "verdicts.parquet": ["factor", "mu_star_share", "morris_relied_on", "drop", "intervention_relied_on", "agree"],
+    "verdicts.parquet": [
+        "factor", "mu_star_share", "morris_relied_on", "drop", "single_drop", "intervention_relied_on", "agree"
+    ],
     "pixel_view.parquet": ["image", "label", "background_share", "background_pixel_fraction"],
     "interaction.parquet": ["factor", "mu_star", "sigma", "sigma_over_mu_star", "drop_alone", "drop_last",
                             "order_gap", "gap_ci_low", "gap_ci_high", "order_dependent", "reading"],

@@ -42,8 +42,10 @@ def test_background_model_is_judged_to_rely_on_background_by_both_methods(bg_mod
     reader = ProbabilityReader(bg_model)
     morris = factor_morris(reader, heldout, n_trajectories=12, levels=20)
     interventions = run_interventions(reader, aligned, morris.mu_star(), repetitions=8)
-    table = verdict_table(morris.table, interventions.single_drop, RULE).set_index("factor")
-    assert list(table.columns) == ["mu_star_share", "morris_relied_on", "drop", "intervention_relied_on", "agree"]
+    table = verdict_table(morris.table, interventions.shapley_drop, RULE, interventions.single_drop).set_index("factor")
+    assert list(table.columns) == [
+        "mu_star_share", "morris_relied_on", "drop", "single_drop", "intervention_relied_on", "agree"
+    ]
     assert table.loc["bg_color", "morris_relied_on"] and table.loc["bg_color", "intervention_relied_on"]
     for factor in ("digit_color", "position"):
         assert not table.loc[factor, "morris_relied_on"] and not table.loc[factor, "intervention_relied_on"]
@@ -127,3 +129,38 @@ def test_constant_model_reads_none(constant_model, heldout, aligned):
     table = interaction_table(morris.table, interventions.subset_accuracy, RULE)
     assert (table["reading"] == "none").all()
     assert np.isfinite(table.select_dtypes("number").to_numpy()).all()
+
+
+def _one_repetition(values):
+    return {k: np.array([v]) for k, v in values.items()}
+
+
+def test_shapley_drop_of_a_single_decisive_factor():
+    from shortcut_audit.audit.interventions import shapley_drop_table
+
+    # only bg_color matters: re-drawing it costs 0.6 whatever else is re-drawn
+    acc = _one_repetition({
+        (): 1.0, ("digit_color",): 1.0, ("bg_color",): 0.4, ("position",): 1.0,
+        ("digit_color", "bg_color"): 0.4, ("digit_color", "position"): 1.0,
+        ("bg_color", "position"): 0.4, ("digit_color", "bg_color", "position"): 0.4,
+    })
+    table = shapley_drop_table(acc, ["digit_color", "bg_color", "position"]).set_index("factor")
+    assert table.loc["bg_color", "drop"] == pytest.approx(0.6)
+    assert table.loc["digit_color", "drop"] == pytest.approx(0.0)
+    assert table.loc["position", "drop"] == pytest.approx(0.0)
+
+
+def test_shapley_drop_splits_redundant_cues_and_sums_to_the_total_drop():
+    from shortcut_audit.audit.interventions import shapley_drop_table
+
+    # two redundant cues: either one still aligned keeps the decision right
+    acc = _one_repetition({
+        (): 1.0, ("digit_color",): 1.0, ("bg_color",): 1.0, ("position",): 1.0,
+        ("digit_color", "bg_color"): 0.2, ("digit_color", "position"): 1.0,
+        ("bg_color", "position"): 1.0, ("digit_color", "bg_color", "position"): 0.2,
+    })
+    table = shapley_drop_table(acc, ["digit_color", "bg_color", "position"]).set_index("factor")
+    assert table.loc["digit_color", "drop"] == pytest.approx(0.4)
+    assert table.loc["bg_color", "drop"] == pytest.approx(0.4)
+    assert table.loc["position", "drop"] == pytest.approx(0.0)
+    assert table["drop"].sum() == pytest.approx(1.0 - 0.2)

@@ -129,6 +129,7 @@ class ModelAudit:
                 "normalised_mu_star": float(normalised.at[factor, "mu_star"]),
                 "sigma_over_mu_star": float(screened.at[factor, "sigma_over_mu_star"]),
                 "drop": float(verdicts.at[factor, "drop"]),
+                "single_drop": float(verdicts.at[factor, "single_drop"]),
                 "morris_relied_on": bool(verdicts.at[factor, "morris_relied_on"]),
                 "intervention_relied_on": bool(verdicts.at[factor, "intervention_relied_on"]),
             }
@@ -182,7 +183,7 @@ def audit_model(
         reader, aligned, morris.mu_star(VERDICT_OUTPUT), config.factors, config.repetitions,
         seed=config.seed + 1, conf_level=CONF_LEVEL,
     )
-    verdicts = verdict_table(morris.table, interventions.single_drop, config.rule)
+    verdicts = verdict_table(morris.table, interventions.shapley_drop, config.rule, interventions.single_drop)
     interaction = interaction_table(morris.table, interventions.subset_accuracy, config.rule, CONF_LEVEL)
     pixels = pixel_view(
         model, heldout, config.pixel_images, config.grid_size, config.nb_design,

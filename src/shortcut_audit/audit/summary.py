@@ -119,7 +119,8 @@ def summary_metrics(
         "n_models": len(folders),
         "n_cells": int(len(verdicts)),
         "disagreements": disagree[
-            ["dataset_id", "arch", "factor", "mu_star_share", "morris_relied_on", "drop", "intervention_relied_on"]
+            ["dataset_id", "arch", "factor", "mu_star_share", "morris_relied_on", "drop", "single_drop",
+             "intervention_relied_on"]
         ].to_dict(orient="records"),
         "background_share_spearman": background_trend(tables["pixel_view"]),
         "models": models,

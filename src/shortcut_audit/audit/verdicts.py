@@ -22,14 +22,23 @@ factor changes value. A factor is relied on when **both**
 
 Interventional rule (ground truth)
 ----------------------------------
-A factor is relied on when re-drawing it alone (uniformly, on digits the model got
-right on its training distribution) costs at least ``drop_threshold`` accuracy,
-i.e. flips at least one decision in ten. The threshold must sit above the floor
-that any re-render produces -- digits selected because they were right once can
-turn wrong under any small image change, which costs about the model's own error
-rate on borderline digits (a few per cent for the colours of an unbiased model) --
-and far below the drop of a model that reads the factor (``1 - 1/N = 0.9`` for a
-colour that alone decides the class).
+A factor is relied on when its **Shapley share of the accuracy drop** is at least
+``drop_threshold``: on digits the model got right on its training distribution,
+every subset of factors is re-drawn (uniformly, ``repetitions`` times) and the
+factor's marginal accuracy cost is averaged over all re-draw orders
+(:func:`.interventions.shapley_drop_table`). ``drop_threshold = 0.1`` asks for one
+decision in ten, the same effect size as ``min_mu_star``. The threshold must sit
+above the floor that any re-render produces -- digits selected because they were
+right once can turn wrong under any small image change, which costs about the
+model's own error rate on borderline digits (a few per cent for an unbiased model)
+-- and far below the cost of a factor that alone decides the class (about 0.9).
+
+The single-factor drop (re-draw only this factor) is reported beside it. It is not
+the verdict statistic because it is the marginal cost at one state only -- every
+other cue still aligned -- so a model that reads several redundant cues (the
+all-factors-biased datasets) loses little when any one of them is re-drawn, while
+Morris, which averages elementary effects over many base points, sees each cue.
+The Shapley value averages over the same kind of contexts.
 
 Both thresholds are fixed by these effect-size arguments, not fitted to the
 agreement they produce.
@@ -92,28 +101,34 @@ class VerdictRule:
         return bool(mu_star_share >= self.mu_star_share_threshold and mu_star >= self.min_mu_star)
 
     def intervention_relied_on(self, drop: float) -> bool:
-        """Interventional verdict: accuracy drop of a single-factor re-draw above the threshold."""
+        """Interventional verdict: Shapley share of the accuracy drop above the threshold."""
         return bool(drop >= self.drop_threshold)
 
 
-def verdict_table(morris: pd.DataFrame, single_drop: pd.DataFrame, rule: VerdictRule) -> pd.DataFrame:
+def verdict_table(
+    morris: pd.DataFrame, shapley_drop: pd.DataFrame, rule: VerdictRule, single_drop: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Both verdicts per factor (``verdicts.parquet``, docs/architecture.md).
 
     Parameters
     ----------
     morris : pandas.DataFrame
         The model's ``morris.parquet`` table (rows of output ``true_class_prob`` are used).
-    single_drop : pandas.DataFrame
-        The model's ``single_drop.parquet`` table.
+    shapley_drop : pandas.DataFrame
+        ``factor, drop``: Shapley shares of the accuracy drop (the verdict statistic).
     rule : VerdictRule
+    single_drop : pandas.DataFrame, optional
+        The model's ``single_drop.parquet`` table, reported as ``single_drop``.
 
     Returns
     -------
     pandas.DataFrame
-        ``factor, mu_star_share, morris_relied_on, drop, intervention_relied_on, agree``.
+        ``factor, mu_star_share, morris_relied_on, drop, single_drop,
+        intervention_relied_on, agree`` (``single_drop`` only when given).
     """
     screened = morris[morris["output"] == VERDICT_OUTPUT].set_index("factor")
-    drops = single_drop.set_index("factor")
+    drops = shapley_drop.set_index("factor")
+    singles = None if single_drop is None else single_drop.set_index("factor")["drop"]
     missing = sorted(set(screened.index) ^ set(drops.index))
     if missing:
         raise ValueError(f"Morris and intervention results cover different factors: {missing}")
@@ -129,6 +144,7 @@ def verdict_table(morris: pd.DataFrame, single_drop: pd.DataFrame, rule: Verdict
                 "mu_star_share": share,
                 "morris_relied_on": by_morris,
                 "drop": drop,
+                **({} if singles is None else {"single_drop": float(singles[factor])}),
                 "intervention_relied_on": by_intervention,
                 "agree": by_morris == by_intervention,
             }
