@@ -196,20 +196,128 @@ def maps_arrays(dataset_id: str, arch: str, n: int = 3, size: int = 28) -> dict[
     return {"images": images, "maps": maps, "digit_mask": mask}
 
 
+IMAGENET_MODELS = ("efficientnet_lite0", "efficientnet_lite1")
+IMAGENET_METHODS = ("sobol", "rise", "occlusion", "geex")
+IMAGENET_IMAGES = ("chelsea", "coffee")
+IMAGENET_SKIPPED = "resnet50"
+
+
+def _imagenet_models() -> pd.DataFrame:
+    rows = [{"model": m, "status": "loaded", "reason": "", "source": "package", "weights_path": f"{m}.pth",
+             "input_size": 128, "n_params": 4_652_008 + 764_672 * k, "is_reference": k == 0,
+             "n_images": len(IMAGENET_IMAGES), "target_kind": "predicted", "top1_accuracy": -1.0,
+             "mean_target_probability": round(0.91 + 0.05 * k, 4), "forwards": 4908 - 4000 * k,
+             "seconds": 300.0 - 250 * k, "forward_seconds": 270.0 - 230 * k}
+            for k, m in enumerate(IMAGENET_MODELS)]
+    rows.append({"model": IMAGENET_SKIPPED, "status": "skipped", "reason": f"no local weights {HOSTILE}",
+                 "source": "", "weights_path": "", "input_size": 0, "n_params": 0, "is_reference": False,
+                 "n_images": 0, "target_kind": "", "top1_accuracy": -1.0, "mean_target_probability": 0.0,
+                 "forwards": 0, "seconds": 0.0, "forward_seconds": 0.0})
+    return pd.DataFrame(rows)
+
+
+def _imagenet_fidelity() -> pd.DataFrame:
+    rows = []
+    for k, method in enumerate(IMAGENET_METHODS):
+        for i, image in enumerate(IMAGENET_IMAGES):
+            values = {"deletion_auc": (0.15 + 0.04 * k + 0.01 * i, "lower", ""),
+                      "insertion_auc": (0.7 - 0.05 * k, "higher", ""), "naopc": (0.8 - 0.03 * k, "higher", "")}
+            if method == "geex":
+                values["l1_to_white_box"] = (0.2 + 0.01 * i, "lower", "gradient")
+            for metric, (value, direction, reference) in values.items():
+                rows.append({"model": IMAGENET_MODELS[0], "method": method, "image_id": image, "target": 285 + i,
+                             "metric": metric, "value": round(value, 4), "direction": direction,
+                             "forwards": 200.0, "explain_seconds": 5.0 + k, "reference": reference})
+    return pd.DataFrame(rows)
+
+
+def _imagenet_curves(steps: int = 4) -> pd.DataFrame:
+    rows = []
+    for k, method in enumerate(IMAGENET_METHODS):
+        for mode in ("deletion", "insertion"):
+            for step in range(steps + 1):
+                fraction = step / steps
+                score = (1 - fraction) ** (2 - 0.3 * k) if mode == "deletion" else fraction ** (0.5 + 0.3 * k)
+                rows.append({"model": IMAGENET_MODELS[0], "method": method, "mode": mode, "step": step,
+                             "fraction": fraction, "score": round(score, 4)})
+    return pd.DataFrame(rows)
+
+
+def _imagenet_convergence() -> pd.DataFrame:
+    rows = []
+    for k, method in enumerate(("sobol", "rise")):
+        for image in IMAGENET_IMAGES:
+            for j, budget in enumerate((50, 100, 200)):
+                rows.append({"model": IMAGENET_MODELS[0], "method": method, "reference_kind": "independent",
+                             "image_id": image, "budget": budget, "forwards": budget - 4 * (k == 0),
+                             "reference_forwards": 600, "spearman": round(0.4 + 0.15 * j - 0.15 * k, 4)})
+    return pd.DataFrame(rows)
+
+
+def _imagenet_cross() -> dict[str, pd.DataFrame]:
+    overlap = pd.DataFrame([{"model": IMAGENET_MODELS[1], "reference": IMAGENET_MODELS[0], "image_id": image,
+                             "top_fraction": 0.2, "radius": 1, "overlap_share": 0.9 + 0.1 * i,
+                             "n_overlapping": 12 + i, "n_differing": 1 - i, "mu_star_overlapping": 0.8,
+                             "mu_star_differing": 0.5 * (1 - i), "sigma_overlapping": 0.6,
+                             "sigma_differing": 0.7 * (1 - i)} for i, image in enumerate(IMAGENET_IMAGES)])
+    ratio = pd.DataFrame([{"model": m, "image_id": image, "threshold": 0.6, "n_relevant": 10, "n_ratio": 10,
+                           "mean_ratio": 1.2 - 0.2 * k + 0.1 * i, "median_ratio": 1.1 - 0.2 * k}
+                          for k, m in enumerate(IMAGENET_MODELS) for i, image in enumerate(IMAGENET_IMAGES)])
+    interactions = pd.DataFrame([{"model": m, "image_id": image, "region_a": a, "region_b": b, "drop_a": -0.1,
+                                  "drop_b": -0.1, "drop_ab": -0.15, "interaction": 0.05 + 0.03 * (a + k),
+                                  "interacts": (a + k) % 2 == 1}
+                                 for k, m in enumerate(IMAGENET_MODELS) for image in IMAGENET_IMAGES
+                                 for a, b in ((1, 2), (1, 3), (2, 3))])
+    masking = pd.DataFrame([{"model": m, "which": which, "scope": scope, "fraction": fraction,
+                             "accuracy": 1.0 - (0.5 if which == "most" else 0.1) * fraction * 4,
+                             "clean_accuracy": 1.0,
+                             "score_change": -(0.6 if which == "most" else 0.1) * fraction * 4 - 0.05 * k}
+                            for k, m in enumerate(IMAGENET_MODELS) for which in ("most", "least")
+                            for scope in ("local", "global") for fraction in (0.1, 0.2)])
+    return {"overlap": overlap, "ratio": ratio, "interactions": interactions, "masking": masking}
+
+
+def _imagenet_ensembles() -> pd.DataFrame:
+    model, members = IMAGENET_MODELS[0], "+".join(IMAGENET_METHODS)
+    rows = [{"model": model, "kind": "base", "normalisation": "none", "aggregation": "none", "members": m,
+             "n_members": 1, "deletion_auc": 0.15 + 0.04 * k, "insertion_auc": 0.7 - 0.05 * k}
+            for k, m in enumerate(IMAGENET_METHODS)]
+    rows += [{"model": model, "kind": "ensemble", "normalisation": norm, "aggregation": agg, "members": members,
+              "n_members": len(IMAGENET_METHODS), "deletion_auc": round(0.13 + 0.02 * i + 0.01 * j, 4),
+              "insertion_auc": round(0.66 + 0.03 * i - 0.02 * j, 4)}
+             for i, norm in enumerate(("linear", "z")) for j, agg in enumerate(("mean", "ucb", "rbm"))]
+    rows += [{"model": model, "kind": "size_ablation", "normalisation": "z", "aggregation": "ucb",
+              "members": "+".join(IMAGENET_METHODS[:n]), "n_members": n, "deletion_auc": 0.2 - 0.02 * n,
+              "insertion_auc": 0.6 + 0.02 * n} for n in range(2, len(IMAGENET_METHODS) + 1)]
+    return pd.DataFrame(rows)
+
+
 def imagenet_tables() -> dict[str, pd.DataFrame]:
-    methods = ["sobol", "rise", "occlusion"]
-    fidelity = pd.DataFrame([{"model": "efficientnet_lite0", "method": m, "image": i,
-                              "deletion_auc": round(0.1 + 0.05 * k + 0.01 * i, 4),
-                              "insertion_auc": round(0.7 - 0.05 * k, 4), "forwards": 100}
-                             for k, m in enumerate(methods) for i in range(2)])
-    convergence = pd.DataFrame([{"model": "efficientnet_lite0", "method": m, "forwards": f,
-                                 "spearman": round(min(1.0, 0.3 + 0.1 * j - 0.05 * k), 4)}
-                                for k, m in enumerate(methods[:2]) for j, f in enumerate((50, 100, 200))])
-    models = pd.DataFrame([{"model": "efficientnet_lite0", "input_size": 224, "source": "offline package",
-                            "notes": HOSTILE},
-                           {"model": "resnet50", "input_size": 224, "source": "skipped: no local weights",
-                            "notes": ""}])
-    return {"fidelity": fidelity, "convergence": convergence, "models": models}
+    """Every table of the ImageNet stage, following its documented schema."""
+    return {"models": _imagenet_models(), "fidelity": _imagenet_fidelity(), "curves": _imagenet_curves(),
+            "convergence": _imagenet_convergence(), **_imagenet_cross(), "ensembles": _imagenet_ensembles()}
+
+
+def imagenet_maps(size: int = 16) -> dict[str, np.ndarray]:
+    """The ``maps.npz`` arrays of the ImageNet stage: photos, ids, targets, a map per method."""
+    rng = np.random.default_rng(5)
+    n = len(IMAGENET_IMAGES)
+    yy, xx = np.mgrid[:size, :size]
+    blob = np.exp(-((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (size ** 2 / 8)).astype(np.float32)
+    arrays = {"images": rng.uniform(0, 1, size=(n, 3, size, size)).astype(np.float16),
+              "image_ids": np.array(IMAGENET_IMAGES), "targets": np.array([285, 967], dtype=np.int64)}
+    for k, method in enumerate(IMAGENET_METHODS):
+        arrays[f"map_{method}"] = (blob[None] + 0.2 * k * rng.uniform(size=(n, size, size))).astype(np.float32)
+    for model in IMAGENET_MODELS:
+        arrays[f"mu_star_{model}"] = rng.uniform(size=(n, 4, 4)).astype(np.float32)
+        arrays[f"sigma_{model}"] = rng.uniform(size=(n, 4, 4)).astype(np.float32)
+    return arrays
+
+
+def imagenet_metrics() -> dict:
+    return {"profile": {"device": "cpu", "image_source": "sample_photos", "input_size": 128, "n_images": 2,
+                        "convergence_budgets": [50, 100, 200]},
+            "reference_model": IMAGENET_MODELS[0], "seconds": 40.0}
 
 
 def validation_results() -> tuple[pd.DataFrame, dict[str, dict]]:
@@ -300,7 +408,8 @@ def write_tree(root: Path, *, imagenet: bool = True, validation: bool = True, ga
     if imagenet:
         for name, table in imagenet_tables().items():
             _write_csv(table, data / "imagenet" / f"{name}.csv")
-        _write_json({"seconds": 40.0}, data / "imagenet" / "metrics.json")
+        np.savez_compressed(data / "imagenet" / "maps.npz", **imagenet_maps())
+        _write_json(imagenet_metrics(), data / "imagenet" / "metrics.json")
     if validation:
         table, results = validation_results()
         _write_csv(table, data / "validation" / "summary.csv")

@@ -151,8 +151,9 @@ def test_schema_mismatch_becomes_a_notice(tmp_path, fx):
 def test_imagenet_section_appears_with_its_tables(tmp_path, fx):
     root = fx.write_tree(tmp_path / "run", validation=False, gate=False)
     section = imagenet_section(load(root))
-    assert [t.id for t in section.tables][:3] == ["table-imagenet-models", "table-imagenet-fidelity",
-                                                  "table-imagenet-convergence"]
+    assert [t.id for t in section.tables][:3] == ["table-imagenet-status", "table-imagenet-models",
+                                                  "table-imagenet-fidelity"]
+    assert not [b for b in section.blocks if b.kind == "missing"]
     extra = pd.DataFrame({"model": ["m"], "novel_metric": [0.5]})
     extra.to_csv(root / "data/imagenet/novel.csv", index=False)
     section = imagenet_section(load(root))

@@ -7,19 +7,20 @@ do not exist yet, the list of what is missing (shown in place of the content).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from shortcut_audit.config import load_params
-from shortcut_audit.report import figures, findings
+from shortcut_audit.report import figures, findings, imagenet_section as imagenet
 from shortcut_audit.report.artefacts import Artefacts, imagenet_tables, load, load_maps, validation_documents
 from shortcut_audit.report.findings import Finding
 from shortcut_audit.report.matrix import VerdictMatrix, build_matrix
 from shortcut_audit.report.naming import FACTOR_DESCRIPTIONS, arch_order, dataset_order, factor_label, factor_order
 from shortcut_audit.report.provenance import Provenance, collect
+from shortcut_audit.report.sections import Section
 from shortcut_audit.report.tables import Table, TableStyle, format_number, from_frame
 
 LOG = logging.getLogger(__name__)
@@ -38,38 +39,9 @@ PAPER_SETTINGS = {
     "train.epochs": (20, "training epochs"),
     "imagenet.forwards": (3936, "forward passes per ImageNet explanation (Sobol, 11 x 11, N = 32)"),
 }
-IMAGENET_CAPTIONS = {
-    "models": "ImageNet classifiers of the run, with their source; skipped models say why.",
-    "fidelity": "Fidelity of each attribution method: lower deletion and higher insertion areas mean the "
-                "map ranks the pixels that matter first.",
-    "convergence": "Spearman rank correlation of each method with a converged explanation as the number of "
-                   "forward passes grows; the method that reaches a high value sooner is cheaper to trust.",
-    "overlap": "Share of each model's top-20% regions that overlap the reference architecture's (identical "
-               "or neighbouring region), with mu* and sigma on overlapping and differing regions.",
-    "ratio": "mu*/sigma over the relevant regions of each model.",
-    "interactions": "Top-5 pairwise masking heuristic: share of region pairs that interact.",
-    "ensembles": "Ensemble aggregation x normalisation scored by insertion and deletion against their bases.",
-}
 MORRIS_OUTPUT = "normalised_mean"
 GALLERY_IMAGES = 3
 SPLIT_ORDER = ("train", "val", "test_unbiased", "test_aligned")
-
-
-@dataclass
-class Section:
-    """One report section: ``missing`` lists absent inputs (the section then says so)."""
-
-    id: str
-    title: str
-    missing: list[str] = field(default_factory=list)
-    paragraphs: list[str] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    figures: list[figures.Figure] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def available(self) -> bool:
-        return bool(self.paragraphs or self.tables or self.figures or self.findings)
 
 
 @dataclass
@@ -304,25 +276,11 @@ def pixel_section(art: Artefacts, params: dict, n_images: int = 3) -> Section:
 
 # ---------------------------------------------------------------- ImageNet
 
-def imagenet_section(art: Artefacts) -> Section | None:
-    """The ImageNet section, or None when that stage has produced no table."""
-    tables = imagenet_tables(art.root)
-    if not tables:
-        return None
-    section = Section("imagenet", "ImageNet: pretrained classifiers")
-    ordered = sorted(tables, key=lambda name: (name not in IMAGENET_CAPTIONS, list(IMAGENET_CAPTIONS).index(name)
-                                               if name in IMAGENET_CAPTIONS else 0, name))
-    for name in ordered:
-        caption = IMAGENET_CAPTIONS.get(name, f"ImageNet table {name}.csv.")
-        section.tables.append(from_frame(tables[name], f"table-imagenet-{name}", caption))
-    metrics = art.document("imagenet_metrics")
-    if isinstance(metrics, dict):
-        flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
-        if flat:
-            section.tables.append(from_frame(pd.DataFrame({"metric": list(flat), "value": [str(v) for v in
-                                                                                          flat.values()]}),
-                                             "table-imagenet-metrics", "Headline metrics of the ImageNet stage."))
-    return section
+def imagenet_section(art: Artefacts, params: dict | None = None) -> Section | None:
+    """The ImageNet section (see :mod:`shortcut_audit.report.imagenet_section`), or None when
+    that stage has produced no table."""
+    methods = _dotted(params or {}, "imagenet.methods") or []
+    return imagenet.imagenet_section(art.root, art.document("imagenet_metrics"), [str(m) for m in methods])
 
 
 # ---------------------------------------------------------------- validation
@@ -507,8 +465,10 @@ def method_section(art: Artefacts, params: dict) -> Section:
         section.paragraphs.append(
             "Verdict rules (params audit.verdicts): Morris says a factor is relied on when its mu* share is at "
             f"least {rules.get('mu_star_share_threshold', '?')} and its mu* at least {rules.get('min_mu_star', '?')}; "
-            f"the intervention says so when re-drawing that factor alone costs at least "
-            f"{rules.get('drop_threshold', '?')} accuracy on correctly classified held-out digits.")
+            f"the intervention says so when the factor's Shapley share of the accuracy drop (its marginal cost "
+            f"averaged over every order of re-drawing the factors) is at least {rules.get('drop_threshold', '?')} "
+            "on correctly classified held-out digits. The drop of re-drawing the factor alone is reported beside "
+            "it; it understates redundant cues, which the model can replace by each other.")
     section.paragraphs.append(
         "Morris screening is global: elementary effects over the whole factor space, averaged over held-out "
         "digits. A factor can be relied on in a region of the space that the screening samples rarely; the "
@@ -528,7 +488,7 @@ def build_context(root: Path, environ: dict | None = None) -> ReportContext:
     prov = collect(root, params, _devices(art, params), _run_seconds(art), environ)
     sections = [data_section(art, params), models_section(art, params), mosip_section(art, params),
                 pixel_section(art, params, min(GALLERY_IMAGES, int(_dotted(params, "audit.pixel_view.n_images") or 1)))]
-    imagenet = imagenet_section(art)
+    imagenet = imagenet_section(art, params)
     if imagenet is not None:
         sections.append(imagenet)
     sections += [validation_section(art), provenance_section(prov), method_section(art, params)]

@@ -105,21 +105,22 @@ def _all_architectures_from(rows: pd.DataFrame) -> str | None:
 
 
 def strongest_findings(verdicts: pd.DataFrame, single_drop: pd.DataFrame | None) -> list[Finding]:
-    """The (model, factor) pair whose re-drawing costs the most accuracy."""
+    """The (model, factor) pair with the largest Shapley share of the accuracy drop."""
     if verdicts.empty:
         return []
     top = verdicts.sort_values(["drop", "mu_star_share"], ascending=False).iloc[0]
     if float(top["drop"]) <= 0:
         return []
     text = (f"The strongest reliance: {top['arch']} trained on {top['dataset_id']} on "
-            f"{factor_label(top['factor'])}, mu* share {top['mu_star_share']:.2f}; re-drawing that factor "
-            f"alone costs {top['drop']:.2f} accuracy")
+            f"{factor_label(top['factor'])}, mu* share {top['mu_star_share']:.2f}; its Shapley share of the "
+            f"accuracy drop is {top['drop']:.2f}")
     if single_drop is not None:
         match = single_drop[(single_drop["dataset_id"] == top["dataset_id"]) & (single_drop["arch"] == top["arch"])
                             & (single_drop["factor"] == top["factor"])]
         if len(match):
             m = match.iloc[0]
-            text += f" (accuracy {m['accuracy']:.2f}, 95% CI {m['ci_low']:.2f} to {m['ci_high']:.2f})"
+            text += (f"; re-drawn alone it leaves accuracy {m['accuracy']:.2f} "
+                     f"(95% CI {m['ci_low']:.2f} to {m['ci_high']:.2f})")
     return [Finding(text + ".", "alert")]
 
 

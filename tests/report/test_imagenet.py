@@ -1,0 +1,135 @@
+"""The ImageNet section: its tables, figures and captions from the stage's tables, and a
+notice in place of each part whose table is missing."""
+from __future__ import annotations
+
+import tinyhtml5
+
+from shortcut_audit.report import imagenet_figures
+from shortcut_audit.report.build import render_html
+from shortcut_audit.report.context import build_context
+from shortcut_audit.report.imagenet_section import (
+    ensembles_table,
+    fidelity_table,
+    imagenet_section,
+    interaction_shares,
+)
+
+NS = "{http://www.w3.org/1999/xhtml}"
+FIGURES = {
+    "fig-imagenet-curves": "deletion curve fall early",
+    "fig-imagenet-convergence": "cheaper to trust",
+    "fig-imagenet-overlap": "reference architecture",
+    "fig-imagenet-ratio": "interaction or non-linearity",
+    "fig-imagenet-interactions": "pairwise heuristic",
+    "fig-imagenet-masking": "most important regions should cost far more",
+    "fig-imagenet-ensemble-size": "best single method",
+    "fig-imagenet-gallery": "each column one method",
+}
+TABLES = ("table-imagenet-status", "table-imagenet-models", "table-imagenet-fidelity",
+          "table-imagenet-interactions", "table-imagenet-ensembles-efficientnet-lite0", "table-imagenet-profile")
+
+
+def _imagenet(html: str):
+    tree = tinyhtml5.parse(html)
+    return next(s for s in tree.iter(NS + "section") if s.get("id") == "imagenet")
+
+
+def _text(element) -> str:
+    return "".join(element.itertext())
+
+
+def _by_id(element, tag: str) -> dict:
+    return {e.get("id"): e for e in element.iter(NS + tag)}
+
+
+def test_section_shows_every_figure_with_its_caption(report_html):
+    section = _imagenet(report_html)
+    figures = _by_id(section, "figure")
+    assert set(FIGURES) <= set(figures)
+    for fig_id, phrase in FIGURES.items():
+        caption = _text(figures[fig_id].find(NS + "figcaption"))
+        assert phrase in caption, fig_id
+    gallery = figures["fig-imagenet-gallery"].find(f".//{NS}img")
+    assert gallery.get("src").startswith("data:image/png;base64,")
+    assert "Inputs not available" not in _text(section)
+
+
+def test_section_tables_and_headings(report_html, fx):
+    section = _imagenet(report_html)
+    tables = _by_id(section, "table")
+    assert set(TABLES) <= set(tables)
+    status = _text(tables["table-imagenet-status"])
+    assert fx.IMAGENET_SKIPPED in status and "skipped" in status and "no local weights" in status
+    assert fx.IMAGENET_SKIPPED not in _text(tables["table-imagenet-models"])
+    headings = [_text(h) for h in section.iter(NS + "h3")]
+    assert headings[:6] == ["Models", "Fidelity of the attribution methods", "Cross-architecture analyses",
+                            "Region masking", "Ensembles of explanations", "Example heatmaps"]
+    findings = _text(next(e for e in section.iter(NS + "ul") if e.get("class") == "findings"))
+    assert "Sobol's mean deletion AUC is 0.155, lower than rise 0.195, occlusion 0.235" in findings
+
+
+def test_fidelity_table_has_arrows_and_marks_the_best(fx):
+    table = fidelity_table(fx.imagenet_tables()["fidelity"], list(fx.IMAGENET_METHODS))
+    assert table.columns[2:6] == ["deletion AUC \u2193", "insertion AUC \u2191", "nAOPC \u2191",
+                                  "L1 to white box \u2193"]
+    methods = [row[1].text for row in table.rows]
+    assert methods == list(fx.IMAGENET_METHODS)
+    best = {table.columns[j]: methods[i] for i, row in enumerate(table.rows) for j, cell in enumerate(row)
+            if "best" in cell.css}
+    assert best["deletion AUC \u2193"] == "sobol" and best["insertion AUC \u2191"] == "sobol"
+    assert best["L1 to white box \u2193"] == "geex"
+    assert table.rows[0][5].text == "" and "gradient" in table.caption
+
+
+def test_ensemble_table_has_table_one_shape(fx):
+    table = ensembles_table(fx.imagenet_tables()["ensembles"], fx.IMAGENET_MODELS[0])
+    assert [row[0].text for row in table.rows] == ["mean", "ucb", "rbm"]
+    assert table.columns[1:] == ["linear del. \u2193", "linear ins. \u2191", "z del. \u2193", "z ins. \u2191"]
+    assert "best" in table.rows[0][1].css and "beats-base" in table.rows[0][1].css
+    assert "best" in table.rows[0][4].css
+    assert "best single method scores deletion 0.150 and insertion 0.700" in table.caption
+
+
+def test_interaction_shares_per_model(fx):
+    shares = interaction_shares(fx.imagenet_tables()["interactions"]).set_index("model")
+    lite0, lite1 = fx.IMAGENET_MODELS
+    assert shares.loc[lite0, "pairs"] == 6 and shares.loc[lite0, "interacting"] == 4
+    assert abs(shares.loc[lite1, "share"] - 2 / 6) < 1e-9
+
+
+def test_masking_curves_start_from_the_unmasked_image(fx):
+    masking = fx.imagenet_tables()["masking"]
+    line = masking[(masking["model"] == fx.IMAGENET_MODELS[0]) & (masking["which"] == "most")
+                   & (masking["scope"] == "local")]
+    start = imagenet_figures._from_zero(line)
+    assert list(start["fraction"]) == [0.0, 0.1, 0.2] and start["score_change"].iloc[0] == 0.0
+
+
+def test_missing_tables_give_notices_and_the_rest_renders(tmp_path, fx):
+    root = fx.write_tree(tmp_path / "run", validation=False, gate=False)
+    for name in ("convergence", "ensembles"):
+        (root / "data/imagenet" / f"{name}.csv").unlink()
+    (root / "data/imagenet/maps.npz").unlink()
+    table = root / "data/imagenet/overlap.csv"
+    table.write_text(table.read_text().replace("overlap_share", "share", 1))
+    section = imagenet_section(root, None, list(fx.IMAGENET_METHODS))
+    notices = [m for b in section.blocks if b.kind == "missing" for m in b.item]
+    assert any("convergence.csv: not found" in n for n in notices)
+    assert any("ensembles.csv: not found" in n for n in notices)
+    assert any("overlap.csv: lacks column(s) overlap_share" in n for n in notices)
+    assert any("maps.npz" in n for n in notices)
+    ids = {f.id for f in section.figures}
+    assert "fig-imagenet-curves" in ids and "fig-imagenet-ratio" in ids
+    assert not ids & {"fig-imagenet-convergence", "fig-imagenet-overlap", "fig-imagenet-gallery"}
+    html = render_html(build_context(root, {"SOURCE_DATE_EPOCH": "1700000000"}))
+    assert "convergence.csv: not found" in _text(_imagenet(html))
+
+
+def test_only_models_table_present(tmp_path, fx):
+    root = tmp_path / "run"
+    (root / "data/imagenet").mkdir(parents=True)
+    fx.imagenet_tables()["models"].to_csv(root / "data/imagenet/models.csv", index=False)
+    section = imagenet_section(root)
+    assert [t.id for t in section.tables] == ["table-imagenet-status", "table-imagenet-models"]
+    assert not section.figures
+    assert sum(len(b.item) for b in section.blocks if b.kind == "missing") >= 8
