@@ -61,7 +61,7 @@ def tiny_repo(tmp_path_factory):
     params = yaml.safe_load((root / "params.yaml").read_text())
     for key, value in TINY.items():
         _set(params, key, value)
-    params.setdefault("imagenet", {}).update(_tiny_imagenet(params.get("imagenet", {})))
+    params["imagenet"] = _tiny_imagenet(params["imagenet"])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
@@ -78,9 +78,12 @@ def tiny_repo(tmp_path_factory):
 
 
 def _tiny_imagenet(section: dict) -> dict:
-    """Shrink the ImageNet stage to one image and a few forwards (keys the stage knows)."""
-    tiny = {"max_images": 1, "forwards": 32}
-    return {k: v for k, v in tiny.items() if k in section}
+    """Shrink the ImageNet stage to one small image, two models and the fewest forwards it accepts."""
+    tiny = dict(section)
+    tiny.update(models=["efficientnet_lite0", "efficientnet_lite1"], max_images=1, input_size=64, forwards=80)
+    tiny["morris"] = {**section.get("morris", {}), "n_trajectories": 2}
+    tiny["convergence"] = {**section.get("convergence", {}), "budgets": [80], "reference_forwards": 160}
+    return tiny
 
 
 @pytest.mark.slow

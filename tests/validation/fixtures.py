@@ -43,7 +43,9 @@ def params(tmp_datasets=tuple(DATASETS)) -> dict:
                          "n_train": SPLIT_SIZES["train"], "n_val": SPLIT_SIZES["val"], "n_test": SPLIT_SIZES["test_unbiased"]},
         "train": {"architectures": list(ARCHS)},
         "validation": {**repo_params["validation"], "mnist_counts": dict(MNIST_COUNTS)},
-        "gate": {**repo_params["gate"], "candidates": [{"dataset_id": "p0.1", "arch": "simple_cnn"}]},
+        # strict: every suite blocks (the advisory policy is tested on its own)
+        "gate": {**repo_params["gate"], "candidates": [{"dataset_id": "p0.1", "arch": "simple_cnn"}],
+                 "advisory_suites": []},
     }
 
 

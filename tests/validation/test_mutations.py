@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import yaml
 import pytest
 
 from shortcut_audit.validation.suites import run_suite, write_outcomes
@@ -180,3 +181,20 @@ def test_mutation_fails_its_suite_and_the_gate(mutation, healthy, tree, run_gate
 def test_at_least_eight_distinct_mutations_over_every_artefact_kind():
     assert len({m.check for m in MUTATIONS}) >= 8
     assert {m.suite for m in MUTATIONS} >= {"mnist", "biased_mnist", "training", "sensitivity", "attribution_maps", "findings"}
+
+
+def test_an_advisory_suite_warns_without_blocking(healthy, tree, run_gate):
+    data = tree / "data"
+    mutation = next(m for m in MUTATIONS if m.suite == "findings")
+    mutation.apply(data)
+    outcome = run_suite(mutation.suite, data, healthy.settings)
+    others = [o for o in healthy.outcomes if o.suite != mutation.suite]
+    write_outcomes([*others, outcome], data / "validation")
+    values = yaml.safe_load((tree / "params.yaml").read_text())
+    values["gate"]["advisory_suites"] = ["findings"]
+    (tree / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+
+    gate = run_gate(tree)
+    assert gate.code == 0
+    warned = gate.checks("warn")
+    assert mutation.check in warned["suite:findings"]["detail"]

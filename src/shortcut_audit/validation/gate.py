@@ -70,6 +70,7 @@ class GateSettings:
     forbidden_reliance: tuple[str, ...]
     require_all_suites: bool
     regression_tolerance: float
+    advisory_suites: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, params: dict) -> "GateSettings":
@@ -89,6 +90,8 @@ class GateSettings:
         forbidden = require(params, "gate.forbidden_reliance", list,
                             lambda v: all(f in _KNOWN_FACTORS for f in v), f"a list of factors among {list(_KNOWN_FACTORS)}")
         fraction = (float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+        from shortcut_audit.validation.suites import SUITES
+
         return cls(
             candidates=tuple(candidates),
             morris_output=require(params, "gate.morris_output", str, lambda v: v in _MORRIS_OUTPUTS, " or ".join(_MORRIS_OUTPUTS)),
@@ -98,6 +101,9 @@ class GateSettings:
             forbidden_reliance=tuple(forbidden),
             require_all_suites=require(params, "gate.require_all_suites", bool),
             regression_tolerance=require(params, "gate.regression_tolerance", *fraction),
+            advisory_suites=tuple(require(
+                params, "gate.advisory_suites", list, lambda v: all(x in SUITES for x in v),
+                f"a list of suites among {list(SUITES)}", default=[])),
         )
 
 
@@ -116,8 +122,15 @@ def bound_check(name: str, value: Any, threshold: float, upper: bool) -> GateChe
     return GateCheck(name, round(number, 6), threshold, "pass" if ok else "fail", f"must be {op} {threshold:g}")
 
 
-def suite_checks(summary: pd.DataFrame, expected: Sequence[str], require_all: bool) -> list[GateCheck]:
-    """One check per validation suite; an expected suite absent from the summary is an error."""
+def suite_checks(summary: pd.DataFrame, expected: Sequence[str], require_all: bool,
+                 advisory: Sequence[str] = ()) -> list[GateCheck]:
+    """One check per validation suite; an expected suite absent from the summary is an error.
+
+    A failing suite fails the gate, unless ``require_all`` is false or the suite is
+    ``advisory`` (then it is a ``warn``: shown everywhere, not blocking). Advisory
+    suites are meant for sweep-level findings about the audit itself (e.g. agreement
+    of its two verdicts over every model), as opposed to checks of the candidate.
+    """
     rows = {str(r.suite): r for r in summary.itertuples(index=False)}
     out = []
     for suite in [*expected, *[s for s in rows if s not in expected]]:
@@ -126,7 +139,8 @@ def suite_checks(summary: pd.DataFrame, expected: Sequence[str], require_all: bo
             out.append(GateCheck(name, None, "passed", "error", "suite missing from the validation summary"))
             continue
         row = rows[suite]
-        status = {"passed": "pass", "skipped": "skip", "error": "error"}.get(row.status, "fail" if require_all else "warn")
+        blocking = require_all and suite not in advisory
+        status = {"passed": "pass", "skipped": "skip", "error": "error"}.get(row.status, "fail" if blocking else "warn")
         detail = str(row.reason) if row.status in ("skipped", "error") else str(row.failed_expectations)
         out.append(GateCheck(name, str(row.status), "passed", status, detail))
     return out
@@ -228,7 +242,7 @@ def evaluate(settings: GateSettings, root: Path = Path("."), baseline: str | Non
         summary, models, morris, verdicts = _read_inputs(root)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         return [GateCheck("inputs", None, None, "error", f"unreadable input: {err}")]
-    checks = suite_checks(summary, list(SUITES), settings.require_all_suites)
+    checks = suite_checks(summary, list(SUITES), settings.require_all_suites, settings.advisory_suites)
     for candidate in settings.candidates:
         checks += candidate_checks(models, morris, verdicts, candidate, settings)
     if baseline is not None:
