@@ -161,3 +161,15 @@ def test_imagenet_section_appears_with_its_tables(tmp_path, fx):
     assert novel.columns == ["model", "novel metric"] and novel.rows[0][1].text == "0.500"
     shutil.rmtree(root / "data/imagenet")
     assert imagenet_section(load(root)) is None
+
+
+def test_suite_statuses_read_the_validation_stage_vocabulary():
+    import pandas as pd
+
+    from shortcut_audit.report import findings
+
+    summary = pd.DataFrame({"suite": ["a", "b", "c", "d"], "success": [True, False, True, False],
+                            "status": ["passed", "failed", "skipped", "error"]})
+    assert findings.suite_statuses(summary).tolist() == ["pass", "fail", "skipped", "error"]
+    text = findings.validation_findings(summary)[0].text
+    assert text.startswith("1 of 4 validation suites pass") and "failing: b and d" in text.replace(",", "")

@@ -134,7 +134,8 @@ def unbiased_findings(verdicts: pd.DataFrame) -> list[Finding]:
     if bad.empty:
         return [Finding(f"Models trained on unbiased data (p = 0.1) rely on no factor ({n} models, as expected).", "ok")]
     cells = [f"{r.arch} on {factor_label(r.factor)}" for r in bad.itertuples(index=False)]
-    return [Finding(f"Unexpected: models trained on unbiased data are judged to rely on {_list(cells)}.", "alert")]
+    return [Finding(f"Unexpected: among the models trained on unbiased data (p = 0.1), at least one test finds "
+                    f"reliance for {_list(cells)}.", "alert")]
 
 
 def gap_findings(models: pd.DataFrame) -> list[Finding]:
@@ -178,7 +179,8 @@ def reliance_rises(verdicts: pd.DataFrame, factors: tuple[str, ...] = COLOUR_FAC
 def suite_statuses(summary: pd.DataFrame) -> pd.Series:
     """pass / fail / skipped per validation suite (skipped: nothing was evaluated)."""
     if "status" in summary:
-        return summary["status"].astype(str).str.lower()
+        # the validation stage writes passed/failed/skipped/error
+        return summary["status"].astype(str).str.lower().replace({"passed": "pass", "failed": "fail"})
     status = pd.Series(np.where(summary["success"].astype(bool), "pass", "fail"), index=summary.index)
     if "evaluated" in summary:
         status = status.mask(summary["evaluated"].astype(float) == 0, "skipped")

@@ -1,7 +1,7 @@
 """The verdict matrix of page one: correlation level x (factor, architecture).
 
 Each cell says whether the model relies on the factor, by Morris screening (mu* share)
-and by the interventional test (accuracy drop when only that factor is re-drawn), and
+and by the interventional test (Shapley share of the accuracy drop over re-draw orders), and
 marks the cells where the two disagree.
 """
 from __future__ import annotations
