@@ -46,3 +46,14 @@ def test_write_table_roundtrip_and_nan_refused(tmp_path):
     with pytest.raises(io.NonFiniteResultError, match="mu_star"):
         io.write_table(bad, tmp_path / "bad.parquet")
     assert not (tmp_path / "bad.parquet").exists()
+
+
+def test_atomic_dir_keeps_the_folders_gitignore(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".gitignore").write_text("/table.csv\n")
+    (out / "table.csv").write_text("old")
+    with io.atomic_dir(out) as tmp:
+        (tmp / "table.csv").write_text("new")
+    assert (out / ".gitignore").read_text() == "/table.csv\n"
+    assert (out / "table.csv").read_text() == "new"

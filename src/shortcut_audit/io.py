@@ -46,13 +46,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory that replaces directory ``path`` only on success.
 
-    An existing ``path`` is removed only after the new content is complete.
+    An existing ``path`` is removed only after the new content is complete. A
+    ``.gitignore`` already in ``path`` is carried over: DVC keeps its entries for the
+    folder's outputs there and does not write them again when a stage re-runs.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
     try:
         yield tmp
+        if (path / ".gitignore").is_file() and not (tmp / ".gitignore").exists():
+            shutil.copy2(path / ".gitignore", tmp / ".gitignore")
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".old-{path.name}-", dir=path.parent))
             os.replace(path, old / "x")
