@@ -21,39 +21,11 @@ from torch import nn
 
 import shortcut_audit  # noqa: F401  (torchvision shim before any captum import)
 from shortcut_audit import attribution as A
+from common import SmallCNN, TimedModel  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 N_IMAGES, SIZE, BATCH, REPEATS = 8, 56, 256, 5
 PATCH, STRIDE = 8, 4  # 13 x 13 = 169 windows -> 170 forwards per image with the clean pass
 RESULTS = Path(__file__).parent / "results" / "attribution.json"
-
-
-class SmallCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        layers, channels = [], 3
-        for width in (16, 32, 32, 64):
-            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = width
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(channels, 10)
-
-    def forward(self, x):
-        return self.head(self.features(x).mean(dim=(2, 3)))
-
-
-class TimedModel:
-    """Counts model inputs and accumulates the time spent in forward passes."""
-
-    def __init__(self, model):
-        self.model, self.seconds, self.inputs = model, 0.0, 0
-
-    def __call__(self, x):
-        start = time.perf_counter()
-        with torch.no_grad():
-            out = self.model(x)
-        self.seconds += time.perf_counter() - start
-        self.inputs += x.shape[0]
-        return out
 
 
 def grid_mask(size: int, cells: int) -> torch.Tensor:

@@ -26,6 +26,7 @@ from torch import nn
 import shortcut_audit  # noqa: F401  (torchvision shim first)
 from shortcut_audit.io import write_json
 from shortcut_audit.sensitivity import GridPartition, ImageGrid, MaskPartition, compose, morris, sobol
+from common import SmallCNN, TimedModel  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 RESULTS = Path(__file__).parent / "results" / "sensitivity.json"
 REPEATS = 3
@@ -105,40 +106,6 @@ def _compare(method: str, d: int, n: int, evaluations: int, ours, reference) -> 
         "salib_s": round(salib_s, 4),
         "salib_over_ours": round(salib_s / ours_s, 2),
     }
-
-
-class SmallCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        layers, channels = [], 3
-        for width in (16, 32, 32, 64):
-            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = width
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(channels, 10)
-
-    def forward(self, x):
-        return self.head(self.features(x).mean(dim=(2, 3)))
-
-
-class TimedModel:
-    """Accumulates the wall time spent inside forward passes (synchronised on CUDA)."""
-
-    def __init__(self, model: nn.Module, device: torch.device):
-        self.model, self.device, self.seconds, self.inputs = model, device, 0.0, 0
-
-    def _sync(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self._sync()
-        start = time.perf_counter()
-        out = self.model(x)
-        self._sync()
-        self.seconds += time.perf_counter() - start
-        self.inputs += x.shape[0]
-        return out
 
 
 def cnn_rows(device: torch.device) -> list[dict]:
