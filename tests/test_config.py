@@ -33,3 +33,16 @@ def test_load_params_errors(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ParamError):
         load_params(bad)
+
+
+def test_require_names_checks_list_membership_and_duplicates():
+    from shortcut_audit.config import require_names
+
+    params = {"s": {"ok": ["a", "b"], "bad": ["a", "z"], "dup": ["a", "a"], "empty": []}}
+    assert require_names(params, "s.ok", ["a", "b", "c"]) == ["a", "b"]
+    with pytest.raises(ParamError, match=r"s\.bad: unknown value\(s\) \['z'\]; known: a, b"):
+        require_names(params, "s.bad", ["a", "b"])
+    with pytest.raises(ParamError, match=r"s\.dup: duplicate"):
+        require_names(params, "s.dup")
+    with pytest.raises(ParamError, match=r"s\.empty: expected a non-empty list"):
+        require_names(params, "s.empty")

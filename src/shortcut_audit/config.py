@@ -79,5 +79,21 @@ def require_choice(params: dict, key: str, choices: Iterable[str], default: Any 
     return value
 
 
+def require_names(params: dict, key: str, known: Iterable[str] | None = None, default: Any = _MISSING) -> list[str]:
+    """A non-empty list of unique names at dotted ``key``, each among ``known`` when given."""
+    value = get(params, key, default)
+    known = None if known is None else list(known)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        among = f" from {known}" if known is not None else ""
+        raise ParamError(key, f"expected a non-empty list of names{among}, got {value!r}")
+    if known is not None:
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ParamError(key, f"unknown value(s) {unknown}; known: {', '.join(known)}")
+    if len(set(value)) != len(value):
+        raise ParamError(key, f"duplicate entries in {value!r}")
+    return list(value)
+
+
 def _names(kinds: tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)

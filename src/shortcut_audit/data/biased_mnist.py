@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from shortcut_audit.config import ParamError, get
+from shortcut_audit.config import ParamError, get, require_names
 
 FACTORS: tuple[str, ...] = ("digit_color", "bg_color", "position")
 N_VALUES: dict[str, int] = {"digit_color": 10, "bg_color": 10, "position": 9}
@@ -220,25 +220,13 @@ def check_params(params: Mapping) -> BiasedMnistConfig:
     section = get(params, "biased_mnist")
     if not isinstance(section, Mapping):
         raise ParamError("biased_mnist", f"expected a mapping, got {section!r}")
-    biased_factors = _check_biased_factors(get(params, "biased_mnist.biased_factors", list(FACTORS)))
+    biased_factors = tuple(require_names(params, "biased_mnist.biased_factors", FACTORS, default=list(FACTORS)))
     datasets, specs = _check_datasets(get(params, "biased_mnist.datasets"), biased_factors)
     canvas = _check_int(params, "biased_mnist.canvas", MNIST_SIZE, None)
     n_train = _check_int(params, "biased_mnist.n_train", 1, MNIST_TRAIN_PART)
     n_val = _check_int(params, "biased_mnist.n_val", 1, MNIST_VAL_PART)
     n_test = _check_int(params, "biased_mnist.n_test", 1, MNIST_TEST)
     return BiasedMnistConfig(datasets, specs, biased_factors, canvas, n_train, n_val, n_test)
-
-
-def _check_biased_factors(value) -> tuple[str, ...]:
-    key = "biased_mnist.biased_factors"
-    if not isinstance(value, list) or not value:
-        raise ParamError(key, f"expected a non-empty list of factors from {list(FACTORS)}, got {value!r}")
-    unknown = [f for f in value if f not in N_VALUES]
-    if unknown:
-        raise ParamError(key, f"unknown factor(s) {unknown}; known: {', '.join(FACTORS)}")
-    if len(set(value)) != len(value):
-        raise ParamError(key, f"a factor is listed twice: {value!r}")
-    return tuple(value)
 
 
 def _check_datasets(value, biased_factors: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[DatasetSpec, ...]]:

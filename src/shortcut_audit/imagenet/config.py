@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shortcut_audit.config import ParamError, get, require, require_choice
+from shortcut_audit.config import ParamError, get, require, require_choice, require_names
 from shortcut_audit.metrics.perturbation import BASELINES
 
 FORWARD_METHODS = ("sobol", "rise", "occlusion", "morris_grid", "geex", "gers", "igeex")
@@ -29,16 +29,7 @@ def _fraction(params, key, default):
 
 
 def _string_list(params, key, choices=None, default=None):
-    value = get(params, key, default)
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ParamError(key, f"expected a non-empty list of names, got {value!r}")
-    if choices is not None:
-        unknown = [v for v in value if v not in choices]
-        if unknown:
-            raise ParamError(key, f"unknown value(s) {unknown}; known: {', '.join(choices)}")
-    if len(set(value)) != len(value):
-        raise ParamError(key, f"duplicate entries in {value!r}")
-    return list(value)
+    return require_names(params, key, choices, default)
 
 
 def _optional_path(params, key):

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from shortcut_audit.config import ParamError, get, require, require_choice
+from shortcut_audit.config import ParamError, get, require, require_choice, require_names
 from shortcut_audit.data.biased_mnist import FACTORS, render
 from shortcut_audit.models.registry import ARCHITECTURES
 from shortcut_audit.training.evaluate import accuracy
@@ -89,16 +89,7 @@ def _is_number(value) -> bool:
 
 def check_architectures(params: Mapping) -> tuple[str, ...]:
     """Validate ``train.architectures``: a non-empty list of unique registry names."""
-    key = "train.architectures"
-    value = get(params, key)
-    if not isinstance(value, list) or not value:
-        raise ParamError(key, f"expected a non-empty list of architectures from {list(ARCHITECTURES)}, got {value!r}")
-    unknown = [name for name in value if name not in ARCHITECTURES]
-    if unknown:
-        raise ParamError(key, f"unknown architecture(s) {unknown}; known: {', '.join(ARCHITECTURES)}")
-    if len(set(value)) != len(value):
-        raise ParamError(key, f"an architecture is listed twice: {value!r}")
-    return tuple(value)
+    return tuple(require_names(params, "train.architectures", ARCHITECTURES))
 
 
 def check_params(params: Mapping) -> TrainParams:
