@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -289,7 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     document = gate_document(evaluate(settings, Path("."), args.baseline))
     write_json(document, args.output)
-    print(format_summary(document))
+    try:
+        print(format_summary(document), flush=True)
+    except BrokenPipeError:  # stdout piped into e.g. `head`: the exit code still carries the verdict
+        sys.stdout = open(os.devnull, "w")
     if document["status"] == "error":
         problems = [c["detail"] for c in document["checks"] if c["status"] == "error"]
         print("shortcut-audit gate: could not evaluate: " + "; ".join(problems), file=sys.stderr)
