@@ -113,3 +113,15 @@ def test_saving_a_model_under_the_wrong_config_fails(tmp_path):
     with pytest.raises(CheckpointError, match="lacks key"):
         save_model(build("mlp"), {"arch": "mlp"}, tmp_path)
     assert not (tmp_path / "model.pt").exists()
+
+
+def test_saving_the_same_weights_twice_gives_identical_bytes(tmp_path):
+    from shortcut_audit.models.checkpoints import save_model
+    from shortcut_audit.models.registry import build
+
+    torch.manual_seed(0)
+    model = build("simple_cnn")
+    config = {"arch": "simple_cnn", "num_classes": 10, "in_channels": 3, "image_size": 56, "dataset_id": "p0.1"}
+    first = save_model(model, config, tmp_path / "a") / "model.pt"
+    second = save_model(model, config, tmp_path / "b") / "model.pt"
+    assert first.read_bytes() == second.read_bytes()

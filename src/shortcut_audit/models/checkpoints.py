@@ -8,6 +8,8 @@ checkpoint can never execute code.
 """
 from __future__ import annotations
 
+import io
+
 import json
 import pickle
 import zipfile
@@ -69,8 +71,12 @@ def save_model(model: nn.Module, config: Mapping, folder: str | Path) -> Path:
     _check_model_matches(model, config)
     folder.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    # Serialise in memory: torch.save names the zip's root folder after the file, and the
+    # temporary name of an atomic write would make identical weights differ byte for byte.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(folder / WEIGHTS_FILE) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getvalue())
     write_json(dict(config), folder / CONFIG_FILE)
     return folder
 
