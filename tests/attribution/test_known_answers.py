@@ -51,28 +51,23 @@ def test_integrated_gradients_of_a_linear_model_is_exact(baseline):
     torch.testing.assert_close(ig(x, targets), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_igeex_approaches_integrated_gradients_as_samples_grow():
+@pytest.mark.parametrize(
+    "sample_counts, options",
+    [
+        ((8, 64, 1024), {"steps": 2}),
+        # Cai & Wunder 2024, Sec. 3.3: one mirrored pair per path point (the default, steps=None)
+        ((16, 128, 2048), {"sigma": 0.1}),
+    ],
+    ids=["fixed_steps", "dense_path"],
+)
+def test_igeex_approaches_integrated_gradients_as_samples_grow(sample_counts, options):
     w = torch.randn(1, 1, 6, 6, generator=torch.Generator().manual_seed(0))
     x = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(1))
     targets = torch.zeros(2, dtype=torch.long)
     exact = A.IntegratedGradients(LinearModel(w), steps=4)(x, targets)
     errors = []
-    for n in (8, 64, 1024):
-        approx = A.IGEEX(LinearModel(w), n_samples=n, steps=2, batch_size=512)(x, targets)
-        errors.append(float((approx - exact).norm() / exact.norm()))
-    assert errors[0] > errors[1] > errors[2]
-    assert errors[2] < 0.25
-
-
-def test_dense_igeex_approaches_integrated_gradients_as_samples_grow():
-    # Cai & Wunder 2024, Sec. 3.3: one mirrored pair per path point (the default, steps=None)
-    w = torch.randn(1, 1, 6, 6, generator=torch.Generator().manual_seed(0))
-    x = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(1))
-    targets = torch.zeros(2, dtype=torch.long)
-    exact = A.IntegratedGradients(LinearModel(w), steps=4)(x, targets)
-    errors = []
-    for n in (16, 128, 2048):
-        approx = A.IGEEX(LinearModel(w), n_samples=n, sigma=0.1, batch_size=512)(x, targets)
+    for n in sample_counts:
+        approx = A.IGEEX(LinearModel(w), n_samples=n, batch_size=512, **options)(x, targets)
         errors.append(float((approx - exact).norm() / exact.norm()))
     assert errors[0] > errors[1] > errors[2]
     assert errors[2] < 0.25
