@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if train_params.num_threads is not None:
         # CPU results depend on the thread count (reduction order); fixing it keeps them reproducible.
         torch.set_num_threads(train_params.num_threads)
-    config = train_params.config
+    config = train_params.config_for(args.arch)
 
     splits = {name: RenderedSplit(*bm.load_split(args.data, args.dataset, name), canvas=data_config.canvas,
                                   device=device) for name in SPLITS}

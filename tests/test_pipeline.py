@@ -21,6 +21,7 @@ TINY = {
     "biased_mnist.n_test": 400,
     "train.architectures": ["simple_cnn", "mlp"],
     "train.epochs": 1,
+    "train.per_architecture": {"mlp": {"epochs": 1, "lr": 0.001}},
     "audit.n_digits": 16,
     "audit.morris.n_trajectories": 4,
     "audit.interventions.n_digits": 64,

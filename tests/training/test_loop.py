@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,9 +14,11 @@ from shortcut_audit.config import ParamError
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.models.registry import build
 from shortcut_audit.training.loop import (
+    LR_SCHEDULES,
     NonFiniteLossError,
     RenderedSplit,
     TrainConfig,
+    _lr_schedule,
     check_params,
     train_model,
 )
@@ -34,8 +37,41 @@ def test_repository_params_are_valid(params):
     checked = check_params(params)
     assert checked.architectures == ("simple_cnn", "mlp")
     assert checked.config == TrainConfig(epochs=1, batch_size=128, lr=params["train"]["lr"],
-                                         weight_decay=params["train"]["weight_decay"], seed=params["seed"])
+                                         weight_decay=params["train"]["weight_decay"], seed=params["seed"],
+                                         lr_schedule=params["train"]["lr_schedule"])
     assert checked.device == "cpu"
+    for arch, settings in params["train"]["per_architecture"].items():
+        assert checked.config_for(arch) == replace(checked.config, **settings)
+
+
+def test_per_architecture_settings_override_only_what_they_name(params):
+    params["train"].update(epochs=3, lr=0.005, lr_schedule="one_cycle",
+                           per_architecture={"mlp": {"epochs": 6, "lr": 0.001}})
+    checked = check_params(params)
+    assert checked.config_for("mlp") == replace(checked.config, epochs=6, lr=0.001)
+    assert checked.config_for("simple_cnn") == checked.config
+    assert checked.config_for("mlp").lr_schedule == "one_cycle"
+    params["train"]["per_architecture"] = None
+    assert check_params(params).per_architecture == {}
+    del params["train"]["per_architecture"]
+    assert check_params(params).config_for("mlp") == checked.config
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"alexnet": {"epochs": 2}}, "train.per_architecture.alexnet"),
+    ({"mlp": {"momentum": 0.9}}, "train.per_architecture.mlp.momentum"),
+    ({"mlp": {"seed": 1}}, "train.per_architecture.mlp.seed"),
+    ({"mlp": {"epochs": 0}}, "train.per_architecture.mlp.epochs"),
+    ({"mlp": {"lr": -1}}, "train.per_architecture.mlp.lr"),
+    ({"mlp": {"lr_schedule": "cosine"}}, "train.per_architecture.mlp.lr_schedule"),
+    ({"mlp": 6}, "train.per_architecture.mlp"),
+    ([{"mlp": {"epochs": 2}}], "train.per_architecture"),
+])
+def test_invalid_per_architecture_settings_name_the_key(params, override, key):
+    params["train"]["per_architecture"] = override
+    with pytest.raises(ParamError) as err:
+        check_params(params)
+    assert err.value.key == key
 
 
 @pytest.mark.parametrize("key, value", [
@@ -52,6 +88,7 @@ def test_repository_params_are_valid(params):
     ("train.lr", -0.1),
     ("train.lr", float("nan")),
     ("train.weight_decay", -1e-4),
+    ("train.lr_schedule", "cosine"),
     ("train.num_threads", 0),
     ("train.num_threads", "2"),
     ("seed", -1),
@@ -90,6 +127,8 @@ def test_train_config_rejects_bad_values():
         TrainConfig(epochs=0, batch_size=8, lr=0.1)
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(epochs=1, batch_size=8, lr=math.inf)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(epochs=1, batch_size=8, lr=0.1, lr_schedule="step")
 
 
 # --------------------------------------------------------------------------- rendering
@@ -140,6 +179,55 @@ def test_same_seed_gives_identical_weights(arch, splits):
     a, b = model_a.state_dict(), model_b.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert result_a.history == result_b.history
+
+
+def _learning_rates(config: TrainConfig, n_train: int) -> list[float]:
+    """The learning rate of every optimiser step of a run with ``config``."""
+    model = nn.Linear(2, 2)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    schedule = _lr_schedule(optimiser, config, math.ceil(n_train / config.batch_size))
+    rates = []
+    for _ in range(config.epochs * math.ceil(n_train / config.batch_size)):
+        rates.append(optimiser.param_groups[0]["lr"])
+        optimiser.step()
+        if schedule is not None:
+            schedule.step()
+    return rates
+
+
+def test_constant_schedule_keeps_the_learning_rate():
+    assert set(_learning_rates(TrainConfig(epochs=2, batch_size=10, lr=0.01), 95)) == {0.01}
+
+
+def test_one_cycle_warms_up_to_lr_then_anneals():
+    # Smith & Topin (2019): lr/25 -> lr over the first 30% of the steps, cosine down to lr/(25 * 1e4).
+    config = TrainConfig(epochs=4, batch_size=10, lr=0.01, lr_schedule="one_cycle")
+    rates = np.array(_learning_rates(config, 100))
+    assert len(rates) == 40
+    assert rates[0] == pytest.approx(0.01 / 25)
+    peak = int(rates.argmax())
+    assert rates[peak] == pytest.approx(0.01, rel=1e-3) and peak == pytest.approx(0.3 * 40, abs=1)
+    assert (np.diff(rates[:peak + 1]) > 0).all() and (np.diff(rates[peak:]) < 0).all()
+    assert rates[-1] < 0.01 / 1000
+
+
+def test_one_cycle_training_is_deterministic_and_differs_from_constant(splits):
+    def run(schedule):
+        torch.manual_seed(0)
+        model = build("simple_cnn")
+        result = train_model(model, splits["train"], splits["val"],
+                             TrainConfig(epochs=2, batch_size=128, lr=5e-3, seed=1, lr_schedule=schedule),
+                             progress=False)
+        return model.head.weight.detach().clone(), result.history
+
+    weights_a, history_a = run("one_cycle")
+    weights_b, history_b = run("one_cycle")
+    assert torch.equal(weights_a, weights_b) and history_a == history_b
+    assert not torch.equal(weights_a, run("constant")[0])
+
+
+def test_schedules_are_the_documented_ones():
+    assert LR_SCHEDULES == ("constant", "one_cycle")
 
 
 def test_another_seed_gives_other_weights(splits):

@@ -37,14 +37,15 @@ def _train(params_path, data_root, models, dataset, arch):
 
 @pytest.fixture(scope="module")
 def trained(data_root, tmp_path_factory) -> Path:
-    """data/models with mlp trained on p0.1 and p0.99 (1 epoch, 2,000 images)."""
+    """data/models with mlp trained on p0.1 and p0.99 (2 epochs by a per-architecture override, 2,000 images)."""
     import yaml
 
     folder = tmp_path_factory.mktemp("sweep")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["device"] = "cpu"
     params["biased_mnist"].update(datasets=["p0.1", "p0.99"], n_train=2000, n_val=500, n_test=1000)
-    params["train"].update(architectures=["mlp"], epochs=1, batch_size=128)
+    params["train"].update(architectures=["mlp"], epochs=1, batch_size=128,
+                           per_architecture={"mlp": {"epochs": 2}, "simple_cnn": {"epochs": 3}})
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     for dataset in ("p0.1", "p0.99"):
         assert _train(folder / "params.yaml", data_root, folder / "models", dataset, "mlp") == 0
@@ -57,13 +58,13 @@ def test_train_stage_writes_the_model_folder(trained):
     assert [p.name for p in folder.parent.iterdir()] == ["mlp"]  # no temporary leftovers
     metrics = json.loads((folder / "metrics.json").read_text())
     assert tuple(sorted(metrics)) == tuple(sorted(MODEL_METRIC_COLUMNS))
-    assert metrics["dataset_id"] == "p0.99" and metrics["arch"] == "mlp" and metrics["epochs"] == 1
+    assert metrics["dataset_id"] == "p0.99" and metrics["arch"] == "mlp" and metrics["epochs"] == 2
     assert metrics["device"] == "cpu" and metrics["p"] == 0.99
     for key in ("val_acc", "unbiased_acc", "aligned_acc", "conflicting_acc_position"):
         assert 0.0 <= metrics[key] <= 1.0
     curve = pd.read_csv(folder / "curve.csv")
-    assert curve.columns.tolist() == ["epoch", "train_loss", "train_acc", "val_acc"] and len(curve) == 1
-    assert curve.val_acc.iloc[0] == pytest.approx(metrics["val_acc"])
+    assert curve.columns.tolist() == ["epoch", "train_loss", "train_acc", "val_acc"] and len(curve) == 2
+    assert curve.val_acc.iloc[-1] == pytest.approx(metrics["val_acc"])
     model, config = load_model(folder)
     assert config == {"arch": "mlp", "num_classes": 10, "in_channels": 3, "image_size": 56, "dataset_id": "p0.99"}
     with torch.no_grad():
@@ -123,7 +124,7 @@ def test_train_summary_collects_every_model(trained, tmp_path):
     assert list(zip(models.dataset_id, models.arch)) == [("p0.1", "mlp"), ("p0.99", "mlp")]
     curves = pd.read_csv(out / "curves.csv")
     assert curves.columns.tolist() == ["dataset_id", "arch", "epoch", "train_loss", "train_acc", "val_acc"]
-    assert len(curves) == 2
+    assert len(curves) == 4  # 2 epochs per model
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_models"] == 2
     assert metrics["mean_unbiased_acc"] == pytest.approx(models.unbiased_acc.mean())

@@ -27,6 +27,9 @@ from shortcut_audit.models.registry import ARCHITECTURES
 from shortcut_audit.training.evaluate import accuracy
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+LR_SCHEDULES = ("constant", "one_cycle")
+# Keys of ``train`` that ``train.per_architecture.<arch>`` may override.
+OVERRIDABLE = ("epochs", "batch_size", "lr", "weight_decay", "lr_schedule")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -41,10 +44,17 @@ class TrainConfig:
     ----------
     epochs : passes over the training split (>= 1)
     batch_size : training mini-batch size (>= 1)
-    lr : Adam learning rate (> 0)
+    lr : Adam learning rate (> 0); with ``one_cycle`` the peak learning rate
     weight_decay : Adam L2 penalty (>= 0)
     seed : seeds shuffling and dropout
     eval_batch_size : batch size for evaluation (bounds memory; no gradients)
+    lr_schedule : ``constant``, or ``one_cycle``: the 1cycle policy of Smith & Topin
+        (2019), "Super-convergence: very fast training of neural networks using large
+        learning rates" -- the learning rate rises from ``lr / 25`` to ``lr`` over the
+        first 30% of the steps and anneals (cosine) to ``lr / 25e4``, while Adam's
+        ``beta1`` moves inversely between 0.95 and 0.85 (``torch.optim.lr_scheduler.OneCycleLR``
+        with its defaults). It reaches a given accuracy in far fewer epochs than a
+        constant rate, which is what a CPU budget of a few epochs needs.
     """
 
     epochs: int
@@ -53,6 +63,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     eval_batch_size: int = 1024
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         checks = {
@@ -63,6 +74,7 @@ class TrainConfig:
             and self.weight_decay >= 0,
             "seed": _is_int(self.seed) and self.seed >= 0,
             "eval_batch_size": _is_int(self.eval_batch_size) and self.eval_batch_size >= 1,
+            "lr_schedule": self.lr_schedule in LR_SCHEDULES,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -71,12 +83,21 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainParams:
-    """The validated ``train`` section plus the top-level ``seed`` and ``device``."""
+    """The validated ``train`` section plus the top-level ``seed`` and ``device``.
+
+    ``config`` holds the section's settings; ``per_architecture`` the full settings of
+    the architectures that override some of them (``train.per_architecture``).
+    """
 
     architectures: tuple[str, ...]
     config: TrainConfig
     device: str
     num_threads: int | None = 1
+    per_architecture: Mapping[str, TrainConfig] = field(default_factory=dict)
+
+    def config_for(self, arch: str) -> TrainConfig:
+        """The settings ``arch`` trains with: its override, else the section's."""
+        return self.per_architecture.get(arch, self.config)
 
 
 def _is_int(value) -> bool:
@@ -92,6 +113,31 @@ def check_architectures(params: Mapping) -> tuple[str, ...]:
     return tuple(require_names(params, "train.architectures", ARCHITECTURES))
 
 
+def _check_settings(params: Mapping, prefix: str, defaults: TrainConfig | None) -> TrainConfig:
+    """Validate the optimisation keys under ``prefix``; absent keys fall back to ``defaults``.
+
+    Without ``defaults`` (the ``train`` section itself) ``epochs``, ``batch_size`` and
+    ``lr`` are required, ``weight_decay`` defaults to 0 and ``lr_schedule`` to constant.
+    """
+    def fallback(name: str, value=None) -> dict:
+        if defaults is not None:
+            return {"default": getattr(defaults, name)}
+        return {} if value is None else {"default": value}
+
+    epochs = require(params, f"{prefix}.epochs", int, lambda v: v >= 1, "an integer >= 1", **fallback("epochs"))
+    batch_size = require(params, f"{prefix}.batch_size", int, lambda v: v >= 1, "an integer >= 1",
+                         **fallback("batch_size"))
+    lr = require(params, f"{prefix}.lr", float, lambda v: math.isfinite(v) and v > 0, "a number > 0",
+                 **fallback("lr"))
+    weight_decay = require(params, f"{prefix}.weight_decay", float, lambda v: math.isfinite(v) and v >= 0,
+                           "a number >= 0", **fallback("weight_decay", 0.0))
+    lr_schedule = require_choice(params, f"{prefix}.lr_schedule", LR_SCHEDULES,
+                                 **fallback("lr_schedule", "constant"))
+    seed = require(params, "seed", int, lambda v: v >= 0, "a non-negative integer")
+    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                       lr_schedule=lr_schedule)
+
+
 def check_params(params: Mapping) -> TrainParams:
     """Validate the ``train`` section, ``seed`` and ``device`` before any work.
 
@@ -100,27 +146,46 @@ def check_params(params: Mapping) -> TrainParams:
     ParamError
         Naming the dotted key: ``train.architectures`` (known names),
         ``train.epochs`` (int >= 1), ``train.batch_size`` (int >= 1), ``train.lr``
-        (number > 0), ``train.weight_decay`` (number >= 0, default 0), ``seed``
+        (number > 0), ``train.weight_decay`` (number >= 0, default 0),
+        ``train.lr_schedule`` (constant or one_cycle, default constant), ``seed``
         (int >= 0), ``device`` (auto, cpu or cuda), ``train.num_threads`` (int >= 1
-        or null for torch's default; default 1).
+        or null for torch's default; default 1), ``train.per_architecture`` (a
+        mapping from known architecture names to mappings of some of the keys
+        ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``lr_schedule``).
     """
     section = get(params, "train")
     if not isinstance(section, Mapping):
         raise ParamError("train", f"expected a mapping, got {section!r}")
     architectures = check_architectures(params)
-    epochs = require(params, "train.epochs", int, lambda v: v >= 1, "an integer >= 1")
-    batch_size = require(params, "train.batch_size", int, lambda v: v >= 1, "an integer >= 1")
-    lr = require(params, "train.lr", float, lambda v: math.isfinite(v) and v > 0, "a number > 0")
-    weight_decay = require(params, "train.weight_decay", float, lambda v: math.isfinite(v) and v >= 0,
-                           "a number >= 0", default=0.0)
-    seed = require(params, "seed", int, lambda v: v >= 0, "a non-negative integer")
+    config = _check_settings(params, "train", None)
     device = require_choice(params, "device", DEVICE_CHOICES, default="auto")
     num_threads = get(params, "train.num_threads", 1)
     if num_threads is not None:
         num_threads = require(params, "train.num_threads", int, lambda v: v >= 1, "an integer >= 1 or null",
                               default=1)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed)
-    return TrainParams(architectures=architectures, config=config, device=device, num_threads=num_threads)
+    return TrainParams(architectures=architectures, config=config, device=device, num_threads=num_threads,
+                       per_architecture=_check_per_architecture(params, config))
+
+
+def _check_per_architecture(params: Mapping, defaults: TrainConfig) -> dict[str, TrainConfig]:
+    key = "train.per_architecture"
+    overrides = get(params, key, None)
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise ParamError(key, f"expected a mapping from architecture names to settings, got {overrides!r}")
+    configs = {}
+    for arch, settings in overrides.items():
+        if arch not in ARCHITECTURES:
+            raise ParamError(f"{key}.{arch}", f"unknown architecture; known: {', '.join(ARCHITECTURES)}")
+        if not isinstance(settings, Mapping):
+            raise ParamError(f"{key}.{arch}", f"expected a mapping of {', '.join(OVERRIDABLE)}, got {settings!r}")
+        unknown = [name for name in settings if name not in OVERRIDABLE]
+        if unknown:
+            raise ParamError(f"{key}.{arch}.{unknown[0]}", f"cannot be set per architecture; "
+                                                           f"allowed: {', '.join(OVERRIDABLE)}")
+        configs[arch] = _check_settings(params, f"{key}.{arch}", defaults)
+    return configs
 
 
 class RenderedSplit:
@@ -203,7 +268,7 @@ def _rng_devices(device: torch.device) -> list[int]:
 
 def train_model(model: nn.Module, train: RenderedSplit, val: RenderedSplit, config: TrainConfig,
                 progress: bool = True, description: str = "train") -> TrainResult:
-    """Train ``model`` in place with Adam and cross-entropy; validate after every epoch.
+    """Train ``model`` in place with Adam, cross-entropy and ``config.lr_schedule``; validate after every epoch.
 
     Parameters
     ----------
@@ -231,6 +296,7 @@ def train_model(model: nn.Module, train: RenderedSplit, val: RenderedSplit, conf
         raise ValueError(f"model parameter {misplaced[0]!r} is not on the data's device {device}; "
                          "move the model there first (model.to(device))")
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = _lr_schedule(optimiser, config, math.ceil(len(train) / config.batch_size))
     generator = torch.Generator().manual_seed(config.seed)
     result = TrainResult(device=str(device))
     start = time.perf_counter()
@@ -238,7 +304,7 @@ def train_model(model: nn.Module, train: RenderedSplit, val: RenderedSplit, conf
         torch.manual_seed(config.seed)
         for epoch in range(1, config.epochs + 1):
             loss, acc = _train_epoch(model, train, optimiser, _shuffled_order(len(train), generator, device),
-                                     config.batch_size, epoch, progress, description)
+                                     config.batch_size, epoch, progress, description, schedule)
             val_acc = accuracy(model, val, config.eval_batch_size)
             result.history.append(EpochRecord(epoch=epoch, train_loss=loss, train_acc=acc, val_acc=val_acc))
     result.seconds = time.perf_counter() - start
@@ -248,9 +314,19 @@ def train_model(model: nn.Module, train: RenderedSplit, val: RenderedSplit, conf
 _CHECK_EVERY = 10  # steps between loss checks: each check synchronises a GPU
 
 
+def _lr_schedule(optimiser: torch.optim.Optimizer, config: TrainConfig,
+                 steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The per-step scheduler of ``config.lr_schedule`` (None for a constant rate)."""
+    if config.lr_schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr,
+                                               total_steps=config.epochs * steps_per_epoch)
+
+
 def _train_epoch(model: nn.Module, train: RenderedSplit, optimiser: torch.optim.Optimizer, order: torch.Tensor,
-                 batch_size: int, epoch: int, progress: bool, description: str) -> tuple[float, float]:
-    """One pass over ``order``; returns (mean loss, accuracy) over its samples."""
+                 batch_size: int, epoch: int, progress: bool, description: str,
+                 schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> tuple[float, float]:
+    """One pass over ``order`` (stepping ``schedule`` after every batch); returns (mean loss, accuracy)."""
     model.train()
     n_batches = math.ceil(len(order) / batch_size)
     loss_sum = torch.zeros((), dtype=torch.float64, device=train.device)
@@ -263,6 +339,8 @@ def _train_epoch(model: nn.Module, train: RenderedSplit, optimiser: torch.optim.
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        if schedule is not None:
+            schedule.step()
         loss_sum += loss.detach().double() * len(labels)
         correct += (logits.detach().argmax(1) == labels).sum()
         if step % _CHECK_EVERY == 0 or step == n_batches:
