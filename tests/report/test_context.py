@@ -60,6 +60,10 @@ def test_findings_are_computed_from_the_numbers(fx):
     n_agree = int(verdicts["agree"].sum())
     assert f"agree on {n_agree} of {len(verdicts)}" in agree
     assert "mlp on p0.5 / position" in agree
+    disputed = verdicts[~verdicts["agree"]]
+    n_morris_only = int(disputed["morris_relied_on"].sum())
+    assert f"In {n_morris_only} of the {len(disputed)} disputed cells only Morris" in agree
+    assert f"in {len(disputed) - n_morris_only} only the intervention" in agree
 
     by_factor = {f.text.split(" is ")[0]: f for f in findings.factor_findings(verdicts)}
     assert by_factor["Digit colour"].kind == "alert"

@@ -470,9 +470,15 @@ def method_section(art: Artefacts, params: dict) -> Section:
             "on correctly classified held-out digits. The drop of re-drawing the factor alone is reported beside "
             "it; it understates redundant cues, which the model can replace by each other.")
     section.paragraphs.append(
-        "Morris screening is global: elementary effects over the whole factor space, averaged over held-out "
-        "digits. A factor can be relied on in a region of the space that the screening samples rarely; the "
-        "interventional test is the ground truth the screening is checked against.")
+        "The two tests look at the model in different places. Morris screening is global: its elementary "
+        "effects are taken at random factor combinations, where the spurious cues mostly disagree with each "
+        "other and with the digit, so a model that uses a cue only partly is often near a decision boundary "
+        "and every cue moves it. The interventions start on the training distribution, where the cues agree "
+        "and stand in for each other, so partial reliance costs little accuracy there. Morris therefore finds "
+        "reliance that the intervention does not where models use several cues partly (intermediate "
+        "correlation levels, weak models); a cue that matters only once the others are gone shows in the "
+        "Shapley drop and not in Morris. The interventional test is the ground truth the screening is "
+        "checked against; the verdict thresholds are fixed in params, not fitted to the agreement.")
     section.findings += [Finding(n, "info") for n in reproduction_notes(art)]
     section.findings += [Finding(n, "info") for n in budget_notes(params) + coverage_notes(art, params)]
     return section

@@ -64,7 +64,19 @@ def agreement_findings(verdicts: pd.DataFrame) -> list[Finding]:
         cells = [f"{r.arch} on {r.dataset_id} / {factor_label(r.factor)}"
                  for r in disputed.itertuples(index=False)]
         text += f" Disputed: {_list(cells)}."
+        morris_only = disputed[disputed["morris_relied_on"].astype(bool)]
+        text += (f" In {len(morris_only)} of the {len(disputed)} disputed cells only Morris finds reliance"
+                 f"{_levels(morris_only)}; in {len(disputed) - len(morris_only)} only the intervention"
+                 f"{_levels(disputed[~disputed['morris_relied_on'].astype(bool)])}.")
     return [Finding(text, "ok" if agree == n else "info")]
+
+
+def _levels(cells: pd.DataFrame) -> str:
+    """`` (training sets a, b)``: where a group of verdict cells lies; empty for no cells."""
+    if cells.empty:
+        return ""
+    ordered = cells.sort_values("p", kind="stable")["dataset_id"].drop_duplicates().tolist()
+    return f" (training set{'s' if len(ordered) > 1 else ''} {_list(ordered, limit=len(ordered))})"
 
 
 def factor_findings(verdicts: pd.DataFrame) -> list[Finding]:
