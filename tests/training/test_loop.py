@@ -14,7 +14,6 @@ from shortcut_audit.config import ParamError
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.models.registry import build
 from shortcut_audit.training.loop import (
-    LR_SCHEDULES,
     NonFiniteLossError,
     RenderedSplit,
     TrainConfig,
@@ -224,10 +223,6 @@ def test_one_cycle_training_is_deterministic_and_differs_from_constant(splits):
     weights_b, history_b = run("one_cycle")
     assert torch.equal(weights_a, weights_b) and history_a == history_b
     assert not torch.equal(weights_a, run("constant")[0])
-
-
-def test_schedules_are_the_documented_ones():
-    assert LR_SCHEDULES == ("constant", "one_cycle")
 
 
 def test_another_seed_gives_other_weights(splits):
