@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -113,29 +113,25 @@ def check_architectures(params: Mapping) -> tuple[str, ...]:
     return tuple(require_names(params, "train.architectures", ARCHITECTURES))
 
 
-def _check_settings(params: Mapping, prefix: str, defaults: TrainConfig | None) -> TrainConfig:
-    """Validate the optimisation keys under ``prefix``; absent keys fall back to ``defaults``.
+def _check_settings(params: Mapping, prefix: str, defaults: Mapping[str, object]) -> dict[str, object]:
+    """The validated optimisation keys (``OVERRIDABLE``) under ``prefix``.
 
-    Without ``defaults`` (the ``train`` section itself) ``epochs``, ``batch_size`` and
-    ``lr`` are required, ``weight_decay`` defaults to 0 and ``lr_schedule`` to constant.
+    A key absent under ``prefix`` takes its value from ``defaults``; a key without a
+    default is required.
     """
-    def fallback(name: str, value=None) -> dict:
-        if defaults is not None:
-            return {"default": getattr(defaults, name)}
-        return {} if value is None else {"default": value}
+    def default(name: str) -> dict:
+        return {"default": defaults[name]} if name in defaults else {}
 
-    epochs = require(params, f"{prefix}.epochs", int, lambda v: v >= 1, "an integer >= 1", **fallback("epochs"))
-    batch_size = require(params, f"{prefix}.batch_size", int, lambda v: v >= 1, "an integer >= 1",
-                         **fallback("batch_size"))
-    lr = require(params, f"{prefix}.lr", float, lambda v: math.isfinite(v) and v > 0, "a number > 0",
-                 **fallback("lr"))
-    weight_decay = require(params, f"{prefix}.weight_decay", float, lambda v: math.isfinite(v) and v >= 0,
-                           "a number >= 0", **fallback("weight_decay", 0.0))
-    lr_schedule = require_choice(params, f"{prefix}.lr_schedule", LR_SCHEDULES,
-                                 **fallback("lr_schedule", "constant"))
-    seed = require(params, "seed", int, lambda v: v >= 0, "a non-negative integer")
-    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-                       lr_schedule=lr_schedule)
+    return {
+        "epochs": require(params, f"{prefix}.epochs", int, lambda v: v >= 1, "an integer >= 1", **default("epochs")),
+        "batch_size": require(params, f"{prefix}.batch_size", int, lambda v: v >= 1, "an integer >= 1",
+                              **default("batch_size")),
+        "lr": require(params, f"{prefix}.lr", float, lambda v: math.isfinite(v) and v > 0, "a number > 0",
+                      **default("lr")),
+        "weight_decay": require(params, f"{prefix}.weight_decay", float, lambda v: math.isfinite(v) and v >= 0,
+                                "a number >= 0", **default("weight_decay")),
+        "lr_schedule": require_choice(params, f"{prefix}.lr_schedule", LR_SCHEDULES, **default("lr_schedule")),
+    }
 
 
 def check_params(params: Mapping) -> TrainParams:
@@ -157,7 +153,9 @@ def check_params(params: Mapping) -> TrainParams:
     if not isinstance(section, Mapping):
         raise ParamError("train", f"expected a mapping, got {section!r}")
     architectures = check_architectures(params)
-    config = _check_settings(params, "train", None)
+    settings = _check_settings(params, "train", {"weight_decay": 0.0, "lr_schedule": "constant"})
+    seed = require(params, "seed", int, lambda v: v >= 0, "a non-negative integer")
+    config = TrainConfig(**settings, seed=seed)
     device = require_choice(params, "device", DEVICE_CHOICES, default="auto")
     num_threads = get(params, "train.num_threads", 1)
     if num_threads is not None:
@@ -184,7 +182,8 @@ def _check_per_architecture(params: Mapping, defaults: TrainConfig) -> dict[str,
         if unknown:
             raise ParamError(f"{key}.{arch}.{unknown[0]}", f"cannot be set per architecture; "
                                                            f"allowed: {', '.join(OVERRIDABLE)}")
-        configs[arch] = _check_settings(params, f"{key}.{arch}", defaults)
+        section = {name: getattr(defaults, name) for name in OVERRIDABLE}
+        configs[arch] = replace(defaults, **_check_settings(params, f"{key}.{arch}", section))
     return configs
 
 
