@@ -14,9 +14,10 @@ from pathlib import Path
 
 import shortcut_audit  # noqa: F401  (installs the torchvision shim before anything else)
 from shortcut_audit.audit.model_audit import AuditConfig, audit_model, write_model_audit
-from shortcut_audit.audit.scene import DigitSample
 from shortcut_audit.config import ParamError, get, load_params, require_choice
 from shortcut_audit.data import biased_mnist as bm
+from shortcut_audit.factors.registry import factor_registry
+from shortcut_audit.factors.scene import digit_scene
 from shortcut_audit.models.checkpoints import load_model
 from shortcut_audit.runtime import resolve_device, seed_everything
 
@@ -32,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    config = AuditConfig.from_params(params)
+    registry = factor_registry(params)
+    config = AuditConfig.from_params(params, registry)
+    image_factors = registry.image_factors(config.factors)
     datasets = get(params, "biased_mnist.datasets")
     if args.dataset not in datasets:
         raise ParamError("biased_mnist.datasets", f"does not list --dataset {args.dataset!r}; listed: {datasets}")
@@ -43,13 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     model, model_config = load_model(Path(args.models) / args.dataset / args.arch, device=device)
     if model_config["image_size"] != config.canvas:
         raise ValueError(f"model image_size {model_config['image_size']} != biased_mnist.canvas {config.canvas}")
-    heldout = DigitSample.from_table(
+    heldout = digit_scene(
         *bm.load_split(args.data, args.dataset, "test_unbiased"), canvas=config.canvas, device=device,
-        n=config.n_digits, seed=config.seed,
+        n=config.n_digits, seed=config.seed, image_factors=image_factors,
     )
-    aligned = DigitSample.from_table(
+    aligned = digit_scene(
         *bm.load_split(args.data, args.dataset, "test_aligned"), canvas=config.canvas, device=device,
-        n=config.intervention_digits, seed=config.seed + 1,
+        n=config.intervention_digits, seed=config.seed + 1, image_factors=image_factors,
     )
     start = time.perf_counter()
     audit = audit_model(model, heldout, aligned, config)

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from shortcut_audit.audit.scene import DigitSample
 from shortcut_audit.data.biased_mnist import BG_PALETTE, DIGIT_PALETTE, FACTORS, N_VALUES, linked_value
+from shortcut_audit.factors.scene import DigitBase, Scene
 
 SHARPNESS = 50.0
 
@@ -21,7 +21,7 @@ def synthetic_digits(n: int, seed: int = 0) -> torch.Tensor:
     return digits
 
 
-def digit_sample(n: int, aligned: bool, seed: int = 0, canvas: int = 56) -> DigitSample:
+def digit_sample(n: int, aligned: bool, seed: int = 0, canvas: int = 56) -> Scene:
     """Synthetic digits with factors linked to the label (``aligned``) or uniform."""
     generator = torch.Generator().manual_seed(seed + 1)
     labels = torch.randint(10, (n,), generator=generator)
@@ -29,7 +29,7 @@ def digit_sample(n: int, aligned: bool, seed: int = 0, canvas: int = 56) -> Digi
         factors = torch.stack([linked_value(f, labels) for f in FACTORS], dim=1)
     else:
         factors = torch.stack([torch.randint(N_VALUES[f], (n,), generator=generator) for f in FACTORS], dim=1)
-    return DigitSample(synthetic_digits(n, seed), labels, factors, canvas)
+    return Scene(DigitBase(synthetic_digits(n, seed), canvas), (), labels, factors.double())
 
 
 def _nearest_palette_logits(colours: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
@@ -83,12 +83,12 @@ def constant_model() -> nn.Module:
 
 
 @pytest.fixture()
-def heldout() -> DigitSample:
+def heldout() -> Scene:
     """32 synthetic digits with uniform factors (the role of test_unbiased)."""
     return digit_sample(32, aligned=False, seed=0)
 
 
 @pytest.fixture()
-def aligned() -> DigitSample:
+def aligned() -> Scene:
     """64 synthetic digits with every factor at its class-linked value (test_aligned at p = 1)."""
     return digit_sample(64, aligned=True, seed=1)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from shortcut_audit.audit.factor_morris import COLUMNS, OUTPUTS, factor_morris, output_changes, summarise
-from shortcut_audit.audit.scene import ProbabilityReader
+from shortcut_audit.factors.scene import ProbabilityReader
 from shortcut_audit.sensitivity.morris import grid_step, trajectory_design
 
 
@@ -53,7 +53,7 @@ def test_constant_model_gives_zeros_and_a_warning(constant_model, heldout):
 
 
 def test_unknown_factor_is_refused_with_the_known_names(bg_model, heldout):
-    with pytest.raises(ValueError, match="renderer only varies digit_color, bg_color, position"):
+    with pytest.raises(ValueError, match="it can set digit_color, bg_color, position"):
         _run(bg_model, heldout, factors=("digit_color", "texture"))
 
 

@@ -12,7 +12,7 @@ from shortcut_audit.audit.interventions import (
     mean_interval,
     run_interventions,
 )
-from shortcut_audit.audit.scene import ProbabilityReader
+from shortcut_audit.factors.scene import ProbabilityReader
 
 MU_STAR = {"digit_color": 0.0, "bg_color": 0.3, "position": 0.1}
 
@@ -55,7 +55,7 @@ def test_interventions_are_seeded(bg_model, aligned):
 def test_only_correct_digits_are_intervened_on(digit_colour_model, heldout):
     reader = ProbabilityReader(digit_colour_model)
     correct = correctly_classified(reader, heldout)
-    expected = int((heldout.factors[:, 0] == heldout.labels).sum())
+    expected = int((heldout.own_values[:, 0] == heldout.labels).sum())
     assert len(correct) == expected > 0
 
 

@@ -65,7 +65,7 @@ def test_config_reads_the_repository_params():
 @pytest.mark.parametrize(
     "key, value, message",
     [
-        ("audit.factors", ["digit_color", "texture"], "renderer only varies"),
+        ("audit.factors", ["digit_color", "texture"], "unknown factor .texture.; known factors"),
         ("audit.factors", "bg_color", "expected a list"),
         ("audit.morris.design", "spiral", "unknown value"),
         ("audit.morris.levels", 5, "even integer"),

@@ -10,7 +10,7 @@ import pytest
 from shortcut_audit.audit.factor_morris import factor_morris
 from shortcut_audit.audit.interaction import interaction_table
 from shortcut_audit.audit.interventions import run_interventions
-from shortcut_audit.audit.scene import ProbabilityReader
+from shortcut_audit.factors.scene import ProbabilityReader
 from shortcut_audit.audit.verdicts import VerdictRule, verdict_table
 from shortcut_audit.config import ParamError
 

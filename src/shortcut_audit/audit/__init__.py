@@ -14,17 +14,14 @@ from shortcut_audit.audit.interaction import interaction_table
 from shortcut_audit.audit.interventions import InterventionResult, run_interventions
 from shortcut_audit.audit.model_audit import AuditConfig, ModelAudit, audit_model, write_model_audit
 from shortcut_audit.audit.pixel_view import PixelView, background_share, pixel_view
-from shortcut_audit.audit.scene import DigitSample, ProbabilityReader
 from shortcut_audit.audit.verdicts import VerdictRule, verdict_table
 
 __all__ = [
     "AuditConfig",
-    "DigitSample",
     "FactorMorris",
     "InterventionResult",
     "ModelAudit",
     "PixelView",
-    "ProbabilityReader",
     "VerdictRule",
     "audit_model",
     "background_share",

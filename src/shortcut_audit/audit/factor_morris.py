@@ -62,11 +62,9 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from shortcut_audit.audit.scene import DigitSample, ProbabilityReader, check_factor_names, factor_columns
-from shortcut_audit.data.biased_mnist import FACTORS, N_VALUES
+from shortcut_audit.factors.scene import ProbabilityReader, Scene
 from shortcut_audit.sensitivity.evaluation import evaluate_in_batches
 from shortcut_audit.sensitivity.morris import DESIGNS, MorrisDesign, analyse, radial_design, trajectory_design
-from shortcut_audit.sensitivity.partitions import SemanticPartition
 
 __all__ = ["OUTPUTS", "FactorMorris", "factor_morris", "output_changes", "summarise"]
 
@@ -111,20 +109,19 @@ def build_design(design: str, n_trajectories: int, d: int, levels: int, seed: in
     return trajectory_design(n_trajectories, d, levels=levels, seed=seed, device=device)
 
 
-def factor_probabilities(
-    reader: ProbabilityReader, sample: DigitSample, factors: Sequence[str]
-):
+def factor_probabilities(reader: ProbabilityReader, scene: Scene, factors: Sequence[str]):
     """``f(u)`` for the engine: points ``(B, d)`` -> probabilities ``(B, n * C)``.
 
-    Row ``b`` holds, digit after digit, the class probabilities of every digit of
-    ``sample`` rendered with the factor values that point ``b`` selects.
+    Row ``b`` holds, item after item, the class probabilities of every item of
+    ``scene`` rendered with the factor values that point ``b`` selects (each
+    factor maps its coordinate onto its domain, :meth:`Factor.from_unit`).
     """
-    partition = SemanticPartition([N_VALUES[f] for f in factors], names=factors)
-    columns = factor_columns(factors)
+    columns = scene.columns(factors)
+    chosen = [scene.factors[c] for c in columns]
 
     def f(u: torch.Tensor) -> torch.Tensor:
-        levels = partition.levels(u)
-        probabilities = reader(sample.render_factors(sample.with_values(columns, levels)))
+        values = torch.stack([factor.from_unit(u[:, j]) for j, factor in enumerate(chosen)], dim=1)
+        probabilities = reader(scene.render_grid(scene.with_values(columns, values)))
         return probabilities.reshape(u.shape[0], -1)
 
     return f
@@ -205,8 +202,8 @@ def summarise(
 
 def factor_morris(
     reader: ProbabilityReader,
-    sample: DigitSample,
-    factors: Sequence[str] = FACTORS,
+    sample: Scene,
+    factors: Sequence[str] | None = None,
     n_trajectories: int = 100,
     levels: int = 20,
     design: str = "trajectory",
@@ -222,11 +219,12 @@ def factor_morris(
         The model; its ``batch_size`` bounds the images per forward pass. Each
         design point renders all ``len(sample)`` digits, so ``max(1, batch_size //
         len(sample))`` points are evaluated per engine call.
-    sample : DigitSample
-        Held-out digits (the audit uses ``test_unbiased``); factors not audited
-        keep the digits' own values.
+    sample : Scene
+        Held-out items (the Biased-MNIST audit uses ``test_unbiased`` digits); factors
+        not audited keep the items' own values.
     factors : sequence of str
-        Factors varied by the design (``d = len(factors)``); unknown names raise.
+        Factors of the scene varied by the design (``d = len(factors)``; default:
+        every factor of the scene); unknown names raise :class:`~shortcut_audit.factors.base.FactorError`.
     n_trajectories, levels, design, seed
         Engine design settings (MoSIP: 100 trajectories, 20 levels).
     conf_level, n_resamples
@@ -236,7 +234,7 @@ def factor_morris(
     -------
     FactorMorris
     """
-    factors = check_factor_names(factors)
+    factors = sample.check(sample.names if factors is None else factors)
     plan = build_design(design, n_trajectories, len(factors), levels, seed, sample.device)
     f = factor_probabilities(reader, sample, factors)
     points_per_call = max(1, reader.batch_size // len(sample))

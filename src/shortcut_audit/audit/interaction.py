@@ -46,8 +46,8 @@ READINGS = ("interaction", "non_linearity", "none")
 
 def _order_gaps(accuracy: Mapping[Subset, np.ndarray], factor: str, factors: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per-repetition drops of ``factor`` re-drawn first and re-drawn last."""
-    everything = canonical(factors)
-    others = canonical([f for f in factors if f != factor])
+    everything = canonical(factors, factors)
+    others = canonical([f for f in factors if f != factor], factors)
     alone = accuracy[()] - accuracy[(factor,)]
     last = accuracy[others] - accuracy[everything]
     return alone, last

@@ -38,8 +38,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from shortcut_audit.audit.scene import DigitSample, ProbabilityReader, check_factor_names, factor_columns
-from shortcut_audit.data.biased_mnist import FACTORS, N_VALUES
+from shortcut_audit.factors.scene import ProbabilityReader, Scene
 
 __all__ = [
     "ORDERS",
@@ -55,7 +54,7 @@ ORDERS = ("most_to_least", "least_to_most")
 Subset = tuple[str, ...]
 
 
-def correctly_classified(reader: ProbabilityReader, sample: DigitSample) -> DigitSample:
+def correctly_classified(reader: ProbabilityReader, sample: Scene) -> Scene:
     """The digits of ``sample`` that the model classifies correctly with their own factors.
 
     Raises
@@ -63,7 +62,7 @@ def correctly_classified(reader: ProbabilityReader, sample: DigitSample) -> Digi
     ValueError
         When no digit is classified correctly: accuracy losses are then undefined.
     """
-    predicted = reader.predict(sample.render_factors(sample.factors[None]))
+    predicted = reader.predict(sample.render_own())
     correct = predicted == sample.labels
     if not bool(correct.any()):
         raise ValueError(
@@ -81,20 +80,20 @@ def importance_order(mu_star: Mapping[str, float], factors: Sequence[str]) -> tu
     return tuple(sorted(factors, key=lambda f: (-float(mu_star[f]), factors.index(f))))
 
 
-def canonical(subset: Sequence[str]) -> Subset:
-    """A subset of factors in ``FACTORS`` order (the key of subset accuracies)."""
-    return tuple(f for f in FACTORS if f in subset)
+def canonical(subset: Sequence[str], factors: Sequence[str]) -> Subset:
+    """A subset of ``factors`` in the order of ``factors`` (the key of subset accuracies)."""
+    return tuple(f for f in factors if f in subset)
 
 
-def _redrawn(sample: DigitSample, subset: Subset, new_values: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Factor matrix ``(1, n, 3)``: the digits' own values, ``subset`` replaced by ``new_values``."""
+def _redrawn(sample: Scene, subset: Subset, new_values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Value matrix ``(1, n, d)``: the items' own values, ``subset`` replaced by ``new_values``."""
     values = torch.stack([new_values[f] for f in subset], dim=1)[None]  # (1, n, |subset|)
-    return sample.with_values(factor_columns(subset), values)
+    return sample.with_values(sample.columns(subset), values)
 
 
 def subset_accuracies(
     reader: ProbabilityReader,
-    sample: DigitSample,
+    sample: Scene,
     factors: Sequence[str],
     repetitions: int,
     seed: int = 0,
@@ -104,7 +103,7 @@ def subset_accuracies(
     Parameters
     ----------
     reader : ProbabilityReader
-    sample : DigitSample
+    sample : Scene
         Digits (normally the correctly classified ones) with their own factors.
     factors : sequence of str
         The factors that may be re-drawn.
@@ -116,26 +115,24 @@ def subset_accuracies(
     Returns
     -------
     dict
-        ``{subset (FACTORS order): accuracies (repetitions,) float64}`` for every
+        ``{subset (in ``factors`` order): accuracies (repetitions,) float64}`` for every
         non-empty subset.
     """
-    factors = check_factor_names(factors)
+    factors = sample.check(factors)
     if isinstance(repetitions, bool) or int(repetitions) < 1:
         raise ValueError(f"repetitions must be >= 1, got {repetitions!r}")
-    subsets = [canonical(s) for r in range(1, len(factors) + 1) for s in itertools.combinations(factors, r)]
+    subsets = [canonical(s, factors) for r in range(1, len(factors) + 1) for s in itertools.combinations(factors, r)]
     generator = torch.Generator().manual_seed(int(seed))
     n = len(sample)
     # subsets rendered together per forward batch (at least one), bounding memory
     per_batch = max(1, reader.batch_size // n)
     accuracies = {s: np.empty(repetitions) for s in subsets}
     for rep in range(repetitions):
-        new_values = {
-            f: torch.randint(N_VALUES[f], (n,), generator=generator).to(sample.device) for f in factors
-        }
+        new_values = {f: sample.factor(f).draw(generator, n).to(sample.device) for f in factors}
         for start in range(0, len(subsets), per_batch):
             chunk = subsets[start : start + per_batch]
-            settings = torch.cat([_redrawn(sample, subset, new_values) for subset in chunk])  # (chunk, n, 3)
-            predicted = reader.predict(sample.render_factors(settings)).view(len(chunk), n)
+            settings = torch.cat([_redrawn(sample, subset, new_values) for subset in chunk])  # (chunk, n, d)
+            predicted = reader.predict(sample.render_grid(settings)).view(len(chunk), n)
             correct = (predicted == sample.labels).double().mean(dim=1).cpu().numpy()
             for subset, value in zip(chunk, correct):
                 accuracies[subset][rep] = value
@@ -187,13 +184,15 @@ class InterventionResult:
 
 
 def sequential_table(
-    accuracy: Mapping[Subset, np.ndarray], most_to_least: Sequence[str], conf_level: float = 0.95
+    accuracy: Mapping[Subset, np.ndarray], most_to_least: Sequence[str], conf_level: float = 0.95,
+    factors: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Accuracy after each step of both re-draw orders (MoSIP Fig. 3b)."""
+    factors = tuple(most_to_least) if factors is None else tuple(factors)
     rows = []
     for order_name, order in zip(ORDERS, (tuple(most_to_least), tuple(reversed(most_to_least)))):
         for step in range(len(order) + 1):
-            mean, ci_low, ci_high = mean_interval(accuracy[canonical(order[:step])], conf_level)
+            mean, ci_low, ci_high = mean_interval(accuracy[canonical(order[:step], factors)], conf_level)
             rows.append(
                 {
                     "order": order_name,
@@ -233,16 +232,16 @@ def shapley_drop_table(accuracy: Mapping[Subset, np.ndarray], factors: Sequence[
     The values sum to the drop of re-drawing every factor (efficiency). The interval
     is over repetitions (each repetition re-draws every subset with fresh values).
     """
-    factors = check_factor_names(factors)
+    factors = tuple(factors)
     n = len(factors)
     rows = []
     for factor in factors:
         others = [f for f in factors if f != factor]
-        per_rep = np.zeros_like(accuracy[canonical((factor,))], dtype=np.float64)
+        per_rep = np.zeros_like(accuracy[canonical((factor,), factors)], dtype=np.float64)
         for size in range(n):
             weight = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
             for subset in itertools.combinations(others, size):
-                per_rep = per_rep + weight * (accuracy[canonical(subset)] - accuracy[canonical(subset + (factor,))])
+                per_rep = per_rep + weight * (accuracy[canonical(subset, factors)] - accuracy[canonical(subset + (factor,), factors)])
         mean, ci_low, ci_high = mean_interval(per_rep, conf_level)
         rows.append({"factor": factor, "drop": mean, "ci_low": ci_low, "ci_high": ci_high})
     return pd.DataFrame(rows)
@@ -250,9 +249,9 @@ def shapley_drop_table(accuracy: Mapping[Subset, np.ndarray], factors: Sequence[
 
 def run_interventions(
     reader: ProbabilityReader,
-    sample: DigitSample,
+    sample: Scene,
     mu_star: Mapping[str, float],
-    factors: Sequence[str] = FACTORS,
+    factors: Sequence[str] | None = None,
     repetitions: int = 100,
     seed: int = 0,
     conf_level: float = 0.95,
@@ -262,7 +261,7 @@ def run_interventions(
     Parameters
     ----------
     reader : ProbabilityReader
-    sample : DigitSample
+    sample : Scene
         Held-out digits with factors from the training distribution.
     mu_star : mapping
         ``factor -> mu*`` used to order the factors (the audit passes the
@@ -270,13 +269,13 @@ def run_interventions(
     factors, repetitions, seed, conf_level
         See :func:`subset_accuracies` and :func:`mean_interval`.
     """
-    factors = check_factor_names(factors)
+    factors = sample.check(sample.names if factors is None else factors)
     order = importance_order(mu_star, factors)
     correct = correctly_classified(reader, sample)
     accuracy = subset_accuracies(reader, correct, factors, repetitions, seed)
     accuracy[()] = np.ones(repetitions)  # the digits were selected as correct
     return InterventionResult(
-        sequential=sequential_table(accuracy, order, conf_level),
+        sequential=sequential_table(accuracy, order, conf_level, factors),
         single_drop=single_drop_table(accuracy, factors, conf_level),
         shapley_drop=shapley_drop_table(accuracy, factors, conf_level),
         subset_accuracy=accuracy,

@@ -21,10 +21,11 @@ from shortcut_audit.audit.factor_morris import FactorMorris, factor_morris
 from shortcut_audit.audit.interaction import interaction_table
 from shortcut_audit.audit.interventions import InterventionResult, run_interventions
 from shortcut_audit.audit.pixel_view import PixelView, pixel_view
-from shortcut_audit.audit.scene import DigitSample, ProbabilityReader, check_factor_names
 from shortcut_audit.audit.verdicts import VERDICT_OUTPUT, VerdictRule, verdict_table
 from shortcut_audit.config import ParamError, get, require, require_choice
 from shortcut_audit.data.biased_mnist import FACTORS
+from shortcut_audit.factors.registry import FactorRegistry, factor_registry
+from shortcut_audit.factors.scene import ProbabilityReader, Scene
 from shortcut_audit.io import atomic_dir, write_json, write_table
 from shortcut_audit.sensitivity.morris import DESIGNS
 
@@ -40,14 +41,11 @@ def _positive_int(params: Mapping, key: str, minimum: int = 1, maximum: int | No
     )
 
 
-def _check_factors(params: Mapping) -> tuple[str, ...]:
+def _check_factors(params: Mapping, registry: FactorRegistry) -> tuple[str, ...]:
     value = get(params, "audit.factors", list(FACTORS))
     if not isinstance(value, list):
-        raise ParamError("audit.factors", f"expected a list of factors from {list(FACTORS)}, got {value!r}")
-    try:
-        return check_factor_names(value)
-    except ValueError as err:
-        raise ParamError("audit.factors", str(err)) from None
+        raise ParamError("audit.factors", f"expected a list of factors from {list(registry.names)}, got {value!r}")
+    return registry.check(value, key="audit.factors")
 
 
 @dataclass(frozen=True)
@@ -70,13 +68,14 @@ class AuditConfig:
     canvas: int
 
     @classmethod
-    def from_params(cls, params: Mapping) -> "AuditConfig":
+    def from_params(cls, params: Mapping, registry: FactorRegistry | None = None) -> "AuditConfig":
         """Validate every key the audit reads; ParamError names the first bad key.
 
         Digit counts are checked against ``biased_mnist.n_test`` (the size of both
         test splits), image counts against ``audit.n_digits`` and the grid against
         the canvas.
         """
+        registry = factor_registry(params) if registry is None else registry
         n_test = _positive_int(params, "biased_mnist.n_test")
         canvas = _positive_int(params, "biased_mnist.canvas", 28)
         n_digits = _positive_int(params, "audit.n_digits", 1, n_test)
@@ -84,7 +83,7 @@ class AuditConfig:
             params, "audit.morris.levels", int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2"
         )
         return cls(
-            factors=_check_factors(params),
+            factors=_check_factors(params, registry),
             n_digits=n_digits,
             batch_size=_positive_int(params, "audit.batch_size"),
             n_trajectories=_positive_int(params, "audit.morris.n_trajectories", 2),
@@ -151,8 +150,8 @@ class ModelAudit:
 
 def audit_model(
     model: Callable[[torch.Tensor], torch.Tensor],
-    heldout: DigitSample,
-    aligned: DigitSample,
+    heldout: Scene,
+    aligned: Scene,
     config: AuditConfig,
 ) -> ModelAudit:
     """Run the factor audit of one model.
@@ -161,10 +160,10 @@ def audit_model(
     ----------
     model : callable
         Images ``(N, 3, H, W)`` in [0, 1] -> logits ``(N, 10)``, on the samples' device.
-    heldout : DigitSample
+    heldout : Scene
         ``config.n_digits`` held-out digits (``test_unbiased``) for Morris; its first
         ``config.pixel_images`` digits are explained in the pixel view.
-    aligned : DigitSample
+    aligned : Scene
         ``config.intervention_digits`` digits of the training distribution
         (``test_aligned``) for the interventions.
     config : AuditConfig

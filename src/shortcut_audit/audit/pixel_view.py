@@ -27,8 +27,8 @@ import pandas as pd
 import torch
 
 from shortcut_audit.attribution.sobol import SobolAttribution
-from shortcut_audit.audit.scene import DigitSample
-from shortcut_audit.data.biased_mnist import FACTORS, digit_mask
+from shortcut_audit.data.biased_mnist import digit_mask
+from shortcut_audit.factors.scene import DigitBase, Scene
 
 __all__ = ["PixelView", "background_share", "pixel_view"]
 
@@ -80,7 +80,7 @@ class PixelView:
 
 def pixel_view(
     model: Callable[[torch.Tensor], torch.Tensor],
-    sample: DigitSample,
+    sample: Scene,
     n_images: int,
     grid_size: int = 7,
     nb_design: int = 16,
@@ -95,13 +95,15 @@ def pixel_view(
     if isinstance(n_images, bool) or not 1 <= int(n_images) <= len(sample):
         raise ValueError(f"n_images must be in [1, {len(sample)}] (the digit sample), got {n_images!r}")
     part = sample.select(torch.arange(int(n_images), device=sample.device))
-    images = part.render_factors(part.factors[None])
+    if not isinstance(part.base, DigitBase):
+        raise ValueError("the pixel view scores maps by the digit mask: it needs a scene of Biased-MNIST digits")
+    images = part.render_own()
     explainer = SobolAttribution(
         model, grid_size=grid_size, nb_design=nb_design, batch_size=batch_size, device=sample.device, seed=seed
     )
     maps = explainer(images, part.labels)
-    position = part.factors[:, FACTORS.index("position")]
-    digit_pixels = digit_mask(part.digits, position, canvas=part.canvas).cpu()
+    position = part.own_values[:, part.columns(["position"])[0]].round().long()
+    digit_pixels = digit_mask(part.base.digits, position, canvas=part.base.canvas).cpu()
     shares = background_share(maps, digit_pixels)
     table = pd.DataFrame(
         {
