@@ -1,9 +1,9 @@
 """DVC stage audit_factors: MoSIP factor audit of one trained model -> data/audit/<dataset>/<arch>/.
 
-Morris screening over digit colour, background colour and position on held-out
-digits, interventional ground truth on the training distribution, verdicts,
-interaction reading and the Sobol pixel view (schema in docs/architecture.md);
-the folder appears whole or not at all.
+Morris screening over the audited factors (global: held-out digits with uniform
+factors; local: digits of the training distribution), the interventional verdicts
+with their intervals on the training distribution, the interaction reading and the
+Sobol pixel view (schema in docs/architecture.md); the folder appears whole or not at all.
 """
 from __future__ import annotations
 
@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         *bm.load_split(args.data, args.dataset, "test_unbiased"), canvas=config.canvas, device=device,
         n=config.n_digits, seed=config.seed, image_factors=image_factors,
     )
-    aligned = digit_scene(
+    pool = digit_scene(
         *bm.load_split(args.data, args.dataset, "test_aligned"), canvas=config.canvas, device=device,
-        n=config.intervention_digits, seed=config.seed + 1, image_factors=image_factors,
+        seed=config.seed + 1, image_factors=image_factors, shuffle=True,
     )
     start = time.perf_counter()
-    audit = audit_model(model, heldout, aligned, config)
+    audit = audit_model(model, heldout, pool, config)
     identity = {
         "dataset_id": args.dataset,
         "p": spec.p,
@@ -64,10 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         "device": device.type,
     }
     write_model_audit(audit, identity, Path(args.output) / args.dataset / args.arch)
-    relied = audit.verdicts.loc[audit.verdicts["morris_relied_on"], "factor"].tolist()
+    states = ", ".join(f"{r.factor} {r.state} ({r.drop:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}])"
+                       for r in audit.verdicts.itertuples())
+    budget = audit.interventions
     print(
-        f"audit {args.dataset}/{args.arch}: relied on {relied or 'nothing'}, verdict agreement "
-        f"{audit.verdicts['agree'].mean():.2f}, background share {audit.pixel.table['background_share'].mean():.3f} "
+        f"audit {args.dataset}/{args.arch}: {states}; {budget.n_items} digits x {budget.repetitions} re-draws "
+        f"in {budget.rounds} round(s); background share {audit.pixel.table['background_share'].mean():.3f} "
         f"({time.perf_counter() - start:.1f} s, {audit.n_forwards} forwards on {device})"
     )
     return 0

@@ -80,7 +80,7 @@ def test_no_forward_pass_exceeds_the_batch_size(bg_model, heldout):
 
     result = factor_morris(ProbabilityReader(recording, batch_size=70), heldout, n_trajectories=5)
     assert max(sizes) <= 70
-    assert sum(sizes) == result.n_evaluations * len(heldout)
+    assert sum(sizes) == result.n_evaluations == 5 * 4 * len(heldout)
 
 
 def test_output_changes_are_the_engine_effects_times_the_step():
@@ -122,3 +122,40 @@ def test_true_class_effects_are_not_cancelled_across_labels(bg_model, heldout):
     mean_over_digits = result.changes[:, 1, torch.arange(len(heldout)), heldout.labels].mean(dim=-1).abs().mean()
     assert _row(result.table, "bg_color", "true_class_prob")["mu_star"] == pytest.approx(float(per_digit))
     assert float(mean_over_digits) < 0.5 * float(per_digit)
+
+
+def test_local_trajectories_start_at_own_values_and_move_one_factor_to_another_level(aligned):
+    from shortcut_audit.audit.factor_morris import local_trajectories
+
+    points, orders = local_trajectories(aligned, ["digit_color", "bg_color", "position"], n_trajectories=3, seed=1)
+    assert points.shape == (3, 4, len(aligned), 3)
+    assert torch.equal(points[:, 0], aligned.own_values[None].expand(3, -1, -1))
+    for t in range(3):
+        for k in range(3):
+            changed = points[t, k + 1] != points[t, k]
+            assert bool((changed.sum(dim=1) == 1).all())  # exactly one factor moves, and it changes value
+            assert torch.equal(changed.float().argmax(dim=1), orders[t, :, k])
+        assert bool((orders[t].sort(dim=1).values == torch.arange(3)).all())  # every factor moves once
+
+
+def test_local_sampling_sees_the_full_effect_of_leaving_the_training_distribution(bg_model, heldout, aligned):
+    reader = ProbabilityReader(bg_model, batch_size=256)
+    local = factor_morris(reader, aligned, n_trajectories=4, sampling="local").mu_star()
+    global_ = factor_morris(reader, heldout, n_trajectories=20, levels=20).mu_star()
+    # from the aligned state every background move flips the decision (p(y) from ~0.94 to ~0)
+    assert local["bg_color"] > 0.85
+    # in the uniform factor space a move enters or leaves the linked colour about 2 times in 10
+    assert global_["bg_color"] == pytest.approx(0.2 * local["bg_color"], abs=0.08)
+    assert local["digit_color"] == local["position"] == 0.0
+
+
+def test_a_fixed_class_output_reads_that_class(bg_model, heldout):
+    from shortcut_audit.audit.factor_morris import class_output
+
+    table = _run(bg_model, heldout, n_trajectories=6, outputs=[class_output(3)]).table
+    assert set(table["output"]) == {"class_3_prob"}
+    row = table.set_index("factor").loc["bg_color"]
+    # p(class 3) changes by ~1 when the background enters or leaves colour 3: 2 moves in 10 at most
+    assert 0.0 < row["mu_star"] <= 0.3
+    with pytest.raises(ValueError, match="unknown Morris output"):
+        _run(bg_model, heldout, n_trajectories=2, outputs=["class_12_prob"])

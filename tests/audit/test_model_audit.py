@@ -12,20 +12,27 @@ import pytest
 import yaml
 
 from shortcut_audit.audit.model_audit import AuditConfig, audit_model, write_model_audit
-from shortcut_audit.audit.summary import collect_tables, model_folders, summary_metrics
+from shortcut_audit.audit.summary import (
+    collect_tables,
+    model_folders,
+    model_table,
+    screen_summary,
+    summary_metrics,
+    with_screen,
+)
 from shortcut_audit.config import ParamError
 from shortcut_audit.data.biased_mnist import parse_dataset_id
 from shortcut_audit.io import read_json
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = {
-    "morris.parquet": ["factor", "output", "mu", "mu_star", "sigma", "mu_star_conf", "mu_star_share",
+    "morris.parquet": ["sampling", "factor", "output", "mu", "mu_star", "sigma", "mu_star_conf", "mu_star_share",
                        "sigma_over_mu_star"],
-    "interventions.parquet": ["order", "step", "factor", "accuracy", "ci_low", "ci_high"],
-    "single_drop.parquet": ["factor", "accuracy", "drop", "ci_low", "ci_high"],
-    "verdicts.parquet": [
-        "factor", "mu_star_share", "morris_relied_on", "drop", "single_drop", "intervention_relied_on", "agree"
-    ],
+    "interventions.parquet": ["sampling", "order", "step", "factor", "accuracy", "ci_low", "ci_high"],
+    "order_check.parquet": ["sampling", "order", "area", "ci_low", "ci_high", "holds"],
+    "verdicts.parquet": ["factor", "state", "drop", "ci_low", "ci_high", "first_round_state", "single_drop",
+                         "single_ci_low", "single_ci_high", "sampling", "mu_star", "sigma", "mu_star_share",
+                         "n_items", "repetitions"],
     "pixel_view.parquet": ["image", "label", "background_share", "background_pixel_fraction"],
     "interaction.parquet": ["factor", "mu_star", "sigma", "sigma_over_mu_star", "drop_alone", "drop_last",
                             "order_gap", "gap_ci_low", "gap_ci_high", "order_dependent", "reading"],
@@ -45,7 +52,7 @@ def params() -> dict:
     params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
     params["audit"].update(n_digits=32, batch_size=512)
     params["audit"]["morris"].update(n_trajectories=8)
-    params["audit"]["interventions"].update(n_digits=64, repetitions=4)
+    params["audit"]["interventions"].update(n_digits=64, repetitions=4, n_bootstrap=500)
     params["audit"]["pixel_view"].update(n_images=2, grid_size=4, nb_design=4)
     return params
 
@@ -70,7 +77,10 @@ def test_config_reads_the_repository_params():
         ("audit.morris.design", "spiral", "unknown value"),
         ("audit.morris.levels", 5, "even integer"),
         ("audit.morris.n_trajectories", 1, "integer >= 2"),
-        ("audit.interventions.repetitions", 1, "integer >= 2"),
+        ("audit.interventions.repetitions", 0, "integer >= 1"),
+        ("audit.interventions.max_doublings", -1, r"integer in \[0, 10\]"),
+        ("audit.morris.sampling", ["global", "nearby"], "expected one of"),
+        ("audit.morris.sampling", ["local", "local"], "without repeats"),
         ("audit.pixel_view.n_images", 33, r"in \[1, 32\]"),
         ("audit.n_digits", 0, "integer in"),
         ("audit.batch_size", 2.5, "integer"),
@@ -95,11 +105,15 @@ def test_audit_of_the_background_model_writes_every_artefact(bg_model, heldout, 
         assert list(table.columns) == columns, name
         assert np.isfinite(table.select_dtypes("number").to_numpy()).all(), name
     verdicts = pd.read_parquet(folder / "verdicts.parquet").set_index("factor")
-    assert verdicts["morris_relied_on"].tolist() == [False, True, False]
-    assert verdicts["agree"].all()
+    assert verdicts["state"].tolist() == ["not_relied_on", "relied_on", "not_relied_on"]
+    morris = pd.read_parquet(folder / "morris.parquet")
+    assert list(pd.unique(morris["sampling"])) == list(config.samplings)
+    order = pd.read_parquet(folder / "order_check.parquet")
+    assert order["holds"].all() and (order["order"].str.startswith("bg_color")).all()
     metrics = read_json(folder / "metrics.json")
-    assert metrics["verdict_agreement"] == 1.0 and metrics["importance_order"][0] == "bg_color"
-    assert metrics["factors"]["bg_color"]["intervention_relied_on"] is True
+    assert metrics["relied_on"] == ["bg_color"] and metrics["inconclusive"] == []
+    assert metrics["factors"]["bg_color"]["state"] == "relied_on"
+    assert metrics["budget"]["rounds"] == 1
     with np.load(folder / "maps.npz") as arrays:
         assert set(arrays.files) == {"images", "maps", "digit_mask"}
     # deterministic for a seed: a second run writes identical tables
@@ -129,18 +143,26 @@ def sweep(bg_model, digit_colour_model, heldout, aligned, params, tmp_path) -> P
     return root
 
 
-def test_summary_stacks_tables_and_counts_agreement(sweep):
+def test_summary_stacks_tables_and_measures_the_screen(sweep):
     datasets = ["p0.1", "bg_color-p0.9"]
+    specs = {d: parse_dataset_id(d) for d in datasets}
     folders = model_folders(sweep, datasets, ["synthetic"])
-    tables = collect_tables(folders, {d: parse_dataset_id(d) for d in datasets})
+    tables = collect_tables(folders, specs)
     for name, table in tables.items():
         assert list(table.columns[:4]) == ["dataset_id", "p", "biased_factors", "arch"], name
     assert set(tables["morris"]["dataset_id"]) == set(datasets)
-    metrics = summary_metrics(tables, folders)
-    assert metrics["n_models"] == 2 and metrics["n_cells"] == 6
-    assert metrics["verdict_agreement"] == pytest.approx(tables["verdicts"]["agree"].mean())
-    assert metrics["models"]["bg_color-p0.9/synthetic"]["morris_relied_on"] == ["bg_color"]
-    assert metrics["models"]["p0.1/synthetic"]["morris_relied_on"] == ["digit_color"]
+    tables["verdicts"] = with_screen(tables["verdicts"], tables["morris"], ("global", "local"), 0.1)
+    assert {"mu_star_global", "mu_star_local", "screen_relied_on", "screen_agreement"} <= set(tables["verdicts"])
+    screen, per_level = screen_summary(tables["verdicts"], ("global", "local"), 0.1)
+    assert screen["n_cells"] == 6 and screen["n_relied_on"] == 2 and screen["n_inconclusive"] == 0
+    # each synthetic model reads exactly one factor, and Morris ranks it first: a perfect screen
+    assert screen["samplings"]["local"]["auroc"] == 1.0
+    assert set(per_level["dataset_id"]) == set(datasets)
+    models = model_table(tables, folders, specs).set_index("dataset_id")
+    assert models.loc["bg_color-p0.9", "relied_on"] == "bg_color" and models.loc["p0.1", "relied_on"] == "digit_color"
+    metrics = summary_metrics(tables, models.reset_index(), screen)
+    assert metrics["n_models"] == 2 and metrics["cells"]["n_cells"] == 6
+    assert metrics["order_check"] == {"models_with_reliance": 2, "holds": 2}
 
 
 def test_summary_names_missing_audits(sweep):
@@ -154,11 +176,11 @@ def test_summary_stage_writes_the_summary_folder(sweep, params, tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "audit_summary"
     code = _stage("audit_summary").main(["--params", str(tmp_path / "params.yaml"), "--audit", str(sweep),
-                                         "--train-summary", str(tmp_path / "absent.csv"), "--output", str(out)])
+                                         "--output", str(out)])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["morris.csv", "verdicts.csv", "interventions.csv", "single_drop.csv", "pixel_view.csv",
-         "interaction.csv", "metrics.json"])
+        ["morris.csv", "verdicts.csv", "interventions.csv", "order_check.csv", "pixel_view.csv",
+         "interaction.csv", "models.csv", "screen.csv", "screen.json", "metrics.json"])
     assert json.loads((out / "metrics.json").read_text())["n_models"] == 2
 
 

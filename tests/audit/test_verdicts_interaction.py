@@ -1,7 +1,7 @@
-"""Verdict rules and the interaction-versus-non-linearity reading."""
+"""Verdict table, the interaction-versus-non-linearity reading, and the Morris screen's quality."""
 from __future__ import annotations
 
-from itertools import combinations
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -9,110 +9,77 @@ import pytest
 
 from shortcut_audit.audit.factor_morris import factor_morris
 from shortcut_audit.audit.interaction import interaction_table
-from shortcut_audit.audit.interventions import run_interventions
-from shortcut_audit.factors.scene import ProbabilityReader
-from shortcut_audit.audit.verdicts import VerdictRule, verdict_table
+from shortcut_audit.audit.interventions import Budget, ItemBootstrap, InterventionResult, run_interventions
+from shortcut_audit.audit.screening import auroc, cross_validate, fit_threshold, screen_agreement, spearman
+from shortcut_audit.audit.verdicts import VERDICT_COLUMNS, VerdictRule, verdict_table
 from shortcut_audit.config import ParamError
+from shortcut_audit.factors.scene import ProbabilityReader
 
-RULE = VerdictRule(mu_star_share_threshold=0.1, min_mu_star=0.1, drop_threshold=0.1)
 FACTORS = ("digit_color", "bg_color", "position")
 
 
-def _morris_rows(mu_star: dict[str, float], sigma: dict[str, float] | None = None) -> pd.DataFrame:
-    total = sum(mu_star.values())
-    sigma = sigma or {f: 0.0 for f in mu_star}
-    return pd.DataFrame(
-        [
-            {
-                "factor": f,
-                "output": "true_class_prob",
-                "mu": 0.0,
-                "mu_star": m,
-                "sigma": sigma[f],
-                "mu_star_conf": 0.0,
-                "mu_star_share": m / total if total else 0.0,
-                "sigma_over_mu_star": sigma[f] / m if m else 0.0,
-            }
-            for f, m in mu_star.items()
-        ]
-    )
-
-
-def test_background_model_is_judged_to_rely_on_background_by_both_methods(bg_model, heldout, aligned):
+def test_verdict_table_reads_states_and_explanations(bg_model, heldout, aligned):
     reader = ProbabilityReader(bg_model)
     morris = factor_morris(reader, heldout, n_trajectories=12, levels=20)
-    interventions = run_interventions(reader, aligned, morris.mu_star(), repetitions=8)
-    table = verdict_table(morris.table, interventions.shapley_drop, RULE, interventions.single_drop).set_index("factor")
-    assert list(table.columns) == [
-        "mu_star_share", "morris_relied_on", "drop", "single_drop", "intervention_relied_on", "agree"
-    ]
-    assert table.loc["bg_color", "morris_relied_on"] and table.loc["bg_color", "intervention_relied_on"]
-    for factor in ("digit_color", "position"):
-        assert not table.loc[factor, "morris_relied_on"] and not table.loc[factor, "intervention_relied_on"]
-    assert table["agree"].all()
+    result = run_interventions(reader, aligned, budget=Budget(64, 6))
+    table = verdict_table(morris.table, result.shapley_drop, result.single_drop, "global", result.n_items,
+                          result.repetitions, result.first_states)
+    assert tuple(table.columns) == VERDICT_COLUMNS
+    table = table.set_index("factor")
+    assert table.loc["bg_color", "state"] == "relied_on"
+    assert table.loc["bg_color", "mu_star"] > table.loc["digit_color", "mu_star"]
+    assert (table.loc[["digit_color", "position"], "state"] == "not_relied_on").all()
 
 
-def test_morris_rule_needs_both_share_and_size():
-    assert RULE.morris_relied_on(mu_star=0.3, mu_star_share=0.5)
-    assert not RULE.morris_relied_on(mu_star=0.05, mu_star_share=1.0)  # a tiny effect, however dominant
-    assert not RULE.morris_relied_on(mu_star=0.3, mu_star_share=0.05)  # dwarfed by the other factors
-    assert RULE.intervention_relied_on(0.1) and not RULE.intervention_relied_on(0.09)
-
-
-@pytest.mark.parametrize(
-    "key, value",
-    [
-        ("mu_star_share_threshold", 0.0),
-        ("mu_star_share_threshold", 1.5),
-        ("min_mu_star", -0.1),
-        ("drop_threshold", "high"),
-        ("drop_threshold", True),
-    ],
-)
-def test_rule_from_params_names_the_bad_key(key, value):
-    params = {"audit": {"verdicts": {"mu_star_share_threshold": 0.1, "min_mu_star": 0.1, "drop_threshold": 0.1}}}
-    params["audit"]["verdicts"][key] = value
-    with pytest.raises(ParamError, match=f"audit.verdicts.{key}"):
-        VerdictRule.from_params(params)
-
-
-def test_verdict_table_refuses_mismatched_factors():
-    drops = pd.DataFrame({"factor": ["bg_color"], "accuracy": [0.1], "drop": [0.9], "ci_low": [0.0], "ci_high": [0.2]})
+def test_verdict_table_refuses_mismatched_factors(bg_model, heldout, aligned):
+    reader = ProbabilityReader(bg_model)
+    morris = factor_morris(reader, heldout, factors=["bg_color"], n_trajectories=4)
+    result = run_interventions(reader, aligned, budget=Budget(16, 2))
     with pytest.raises(ValueError, match="different factors"):
-        verdict_table(_morris_rows({"bg_color": 0.3, "position": 0.0}), drops, RULE)
+        verdict_table(morris.table, result.shapley_drop, result.single_drop, "global", 16, 2)
 
 
-def _accuracies(table: dict[tuple[str, ...], float], repetitions: int = 6, noise: float = 0.01) -> dict:
+@pytest.mark.parametrize("value", [0.0, 1.5, "high", True])
+def test_rule_from_params_names_the_bad_key(value):
+    with pytest.raises(ParamError, match="audit.verdicts.drop_threshold"):
+        VerdictRule.from_params({"audit": {"verdicts": {"drop_threshold": value}}})
+
+
+def _result(cells: dict[tuple[str, ...], float], n: int = 40, repetitions: int = 5, noise: float = 0.0,
+            factors=FACTORS) -> InterventionResult:
+    """An InterventionResult whose per-cell accuracies are the given subset accuracies (plus noise)."""
     rng = np.random.default_rng(0)
-    out = {(): np.ones(repetitions)}
-    for subset, value in table.items():
-        out[subset] = np.clip(value + noise * rng.standard_normal(repetitions), 0, 1)
-    return out
+    full = {(): np.ones((n, repetitions))}
+    for subset, value in cells.items():
+        full[subset] = np.clip(value + noise * rng.standard_normal((n, repetitions)), 0.0, 1.0)
+    empty = pd.DataFrame()
+    return InterventionResult(empty, empty, (0.0, 0.0, 0.0), full, ItemBootstrap(n, 500), tuple(factors), 1, {},
+                              n, n, 0.1)
+
+
+def _morris_rows(mu_star: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"factor": f, "mu_star": m, "sigma": m / 2, "sigma_over_mu_star": 0.5 if m else 0.0}
+                         for f, m in mu_star.items()])
 
 
 def test_additive_factors_read_as_non_linearity():
-    # each factor costs the same whatever was re-drawn before: no order dependence
     drop = {"digit_color": 0.3, "bg_color": 0.2, "position": 0.0}
-    accuracy = {}
-    for r in range(1, 4):
-        for subset in combinations(FACTORS, r):
-            accuracy[subset] = 1.0 - sum(drop[f] for f in subset)
+    cells = {s: 1.0 - sum(drop[f] for f in s) for r in range(1, 4) for s in itertools.combinations(FACTORS, r)}
     table = interaction_table(_morris_rows({"digit_color": 0.4, "bg_color": 0.3, "position": 0.0}),
-                              _accuracies(accuracy), RULE)
+                              _result(cells, noise=0.01), 0.1, 0.1)
     assert not table["order_dependent"].any()
     assert (table["reading"] == "non_linearity").all()
     assert table.set_index("factor").loc["digit_color", "order_gap"] == pytest.approx(0.0, abs=0.03)
 
 
 def test_redundant_colours_read_as_interaction():
-    # the model reads either colour: one alone costs nothing, both together everything
-    accuracy = {
+    cells = {
         ("digit_color",): 1.0, ("bg_color",): 1.0, ("position",): 1.0,
         ("digit_color", "bg_color"): 0.1, ("digit_color", "position"): 1.0, ("bg_color", "position"): 1.0,
         ("digit_color", "bg_color", "position"): 0.1,
     }
     table = interaction_table(_morris_rows({"digit_color": 0.2, "bg_color": 0.2, "position": 0.0}),
-                              _accuracies(accuracy), RULE).set_index("factor")
+                              _result(cells, noise=0.01), 0.1, 0.1).set_index("factor")
     assert table.loc["bg_color", "order_dependent"] and table.loc["digit_color", "order_dependent"]
     assert table.loc["bg_color", "drop_alone"] == pytest.approx(0.0, abs=0.03)
     assert table.loc["bg_color", "drop_last"] == pytest.approx(0.9, abs=0.03)
@@ -125,42 +92,48 @@ def test_constant_model_reads_none(constant_model, heldout, aligned):
     reader = ProbabilityReader(constant_model)
     with pytest.warns(RuntimeWarning):
         morris = factor_morris(reader, heldout, n_trajectories=4)
-    interventions = run_interventions(reader, aligned, morris.mu_star(), repetitions=3)
-    table = interaction_table(morris.table, interventions.subset_accuracy, RULE)
+    result = run_interventions(reader, aligned.select(aligned.labels == 9), budget=Budget(8, 3))
+    table = interaction_table(morris.table[morris.table["output"] == "true_class_prob"], result, 0.1, 0.1)
     assert (table["reading"] == "none").all()
     assert np.isfinite(table.select_dtypes("number").to_numpy()).all()
 
 
-def _one_repetition(values):
-    return {k: np.array([v]) for k, v in values.items()}
+# --------------------------------------------------------------------------- the screen
+
+def test_auroc_equals_the_share_of_correctly_ordered_pairs():
+    rng = np.random.default_rng(2)
+    scores = rng.integers(0, 6, 40).astype(float)  # many ties
+    positive = rng.random(40) < 0.4
+    pairs = [(p, n) for p in scores[positive] for n in scores[~positive]]
+    expected = np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs])
+    assert auroc(scores, positive) == pytest.approx(expected)
+    assert auroc(scores, np.ones(40, bool)) is None
 
 
-def test_shapley_drop_of_a_single_decisive_factor():
-    from shortcut_audit.audit.interventions import shapley_drop_table
+def test_fitted_threshold_maximises_agreement_and_sits_between_the_data():
+    scores = np.array([0.01, 0.02, 0.05, 0.2, 0.3, 0.04])
+    positive = np.array([False, False, False, True, True, True])
+    fit = fit_threshold(scores, positive)
+    best = max(screen_agreement(scores, positive, t) for t in np.linspace(0, 0.4, 4001))
+    assert fit.agreement == pytest.approx(best)
+    assert screen_agreement(scores, positive, fit.threshold) == pytest.approx(best)
+    assert fit.threshold not in scores
 
-    # only bg_color matters: re-drawing it costs 0.6 whatever else is re-drawn
-    acc = _one_repetition({
-        (): 1.0, ("digit_color",): 1.0, ("bg_color",): 0.4, ("position",): 1.0,
-        ("digit_color", "bg_color"): 0.4, ("digit_color", "position"): 1.0,
-        ("bg_color", "position"): 0.4, ("digit_color", "bg_color", "position"): 0.4,
+
+def test_leave_one_level_out_fits_on_the_other_levels_only():
+    cells = pd.DataFrame({
+        "dataset_id": ["a", "a", "b", "b", "c", "c"],
+        "mu": [0.1, 0.3, 0.1, 0.3, 0.25, 0.35],
+        "relied_on": [False, True, False, True, False, True],
     })
-    table = shapley_drop_table(acc, ["digit_color", "bg_color", "position"]).set_index("factor")
-    assert table.loc["bg_color", "drop"] == pytest.approx(0.6)
-    assert table.loc["digit_color", "drop"] == pytest.approx(0.0)
-    assert table.loc["position", "drop"] == pytest.approx(0.0)
+    per_level, agreement = cross_validate(cells, "mu")
+    held_c = per_level.set_index("dataset_id").loc["c"]
+    assert held_c["threshold"] == pytest.approx(fit_threshold(np.array([0.1, 0.3, 0.1, 0.3]),
+                                                              np.array([False, True, False, True])).threshold)
+    assert held_c["n_agree"] == 1  # 0.25 lies above the threshold fitted on a and b
+    assert agreement == pytest.approx(per_level["n_agree"].sum() / 6)
 
 
-def test_shapley_drop_splits_redundant_cues_and_sums_to_the_total_drop():
-    from shortcut_audit.audit.interventions import shapley_drop_table
-
-    # two redundant cues: either one still aligned keeps the decision right
-    acc = _one_repetition({
-        (): 1.0, ("digit_color",): 1.0, ("bg_color",): 1.0, ("position",): 1.0,
-        ("digit_color", "bg_color"): 0.2, ("digit_color", "position"): 1.0,
-        ("bg_color", "position"): 1.0, ("digit_color", "bg_color", "position"): 0.2,
-    })
-    table = shapley_drop_table(acc, ["digit_color", "bg_color", "position"]).set_index("factor")
-    assert table.loc["digit_color", "drop"] == pytest.approx(0.4)
-    assert table.loc["bg_color", "drop"] == pytest.approx(0.4)
-    assert table.loc["position", "drop"] == pytest.approx(0.0)
-    assert table["drop"].sum() == pytest.approx(1.0 - 0.2)
+def test_spearman_is_undefined_for_constant_series():
+    assert spearman(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 9.0])) == pytest.approx(1.0)
+    assert spearman(np.array([1.0, 1.0, 1.0]), np.array([2.0, 4.0, 9.0])) is None

@@ -9,66 +9,57 @@ factor would cost the same accuracy whether it is re-drawn first or after the
 others, so the drops would follow each factor's own effect (and ``sigma``)
 regardless of order. A drop that depends on the order reveals an interaction.
 
-Reading used here, per factor ``f`` of a model, on the per-repetition accuracies of
-:func:`.interventions.subset_accuracies` (common random numbers, so the
-comparison is paired):
+Reading used here, per factor ``f`` of a model, on the per-item accuracies of
+:class:`.interventions.InterventionResult` (common random numbers, so the comparison
+is paired item by item):
 
 * ``drop_alone = acc(nothing re-drawn) - acc(f re-drawn)``: ``f`` re-drawn first;
 * ``drop_last = acc(all others re-drawn) - acc(all re-drawn)``: ``f`` re-drawn last;
-* ``order_gap = drop_alone - drop_last`` with a Student-t interval over the
-  repetitions. ``f`` is *order dependent* when ``|order_gap|`` reaches the
-  interventional ``drop_threshold`` and its interval excludes 0. A positive gap
-  means redundancy of the AND kind (once another factor is gone, ``f`` no longer
-  matters, e.g. both colours had to agree); a negative gap means the model
-  falls back on ``f`` only when the others are gone (OR kind).
+* ``order_gap = drop_alone - drop_last`` with the model's item-bootstrap interval.
+  ``f`` is *order dependent* when ``|order_gap|`` reaches the interventional
+  ``drop_threshold`` and its interval excludes 0. A positive gap means redundancy of
+  the AND kind (once another factor is gone, ``f`` no longer matters, e.g. both
+  colours had to agree); a negative gap means the model falls back on ``f`` only
+  when the others are gone (OR kind).
 
 Per model: ``interaction`` when some factor is order dependent; otherwise
-``non_linearity`` when some factor has ``mu*`` of at least the verdict floor
-``min_mu_star`` (it moves the output, and whatever ``sigma`` it has is not
-explained by the other factors); otherwise ``none``. Accuracy saturates at chance,
-so a factor re-drawn after a decisive one can only lose what is left: that
-saturation is itself a non-additivity of accuracy and reads as an interaction.
+``non_linearity`` when some factor has ``mu*`` of at least ``min_mu_star`` (it moves
+the output, and whatever ``sigma`` it has is not explained by the other factors);
+otherwise ``none``. Accuracy saturates at chance, so a factor re-drawn after a
+decisive one can only lose what is left: that saturation is itself a
+non-additivity of accuracy and reads as an interaction.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
-from shortcut_audit.audit.interventions import Subset, canonical, mean_interval
-from shortcut_audit.audit.verdicts import VERDICT_OUTPUT, VerdictRule
+from shortcut_audit.audit.interventions import InterventionResult
 
 __all__ = ["READINGS", "interaction_table", "model_reading"]
 
 READINGS = ("interaction", "non_linearity", "none")
 
 
-def _order_gaps(accuracy: Mapping[Subset, np.ndarray], factor: str, factors: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-repetition drops of ``factor`` re-drawn first and re-drawn last."""
-    everything = canonical(factors, factors)
-    others = canonical([f for f in factors if f != factor], factors)
-    alone = accuracy[()] - accuracy[(factor,)]
-    last = accuracy[others] - accuracy[everything]
-    return alone, last
-
-
 def interaction_table(
     morris: pd.DataFrame,
-    accuracy: Mapping[Subset, np.ndarray],
-    rule: VerdictRule,
-    conf_level: float = 0.95,
+    result: InterventionResult,
+    drop_threshold: float,
+    min_mu_star: float,
 ) -> pd.DataFrame:
     """Order dependence of every factor's drop, next to its Morris ``mu*`` and ``sigma``.
 
     Parameters
     ----------
     morris : pandas.DataFrame
-        The model's ``morris.parquet`` (``true_class_prob`` rows are used).
-    accuracy : mapping
-        Per-repetition subset accuracies, including the empty subset.
-    rule : VerdictRule
-        Supplies ``drop_threshold`` and ``min_mu_star``.
+        ``morris.parquet`` rows of one sampling and output ``true_class_prob``.
+    result : InterventionResult
+        The model's interventions.
+    drop_threshold : float
+        Smallest ``|order_gap|`` that counts (the verdict threshold).
+    min_mu_star : float
+        ``mu*`` from which a factor with no order dependence reads as non-linear.
 
     Returns
     -------
@@ -77,12 +68,14 @@ def interaction_table(
         order_gap, gap_ci_low, gap_ci_high, order_dependent, reading`` (the model
         reading repeated on every row).
     """
-    screened = morris[morris["output"] == VERDICT_OUTPUT].set_index("factor")
-    factors = list(screened.index)
+    screened = morris.set_index("factor")
+    factors: Sequence[str] = result.factors
     rows = []
     for factor in factors:
-        alone, last = _order_gaps(accuracy, factor, factors)
-        gap, gap_low, gap_high = mean_interval(alone - last, conf_level, low=-1.0, high=1.0)
+        others = [f for f in factors if f != factor]
+        alone = result.per_item(()) - result.per_item((factor,))
+        last = result.per_item(others) - result.per_item(factors)
+        gap, gap_low, gap_high = result.interval(alone - last)
         significant = gap_low > 0.0 or gap_high < 0.0
         rows.append(
             {
@@ -95,18 +88,18 @@ def interaction_table(
                 "order_gap": gap,
                 "gap_ci_low": gap_low,
                 "gap_ci_high": gap_high,
-                "order_dependent": bool(len(factors) > 1 and significant and abs(gap) >= rule.drop_threshold),
+                "order_dependent": bool(len(factors) > 1 and significant and abs(gap) >= drop_threshold),
             }
         )
     table = pd.DataFrame(rows)
-    table["reading"] = model_reading(table, rule)
+    table["reading"] = model_reading(table, min_mu_star)
     return table
 
 
-def model_reading(table: pd.DataFrame, rule: VerdictRule) -> str:
+def model_reading(table: pd.DataFrame, min_mu_star: float) -> str:
     """``interaction``, ``non_linearity`` or ``none`` for one model (module docstring)."""
     if bool(table["order_dependent"].any()):
         return "interaction"
-    if bool((table["mu_star"] >= rule.min_mu_star).any() and (table["mu_star"] > 0).any()):
+    if bool((table["mu_star"] >= min_mu_star).any() and (table["mu_star"] > 0).any()):
         return "non_linearity"
     return "none"

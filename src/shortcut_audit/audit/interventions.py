@@ -1,30 +1,60 @@
-"""Interventional ground truth: accuracy after re-drawing factors at random.
+"""Interventional ground truth: what re-drawing factors costs a model, with honest intervals.
 
-MoSIP (Fig. 3b) validates the Morris ranking on Biased-MNIST by intervening on the
-factors themselves: take digits the model classifies correctly, re-draw the
-factors at random one after another -- from the most to the least important by
-``mu*`` and in the reverse order -- and record the accuracy after each step over
-many random repetitions. A factor the model relies on costs accuracy when it is
-re-drawn; an unused one costs nothing.
+"Model M relies on factor F" is answered by intervention (the product's decision): on
+held-out items from M's training distribution that M classifies correctly, re-draw F
+independently of the label and measure the accuracy it costs. MoSIP (Sec. 4, Fig. 3b)
+validates its Morris ranking the same way, re-drawing factors one after another in
+order of importance and in the reverse order.
 
-Conventions used here
----------------------
-* Digits: rows of a split rendered with their own factor values (the audit uses
-  ``test_aligned``, i.e. the training distribution), kept only when the model
-  classifies them correctly, so accuracy before any intervention is 1.
-* A re-draw replaces a factor's value of every digit independently by a value
-  uniform over all its ``N`` values (it may coincide with the old one with
-  probability ``1 / N``): the intervention ``do(factor ~ Uniform)``.
-* Common random numbers: in one repetition every factor gets one vector of new
-  values and every subset of factors re-drawn in that repetition uses the same
-  vectors. The two orders, the single-factor drops and the interaction analysis
-  therefore differ only by *which* factors are re-drawn, not by sampling noise, and
-  paired comparisons across them are exact per repetition.
-* The accuracy of each subset is evaluated once per repetition for all ``2^d - 1``
-  non-empty subsets; the sequential steps and single drops are read from them.
-* 95 % (``conf_level``) intervals: Student-t intervals of the mean accuracy over the
-  repetitions (the randomness is the re-draw; the digit sample is fixed), clipped
-  to ``[0, 1]``.
+Design
+------
+* **Items.** A pool of held-out items with their own factor values (the Biased-MNIST
+  audit uses ``test_aligned``: the training distribution), in a seeded random order;
+  only items the model classifies correctly are kept, so accuracy before any
+  intervention is 1. A budget of ``n`` items means the first ``n`` correct ones: a
+  larger budget extends a smaller one.
+* **Re-draws.** ``do(F)``: every item gets a new value of F drawn independently
+  (uniform over the factor's intervention values, :meth:`Factor.draw`). Repetition
+  ``r`` draws, for every factor, one value per pool position from a generator seeded
+  by ``(seed, r)``, so an item's draws depend only on the seed, the repetition and its
+  pool position -- never on the budget or the batch size.
+* **Common random numbers.** Every non-empty subset of factors is re-drawn in each
+  repetition with the same new values, so orders, single drops, Shapley shares and the
+  interaction reading differ only by *which* factors are re-drawn.
+* **Cells.** ``correct[S][i, r]`` records whether item ``i`` is still classified
+  correctly when subset ``S`` is re-drawn in repetition ``r`` (``correct[()] = 1``).
+
+Statistics and their intervals
+------------------------------
+Every statistic is a mean over items and repetitions of a per-cell quantity (an
+accuracy, a drop, a Shapley contribution). Each item's draws are independent across
+repetitions and of every other item's, so the cells of one item share only the item
+itself: the per-item means over repetitions are independent and identically
+distributed draws from the population of held-out items *and* re-draws. A percentile
+bootstrap over items of these per-item means (``n_resamples`` resamples, the same
+resampled items for every statistic of a model so comparisons stay paired) therefore
+covers both sources of randomness -- the sample of items and the re-draws -- with no
+separate resampling of repetitions (which would count the re-draw noise twice).
+Coverage is checked by simulation in the tests.
+
+Shapley share of the drop (the verdict statistic): with ``v(S) = 1 - acc(S)`` the
+accuracy that re-drawing ``S`` costs,
+
+.. math:: \\phi_f = \\sum_{S \\subseteq F \\setminus \\{f\\}}
+          \\frac{|S|!\\,(d - |S| - 1)!}{d!}\\,[acc(S) - acc(S \\cup \\{f\\})]
+
+(Shapley 1953), computed per cell; the values sum to the drop of re-drawing every
+factor. Unlike the single-factor drop (the cost at the all-aligned state only) it
+counts a cue that is redundant with others.
+
+Adaptive budget
+---------------
+A verdict is ``relied_on`` when the lower 95 % bound of ``phi_f`` reaches the
+threshold, ``not_relied_on`` when the upper bound is below it, ``inconclusive``
+otherwise. While some factor is inconclusive the budget doubles -- first the items
+(each new item adds information on both sources of variance), the repetitions once
+the pool is exhausted -- up to ``max_doublings`` times; what remains inconclusive is
+reported so.
 """
 from __future__ import annotations
 
@@ -36,250 +66,372 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from shortcut_audit.factors.scene import ProbabilityReader, Scene
 
 __all__ = [
     "ORDERS",
+    "STATES",
+    "Budget",
+    "CellSampler",
     "InterventionResult",
+    "ItemBootstrap",
+    "canonical",
     "correctly_classified",
     "importance_order",
-    "mean_interval",
     "run_interventions",
-    "subset_accuracies",
+    "shapley_weights",
+    "verdict_state",
 ]
 
 ORDERS = ("most_to_least", "least_to_most")
+STATES = ("relied_on", "not_relied_on", "inconclusive")
 Subset = tuple[str, ...]
 
 
-def correctly_classified(reader: ProbabilityReader, sample: Scene) -> Scene:
-    """The digits of ``sample`` that the model classifies correctly with their own factors.
-
-    Raises
-    ------
-    ValueError
-        When no digit is classified correctly: accuracy losses are then undefined.
-    """
-    predicted = reader.predict(sample.render_own())
-    correct = predicted == sample.labels
-    if not bool(correct.any()):
-        raise ValueError(
-            f"the model classifies none of the {len(sample)} digits correctly on its training "
-            "distribution; interventional accuracy drops are undefined"
-        )
-    return sample.select(correct)
+def canonical(subset: Sequence[str], factors: Sequence[str]) -> Subset:
+    """A subset of ``factors`` in the order of ``factors`` (the key of subset cells)."""
+    return tuple(f for f in factors if f in subset)
 
 
 def importance_order(mu_star: Mapping[str, float], factors: Sequence[str]) -> tuple[str, ...]:
     """Factors sorted from the largest to the smallest ``mu*`` (ties keep ``factors`` order)."""
+    factors = tuple(factors)
     missing = [f for f in factors if f not in mu_star]
     if missing:
         raise ValueError(f"no mu* given for factor(s) {missing}")
     return tuple(sorted(factors, key=lambda f: (-float(mu_star[f]), factors.index(f))))
 
 
-def canonical(subset: Sequence[str], factors: Sequence[str]) -> Subset:
-    """A subset of ``factors`` in the order of ``factors`` (the key of subset accuracies)."""
-    return tuple(f for f in factors if f in subset)
+def verdict_state(ci_low: float, ci_high: float, threshold: float) -> str:
+    """``relied_on`` (lower bound >= threshold), ``not_relied_on`` (upper < threshold) or ``inconclusive``."""
+    if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
+        raise ValueError(f"a verdict needs a finite interval, got [{ci_low}, {ci_high}]")
+    if ci_low >= threshold:
+        return "relied_on"
+    if ci_high < threshold:
+        return "not_relied_on"
+    return "inconclusive"
 
 
-def _redrawn(sample: Scene, subset: Subset, new_values: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Value matrix ``(1, n, d)``: the items' own values, ``subset`` replaced by ``new_values``."""
-    values = torch.stack([new_values[f] for f in subset], dim=1)[None]  # (1, n, |subset|)
-    return sample.with_values(sample.columns(subset), values)
+def shapley_weights(d: int) -> dict[int, float]:
+    """Weight ``|S|! (d - |S| - 1)! / d!`` of a coalition of size ``|S|``."""
+    return {size: math.factorial(size) * math.factorial(d - size - 1) / math.factorial(d) for size in range(d)}
 
 
-def subset_accuracies(
-    reader: ProbabilityReader,
-    sample: Scene,
-    factors: Sequence[str],
-    repetitions: int,
-    seed: int = 0,
-) -> dict[Subset, np.ndarray]:
-    """Accuracy after re-drawing each non-empty subset of ``factors``, per repetition.
+def correctly_classified(reader: ProbabilityReader, pool: Scene) -> torch.Tensor:
+    """Pool positions (in pool order) of the items the model classifies correctly with their own values.
+
+    Raises
+    ------
+    ValueError
+        When no item is classified correctly: accuracy losses are then undefined.
+    """
+    predicted = reader.predict(pool.render_own())
+    correct = torch.nonzero(predicted == pool.labels).squeeze(1)
+    if correct.numel() == 0:
+        raise ValueError(
+            f"the model classifies none of the {len(pool)} items correctly on its training "
+            "distribution; interventional accuracy drops are undefined"
+        )
+    return correct
+
+
+def _repetition_seed(seed: int, repetition: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(repetition)]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+class CellSampler:
+    """Evaluates ``correct[S][i, r]`` for every subset, growing the budget without recomputing.
 
     Parameters
     ----------
     reader : ProbabilityReader
-    sample : Scene
-        Digits (normally the correctly classified ones) with their own factors.
+        The model; its ``batch_size`` bounds every forward pass.
+    pool : Scene
+        Candidate items in their (seeded) pool order.
+    positions : torch.Tensor
+        Pool positions of the correctly classified items, in pool order.
     factors : sequence of str
         The factors that may be re-drawn.
-    repetitions : int
-        Independent re-draws (MoSIP: 100).
     seed : int
-        Seed of the CPU generator of the new values (identical on every device).
-
-    Returns
-    -------
-    dict
-        ``{subset (in ``factors`` order): accuracies (repetitions,) float64}`` for every
-        non-empty subset.
     """
-    factors = sample.check(factors)
-    if isinstance(repetitions, bool) or int(repetitions) < 1:
-        raise ValueError(f"repetitions must be >= 1, got {repetitions!r}")
-    subsets = [canonical(s, factors) for r in range(1, len(factors) + 1) for s in itertools.combinations(factors, r)]
-    generator = torch.Generator().manual_seed(int(seed))
-    n = len(sample)
-    # subsets rendered together per forward batch (at least one), bounding memory
-    per_batch = max(1, reader.batch_size // n)
-    accuracies = {s: np.empty(repetitions) for s in subsets}
-    for rep in range(repetitions):
-        new_values = {f: sample.factor(f).draw(generator, n).to(sample.device) for f in factors}
-        for start in range(0, len(subsets), per_batch):
-            chunk = subsets[start : start + per_batch]
-            settings = torch.cat([_redrawn(sample, subset, new_values) for subset in chunk])  # (chunk, n, d)
-            predicted = reader.predict(sample.render_grid(settings)).view(len(chunk), n)
-            correct = (predicted == sample.labels).double().mean(dim=1).cpu().numpy()
-            for subset, value in zip(chunk, correct):
-                accuracies[subset][rep] = value
-    return accuracies
+
+    def __init__(self, reader: ProbabilityReader, pool: Scene, positions: torch.Tensor, factors: Sequence[str],
+                 seed: int) -> None:
+        self.reader, self.pool, self.seed = reader, pool, int(seed)
+        self.factors = pool.check(factors)
+        self.positions = positions.to(pool.device)
+        self.columns = pool.columns(self.factors)
+        self.subsets = [canonical(s, self.factors) for k in range(1, len(self.factors) + 1)
+                        for s in itertools.combinations(self.factors, k)]
+        self.cells: dict[Subset, np.ndarray] = {s: np.zeros((0, 0), dtype=bool) for s in self.subsets}
+        self._draws: dict[int, torch.Tensor] = {}
+
+    @property
+    def n_available(self) -> int:
+        return int(self.positions.numel())
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.cells[self.subsets[0]].shape
+
+    def draws(self, repetition: int) -> torch.Tensor:
+        """New values ``(len(pool), d)`` of every factor for one repetition (pool positions)."""
+        if repetition not in self._draws:
+            generator = torch.Generator().manual_seed(_repetition_seed(self.seed, repetition))
+            values = [self.pool.factor(f).draw(generator, len(self.pool)) for f in self.factors]
+            self._draws[repetition] = torch.stack(values, dim=1).to(self.pool.device)
+        return self._draws[repetition]
+
+    def grow(self, n_items: int, repetitions: int) -> None:
+        """Make the cells cover the first ``n_items`` correct items and ``repetitions`` repetitions."""
+        if not 1 <= n_items <= self.n_available:
+            raise ValueError(f"n_items must be in [1, {self.n_available}], got {n_items}")
+        n_old, r_old = self.shape
+        n_new, r_new = max(n_old, n_items), max(r_old, repetitions)
+        grown = {s: np.zeros((n_new, r_new), dtype=bool) for s in self.subsets}
+        for s in self.subsets:
+            grown[s][:n_old, :r_old] = self.cells[s]
+        blocks = [(range(n_old, n_new), range(r_new)), (range(n_old), range(r_old, r_new))]
+        for items, reps in blocks:
+            if len(items) and len(reps):
+                self._evaluate(grown, items, reps)
+        self.cells = grown
+
+    def _evaluate(self, out: dict[Subset, np.ndarray], items: range, reps: range) -> None:
+        masks = torch.tensor([[f in s for f in self.factors] for s in self.subsets], device=self.pool.device)
+        per_batch = max(1, self.reader.batch_size // len(self.subsets))
+        index = torch.arange(items.start, items.stop, device=self.pool.device)
+        for r in reps:
+            draws = self.draws(r)
+            for chunk in index.split(per_batch):
+                positions = self.positions[chunk]
+                own = self.pool.own_values[positions]  # (m, D)
+                new = draws[positions]  # (m, d)
+                values = own[None].repeat(len(self.subsets), 1, 1)  # (S, m, D)
+                for j, column in enumerate(self.columns):
+                    values[:, :, column] = torch.where(masks[:, j, None], new[None, :, j], values[:, :, column])
+                items_flat = positions.repeat(len(self.subsets))
+                predicted = self.reader.predict(self.pool.render(items_flat, values.reshape(-1, values.shape[-1])))
+                correct = (predicted.view(len(self.subsets), -1) == self.pool.labels[positions][None]).cpu().numpy()
+                for k, subset in enumerate(self.subsets):
+                    out[subset][chunk.cpu().numpy(), r] = correct[k]
+
+    def accuracy_cells(self) -> dict[Subset, np.ndarray]:
+        """``{subset: (n, R) float}``, including the empty subset (all ones)."""
+        cells = {s: c.astype(np.float64) for s, c in self.cells.items()}
+        cells[()] = np.ones(self.shape)
+        return cells
 
 
-def mean_interval(values: np.ndarray, conf_level: float = 0.95, low: float = 0.0, high: float = 1.0) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval of ``values``, clipped to ``[low, high]``.
+class ItemBootstrap:
+    """Percentile bootstrap over items of per-item means (module docstring).
 
-    With a single value or no spread the interval collapses to the mean.
+    Parameters
+    ----------
+    n_items : int
+    n_resamples : int
+    conf_level : float
+    seed : int
+        The resampled items depend only on ``(n_items, n_resamples, seed)``, so every
+        statistic of one model is resampled with the same items.
     """
-    values = np.asarray(values, dtype=float)
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, mean, mean
-    sd = float(values.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + conf_level / 2, values.size - 1)) * sd / math.sqrt(values.size)
-    return mean, max(low, mean - half), min(high, mean + half)
+
+    def __init__(self, n_items: int, n_resamples: int = 2000, conf_level: float = 0.95, seed: int = 0) -> None:
+        if n_resamples < 2:
+            raise ValueError(f"n_resamples must be >= 2, got {n_resamples}")
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(n_items), 7919]))
+        picks = rng.integers(0, n_items, size=(int(n_resamples), int(n_items)))
+        self.counts = np.zeros((int(n_resamples), int(n_items)))
+        np.add.at(self.counts, (np.arange(int(n_resamples))[:, None], picks), 1.0)
+        self.n_items, self.conf_level = int(n_items), float(conf_level)
+
+    def interval(self, per_item: np.ndarray) -> tuple[float, float, float]:
+        """Mean of ``per_item`` ``(n,)`` and its percentile interval."""
+        per_item = np.asarray(per_item, dtype=np.float64)
+        if per_item.shape != (self.n_items,):
+            raise ValueError(f"expected {self.n_items} per-item values, got shape {per_item.shape}")
+        mean = float(per_item.mean())
+        resampled = self.counts @ per_item / self.n_items
+        alpha = (1.0 - self.conf_level) / 2.0
+        low, high = np.quantile(resampled, [alpha, 1.0 - alpha])
+        # exact sums can differ from the resampled ones in the last bit; keep the mean inside
+        return mean, float(min(low, mean)), float(max(high, mean))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Items and repetitions of each round of the adaptive budget."""
+
+    n_items: int
+    repetitions: int
+    max_doublings: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_items", "repetitions"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value!r}")
+        if isinstance(self.max_doublings, bool) or int(self.max_doublings) < 0:
+            raise ValueError(f"max_doublings must be >= 0, got {self.max_doublings!r}")
 
 
 @dataclass(frozen=True)
 class InterventionResult:
-    """Sequential and single-factor interventions of one model.
+    """Interventions of one model.
 
     Attributes
     ----------
-    sequential : pandas.DataFrame
-        ``order, step, factor, accuracy, ci_low, ci_high`` (docs/architecture.md).
-    single_drop : pandas.DataFrame
-        ``factor, accuracy, drop, ci_low, ci_high``; the interval is that of the accuracy.
     shapley_drop : pandas.DataFrame
-        ``factor, drop, ci_low, ci_high``: Shapley share of the accuracy drop
-        (:func:`shapley_drop_table`); the statistic of the interventional verdict.
-    subset_accuracy : dict
-        Per-repetition accuracies of every subset (for :mod:`.interaction`).
-    order : tuple of str
-        Factors from the most to the least important.
-    n_digits, n_correct : int
-        Digits evaluated and digits classified correctly (those intervened on).
+        ``factor, drop, ci_low, ci_high, state``: Shapley share of the accuracy drop
+        with its interval and the three-state verdict.
+    single_drop : pandas.DataFrame
+        ``factor, accuracy, drop, ci_low, ci_high``: only this factor re-drawn (the
+        interval is that of the drop).
+    total_drop : tuple of float
+        ``(drop, ci_low, ci_high)`` when every factor is re-drawn.
+    cells : dict
+        ``{subset: (n, R) float}`` per-cell accuracies, the empty subset included.
+    bootstrap : ItemBootstrap
+        The item resampling shared by every statistic of this model.
+    factors : tuple of str
+    rounds : int
+        Rounds of the adaptive budget run (1 = the default budget sufficed).
+    first_states : dict
+        ``factor -> state`` after the first round (before any doubling).
+    n_pool, n_correct : int
+        Pool items classified, and correct ones available.
+    threshold : float
     """
 
-    sequential: pd.DataFrame
-    single_drop: pd.DataFrame
     shapley_drop: pd.DataFrame
-    subset_accuracy: dict[Subset, np.ndarray]
-    order: tuple[str, ...]
-    n_digits: int
+    single_drop: pd.DataFrame
+    total_drop: tuple[float, float, float]
+    cells: dict[Subset, np.ndarray]
+    bootstrap: ItemBootstrap
+    factors: tuple[str, ...]
+    rounds: int
+    first_states: dict[str, str]
+    n_pool: int
     n_correct: int
+    threshold: float
+
+    @property
+    def n_items(self) -> int:
+        return int(self.cells[()].shape[0])
+
+    @property
+    def repetitions(self) -> int:
+        return int(self.cells[()].shape[1])
+
+    def per_item(self, subset: Sequence[str]) -> np.ndarray:
+        """Per-item accuracy ``(n,)`` after re-drawing ``subset``, averaged over repetitions."""
+        return self.cells[canonical(subset, self.factors)].mean(axis=1)
+
+    def interval(self, per_item: np.ndarray) -> tuple[float, float, float]:
+        return self.bootstrap.interval(per_item)
+
+    def sequential(self, most_to_least: Sequence[str], sampling: str = "") -> pd.DataFrame:
+        """Accuracy after each step of both re-draw orders (MoSIP Fig. 3b), with intervals."""
+        rows = []
+        for order_name, order in zip(ORDERS, (tuple(most_to_least), tuple(reversed(most_to_least)))):
+            for step in range(len(order) + 1):
+                mean, low, high = self.interval(self.per_item(order[:step]))
+                rows.append({"sampling": sampling, "order": order_name, "step": step,
+                             "factor": order[step - 1] if step else "", "accuracy": mean,
+                             "ci_low": low, "ci_high": high})
+        return pd.DataFrame(rows)
+
+    def order_check(self, most_to_least: Sequence[str]) -> tuple[float, float, float]:
+        """Area between the two curves of MoSIP Fig. 3b, ``mean_k [acc_rev(k) - acc_mu*(k)]``, with interval.
+
+        ``k`` runs over the intermediate steps ``1 .. d - 1`` (both curves start at 1
+        and end at the all-re-drawn accuracy). Positive: re-drawing in ``mu*`` order
+        loses accuracy faster than the reverse order. 0 for a single factor.
+        """
+        order = tuple(most_to_least)
+        d = len(order)
+        if d < 2:
+            return 0.0, 0.0, 0.0
+        reverse = tuple(reversed(order))
+        gaps = [self.per_item(reverse[:k]) - self.per_item(order[:k]) for k in range(1, d)]
+        return self.interval(np.mean(gaps, axis=0))
 
 
-def sequential_table(
-    accuracy: Mapping[Subset, np.ndarray], most_to_least: Sequence[str], conf_level: float = 0.95,
-    factors: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Accuracy after each step of both re-draw orders (MoSIP Fig. 3b)."""
-    factors = tuple(most_to_least) if factors is None else tuple(factors)
-    rows = []
-    for order_name, order in zip(ORDERS, (tuple(most_to_least), tuple(reversed(most_to_least)))):
-        for step in range(len(order) + 1):
-            mean, ci_low, ci_high = mean_interval(accuracy[canonical(order[:step], factors)], conf_level)
-            rows.append(
-                {
-                    "order": order_name,
-                    "step": step,
-                    "factor": order[step - 1] if step else "",
-                    "accuracy": mean,
-                    "ci_low": ci_low,
-                    "ci_high": ci_high,
-                }
-            )
-    return pd.DataFrame(rows)
+def _shapley_cells(cells: Mapping[Subset, np.ndarray], factors: Sequence[str], factor: str) -> np.ndarray:
+    """Per-cell Shapley contribution ``(n, R)`` of ``factor`` (module docstring)."""
+    others = [f for f in factors if f != factor]
+    weights = shapley_weights(len(factors))
+    total = np.zeros_like(cells[()])
+    for size in range(len(factors)):
+        for subset in itertools.combinations(others, size):
+            with_factor = canonical(subset + (factor,), factors)
+            total += weights[size] * (cells[canonical(subset, factors)] - cells[with_factor])
+    return total
 
 
-def single_drop_table(accuracy: Mapping[Subset, np.ndarray], factors: Sequence[str], conf_level: float = 0.95) -> pd.DataFrame:
-    """Accuracy and drop (``1 - accuracy``) when only one factor is re-drawn."""
-    rows = []
+def _drop_tables(cells, factors, bootstrap: ItemBootstrap, threshold: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    shapley, single = [], []
     for factor in factors:
-        mean, ci_low, ci_high = mean_interval(accuracy[(factor,)], conf_level)
-        rows.append({"factor": factor, "accuracy": mean, "drop": 1.0 - mean, "ci_low": ci_low, "ci_high": ci_high})
-    return pd.DataFrame(rows)
-
-
-def shapley_drop_table(accuracy: Mapping[Subset, np.ndarray], factors: Sequence[str], conf_level: float = 0.95) -> pd.DataFrame:
-    """Shapley value of each factor in the accuracy drop caused by re-drawing factors.
-
-    The value of a set ``S`` of re-drawn factors is the accuracy it costs,
-    ``v(S) = 1 - acc(S)``; the Shapley value (Shapley 1953) of factor ``i`` is its
-    marginal cost averaged over every order in which factors can be re-drawn,
-
-    .. math:: \\phi_i = \\sum_{S \\subseteq F \\setminus \\{i\\}}
-              \\frac{|S|!\\,(n - |S| - 1)!}{n!}\\,[acc(S) - acc(S \\cup \\{i\\})].
-
-    Unlike the single-factor drop (the marginal cost at the all-aligned state only),
-    it also counts a factor whose cue is redundant with others -- re-drawing it alone
-    costs little while the other cues remain -- which is the interventional
-    counterpart of Morris's averaging of elementary effects over many base points.
-    The values sum to the drop of re-drawing every factor (efficiency). The interval
-    is over repetitions (each repetition re-draws every subset with fresh values).
-    """
-    factors = tuple(factors)
-    n = len(factors)
-    rows = []
-    for factor in factors:
-        others = [f for f in factors if f != factor]
-        per_rep = np.zeros_like(accuracy[canonical((factor,), factors)], dtype=np.float64)
-        for size in range(n):
-            weight = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
-            for subset in itertools.combinations(others, size):
-                per_rep = per_rep + weight * (accuracy[canonical(subset, factors)] - accuracy[canonical(subset + (factor,), factors)])
-        mean, ci_low, ci_high = mean_interval(per_rep, conf_level)
-        rows.append({"factor": factor, "drop": mean, "ci_low": ci_low, "ci_high": ci_high})
-    return pd.DataFrame(rows)
+        mean, low, high = bootstrap.interval(_shapley_cells(cells, factors, factor).mean(axis=1))
+        shapley.append({"factor": factor, "drop": mean, "ci_low": low, "ci_high": high,
+                        "state": verdict_state(low, high, threshold)})
+        drop, low, high = bootstrap.interval(1.0 - cells[(factor,)].mean(axis=1))
+        single.append({"factor": factor, "accuracy": 1.0 - drop, "drop": drop, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(shapley), pd.DataFrame(single)
 
 
 def run_interventions(
     reader: ProbabilityReader,
-    sample: Scene,
-    mu_star: Mapping[str, float],
+    pool: Scene,
     factors: Sequence[str] | None = None,
-    repetitions: int = 100,
+    budget: Budget = Budget(256, 10),
+    threshold: float = 0.1,
     seed: int = 0,
     conf_level: float = 0.95,
+    n_resamples: int = 2000,
 ) -> InterventionResult:
-    """Sequential and single-factor interventions on the correctly classified digits.
+    """Interventions on the correctly classified items of ``pool``, growing the budget while a verdict is unsure.
 
     Parameters
     ----------
     reader : ProbabilityReader
-    sample : Scene
-        Held-out digits with factors from the training distribution.
-    mu_star : mapping
-        ``factor -> mu*`` used to order the factors (the audit passes the
-        ``true_class_prob`` mu*).
-    factors, repetitions, seed, conf_level
-        See :func:`subset_accuracies` and :func:`mean_interval`.
+    pool : Scene
+        Held-out items with factors from the training distribution, in a seeded order.
+    factors : sequence of str, optional
+        Factors to re-draw (default: every factor of the scene).
+    budget : Budget
+        Items and repetitions of the first round, and how often they may double.
+    threshold : float
+        ``drop_threshold`` of the three-state verdict.
+    seed : int
+        Seeds the re-draws and the bootstrap (identical on every device).
+    conf_level, n_resamples
+        Bootstrap percentile interval.
     """
-    factors = sample.check(sample.names if factors is None else factors)
-    order = importance_order(mu_star, factors)
-    correct = correctly_classified(reader, sample)
-    accuracy = subset_accuracies(reader, correct, factors, repetitions, seed)
-    accuracy[()] = np.ones(repetitions)  # the digits were selected as correct
+    factors = pool.check(pool.names if factors is None else factors)
+    positions = correctly_classified(reader, pool)
+    sampler = CellSampler(reader, pool, positions, factors, seed)
+    n_items = min(int(budget.n_items), sampler.n_available)
+    repetitions = int(budget.repetitions)
+    rounds = 0
+    while True:
+        rounds += 1
+        sampler.grow(n_items, repetitions)
+        cells = sampler.accuracy_cells()
+        bootstrap = ItemBootstrap(n_items, n_resamples, conf_level, seed)
+        shapley, single = _drop_tables(cells, factors, bootstrap, threshold)
+        if rounds == 1:
+            first_states = dict(zip(shapley["factor"], shapley["state"]))
+        if rounds > budget.max_doublings or not (shapley["state"] == "inconclusive").any():
+            break
+        if n_items < sampler.n_available:
+            n_items = min(2 * n_items, sampler.n_available)
+        else:
+            repetitions *= 2
+    total = bootstrap.interval(1.0 - cells[canonical(factors, factors)].mean(axis=1))
     return InterventionResult(
-        sequential=sequential_table(accuracy, order, conf_level, factors),
-        single_drop=single_drop_table(accuracy, factors, conf_level),
-        shapley_drop=shapley_drop_table(accuracy, factors, conf_level),
-        subset_accuracy=accuracy,
-        order=order,
-        n_digits=len(sample),
-        n_correct=len(correct),
+        shapley_drop=shapley, single_drop=single, total_drop=total, cells=cells, bootstrap=bootstrap,
+        factors=factors, rounds=rounds, first_states=first_states, n_pool=len(pool), n_correct=sampler.n_available, threshold=threshold,
     )

@@ -1,10 +1,11 @@
 """The factor audit of one trained model: Morris, interventions, verdicts, interaction, pixel view.
 
 :class:`AuditConfig` validates the ``audit`` params section before any work;
-:func:`audit_model` runs the whole audit on two digit samples (held-out digits
-for Morris and the pixel view, digits of the training distribution for the
-interventions); :func:`write_model_audit` writes the artefacts of
-``data/audit/<dataset_id>/<arch>/`` atomically (schema: docs/architecture.md).
+:func:`audit_model` runs the whole audit on two scenes (held-out items with uniform
+factors for the global Morris analysis and the pixel view; a pool of items from the
+training distribution for the local Morris analysis and the interventions);
+:func:`write_model_audit` writes the artefacts of ``data/audit/<dataset_id>/<arch>/``
+atomically (schema: docs/architecture.md).
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from shortcut_audit.audit.factor_morris import FactorMorris, factor_morris
+from shortcut_audit.audit.factor_morris import SAMPLINGS, FactorMorris, factor_morris, mu_star_by_sampling
 from shortcut_audit.audit.interaction import interaction_table
-from shortcut_audit.audit.interventions import InterventionResult, run_interventions
+from shortcut_audit.audit.interventions import Budget, InterventionResult, importance_order, run_interventions
 from shortcut_audit.audit.pixel_view import PixelView, pixel_view
 from shortcut_audit.audit.verdicts import VERDICT_OUTPUT, VerdictRule, verdict_table
 from shortcut_audit.config import ParamError, get, require, require_choice
@@ -29,7 +30,7 @@ from shortcut_audit.factors.scene import ProbabilityReader, Scene
 from shortcut_audit.io import atomic_dir, write_json, write_table
 from shortcut_audit.sensitivity.morris import DESIGNS
 
-__all__ = ["AuditConfig", "ModelAudit", "audit_model", "write_model_audit"]
+__all__ = ["AuditConfig", "ModelAudit", "audit_model", "order_check_table", "write_model_audit"]
 
 CONF_LEVEL = 0.95  # MoSIP Fig. 3b: 95 % intervals
 
@@ -48,6 +49,17 @@ def _check_factors(params: Mapping, registry: FactorRegistry) -> tuple[str, ...]
     return registry.check(value, key="audit.factors")
 
 
+def _check_samplings(params: Mapping) -> tuple[str, ...]:
+    """``audit.morris.sampling``: one of :data:`SAMPLINGS` or a list of them (the first is the primary one)."""
+    key = "audit.morris.sampling"
+    value = get(params, key, "global")
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or any(v not in SAMPLINGS for v in values) \
+            or len(set(values)) != len(values):
+        raise ParamError(key, f"expected one of {list(SAMPLINGS)} or a list of them without repeats, got {value!r}")
+    return tuple(values)
+
+
 @dataclass(frozen=True)
 class AuditConfig:
     """The validated ``audit`` section (plus ``seed`` and ``biased_mnist.canvas``)."""
@@ -58,14 +70,21 @@ class AuditConfig:
     n_trajectories: int
     levels: int
     design: str
-    intervention_digits: int
-    repetitions: int
+    samplings: tuple[str, ...]
+    budget: Budget
+    n_bootstrap: int
     rule: VerdictRule
+    interaction_min_mu_star: float
     pixel_images: int
     grid_size: int
     nb_design: int
     seed: int
     canvas: int
+
+    @property
+    def primary_sampling(self) -> str:
+        """The sampling whose Morris results explain the verdicts (the first listed)."""
+        return self.samplings[0]
 
     @classmethod
     def from_params(cls, params: Mapping, registry: FactorRegistry | None = None) -> "AuditConfig":
@@ -82,6 +101,11 @@ class AuditConfig:
         levels = require(
             params, "audit.morris.levels", int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2"
         )
+        budget = Budget(
+            n_items=_positive_int(params, "audit.interventions.n_digits", 1, n_test),
+            repetitions=_positive_int(params, "audit.interventions.repetitions", 1),
+            max_doublings=_positive_int(params, "audit.interventions.max_doublings", 0, 10),
+        )
         return cls(
             factors=_check_factors(params, registry),
             n_digits=n_digits,
@@ -89,9 +113,12 @@ class AuditConfig:
             n_trajectories=_positive_int(params, "audit.morris.n_trajectories", 2),
             levels=levels,
             design=require_choice(params, "audit.morris.design", DESIGNS),
-            intervention_digits=_positive_int(params, "audit.interventions.n_digits", 1, n_test),
-            repetitions=_positive_int(params, "audit.interventions.repetitions", 2),
+            samplings=_check_samplings(params),
+            budget=budget,
+            n_bootstrap=_positive_int(params, "audit.interventions.n_bootstrap", 100),
             rule=VerdictRule.from_params(params),
+            interaction_min_mu_star=require(params, "audit.interaction.min_mu_star", float, lambda v: v >= 0.0,
+                                            "a number >= 0"),
             pixel_images=_positive_int(params, "audit.pixel_view.n_images", 1, n_digits),
             grid_size=_positive_int(params, "audit.pixel_view.grid_size", 1, canvas),
             nb_design=_positive_int(params, "audit.pixel_view.nb_design", 2),
@@ -100,12 +127,30 @@ class AuditConfig:
         )
 
 
+def order_check_table(result: InterventionResult, morris: pd.DataFrame) -> pd.DataFrame:
+    """MoSIP's own check (Fig. 3b) for every sampling: re-drawing in ``mu*`` order loses accuracy at least as fast.
+
+    ``area`` is :meth:`InterventionResult.order_check` (mean gap between the reverse
+    and the ``mu*``-order curves over the intermediate steps). The check ``holds``
+    unless the interval lies wholly below 0, i.e. the data contradict "at least as fast".
+    """
+    rows = []
+    for sampling, mu_star in mu_star_by_sampling(morris, VERDICT_OUTPUT).items():
+        order = importance_order(mu_star, result.factors)
+        area, low, high = result.order_check(order)
+        rows.append({"sampling": sampling, "order": ">".join(order), "area": area, "ci_low": low, "ci_high": high,
+                     "holds": bool(high >= 0.0)})
+    return pd.DataFrame(rows, columns=["sampling", "order", "area", "ci_low", "ci_high", "holds"])
+
+
 @dataclass(frozen=True)
 class ModelAudit:
     """Every result of one model's audit."""
 
     morris: FactorMorris
     interventions: InterventionResult
+    sequential: pd.DataFrame
+    order_check: pd.DataFrame
     verdicts: pd.DataFrame
     interaction: pd.DataFrame
     pixel: PixelView
@@ -113,37 +158,42 @@ class ModelAudit:
     n_forwards: int
 
     def metrics(self, identity: Mapping[str, object]) -> dict:
-        """``metrics.json``: identity keys, then per-factor headline numbers.
+        """``metrics.json``: identity keys, per-factor headline numbers, budget and checks.
 
         Wall time is left out so that the file is a deterministic function of the
         seed (the stage prints it).
         """
-        screened = self.morris.table[self.morris.table["output"] == VERDICT_OUTPUT].set_index("factor")
-        normalised = self.morris.table[self.morris.table["output"] == "normalised_mean"].set_index("factor")
         verdicts = self.verdicts.set_index("factor")
-        factors = {
-            factor: {
-                "mu_star": float(screened.at[factor, "mu_star"]),
-                "mu_star_share": float(screened.at[factor, "mu_star_share"]),
-                "normalised_mu_star": float(normalised.at[factor, "mu_star"]),
-                "sigma_over_mu_star": float(screened.at[factor, "sigma_over_mu_star"]),
-                "drop": float(verdicts.at[factor, "drop"]),
-                "single_drop": float(verdicts.at[factor, "single_drop"]),
-                "morris_relied_on": bool(verdicts.at[factor, "morris_relied_on"]),
-                "intervention_relied_on": bool(verdicts.at[factor, "intervention_relied_on"]),
+        morris = self.morris.table[self.morris.table["output"] == VERDICT_OUTPUT]
+        factors = {}
+        for factor in verdicts.index:
+            row = verdicts.loc[factor]
+            factors[factor] = {
+                "state": str(row["state"]),
+                "drop": float(row["drop"]),
+                "ci_low": float(row["ci_low"]),
+                "ci_high": float(row["ci_high"]),
+                "single_drop": float(row["single_drop"]),
+                **{f"mu_star_{s}": float(g.loc[g["factor"] == factor, "mu_star"].iloc[0])
+                   for s, g in morris.groupby("sampling", sort=False)},
+                "sigma": float(row["sigma"]),
             }
-            for factor in screened.index
-        }
+        result = self.interventions
+        total, total_low, total_high = result.total_drop
         return {
             **dict(identity),
             "factors": factors,
-            "verdict_agreement": float(self.verdicts["agree"].mean()),
-            "importance_order": list(self.interventions.order),
+            "relied_on": [f for f in verdicts.index if verdicts.at[f, "state"] == "relied_on"],
+            "inconclusive": [f for f in verdicts.index if verdicts.at[f, "state"] == "inconclusive"],
+            "total_drop": {"drop": total, "ci_low": total_low, "ci_high": total_high},
+            "order_check": {str(r.sampling): {"area": float(r.area), "ci_low": float(r.ci_low),
+                                              "ci_high": float(r.ci_high), "holds": bool(r.holds)}
+                            for r in self.order_check.itertuples()},
+            "budget": {"rounds": result.rounds, "n_items": result.n_items, "repetitions": result.repetitions,
+                       "n_pool": result.n_pool, "n_correct": result.n_correct},
             "interaction_reading": str(self.interaction["reading"].iloc[0]),
             "background_share": float(self.pixel.table["background_share"].mean()),
             "background_pixel_fraction": float(self.pixel.table["background_pixel_fraction"].mean()),
-            "n_intervention_digits": self.interventions.n_digits,
-            "n_correct": self.interventions.n_correct,
             "n_forwards": self.n_forwards,
         }
 
@@ -151,7 +201,7 @@ class ModelAudit:
 def audit_model(
     model: Callable[[torch.Tensor], torch.Tensor],
     heldout: Scene,
-    aligned: Scene,
+    pool: Scene,
     config: AuditConfig,
 ) -> ModelAudit:
     """Run the factor audit of one model.
@@ -159,13 +209,15 @@ def audit_model(
     Parameters
     ----------
     model : callable
-        Images ``(N, 3, H, W)`` in [0, 1] -> logits ``(N, 10)``, on the samples' device.
+        Images ``(N, 3, H, W)`` in [0, 1] -> logits ``(N, 10)``, on the scenes' device.
     heldout : Scene
-        ``config.n_digits`` held-out digits (``test_unbiased``) for Morris; its first
-        ``config.pixel_images`` digits are explained in the pixel view.
-    aligned : Scene
-        ``config.intervention_digits`` digits of the training distribution
-        (``test_aligned``) for the interventions.
+        ``config.n_digits`` held-out digits with uniform factors (``test_unbiased``) for
+        the global Morris analysis; its first ``config.pixel_images`` digits are
+        explained in the pixel view.
+    pool : Scene
+        Digits of the training distribution (``test_aligned``) in a seeded order: the
+        interventions draw their correctly classified digits from it, and its first
+        ``config.n_digits`` digits start the local Morris trajectories.
     config : AuditConfig
 
     Returns
@@ -174,16 +226,27 @@ def audit_model(
     """
     start = time.perf_counter()
     reader = ProbabilityReader(model, batch_size=config.batch_size)
-    morris = factor_morris(
-        reader, heldout, config.factors, config.n_trajectories, config.levels, config.design,
-        seed=config.seed, conf_level=CONF_LEVEL,
-    )
+    scenes = {"global": heldout, "local": pool.select(torch.arange(min(config.n_digits, len(pool))))}
+    runs = [
+        factor_morris(reader, scenes[s], config.factors, config.n_trajectories, config.levels, config.design,
+                      seed=config.seed, conf_level=CONF_LEVEL, sampling=s)
+        for s in config.samplings
+    ]
+    morris = FactorMorris(table=pd.concat([r.table for r in runs], ignore_index=True), changes=runs[0].changes,
+                          n_evaluations=sum(r.n_evaluations for r in runs))
     interventions = run_interventions(
-        reader, aligned, morris.mu_star(VERDICT_OUTPUT), config.factors, config.repetitions,
-        seed=config.seed + 1, conf_level=CONF_LEVEL,
+        reader, pool, config.factors, config.budget, config.rule.drop_threshold,
+        seed=config.seed + 1, conf_level=CONF_LEVEL, n_resamples=config.n_bootstrap,
     )
-    verdicts = verdict_table(morris.table, interventions.shapley_drop, config.rule, interventions.single_drop)
-    interaction = interaction_table(morris.table, interventions.subset_accuracy, config.rule, CONF_LEVEL)
+    mu_stars = mu_star_by_sampling(morris.table, VERDICT_OUTPUT)
+    sequential = pd.concat([interventions.sequential(importance_order(mu_stars[s], config.factors), s)
+                            for s in config.samplings], ignore_index=True)
+    primary = config.primary_sampling
+    verdicts = verdict_table(morris.table, interventions.shapley_drop, interventions.single_drop, primary,
+                             interventions.n_items, interventions.repetitions, interventions.first_states)
+    primary_rows = morris.table[(morris.table["output"] == VERDICT_OUTPUT) & (morris.table["sampling"] == primary)]
+    interaction = interaction_table(primary_rows, interventions, config.rule.drop_threshold,
+                                    config.interaction_min_mu_star)
     pixels = pixel_view(
         model, heldout, config.pixel_images, config.grid_size, config.nb_design,
         batch_size=config.batch_size, seed=config.seed + 2,
@@ -192,6 +255,8 @@ def audit_model(
     return ModelAudit(
         morris=morris,
         interventions=interventions,
+        sequential=sequential,
+        order_check=order_check_table(interventions, morris.table),
         verdicts=verdicts,
         interaction=interaction,
         pixel=pixels,
@@ -203,15 +268,15 @@ def audit_model(
 def write_model_audit(audit: ModelAudit, identity: Mapping[str, object], folder: str | Path) -> Path:
     """Write the per-model artefacts into ``folder``, all or nothing.
 
-    ``morris.parquet``, ``interventions.parquet``, ``single_drop.parquet``,
+    ``morris.parquet``, ``interventions.parquet``, ``order_check.parquet``,
     ``verdicts.parquet``, ``interaction.parquet``, ``pixel_view.parquet``,
     ``maps.npz`` and ``metrics.json``.
     """
     folder = Path(folder)
     with atomic_dir(folder) as tmp:
         write_table(audit.morris.table, tmp / "morris.parquet")
-        write_table(audit.interventions.sequential, tmp / "interventions.parquet")
-        write_table(audit.interventions.single_drop, tmp / "single_drop.parquet")
+        write_table(audit.sequential, tmp / "interventions.parquet")
+        write_table(audit.order_check, tmp / "order_check.parquet")
         write_table(audit.verdicts, tmp / "verdicts.parquet")
         write_table(audit.interaction, tmp / "interaction.parquet")
         write_table(audit.pixel.table, tmp / "pixel_view.parquet")

@@ -1,32 +1,45 @@
-"""Across models: the long tables behind MoSIP Figs. 2b and 3a and the headline metrics.
+"""Across models: the long tables of the sweep, the screen's quality and the headline metrics.
 
 Every per-model table of ``data/audit/<dataset_id>/<arch>/`` is stacked with
 ``dataset_id, p, biased_factors, arch`` prepended (``p`` and the biased factors come
-from the dataset id), so a report can plot ``mu*``, ``sigma`` and ``sigma / mu*`` per
-factor against the correlation level for every architecture. The metrics give the
-agreement of the Morris and interventional verdicts over all (model, factor) cells,
-the cells that disagree, and per architecture the Spearman correlation between the
-background bias and the background share of the pixel view.
+from the dataset id), so a report can plot ``mu*``, ``sigma`` and the verdicts against
+the correlation level for every architecture. On top of them:
+
+``verdicts.csv``
+    gains ``mu_star_<sampling>`` for every Morris sampling run, and the screening
+    verdict at the shipped threshold (``screen_relied_on``; ``screen_agreement`` is
+    ``agree``, ``disagree`` or ``inconclusive`` when the interventional verdict is);
+``models.csv``
+    one row per model: total drop (every factor re-drawn) with its interval, the
+    budget the adaptive interventions used, verdict counts, interaction reading,
+    background share of the pixel view;
+``screen.csv`` and ``metrics.json``
+    the quality of Morris as a screen (:mod:`.screening`) per sampling -- AUROC,
+    Spearman, leave-one-level-out agreement, the threshold fitted on every level --
+    and the headline numbers of the sweep.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
-from scipy import stats
 
+from shortcut_audit.audit.screening import auroc, cross_validate, fit_threshold, screen_agreement, spearman
+from shortcut_audit.audit.verdicts import VERDICT_OUTPUT
 from shortcut_audit.data.biased_mnist import DatasetSpec
 from shortcut_audit.io import read_json, read_table
 
-__all__ = ["TABLES", "collect_tables", "summary_metrics"]
+__all__ = ["TABLES", "collect_tables", "model_folders", "model_table", "screen_summary", "summary_metrics",
+           "with_screen"]
 
 # summary csv name -> per-model file
 TABLES = {
     "morris": "morris.parquet",
     "verdicts": "verdicts.parquet",
     "interventions": "interventions.parquet",
-    "single_drop": "single_drop.parquet",
+    "order_check": "order_check.parquet",
     "pixel_view": "pixel_view.parquet",
     "interaction": "interaction.parquet",
 }
@@ -62,6 +75,87 @@ def collect_tables(folders: Mapping[tuple[str, str], Path], specs: Mapping[str, 
     return tables
 
 
+def with_screen(verdicts: pd.DataFrame, morris: pd.DataFrame, samplings: Sequence[str], threshold: float) -> pd.DataFrame:
+    """``verdicts`` with ``mu_star_<sampling>`` columns and the screening verdict at ``threshold``."""
+    keys = ["dataset_id", "arch", "factor"]
+    out = verdicts.copy()
+    rows = morris[morris["output"] == VERDICT_OUTPUT]
+    for sampling in samplings:
+        part = rows.loc[rows["sampling"] == sampling, keys + ["mu_star"]].rename(columns={"mu_star": f"mu_star_{sampling}"})
+        out = out.merge(part, on=keys, how="left", validate="one_to_one")
+        if out[f"mu_star_{sampling}"].isna().any():
+            raise ValueError(f"some verdict cells have no {sampling} Morris row")
+    screened = out[f"mu_star_{samplings[0]}"] >= threshold
+    out["screen_relied_on"] = screened
+    truth = out["state"] == "relied_on"
+    out["screen_agreement"] = np.where(out["state"] == "inconclusive", "inconclusive",
+                                       np.where(screened == truth, "agree", "disagree"))
+    return out
+
+
+def screen_summary(verdicts: pd.DataFrame, samplings: Sequence[str], shipped: float) -> tuple[dict, pd.DataFrame]:
+    """Quality of the Morris screen per sampling (:mod:`.screening`), and the per-level CV table.
+
+    ``verdicts`` is the output of :func:`with_screen`.
+    """
+    conclusive = verdicts[verdicts["state"] != "inconclusive"].assign(relied_on=lambda f: f["state"] == "relied_on")
+    summary: dict = {
+        "n_cells": int(len(verdicts)),
+        "n_inconclusive": int((verdicts["state"] == "inconclusive").sum()),
+        "n_relied_on": int((verdicts["state"] == "relied_on").sum()),
+        "n_not_relied_on": int((verdicts["state"] == "not_relied_on").sum()),
+        "primary_sampling": samplings[0],
+        "output": VERDICT_OUTPUT,
+        "shipped_threshold": float(shipped),
+        "samplings": {},
+    }
+    tables = []
+    for sampling in samplings:
+        column = f"mu_star_{sampling}"
+        per_level, cv = cross_validate(conclusive, column)
+        fit = fit_threshold(conclusive[column].to_numpy(), conclusive["relied_on"].to_numpy()) \
+            if len(conclusive) else None
+        summary["samplings"][sampling] = {
+            "auroc": auroc(conclusive[column].to_numpy(), conclusive["relied_on"].to_numpy()),
+            "spearman_mu_star_drop": spearman(verdicts[column].to_numpy(), verdicts["drop"].to_numpy()),
+            "cv_agreement": cv,
+            "fitted_threshold": None if fit is None else fit.threshold,
+            "fitted_agreement": None if fit is None else fit.agreement,
+            "shipped_agreement": screen_agreement(conclusive[column].to_numpy(), conclusive["relied_on"].to_numpy(),
+                                                  shipped) if len(conclusive) else None,
+        }
+        tables.append(per_level.assign(sampling=sampling))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return summary, table[["sampling", *[c for c in table.columns if c != "sampling"]]]
+
+
+def model_table(tables: Mapping[str, pd.DataFrame], folders: Mapping[tuple[str, str], Path],
+                specs: Mapping[str, DatasetSpec]) -> pd.DataFrame:
+    """One row per model: total drop, budget, verdict counts, interaction reading, background share."""
+    verdicts = tables["verdicts"]
+    rows = []
+    for (dataset_id, arch), folder in folders.items():
+        metrics = read_json(folder / "metrics.json")
+        mine = verdicts[(verdicts["dataset_id"] == dataset_id) & (verdicts["arch"] == arch)]
+        states = mine["state"].value_counts()
+        rows.append({
+            **_identity(dataset_id, arch, specs[dataset_id]),
+            "total_drop": metrics["total_drop"]["drop"],
+            "total_ci_low": metrics["total_drop"]["ci_low"],
+            "total_ci_high": metrics["total_drop"]["ci_high"],
+            "n_relied_on": int(states.get("relied_on", 0)),
+            "n_inconclusive": int(states.get("inconclusive", 0)),
+            "relied_on": "+".join(mine.loc[mine["state"] == "relied_on", "factor"]),
+            "rounds": metrics["budget"]["rounds"],
+            "n_items": metrics["budget"]["n_items"],
+            "repetitions": metrics["budget"]["repetitions"],
+            "n_correct": metrics["budget"]["n_correct"],
+            "interaction_reading": metrics["interaction_reading"],
+            "background_share": metrics["background_share"],
+        })
+    return pd.DataFrame(rows)
+
+
 def background_trend(pixel_view: pd.DataFrame) -> dict[str, float]:
     """Spearman rho of ``p`` vs mean background share per architecture.
 
@@ -73,55 +167,24 @@ def background_trend(pixel_view: pd.DataFrame) -> dict[str, float]:
     per_model = with_bg.groupby(["arch", "dataset_id", "p"], as_index=False)["background_share"].mean()
     trend = {}
     for arch, rows in per_model.groupby("arch"):
-        if rows["p"].nunique() >= 3 and rows["background_share"].nunique() > 1:
-            trend[str(arch)] = float(stats.spearmanr(rows["p"], rows["background_share"]).statistic)
+        rho = spearman(rows["p"].to_numpy(), rows["background_share"].to_numpy())
+        if rows["p"].nunique() >= 3 and rho is not None:
+            trend[str(arch)] = rho
     return trend
 
 
-def summary_metrics(
-    tables: Mapping[str, pd.DataFrame],
-    folders: Mapping[tuple[str, str], Path],
-    train_models: pd.DataFrame | None = None,
-) -> dict:
-    """``audit_summary/metrics.json``.
-
-    Keys: ``verdict_agreement`` (fraction of (model, factor) cells where the two
-    verdicts agree), ``n_models``, ``n_cells``, ``disagreements`` (the cells that
-    disagree, with their numbers), ``background_share_spearman`` (per architecture)
-    and ``models`` (per model: relied-on factors by each method, agreement,
-    background share, interaction reading and, when the training summary is given,
-    unbiased and aligned accuracy).
-    """
-    verdicts = tables["verdicts"]
-    disagree = verdicts[~verdicts["agree"]]
-    accuracy = {}
-    if train_models is not None:
-        for row in train_models.itertuples():
-            accuracy[(row.dataset_id, row.arch)] = {"unbiased_acc": float(row.unbiased_acc), "aligned_acc": float(row.aligned_acc)}
-    models = {}
-    for (dataset_id, arch), folder in folders.items():
-        metrics = read_json(folder / "metrics.json")
-        rows = verdicts[(verdicts["dataset_id"] == dataset_id) & (verdicts["arch"] == arch)]
-        models[f"{dataset_id}/{arch}"] = {
-            "dataset_id": dataset_id,
-            "arch": arch,
-            "p": metrics["p"],
-            "biased_factors": metrics["biased_factors"],
-            "morris_relied_on": rows.loc[rows["morris_relied_on"], "factor"].tolist(),
-            "intervention_relied_on": rows.loc[rows["intervention_relied_on"], "factor"].tolist(),
-            "verdict_agreement": float(rows["agree"].mean()),
-            "background_share": metrics["background_share"],
-            "interaction_reading": metrics["interaction_reading"],
-            **accuracy.get((dataset_id, arch), {}),
-        }
+def summary_metrics(tables: Mapping[str, pd.DataFrame], models: pd.DataFrame, screen: dict) -> dict:
+    """``audit_summary/metrics.json``: headline numbers of the sweep (small enough for ``dvc metrics show``)."""
+    order = tables["order_check"]
+    primary = order[order["sampling"] == screen["primary_sampling"]]
+    relying = models.loc[models["n_relied_on"] > 0, ["dataset_id", "arch"]]
+    checked = primary.merge(relying, on=["dataset_id", "arch"])
     return {
-        "verdict_agreement": float(verdicts["agree"].mean()),
-        "n_models": len(folders),
-        "n_cells": int(len(verdicts)),
-        "disagreements": disagree[
-            ["dataset_id", "arch", "factor", "mu_star_share", "morris_relied_on", "drop", "single_drop",
-             "intervention_relied_on"]
-        ].to_dict(orient="records"),
+        "n_models": int(len(models)),
+        "cells": {k: screen[k] for k in ("n_cells", "n_relied_on", "n_not_relied_on", "n_inconclusive")},
+        "first_round_inconclusive": int((tables["verdicts"]["first_round_state"] == "inconclusive").sum()),
+        "screen": {s: {k: v for k, v in d.items() if k in ("auroc", "cv_agreement", "spearman_mu_star_drop")}
+                   for s, d in screen["samplings"].items()},
+        "order_check": {"models_with_reliance": int(len(checked)), "holds": int(checked["holds"].sum())},
         "background_share_spearman": background_trend(tables["pixel_view"]),
-        "models": models,
     }

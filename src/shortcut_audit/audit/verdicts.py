@@ -1,53 +1,27 @@
-"""Does a model rely on a factor? One verdict from Morris, one from interventions.
+"""Does a model rely on a factor? The interventional verdict, with its interval and three states.
 
-Both verdicts are read per (model, factor) and compared; their agreement is a
-headline number of the audit (the interventions are the ground truth).
+The audit's answer is interventional (:mod:`.interventions`): on held-out items of
+the model's training distribution that it classifies correctly, re-drawing the factor
+independently of the label costs accuracy. The statistic is the factor's **Shapley
+share of the accuracy drop** over all re-draw orders, with a 95 % interval that covers
+the sample of items and the re-draws. Against ``drop_threshold`` (0.1: one decision
+in ten) the verdict takes one of three states:
 
-Morris rule (screening, MoSIP)
-------------------------------
-Read on the ``true_class_prob`` output (see :mod:`.factor_morris`): the Morris
-statistics of each held-out digit's probability of its own class, averaged over
-the digits, where an elementary effect is the change of that probability when the
-factor changes value. A factor is relied on when **both**
+``relied_on``
+    the lower bound of the interval reaches the threshold;
+``not_relied_on``
+    the upper bound lies below it;
+``inconclusive``
+    the interval straddles it, even after the adaptive budget.
 
-* ``mu* >= min_mu_star``. For a confident classifier ``p(y | x)`` is close to 0 or
-  1, so ``|change|`` is about 1 when the move flips whether the digit is classified
-  correctly and about 0 otherwise: ``mu*`` is then the share of factor changes that
-  flip the decision. ``min_mu_star = 0.1`` asks for one decision in ten; and
-* its share of the summed ``mu*`` over the audited factors is at least
-  ``mu_star_share_threshold`` -- MoSIP reads ``mu*`` relative to the other
-  partitions; a factor holding less than a tenth of the model's total factor
-  sensitivity is a side effect next to the others, whatever its absolute size.
+The threshold sits above the floor any re-render produces (digits selected because
+they were right once can turn wrong under any small change: about the model's own
+error rate on borderline items, a few per cent) and far below the cost of a factor
+that alone decides the class (about 0.9 for ten classes).
 
-Interventional rule (ground truth)
-----------------------------------
-A factor is relied on when its **Shapley share of the accuracy drop** is at least
-``drop_threshold``: on digits the model got right on its training distribution,
-every subset of factors is re-drawn (uniformly, ``repetitions`` times) and the
-factor's marginal accuracy cost is averaged over all re-draw orders
-(:func:`.interventions.shapley_drop_table`). ``drop_threshold = 0.1`` asks for one
-decision in ten, the same effect size as ``min_mu_star``. The threshold must sit
-above the floor that any re-render produces -- digits selected because they were
-right once can turn wrong under any small image change, which costs about the
-model's own error rate on borderline digits (a few per cent for an unbiased model)
--- and far below the cost of a factor that alone decides the class (about 0.9).
-
-The single-factor drop (re-draw only this factor) is reported beside it. It is not
-the verdict statistic because it is the marginal cost at one state only -- every
-other cue still aligned -- so a model that reads several redundant cues (the
-all-factors-biased datasets) loses little when any one of them is re-drawn, while
-Morris, which averages elementary effects over many base points, sees each cue.
-The Shapley value averages over the same kind of contexts.
-
-Both thresholds are fixed by these effect-size arguments, not fitted to the
-agreement they produce. The two statistics are not on one scale, though: Morris
-takes its effects at random factor combinations, the interventions start on the
-training distribution. A factor that alone decides the class (one value in ten
-gives the class) flips the decision on about two moves in ten, ``mu* ~ 0.2``, while
-re-drawing it costs about 0.9 accuracy; and a model that uses several cues partly
-is near its decision boundary where they conflict (large ``mu*``) but safe where
-they agree (small drop). The verdicts therefore disagree most at intermediate
-correlation levels; the audit reports the agreement rather than hiding it.
+Morris (MoSIP) is the screen and the explanation: ``mu*``, ``sigma`` and the
+interaction reading are reported beside each verdict, and the screen's quality is
+measured against the verdicts over the whole sweep (:mod:`.screening`), never assumed.
 """
 from __future__ import annotations
 
@@ -56,103 +30,98 @@ from typing import Mapping
 
 import pandas as pd
 
-from shortcut_audit.config import ParamError, require
+from shortcut_audit.audit.interventions import STATES, verdict_state
+from shortcut_audit.config import require
 
-__all__ = ["VerdictRule", "verdict_table"]
+__all__ = ["STATES", "VERDICT_COLUMNS", "VERDICT_OUTPUT", "VerdictRule", "verdict_table"]
 
 VERDICT_OUTPUT = "true_class_prob"
+VERDICT_COLUMNS = ("factor", "state", "drop", "ci_low", "ci_high", "first_round_state", "single_drop", "single_ci_low",
+                   "single_ci_high", "sampling", "mu_star", "sigma", "mu_star_share", "n_items", "repetitions")
 
 
 @dataclass(frozen=True)
 class VerdictRule:
-    """Thresholds of both verdicts (see the module docstring for the rules).
+    """Threshold of the interventional verdict.
 
     Attributes
     ----------
-    mu_star_share_threshold : float in (0, 1]
-    min_mu_star : float >= 0
     drop_threshold : float in (0, 1]
+        Shapley share of the accuracy drop at which a factor counts as relied on.
     """
 
-    mu_star_share_threshold: float = 0.1
-    min_mu_star: float = 0.1
     drop_threshold: float = 0.1
 
     def __post_init__(self) -> None:
-        checks = {
-            "mu_star_share_threshold": 0.0 < self.mu_star_share_threshold <= 1.0,
-            "min_mu_star": self.min_mu_star >= 0.0,
-            "drop_threshold": 0.0 < self.drop_threshold <= 1.0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"{name} out of range: {getattr(self, name)!r}")
+        if not 0.0 < self.drop_threshold <= 1.0:
+            raise ValueError(f"drop_threshold out of range (0, 1]: {self.drop_threshold!r}")
 
     @classmethod
     def from_params(cls, params: Mapping) -> "VerdictRule":
         """Validated ``audit.verdicts`` section (ParamError names the bad key)."""
-        prefix = "audit.verdicts"
-        return cls(
-            mu_star_share_threshold=require(
-                params, f"{prefix}.mu_star_share_threshold", float, lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"
-            ),
-            min_mu_star=require(params, f"{prefix}.min_mu_star", float, lambda v: v >= 0.0, "a number >= 0"),
-            drop_threshold=require(
-                params, f"{prefix}.drop_threshold", float, lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"
-            ),
-        )
+        return cls(drop_threshold=require(
+            params, "audit.verdicts.drop_threshold", float, lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"))
 
-    def morris_relied_on(self, mu_star: float, mu_star_share: float) -> bool:
-        """Morris verdict: share of ``mu*`` and ``mu*`` itself both above their thresholds."""
-        return bool(mu_star_share >= self.mu_star_share_threshold and mu_star >= self.min_mu_star)
-
-    def intervention_relied_on(self, drop: float) -> bool:
-        """Interventional verdict: Shapley share of the accuracy drop above the threshold."""
-        return bool(drop >= self.drop_threshold)
+    def state(self, ci_low: float, ci_high: float) -> str:
+        """Three-state verdict of an interval (module docstring)."""
+        return verdict_state(ci_low, ci_high, self.drop_threshold)
 
 
 def verdict_table(
-    morris: pd.DataFrame, shapley_drop: pd.DataFrame, rule: VerdictRule, single_drop: pd.DataFrame | None = None
+    morris: pd.DataFrame,
+    shapley_drop: pd.DataFrame,
+    single_drop: pd.DataFrame,
+    sampling: str,
+    n_items: int,
+    repetitions: int,
+    first_states: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Both verdicts per factor (``verdicts.parquet``, docs/architecture.md).
+    """The verdict of every factor with the Morris explanation beside it (``verdicts.parquet``).
 
     Parameters
     ----------
     morris : pandas.DataFrame
-        The model's ``morris.parquet`` table (rows of output ``true_class_prob`` are used).
+        The model's ``morris.parquet`` table; rows of ``sampling`` and output
+        ``true_class_prob`` are used.
     shapley_drop : pandas.DataFrame
-        ``factor, drop``: Shapley shares of the accuracy drop (the verdict statistic).
-    rule : VerdictRule
-    single_drop : pandas.DataFrame, optional
-        The model's ``single_drop.parquet`` table, reported as ``single_drop``.
+        ``factor, drop, ci_low, ci_high, state`` (:class:`.interventions.InterventionResult`).
+    single_drop : pandas.DataFrame
+        ``factor, drop, ci_low, ci_high``: only this factor re-drawn.
+    sampling : str
+        The Morris sampling shown as the explanation (the primary one).
+    n_items, repetitions : int
+        The intervention budget that decided the verdicts.
+    first_states : mapping, optional
+        ``factor -> state`` at the first-round budget (default: the final states).
 
     Returns
     -------
     pandas.DataFrame
-        ``factor, mu_star_share, morris_relied_on, drop, single_drop,
-        intervention_relied_on, agree`` (``single_drop`` only when given).
+        Columns :data:`VERDICT_COLUMNS`.
     """
-    screened = morris[morris["output"] == VERDICT_OUTPUT].set_index("factor")
+    screened = morris[(morris["output"] == VERDICT_OUTPUT) & (morris["sampling"] == sampling)].set_index("factor")
     drops = shapley_drop.set_index("factor")
-    singles = None if single_drop is None else single_drop.set_index("factor")["drop"]
-    missing = sorted(set(screened.index) ^ set(drops.index))
-    if missing:
-        raise ValueError(f"Morris and intervention results cover different factors: {missing}")
+    singles = single_drop.set_index("factor")
+    mismatch = sorted(set(screened.index) ^ set(drops.index))
+    if mismatch:
+        raise ValueError(f"Morris ({sampling}) and intervention results cover different factors: {mismatch}")
     rows = []
-    for factor in screened.index:
-        share = float(screened.at[factor, "mu_star_share"])
-        drop = float(drops.at[factor, "drop"])
-        by_morris = rule.morris_relied_on(float(screened.at[factor, "mu_star"]), share)
-        by_intervention = rule.intervention_relied_on(drop)
-        rows.append(
-            {
-                "factor": factor,
-                "mu_star_share": share,
-                "morris_relied_on": by_morris,
-                "drop": drop,
-                **({} if singles is None else {"single_drop": float(singles[factor])}),
-                "intervention_relied_on": by_intervention,
-                "agree": by_morris == by_intervention,
-            }
-        )
-    return pd.DataFrame(rows)
+    for factor in drops.index:
+        rows.append({
+            "factor": factor,
+            "state": str(drops.at[factor, "state"]),
+            "drop": float(drops.at[factor, "drop"]),
+            "ci_low": float(drops.at[factor, "ci_low"]),
+            "ci_high": float(drops.at[factor, "ci_high"]),
+            "first_round_state": str((first_states or {}).get(factor, drops.at[factor, "state"])),
+            "single_drop": float(singles.at[factor, "drop"]),
+            "single_ci_low": float(singles.at[factor, "ci_low"]),
+            "single_ci_high": float(singles.at[factor, "ci_high"]),
+            "sampling": sampling,
+            "mu_star": float(screened.at[factor, "mu_star"]),
+            "sigma": float(screened.at[factor, "sigma"]),
+            "mu_star_share": float(screened.at[factor, "mu_star_share"]),
+            "n_items": int(n_items),
+            "repetitions": int(repetitions),
+        })
+    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))

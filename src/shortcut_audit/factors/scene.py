@@ -258,14 +258,20 @@ def _checked(group: ImageFactor, images: object, shape: torch.Size) -> torch.Ten
     return images
 
 
-def _sample_rows(n_rows: int, n: int | None, seed: int) -> np.ndarray:
-    """Rows of a table drawn without replacement (seeded), in table order; all rows when ``n`` is None."""
+def _sample_rows(n_rows: int, n: int | None, seed: int, shuffle: bool = False) -> np.ndarray:
+    """Rows of a table drawn without replacement (seeded); all rows when ``n`` is None.
+
+    In table order, or with ``shuffle`` in the order of a seeded permutation (so the
+    first ``k`` rows of a larger draw are the draw of ``k`` rows).
+    """
+    if n is not None and n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if n is not None and n > n_rows:
+        raise ValueError(f"asked for {n} items but the split holds {n_rows}")
+    if shuffle:
+        return np.random.default_rng(seed).permutation(n_rows)[: n_rows if n is None else n]
     if n is None:
         return np.arange(n_rows)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if n > n_rows:
-        raise ValueError(f"asked for {n} items but the split holds {n_rows}")
     return np.sort(np.random.default_rng(seed).choice(n_rows, size=n, replace=False))
 
 
@@ -282,18 +288,20 @@ def digit_scene(
     n: int | None = None,
     seed: int = 0,
     image_factors: Sequence[ImageFactor] = (),
+    shuffle: bool = False,
 ) -> Scene:
     """A scene of ``n`` rows of a Biased-MNIST factor table (all rows when ``n`` is None), seeded.
 
-    Rows are drawn without replacement with a NumPy generator seeded by ``seed`` and
-    kept in table order, so the same seed gives the same sample. Each digit keeps its
+    Rows are drawn without replacement with a NumPy generator seeded by ``seed``, kept
+    in table order (or, with ``shuffle``, in a seeded random order whose prefixes are
+    the smaller samples), so the same seed gives the same sample. Each digit keeps its
     own renderer-factor values from the table; image factors start at their neutral value.
     """
     from shortcut_audit.factors.biased_mnist import RENDERER_FACTORS
 
     if len(table) != len(digits):
         raise ValueError(f"table has {len(table)} rows but digits has {len(digits)}")
-    rows = _sample_rows(len(table), n, seed)
+    rows = _sample_rows(len(table), n, seed, shuffle)
     names = [f.name for f in RENDERER_FACTORS]
     own = torch.as_tensor(table[names].to_numpy(np.int64)[rows]).to(device, torch.float64)
     base = DigitBase(torch.as_tensor(np.ascontiguousarray(digits[rows], dtype=np.uint8)).to(device), canvas)
