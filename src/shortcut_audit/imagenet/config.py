@@ -39,6 +39,22 @@ def _optional_path(params, key):
     return value
 
 
+def _overlap_reference(params, models):
+    """The architecture every other is compared with (MoSIP Sec. 5, Fig. 5: AlexNet).
+
+    Unset: ``alexnet``, the paper's; when it is not loaded the first loaded model stands
+    in (the run records which). Set explicitly, it must be one of ``imagenet.models``.
+    """
+    key = "imagenet.cross_architecture.reference_model"
+    value = get(params, key, None)
+    if value is None:
+        return "alexnet"
+    if not isinstance(value, str) or value not in models:
+        raise ParamError(key, f"must name one of imagenet.models ({', '.join(models)}), got {value!r}; "
+                              "add the model to imagenet.models or pick a listed one")
+    return value
+
+
 @dataclass(frozen=True)
 class ImagenetConfig:
     models: list[str]
@@ -82,6 +98,7 @@ class ImagenetConfig:
     convergence_budgets: list[int] = field(default_factory=list)
     convergence_reference: int = 0
     convergence_images: int = 1
+    overlap_reference: str = "alexnet"
     seed: int = 0
     device: str = "auto"
 
@@ -143,7 +160,7 @@ def parse_config(params: dict) -> ImagenetConfig:
         morris_levels=require(params, f"{p}.morris.levels", int, lambda v: v >= 2 and v % 2 == 0,
                               "an even integer >= 2", default=8),
         morris_trajectories=_positive_int(params, f"{p}.morris.n_trajectories", default=4, minimum=2),
-        morris_sampling=require_choice(params, f"{p}.morris.sampling", ("local",), default="local"),
+        morris_sampling=require_choice(params, f"{p}.morris.sampling", ("local", "global"), default="local"),
         fidelity_steps=_positive_int(params, f"{p}.fidelity.steps", default=20),
         deletion_baseline=require_choice(params, f"{p}.fidelity.deletion_baseline", BASELINES, default="zero"),
         insertion_baseline=require_choice(params, f"{p}.fidelity.insertion_baseline", BASELINES, default="blur"),
@@ -165,6 +182,7 @@ def parse_config(params: dict) -> ImagenetConfig:
         convergence_budgets=list(budgets),
         convergence_reference=reference,
         convergence_images=_positive_int(params, f"{p}.convergence.n_images", default=1),
+        overlap_reference=_overlap_reference(params, models),
         seed=require(params, "seed", int, lambda v: v >= 0, "an integer >= 0", default=0),
         device=require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto"),
     )
