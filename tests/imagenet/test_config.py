@@ -27,6 +27,7 @@ def test_empty_model_list(make_params):
     ({"convergence": {"budgets": [10, 40], "reference_forwards": 80}}, "imagenet.convergence.budgets"),
     ({"morris": {"sampling": "regional"}}, "imagenet.morris.sampling"),
     ({"cross_architecture": {"reference_model": "lenet"}}, "imagenet.cross_architecture.reference_model"),
+    ({"cross_architecture": {"mask_baseline": "pink"}}, "imagenet.cross_architecture.mask_baseline"),
 ])
 def test_bad_values_name_the_key(make_params, override, key):
     with pytest.raises(ParamError, match=key.replace(".", r"\.")):

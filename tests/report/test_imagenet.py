@@ -7,7 +7,6 @@ import pytest
 import tinyhtml5
 from scipy import stats
 
-from shortcut_audit.report import imagenet_figures
 from shortcut_audit.report.build import render_html
 from shortcut_audit.report.context import build_context
 from shortcut_audit.report.imagenet_section import (

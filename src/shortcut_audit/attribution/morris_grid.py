@@ -58,10 +58,11 @@ class MorrisGridAttribution(BlackBoxExplainer):
     sampling
         ``"local"`` (with ``radius``) or ``"global"`` (with ``reference_images``).
     radius
-        Relative half-width of the local range.
+        Relative half-width of the local range (MoSIP gives only its centre, the
+        image's own lumped value; 0.5 = +-50%).
     reference_images
         (R, C, H, W) images whose per-region lumped minimum and maximum bound the
-        global range.
+        global range (MoSIP Sec. 5: all analysed images).
     statistic
         ``"mu_star"`` (default), ``"sigma"`` or ``"mu_star_plus_sigma"``.
     """

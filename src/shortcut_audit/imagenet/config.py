@@ -99,6 +99,7 @@ class ImagenetConfig:
     convergence_reference: int = 0
     convergence_images: int = 1
     overlap_reference: str = "alexnet"
+    mask_baseline: str = "zero"
     seed: int = 0
     device: str = "auto"
 
@@ -183,6 +184,7 @@ def parse_config(params: dict) -> ImagenetConfig:
         convergence_reference=reference,
         convergence_images=_positive_int(params, f"{p}.convergence.n_images", default=1),
         overlap_reference=_overlap_reference(params, models),
+        mask_baseline=require_choice(params, f"{p}.cross_architecture.mask_baseline", BASELINES, default="zero"),
         seed=require(params, "seed", int, lambda v: v >= 0, "an integer >= 0", default=0),
         device=require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto"),
     )

@@ -49,6 +49,8 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     the true class; predicted: no labels, correct means the model's own clean top-1, so
     every image counts), ``n_images`` (correctly predicted images used), ``fraction``
     (step / regions), ``accuracy``, ``score_change`` (mean change of the target probability).
+    Masked regions (here, in ``interactions.csv`` and ``score_interactions.csv``) become
+    ``imagenet.cross_architecture.mask_baseline``.
 ``ensembles.csv``
     ``model, kind`` (base | ensemble | size_ablation), ``normalisation, aggregation, members,
     n_members, deletion_auc, insertion_auc``.
@@ -192,13 +194,13 @@ class ImagenetAudit:
         self.rows["ratio"].append(xarch.ratio_row(loaded.name, len(ids), global_["mu_star"], global_["sigma"],
                                                   c.relevant_threshold))
         self.rows["masking"] += xarch.masking_rows(loaded.name, scorer, batch.images, targets, target_kind, local,
-                                                   global_, c.masking_fraction, c.deletion_baseline, c.batch_size)
+                                                   global_, c.masking_fraction, c.mask_baseline, c.batch_size)
         self.rows["interactions"] += xarch.pair_rows(loaded.name, scorer, batch.images, targets, target_kind,
-                                                     global_["mu_star"], c.top_k_pairs, c.deletion_baseline,
+                                                     global_["mu_star"], c.top_k_pairs, c.mask_baseline,
                                                      c.batch_size)
         self.rows["score_interactions"] += xarch.score_interaction_rows(
             loaded.name, scorer, batch.images, targets, ids, local["mu_star"], c.top_k_pairs,
-            c.interaction_threshold, c.deletion_baseline, c.batch_size)
+            c.interaction_threshold, c.mask_baseline, c.batch_size)
         for suffix, stats in (("", local), ("_global", global_)):
             for name in ("mu_star", "sigma"):
                 self.arrays[f"{name}{suffix}_{loaded.name}"] = stats[name].numpy().astype(np.float32)
