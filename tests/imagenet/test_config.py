@@ -35,7 +35,8 @@ def test_bad_values_name_the_key(make_params, override, key):
 
 
 def test_mosip_global_sampling_and_reference_model(make_params):
-    """MoSIP Sec. 5: global sampling is a choice; the overlap reference is AlexNet unless set."""
+    """MoSIP Sec. 5: global sampling is a choice; the overlap reference is AlexNet unless set,
+    and may be absent from the models (a loaded one then stands in)."""
     config = parse_config(make_params(["efficientnet_lite0", "vgg16"], morris={"sampling": "global"}))
     assert config.morris_sampling == "global" and config.overlap_reference == "alexnet"
     chosen = parse_config(make_params(["efficientnet_lite0", "vgg16"],

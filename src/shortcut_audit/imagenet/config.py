@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from shortcut_audit.config import ParamError, get, require, require_choice, require_names
 from shortcut_audit.metrics.perturbation import BASELINES
+from shortcut_audit.models.imagenet import model_spec
 
 FORWARD_METHODS = ("sobol", "rise", "occlusion", "morris_grid", "geex", "gers", "igeex")
 ENSEMBLE_NORMALISATIONS = ("linear", "z", "l1", "l2")
@@ -39,19 +40,21 @@ def _optional_path(params, key):
     return value
 
 
-def _overlap_reference(params, models):
+def _overlap_reference(params):
     """The architecture every other is compared with (MoSIP Sec. 5, Fig. 5: AlexNet).
 
-    Unset: ``alexnet``, the paper's; when it is not loaded the first loaded model stands
-    in (the run records which). Set explicitly, it must be one of ``imagenet.models``.
+    Any known ImageNet model (registry name or import path). When it is not among the
+    loaded models (not in ``imagenet.models``, or its weights are absent) the first
+    loaded model stands in; the run records which.
     """
     key = "imagenet.cross_architecture.reference_model"
-    value = get(params, key, None)
-    if value is None:
-        return "alexnet"
-    if not isinstance(value, str) or value not in models:
-        raise ParamError(key, f"must name one of imagenet.models ({', '.join(models)}), got {value!r}; "
-                              "add the model to imagenet.models or pick a listed one")
+    value = get(params, key, "alexnet")
+    if not isinstance(value, str):
+        raise ParamError(key, f"expected an ImageNet model name, got {value!r}")
+    try:
+        model_spec(value)
+    except ValueError as err:
+        raise ParamError(key, str(err)) from None
     return value
 
 
@@ -183,7 +186,7 @@ def parse_config(params: dict) -> ImagenetConfig:
         convergence_budgets=list(budgets),
         convergence_reference=reference,
         convergence_images=_positive_int(params, f"{p}.convergence.n_images", default=1),
-        overlap_reference=_overlap_reference(params, models),
+        overlap_reference=_overlap_reference(params),
         mask_baseline=require_choice(params, f"{p}.cross_architecture.mask_baseline", BASELINES, default="zero"),
         seed=require(params, "seed", int, lambda v: v >= 0, "an integer >= 0", default=0),
         device=require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto"),
