@@ -5,7 +5,6 @@ from shortcut_audit.imagenet.config import parse_config
 from shortcut_audit.imagenet.explain import (
     CountingScorer,
     ExplainedOutput,
-    ReplayScorer,
     method_settings,
     morris_statistics,
     run_method,
@@ -25,27 +24,69 @@ def test_every_method_stays_within_its_budget(make_params, tiny_model_path):
         assert 0 < run.forward_seconds <= run.seconds
 
 
-def test_morris_statistics_pay_the_forwards_once(make_params, tiny_model_path):
+def test_morris_statistics_run_local_and_global_analyses(make_params, tiny_model_path):
     config = parse_config(make_params([tiny_model_path]))
     loaded = load_imagenet_model(tiny_model_path, input_size=32)
     scorer = CountingScorer(loaded.model, torch.device("cpu"))
     images, targets = torch.rand(2, 3, 32, 32), torch.tensor([1, 2])
-    mu_star, sigma, run = morris_statistics(scorer, images, targets, config, 16, 0)
-    assert mu_star.shape == sigma.shape == (2, 4, 4)
-    assert run.forwards_per_image == config.morris_trajectories * (16 + 1)
-    assert (mu_star >= 0).all() and (sigma >= 0).all() and not torch.equal(mu_star, sigma)
+    analyses = morris_statistics(scorer, images, targets, config, 16, 0)
+    for stats in (analyses.local, analyses.global_per_image):
+        assert set(stats) == {"mu_star", "sigma", "mu_star_plus_sigma"} and stats["mu_star"].shape == (2, 4, 4)
+        assert (stats["mu_star"] >= 0).all() and (stats["sigma"] >= 0).all()
+        assert torch.allclose(stats["mu_star_plus_sigma"], stats["mu_star"] + stats["sigma"])
+    assert analyses.global_["sigma"].shape == (4, 4) and not torch.equal(analyses.local["mu_star"],
+                                                                          analyses.global_per_image["mu_star"])
+    assert analyses.run.forwards_per_image == config.morris_trajectories * (16 + 1)  # one analysis' forwards
+    assert scorer.total_inputs == 2 * 2 * config.morris_trajectories * 17  # both analyses, mu* and sigma once
+    assert analyses.run.settings["sampling"] == "local" and analyses.run.maps.shape == (2, 32, 32)
 
 
-def test_replay_refuses_different_inputs():
-    scorer = CountingScorer(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5)), torch.device("cpu"))
-    replay = ReplayScorer(scorer)
-    x = torch.rand(2, 3, 2, 2)
-    first = replay(x)
-    replay.replay()
-    assert torch.equal(replay(x), first) and scorer.inputs_seen == 2
-    replay.replay()
-    with pytest.raises(RuntimeError, match="different inputs"):
-        replay(x + 1)
+def _paper_global_morris(model, images, targets, design, grid):
+    """MoSIP Sec. 5 global analysis, written out: shared min/max lumped bounds, the same
+    samples on every image's region map, EE per trajectory step, mu* and sigma, image mean."""
+    n, c, h, w = images.shape
+    rows = torch.arange(h)[:, None] * grid // h
+    cols = torch.arange(w)[None, :] * grid // w
+    region = rows * grid + cols  # (H, W)
+    d = grid * grid
+    lumped = torch.stack([torch.stack([images[i][:, region == j].sum() for j in range(d)]) for i in range(n)])
+    low, high = lumped.min(0).values, lumped.max(0).values
+    x = design.matrix().double()
+    values = low.double() + x * (high - low).double()  # the same lumped samples for every image
+    r = design.n_trajectories
+    mu_star, sigma = torch.zeros(n, d), torch.zeros(n, d)
+    for i in range(n):
+        share = images[i] / lumped[i][region]
+        rebuilt = values.float()[:, region][:, None] * share
+        with torch.no_grad():
+            f = model(rebuilt)[:, targets[i]].double()
+        effects = torch.zeros(r, d, dtype=torch.float64)
+        for t in range(r):
+            xs, ys = x[t * (d + 1):(t + 1) * (d + 1)], f[t * (d + 1):(t + 1) * (d + 1)]
+            for s in range(d):
+                j = int((xs[s + 1] - xs[s]).abs().argmax())
+                effects[t, j] = (ys[s + 1] - ys[s]) / (xs[s + 1, j] - xs[s, j])
+        mu_star[i], sigma[i] = effects.abs().mean(0), effects.std(0, unbiased=True)
+    return mu_star.mean(0).view(grid, grid), sigma.mean(0).view(grid, grid)
+
+
+def test_global_analysis_matches_the_paper_procedure(make_params, tiny_model_path):
+    from shortcut_audit.sensitivity.morris import trajectory_design
+
+    params = make_params([tiny_model_path], morris={"grid_size": 2, "levels": 4, "n_trajectories": 3,
+                                                    "sampling": "global"})
+    config = parse_config(params)
+    loaded = load_imagenet_model(tiny_model_path, input_size=16)
+    brightness = torch.tensor([0.2, 0.6, 1.0]).view(3, 1, 1, 1)  # a wide global range of lumped values
+    images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(4)) * brightness
+    targets = torch.tensor([1, 5, 9])
+    analyses = morris_statistics(CountingScorer(loaded.model, torch.device("cpu")), images, targets, config, 8, 0)
+    design = trajectory_design(3, 4, 4, seed=0)  # the engine's sampler (checked against SALib elsewhere)
+    mu_star, sigma = _paper_global_morris(loaded.model, images, targets, design, 2)
+    assert mu_star.min() > 1e-3 and sigma.min() > 1e-4
+    torch.testing.assert_close(analyses.global_["mu_star"].float(), mu_star, rtol=1e-4, atol=1e-8)
+    torch.testing.assert_close(analyses.global_["sigma"].float(), sigma, rtol=1e-4, atol=1e-8)
+    assert analyses.run.settings["sampling"] == "global"  # imagenet.morris.sampling picks the compared maps
 
 
 def test_explained_output_logit_or_probability():

@@ -39,11 +39,51 @@ def test_stage_writes_every_table(tmp_path, monkeypatch, make_params, tiny_model
     ensembles = pd.read_csv(out / "ensembles.csv")
     assert len(ensembles[ensembles["kind"] == "ensemble"]) == 4
     assert set(pd.read_csv(out / "convergence.csv")["method"]) == {"sobol", "rise"}
-    assert len(pd.read_csv(out / "overlap.csv")) == 2  # the second architecture vs the reference, per image
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["resnet50"] == "skipped" and "sobol" in metrics["sobol_vs_baselines"]["deletion_auc"]
     maps = np.load(out / "maps.npz")
     assert maps["map_sobol"].shape == (2, 32, 32) and maps["images"].dtype == np.float16
+    _check_mosip_tables(out, maps, metrics, [tiny_model_path, "tiny_imagenet_net:build_other"])
+
+
+def _paper_ratio(mu_star, sigma, threshold):
+    """MoSIP Fig. 6a on the global analysis: mu*/sigma over regions with normalised mu* or sigma > threshold."""
+    relevant = (mu_star / mu_star.max() > threshold) | (sigma / sigma.max() > threshold)
+    usable = relevant & (sigma > 0)
+    return float(np.mean(mu_star[usable] / sigma[usable]))
+
+
+def _check_mosip_tables(out, maps, metrics, models):
+    first, second = models
+    overlap = pd.read_csv(out / "overlap.csv")
+    # alexnet is not configured: the first loaded model stands in, and the table says so
+    assert set(overlap["model"]) == {second} and set(overlap["reference"]) == {first}
+    assert set(overlap["requested_reference"]) == {"alexnet"} and metrics["overlap_reference"]["stands_in"]
+    assert sorted(overlap["statistic"].unique()) == ["mu_star", "mu_star_plus_sigma", "sigma"] and len(overlap) == 6
+    ratio = pd.read_csv(out / "ratio.csv").set_index("model")
+    for model in models:  # the ratio is read from the global analysis (its arrays are in maps.npz)
+        expected = _paper_ratio(maps[f"mu_star_global_{model}"], maps[f"sigma_global_{model}"], 0.6)
+        assert ratio.loc[model, "mean_ratio"] == pytest.approx(expected, rel=1e-5)
+        assert maps[f"mu_star_global_{model}"].shape == (4, 4) and maps[f"mu_star_{model}"].shape == (2, 4, 4)
+    masking = pd.read_csv(out / "masking.csv")
+    # 2 scopes x 3 rankings x 2 directions x steps 0..4 (25% of 16 regions), per model
+    assert len(masking) == 2 * 60 and set(masking["target_kind"]) == {"predicted"}
+    assert (masking.loc[masking["step"] == 0, "accuracy"] == 1.0).all()
+    pairs = pd.read_csv(out / "interactions.csv")
+    assert len(pairs) == 2 * 3 and (pairs["interacts"] == (pairs["drop_x"] + pairs["drop_y"] > pairs["drop_xy"])).all()
+    assert len(pd.read_csv(out / "score_interactions.csv")) == 2 * 2 * 3
+
+
+def test_stage_uses_the_configured_overlap_reference(tmp_path, monkeypatch, make_params, tiny_model_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_hub"))
+    other = "tiny_imagenet_net:build_other"
+    params = make_params([tiny_model_path, other], methods=["rise"], convergence={"budgets": []},
+                         cross_architecture={"reference_model": other, "top_k": 3})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _stage().main(["--params", str(tmp_path / "params.yaml"), "--output", str(tmp_path / "out")]) == 0
+    overlap = pd.read_csv(tmp_path / "out" / "overlap.csv")
+    assert set(overlap["model"]) == {tiny_model_path} and set(overlap["reference"]) == {other}
+    assert set(overlap["requested_reference"]) == {other}
 
 
 def test_stage_validates_before_work(tmp_path, make_params):

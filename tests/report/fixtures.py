@@ -255,26 +255,39 @@ def _imagenet_convergence() -> pd.DataFrame:
 
 
 def _imagenet_cross() -> dict[str, pd.DataFrame]:
-    overlap = pd.DataFrame([{"model": IMAGENET_MODELS[1], "reference": IMAGENET_MODELS[0], "image_id": image,
-                             "top_fraction": 0.2, "radius": 1, "overlap_share": 0.9 + 0.1 * i,
-                             "n_overlapping": 12 + i, "n_differing": 1 - i, "mu_star_overlapping": 0.8,
-                             "mu_star_differing": 0.5 * (1 - i), "sigma_overlapping": 0.6,
-                             "sigma_differing": 0.7 * (1 - i)} for i, image in enumerate(IMAGENET_IMAGES)])
-    ratio = pd.DataFrame([{"model": m, "image_id": image, "threshold": 0.6, "n_relevant": 10, "n_ratio": 10,
-                           "mean_ratio": 1.2 - 0.2 * k + 0.1 * i, "median_ratio": 1.1 - 0.2 * k}
-                          for k, m in enumerate(IMAGENET_MODELS) for i, image in enumerate(IMAGENET_IMAGES)])
-    interactions = pd.DataFrame([{"model": m, "image_id": image, "region_a": a, "region_b": b, "drop_a": -0.1,
-                                  "drop_b": -0.1, "drop_ab": -0.15, "interaction": 0.05 + 0.03 * (a + k),
-                                  "interacts": (a + k) % 2 == 1}
-                                 for k, m in enumerate(IMAGENET_MODELS) for image in IMAGENET_IMAGES
-                                 for a, b in ((1, 2), (1, 3), (2, 3))])
-    masking = pd.DataFrame([{"model": m, "which": which, "scope": scope, "fraction": fraction,
-                             "accuracy": 1.0 - (0.5 if which == "most" else 0.1) * fraction * 4,
-                             "clean_accuracy": 1.0,
-                             "score_change": -(0.6 if which == "most" else 0.1) * fraction * 4 - 0.05 * k}
-                            for k, m in enumerate(IMAGENET_MODELS) for which in ("most", "least")
-                            for scope in ("local", "global") for fraction in (0.1, 0.2)])
-    return {"overlap": overlap, "ratio": ratio, "interactions": interactions, "masking": masking}
+    statistics = ("mu_star", "sigma", "mu_star_plus_sigma")
+    # the paper's reference (alexnet) is absent: the first model stands in
+    overlap = pd.DataFrame([{"model": IMAGENET_MODELS[1], "reference": IMAGENET_MODELS[0],
+                             "requested_reference": "alexnet", "statistic": statistic, "image_id": image,
+                             "top_fraction": 0.2, "radius": 1, "overlap_share": 0.8 + 0.1 * i - 0.05 * k,
+                             "n_overlapping": 12 + i, "n_differing": 1 - i, "mu_star_overlapping": 2.0 + i,
+                             "mu_star_differing": 0.5 * (1 - i), "sigma_overlapping": 1.5 + 0.5 * i,
+                             "sigma_differing": 0.7 * (1 - i), "reference_mu_star_overlapping": 1.8,
+                             "reference_mu_star_differing": 0.3, "reference_sigma_overlapping": 1.0,
+                             "reference_sigma_differing": 0.2}
+                            for k, statistic in enumerate(statistics) for i, image in enumerate(IMAGENET_IMAGES)])
+    ratio = pd.DataFrame([{"model": m, "n_images": 2, "threshold": 0.6, "n_relevant": 10, "n_ratio": 10,
+                           "mean_ratio": 1.2 - 0.2 * k, "median_ratio": 1.1 - 0.2 * k}
+                          for k, m in enumerate(IMAGENET_MODELS)])
+    pairs = [(m, a, b, 0.5, 0.5 * ((a + k) % 2), 0.5 + 0.25 * k)
+             for k, m in enumerate(IMAGENET_MODELS) for a, b in ((1, 2), (1, 3), (2, 3))]
+    interactions = pd.DataFrame([{"model": m, "target_kind": "predicted", "n_images": 2, "region_x": a,
+                                  "region_y": b, "drop_x": dx, "drop_y": dy, "drop_xy": dxy,
+                                  "interaction": dx + dy - dxy, "interacts": dx + dy > dxy}
+                                 for m, a, b, dx, dy, dxy in pairs])
+    score_interactions = pd.DataFrame([{"model": m, "image_id": image, "region_a": a, "region_b": b, "drop_a": -0.1,
+                                        "drop_b": -0.1, "drop_ab": -0.15, "interaction": 0.05 + 0.03 * (a + k),
+                                        "interacts": (a + k) % 2 == 1}
+                                       for k, m in enumerate(IMAGENET_MODELS) for image in IMAGENET_IMAGES
+                                       for a, b in ((1, 2), (1, 3), (2, 3))])
+    masking = pd.DataFrame([{"model": m, "scope": scope, "ranking": ranking, "which": which,
+                             "target_kind": "predicted", "n_images": 2, "step": step, "fraction": step / 10,
+                             "accuracy": 1.0 - (0.4 if which == "most" else 0.05) * step * (1 - 0.25 * k),
+                             "score_change": -(0.3 if which == "most" else 0.02) * step - 0.05 * k * step}
+                            for k, m in enumerate(IMAGENET_MODELS) for scope in ("local", "global")
+                            for ranking in statistics for which in ("most", "least") for step in range(3)])
+    return {"overlap": overlap, "ratio": ratio, "interactions": interactions,
+            "score_interactions": score_interactions, "masking": masking}
 
 
 def _imagenet_ensembles() -> pd.DataFrame:

@@ -2,9 +2,11 @@
 notice in place of each part whose table is missing."""
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import tinyhtml5
+from scipy import stats
 
-from shortcut_audit.report import imagenet_figures
 from shortcut_audit.report.build import render_html
 from shortcut_audit.report.context import build_context
 from shortcut_audit.report.imagenet_section import (
@@ -12,21 +14,27 @@ from shortcut_audit.report.imagenet_section import (
     fidelity_table,
     imagenet_section,
     interaction_shares,
+    masking_findings,
+    masking_table,
+    overlap_findings,
+    overlap_summary,
 )
 
 NS = "{http://www.w3.org/1999/xhtml}"
 FIGURES = {
     "fig-imagenet-curves": "deletion curve fall early",
     "fig-imagenet-convergence": "cheaper to trust",
-    "fig-imagenet-overlap": "reference architecture",
-    "fig-imagenet-ratio": "interaction or non-linearity",
-    "fig-imagenet-interactions": "pairwise heuristic",
-    "fig-imagenet-masking": "most important regions should cost far more",
+    "fig-imagenet-overlap": "reference architecture (efficientnet_lite0)",
+    "fig-imagenet-ratio": "Global analysis",
+    "fig-imagenet-interactions": "D_x + D_y > D_xy",
+    "fig-imagenet-masking-local": "MoSIP Figs. 4 and 9",
+    "fig-imagenet-masking-global": "MoSIP Fig. 10",
     "fig-imagenet-ensemble-size": "best single method",
     "fig-imagenet-gallery": "each column one method",
 }
-TABLES = ("table-imagenet-status", "table-imagenet-models", "table-imagenet-fidelity",
-          "table-imagenet-interactions", "table-imagenet-ensembles-efficientnet-lite0", "table-imagenet-profile")
+TABLES = ("table-imagenet-status", "table-imagenet-models", "table-imagenet-fidelity", "table-imagenet-overlap",
+          "table-imagenet-interactions", "table-imagenet-score-interactions", "table-imagenet-masking",
+          "table-imagenet-ensembles-efficientnet-lite0", "table-imagenet-profile")
 
 
 def _imagenet(html: str):
@@ -93,16 +101,38 @@ def test_ensemble_table_has_table_one_shape(fx):
 def test_interaction_shares_per_model(fx):
     shares = interaction_shares(fx.imagenet_tables()["interactions"]).set_index("model")
     lite0, lite1 = fx.IMAGENET_MODELS
-    assert shares.loc[lite0, "pairs"] == 6 and shares.loc[lite0, "interacting"] == 4
-    assert abs(shares.loc[lite1, "share"] - 2 / 6) < 1e-9
+    # lite0: drops (0.5, 0.5 | 0, 0.5): D_x + D_y > D_xy for the pairs with a odd -> (1, 2), (1, 3)
+    assert shares.loc[lite0, "pairs"] == 3 and shares.loc[lite0, "interacting"] == 2
+    assert abs(shares.loc[lite1, "share"] - 1 / 3) < 1e-9 and shares.loc[lite1, "images"] == 2
 
 
-def test_masking_curves_start_from_the_unmasked_image(fx):
+def test_overlap_summary_interval_and_findings_from_the_data(fx):
+    overlap = fx.imagenet_tables()["overlap"]
+    summary = overlap_summary(overlap)
+    row = summary[summary["statistic"] == "mu_star"].iloc[0]
+    shares = overlap.loc[overlap["statistic"] == "mu_star", "overlap_share"].to_numpy()
+    half = stats.t.ppf(0.975, len(shares) - 1) * shares.std(ddof=1) / np.sqrt(len(shares))
+    assert row["overlap_share"] == pytest.approx(shares.mean())
+    assert row["share_high"] == pytest.approx(min(1.0, shares.mean() + half))
+    # only the image with a differing region enters the differing mean
+    assert row["mu_star_differing"] == pytest.approx(0.5) and row["reference_sigma_overlapping"] == 1.0
+    text = [f.text for f in overlap_findings(overlap, summary)]
+    assert "alexnet (MoSIP: AlexNet), was not loaded" in text[0] and "efficientnet_lite0 stands in" in text[0]
+    assert any("mean sigma is 1.750, higher than efficientnet_lite0's 1 on the same regions" in t for t in text)
+    lower = overlap.assign(sigma_overlapping=0.5)
+    assert any("lower than" in f.text for f in overlap_findings(lower, overlap_summary(lower)))
+
+
+def test_masking_table_and_findings_read_the_curves(fx):
     masking = fx.imagenet_tables()["masking"]
-    line = masking[(masking["model"] == fx.IMAGENET_MODELS[0]) & (masking["which"] == "most")
-                   & (masking["scope"] == "local")]
-    start = imagenet_figures._from_zero(line)
-    assert list(start["fraction"]) == [0.0, 0.1, 0.2] and start["score_change"].iloc[0] == 0.0
+    table = masking_table(masking)
+    assert "own clean top-1" in table.caption and "clean accuracy is 1 by construction" in table.caption
+    assert len(table.rows) == 2 * 2 * 3  # model x scope x ranking
+    found = masking_findings(masking)
+    assert len(found) == 4 and all(f.kind == "ok" for f in found)  # drops of 80% and 60% beat the 20% masked
+    assert "drops accuracy by 80% on 2 correctly predicted images" in found[0].text
+    weak = masking.assign(accuracy=masking["accuracy"].where(masking["which"] == "least", 0.9))
+    assert all(f.kind == "alert" for f in masking_findings(weak))
 
 
 def test_missing_tables_give_notices_and_the_rest_renders(tmp_path, fx):

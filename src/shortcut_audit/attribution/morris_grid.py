@@ -1,22 +1,30 @@
 """MoSIP grid Morris: Morris screening on ``w x w`` lumped image regions.
 
-The image is split into ``w x w`` regions (the engine's :class:`ImageGrid`); each
-region is one Morris input whose value is the region's *lumped* value (the sum of
-its pixels over channels). A design point ``x in [0, 1]^d`` sets every lumped value
-to ``lower + x (upper - lower)`` and the image is rebuilt with the explained image's
-own region map (each pixel keeps its share of its region), so only the regions'
-intensities move, never their texture. Sampling ranges:
+MoSIP (Sec. 3.2): the image is split into ``w x w`` regions (the engine's
+:class:`ImageGrid`); each region is one Morris input whose value is the region's
+*lumped* value (the sum of its pixels over channels). A design point
+``x in [0, 1]^d`` sets every lumped value to ``lower + x (upper - lower)`` and the
+image is rebuilt with the explained image's own region map (each pixel keeps its
+share of its region), so only the regions' intensities move, never their texture.
 
-- ``"local"``: ``[L (1 - r), L (1 + r)]`` around the image's own lumped values ``L``
-  (sensitivity around this image);
-- ``"global"``: each region between its minimum and maximum lumped value over a set
-  of reference images (sensitivity over the data distribution).
+Sampling ranges (MoSIP Sec. 5, "local and global sensitivity analysis"):
 
-Morris trajectories (Morris 1991; ``delta = p / (2 (p - 1))``) are drawn once by
-the engine and shared by every image of the batch; the elementary effects
-``EE_i = (f(x + delta e_i) - f(x)) / delta`` give per region ``mu* = mean |EE_i|``
-(Campolongo et al. 2007), ``sigma = std(EE_i)`` (ddof = 1), or ``mu* + sigma``, each
-painted onto its region's pixels. Cost: ``r (d + 1)`` forwards per image.
+- ``"local"``: each image's lumped values are drawn uniformly around the image's own
+  values ``L``, which are the mean of the range: ``[L (1 - r), L (1 + r)]``. The paper
+  does not give the width; ``radius`` r is ours (default 0.5).
+- ``"global"``: every region's bounds are the minimum and maximum lumped value of that
+  region over all the analysed images (``reference_images``); the same samples are then
+  applied to every image's region map. :func:`average_over_images` averages the
+  per-image statistics into the global result ("the sensitivity results are averaged").
+
+Morris trajectories (Morris 1991; ``delta = p / (2 (p - 1))``, MoSIP Eq. 1 and App. A.1)
+are drawn once by the engine and shared by every image of the batch; the elementary
+effects ``EE_i = (f(x + delta e_i) - f(x)) / delta`` (the unit-cube step, as SALib,
+which the paper used) give per region ``mu* = mean |EE_i|`` (Eq. 3, Campolongo et al.
+2007) and ``sigma = std(EE_i)`` (Eq. 2, ddof = 1). :meth:`MorrisGridAttribution.region_statistics`
+returns mu*, sigma and mu* + sigma (the three rankings of MoSIP Figs. 4, 5, 9, 10) from
+one set of forwards; the explainer paints the chosen ``statistic`` onto its region's
+pixels. Cost: ``r (d + 1)`` forwards per image.
 """
 from __future__ import annotations
 
@@ -30,7 +38,7 @@ from shortcut_audit.attribution.base import (
     zero_if_constant,
 )
 from shortcut_audit.sensitivity.morris import analyse, grid_step, trajectory_design
-from shortcut_audit.sensitivity.partitions import GridPartition, ImageGrid
+from shortcut_audit.sensitivity.partitions import GridPartition, ImageGrid, global_lump_bounds
 
 SAMPLINGS = ("local", "global")
 STATISTICS = ("mu_star", "sigma", "mu_star_plus_sigma")
@@ -50,10 +58,11 @@ class MorrisGridAttribution(BlackBoxExplainer):
     sampling
         ``"local"`` (with ``radius``) or ``"global"`` (with ``reference_images``).
     radius
-        Relative half-width of the local range.
+        Relative half-width of the local range (MoSIP gives only its centre, the
+        image's own lumped value; 0.5 = +-50%).
     reference_images
         (R, C, H, W) images whose per-region lumped minimum and maximum bound the
-        global range.
+        global range (MoSIP Sec. 5: all analysed images).
     statistic
         ``"mu_star"`` (default), ``"sigma"`` or ``"mu_star_plus_sigma"``.
     """
@@ -86,13 +95,34 @@ class MorrisGridAttribution(BlackBoxExplainer):
         return self.n_trajectories * (self.d + 1)
 
     def partitions(self, images: torch.Tensor, grid: ImageGrid) -> list[GridPartition]:
-        """One engine partition per image (its region map and lumped-value bounds)."""
+        """One engine partition per image (its region map and lumped-value bounds).
+
+        Global bounds are computed once over ``reference_images`` and shared by every image.
+        """
         if self.sampling == "local":
             return [GridPartition.local(grid, img, self.radius) for img in images]
         refs = torch.as_tensor(self.reference_images, dtype=torch.float32).to(self.device)
-        return [GridPartition.global_range(grid, img, refs, self.batch_size) for img in images]
+        lower, upper = global_lump_bounds(grid, refs, self.batch_size)
+        return [GridPartition(grid, img, lower, upper) for img in images]
 
-    def explain(self, images, targets):
+    def region_statistics(self, images, targets) -> dict[str, torch.Tensor]:
+        """mu*, sigma and mu* + sigma of every region, each ``(N, rows, cols)`` float64 on the CPU.
+
+        All three come from the same ``r (d + 1)`` forwards per image. Images whose
+        score never moves get zeros (with the engine's warning).
+        """
+        images, targets = self._prepare(images, targets)
+        stats, scores = self._statistics(images, targets)
+        constant = (scores.amax(dim=1) - scores.amin(dim=1)) <= 0
+        rows, cols = self.grid_size
+        out = {}
+        for name, values in stats.items():
+            values = values.T.cpu()  # (N, d)
+            values[constant.cpu()] = 0.0
+            out[name] = values.reshape(-1, rows, cols)
+        return out
+
+    def _statistics(self, images: torch.Tensor, targets: torch.Tensor):
         n, _, h, w = images.shape
         grid = ImageGrid(h, w, self.grid_size)
         parts = self.partitions(images, grid)
@@ -114,9 +144,24 @@ class MorrisGridAttribution(BlackBoxExplainer):
                                        aux=_Aux(lower, upper, region_maps))
         stats = analyse(design.effects(scores.T), n_resamples=0)
         values = {"mu_star": stats["mu_star"], "sigma": stats["sigma"],
-                  "mu_star_plus_sigma": stats["mu_star"] + stats["sigma"]}[self.statistic]
-        maps = grid.upsample(values.T.float())[:, 0]
+                  "mu_star_plus_sigma": stats["mu_star"] + stats["sigma"]}  # each (d, N)
+        return values, scores
+
+    def explain(self, images, targets):
+        grid = ImageGrid(images.shape[2], images.shape[3], self.grid_size)
+        stats, scores = self._statistics(images, targets)
+        maps = grid.upsample(stats[self.statistic].T.float())[:, 0]
         return zero_if_constant(maps, scores, self.name)
+
+
+def average_over_images(statistics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The global MoSIP result: each per-image statistic ``(N, rows, cols)`` averaged over images.
+
+    MoSIP Sec. 5: for the global analysis "the samples generated are used with each
+    input map, and the sensitivity results are averaged". mu* + sigma of the average
+    equals the average of mu* + sigma.
+    """
+    return {name: values.mean(dim=0) for name, values in statistics.items()}
 
 
 class _Aux:

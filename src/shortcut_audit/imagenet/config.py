@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from shortcut_audit.config import ParamError, get, require, require_choice, require_names
 from shortcut_audit.metrics.perturbation import BASELINES
+from shortcut_audit.models.imagenet import model_spec
 
 FORWARD_METHODS = ("sobol", "rise", "occlusion", "morris_grid", "geex", "gers", "igeex")
 ENSEMBLE_NORMALISATIONS = ("linear", "z", "l1", "l2")
@@ -36,6 +37,24 @@ def _optional_path(params, key):
     value = get(params, key, None)
     if value is not None and not isinstance(value, str):
         raise ParamError(key, f"expected a path or null, got {value!r}")
+    return value
+
+
+def _overlap_reference(params):
+    """The architecture every other is compared with (MoSIP Sec. 5, Fig. 5: AlexNet).
+
+    Any known ImageNet model (registry name or import path). When it is not among the
+    loaded models (not in ``imagenet.models``, or its weights are absent) the first
+    loaded model stands in; the run records which.
+    """
+    key = "imagenet.cross_architecture.reference_model"
+    value = get(params, key, "alexnet")
+    if not isinstance(value, str):
+        raise ParamError(key, f"expected an ImageNet model name, got {value!r}")
+    try:
+        model_spec(value)
+    except ValueError as err:
+        raise ParamError(key, str(err)) from None
     return value
 
 
@@ -82,6 +101,8 @@ class ImagenetConfig:
     convergence_budgets: list[int] = field(default_factory=list)
     convergence_reference: int = 0
     convergence_images: int = 1
+    overlap_reference: str = "alexnet"
+    mask_baseline: str = "zero"
     seed: int = 0
     device: str = "auto"
 
@@ -143,7 +164,7 @@ def parse_config(params: dict) -> ImagenetConfig:
         morris_levels=require(params, f"{p}.morris.levels", int, lambda v: v >= 2 and v % 2 == 0,
                               "an even integer >= 2", default=8),
         morris_trajectories=_positive_int(params, f"{p}.morris.n_trajectories", default=4, minimum=2),
-        morris_sampling=require_choice(params, f"{p}.morris.sampling", ("local",), default="local"),
+        morris_sampling=require_choice(params, f"{p}.morris.sampling", ("local", "global"), default="local"),
         fidelity_steps=_positive_int(params, f"{p}.fidelity.steps", default=20),
         deletion_baseline=require_choice(params, f"{p}.fidelity.deletion_baseline", BASELINES, default="zero"),
         insertion_baseline=require_choice(params, f"{p}.fidelity.insertion_baseline", BASELINES, default="blur"),
@@ -165,6 +186,8 @@ def parse_config(params: dict) -> ImagenetConfig:
         convergence_budgets=list(budgets),
         convergence_reference=reference,
         convergence_images=_positive_int(params, f"{p}.convergence.n_images", default=1),
+        overlap_reference=_overlap_reference(params),
+        mask_baseline=require_choice(params, f"{p}.cross_architecture.mask_baseline", BASELINES, default="zero"),
         seed=require(params, "seed", int, lambda v: v >= 0, "an integer >= 0", default=0),
         device=require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto"),
     )

@@ -1,19 +1,21 @@
 """Cross-architecture analyses of MoSIP Section 5 on per-region Morris statistics.
 
-Inputs are mu* and sigma per region, ``(N, w, w)``, of the same images under each
-architecture (from :func:`~shortcut_audit.imagenet.explain.morris_statistics`).
+Inputs are the per-region statistics of :func:`~shortcut_audit.imagenet.explain.morris_statistics`:
+dicts ``{"mu_star", "sigma", "mu_star_plus_sigma"}`` of the *local* analysis, ``(N, w, w)``
+per image, and of the *global* analysis averaged over the images, ``(w, w)``.
 
-- :func:`overlap_rows`: share of a model's top-20% regions (by mu*) that are, or
-  immediately neighbour, a top-20% region of the reference architecture, with the
-  mean normalised mu* and sigma of overlapping vs differing regions.
-- :func:`ratio_rows`: mu*/sigma over relevant regions, those whose normalised mu*
-  or sigma (divided by the image's maximum) exceeds 0.6. A large ratio means the
-  region acts mostly additively; a small one, through interactions or non-linearly.
-- :func:`interaction_rows`: the top-K pairwise masking heuristic. For the K regions
-  of largest mu*, mask each region alone and each pair together; the pair
-  interacts when the joint drop of the target probability departs from the sum of the single drops by
-  more than ``threshold`` times the clean score:
-  ``|D_ij - D_i - D_j| > threshold * f(x)`` with ``D = f(x) - f(x masked)``.
+- :func:`overlap_rows` (Fig. 5, local analysis): share of a model's top-20% regions that
+  are, or immediately neighbour, a top-20% region of the reference architecture (AlexNet
+  in the paper), for each ranking statistic; the raw mu* and sigma of the model on its
+  overlapping and differing regions, and the reference's own raw mu* and sigma on the
+  same regions, so "higher sigma than AlexNet on the shared regions" can be read.
+- :func:`ratio_row` (Fig. 6a, global analysis): mu*/sigma over the relevant regions,
+  those whose normalised mu* or sigma exceeds 0.6.
+- :func:`masking_rows` (Figs. 4, 9 local; Fig. 10 global): masking curves on the
+  correctly predicted images, regions ranked by mu*, sigma and mu* + sigma.
+- :func:`pair_rows` (Fig. 6b): the paper's top-K pairwise heuristic on accuracy.
+- :func:`score_interaction_rows`: an extension (not in the paper), a two-sided
+  per-image test on the target probability.
 """
 from __future__ import annotations
 
@@ -21,93 +23,189 @@ import itertools
 
 import torch
 
-from shortcut_audit.metrics import region_masking
+from shortcut_audit.attribution.morris_grid import STATISTICS
 from shortcut_audit.metrics.overlap import region_overlap
-from shortcut_audit.metrics.perturbation import make_baseline, target_scores
-from shortcut_audit.metrics.regions import expand_regions
+from shortcut_audit.metrics.perturbation import select_score
+from shortcut_audit.metrics.region_masking import WHICH, masked_region_outputs, masking_curve
+
+SCOPES = ("local", "global")
+
+
+def with_sum(mu_star: torch.Tensor, sigma: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The three MoSIP rankings from mu* and sigma: mu*, sigma and mu* + sigma."""
+    return {"mu_star": mu_star, "sigma": sigma, "mu_star_plus_sigma": mu_star + sigma}
+
+
+def choose_reference(requested: str, loaded: list[str]) -> tuple[str, bool]:
+    """The overlap reference: ``requested`` when loaded, else the first loaded model.
+
+    Returns ``(model used, True when it stands in for the requested one)``.
+    """
+    if not loaded:
+        raise ValueError("no loaded model to compare against")
+    if requested in loaded:
+        return requested, False
+    return loaded[0], True
 
 
 def normalise_by_max(values: torch.Tensor) -> torch.Tensor:
-    """Divide each image's region values (N, w, w) by their maximum (0 stays 0)."""
-    peak = values.flatten(1).amax(dim=1).view(-1, 1, 1)
+    """Divide region values ``(..., w, w)`` by their maximum over the grid (0 stays 0)."""
+    peak = values.flatten(-2).amax(dim=-1)[..., None, None]
     return torch.where(peak > 0, values / peak.clamp_min(torch.finfo(values.dtype).tiny), torch.zeros_like(values))
 
 
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> tuple[float, int]:
-    count = int(mask.sum())
-    return (float(values[mask].mean()) if count else 0.0), count
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
+    return float(values[mask].mean()) if bool(mask.any()) else 0.0
 
 
-def overlap_rows(model: str, reference: str, image_ids: list[str], mu_star: torch.Tensor, sigma: torch.Tensor,
-                 reference_mu_star: torch.Tensor, fraction: float, radius: int) -> list[dict]:
-    """One row per image: overlap share and statistics of overlapping vs differing regions.
+def overlap_rows(model: str, reference: str, requested_reference: str, image_ids: list[str],
+                 stats: dict[str, torch.Tensor], reference_stats: dict[str, torch.Tensor],
+                 fraction: float, radius: int) -> list[dict]:
+    """One row per (ranking statistic, image): MoSIP Fig. 5 for ``model`` against ``reference``.
 
-    Means of overlapping/differing regions are 0 when the set is empty (see the counts).
+    For each ranking in mu*, sigma and mu* + sigma, the model's top ``fraction`` regions
+    are split into overlapping (within ``radius`` of a reference top region: identical or
+    immediate neighbour, Sec. 5) and differing ones. The means of the model's *raw*
+    (unnormalised) mu* and sigma over each set, and of the reference's raw mu* and sigma
+    over the same regions, are reported; a mean over an empty set is 0 (see the counts).
     """
-    result = region_overlap(mu_star, reference_mu_star, fraction=fraction, radius=radius)
-    mu_n, sigma_n = normalise_by_max(mu_star), normalise_by_max(sigma)
     rows = []
-    for i, image_id in enumerate(image_ids):
-        over, diff = result.overlapping[i], result.differing[i]
-        mu_over, n_over = _masked_mean(mu_n[i], over)
-        mu_diff, n_diff = _masked_mean(mu_n[i], diff)
-        rows.append({
-            "model": model, "reference": reference, "image_id": image_id, "top_fraction": fraction,
-            "radius": radius, "overlap_share": float(result.share[i]),
-            "n_overlapping": n_over, "n_differing": n_diff,
-            "mu_star_overlapping": mu_over, "mu_star_differing": mu_diff,
-            "sigma_overlapping": _masked_mean(sigma_n[i], over)[0],
-            "sigma_differing": _masked_mean(sigma_n[i], diff)[0],
-        })
+    for statistic in STATISTICS:
+        result = region_overlap(stats[statistic], reference_stats[statistic], fraction=fraction, radius=radius)
+        for i, image_id in enumerate(image_ids):
+            over, diff = result.overlapping[i], result.differing[i]
+            row = {"model": model, "reference": reference, "requested_reference": requested_reference,
+                   "statistic": statistic, "image_id": image_id, "top_fraction": fraction, "radius": radius,
+                   "overlap_share": float(result.share[i]), "n_overlapping": int(over.sum()),
+                   "n_differing": int(diff.sum())}
+            for prefix, source in (("", stats), ("reference_", reference_stats)):
+                for value in ("mu_star", "sigma"):
+                    row[f"{prefix}{value}_overlapping"] = _masked_mean(source[value][i], over)
+                    row[f"{prefix}{value}_differing"] = _masked_mean(source[value][i], diff)
+            rows.append(row)
     return rows
 
 
-def ratio_rows(model: str, image_ids: list[str], mu_star: torch.Tensor, sigma: torch.Tensor,
-               threshold: float) -> list[dict]:
-    """One row per image: mu*/sigma over relevant regions (normalised mu* or sigma > threshold).
+def ratio_row(model: str, n_images: int, mu_star: torch.Tensor, sigma: torch.Tensor, threshold: float) -> dict:
+    """mu*/sigma over the relevant regions of the global analysis (MoSIP Fig. 6a).
 
-    Regions with sigma = 0 are left out of the ratio (it is unbounded there).
+    Relevant regions: normalised mu* or normalised sigma (each divided by its maximum
+    over the grid; the paper says "normalized" without the rule) above ``threshold``
+    (0.6 in the paper). The paper's ratio symbol is lost in the extracted text; its
+    wording ("the ratio between the mu* and sigma ... for relevant regions") is read as
+    the per-region ratio, averaged (``mean_ratio``); the median is also given. Regions
+    with sigma = 0 are left out of the ratio (it is unbounded there).
     """
     relevant = (normalise_by_max(mu_star) > threshold) | (normalise_by_max(sigma) > threshold)
-    rows = []
-    for i, image_id in enumerate(image_ids):
-        usable = relevant[i] & (sigma[i] > 0)
-        ratios = mu_star[i][usable] / sigma[i][usable]
-        rows.append({
-            "model": model, "image_id": image_id, "threshold": threshold,
-            "n_relevant": int(relevant[i].sum()), "n_ratio": int(usable.sum()),
+    usable = relevant & (sigma > 0)
+    ratios = mu_star[usable] / sigma[usable]
+    return {"model": model, "n_images": n_images, "threshold": threshold,
+            "n_relevant": int(relevant.sum()), "n_ratio": int(usable.sum()),
             "mean_ratio": float(ratios.mean()) if len(ratios) else 0.0,
-            "median_ratio": float(ratios.median()) if len(ratios) else 0.0,
-        })
+            "median_ratio": float(ratios.median()) if len(ratios) else 0.0}
+
+
+def masking_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, target_kind: str,
+                 local: dict[str, torch.Tensor], global_: dict[str, torch.Tensor], max_fraction: float,
+                 baseline: str, batch_size: int) -> list[dict]:
+    """MoSIP masking validation: one row per (scope, ranking, direction, step).
+
+    ``local`` statistics ``(N, w, w)`` rank each image's own regions (Figs. 4, 9);
+    ``global_`` statistics ``(w, w)`` rank the same regions for every image (Fig. 10).
+    Only the images whose clean top-1 equals the target are used; with ``target_kind``
+    "predicted" (no labels) the target is the clean top-1, so every image counts.
+    """
+    rows = []
+    for scope, stats in (("local", local), ("global", global_)):
+        for ranking in STATISTICS:
+            for which in WHICH:
+                curve = masking_curve(scorer, images, stats[ranking], targets, max_fraction=max_fraction,
+                                      which=which, baseline=baseline, score="probability", batch_size=batch_size)
+                accuracy, change = curve.accuracy, curve.score_change
+                for s, step in enumerate(curve.steps.tolist()):
+                    rows.append({"model": model, "scope": scope, "ranking": ranking, "which": which,
+                                 "target_kind": target_kind, "n_images": curve.n_images, "step": step,
+                                 "fraction": float(curve.fractions[s]), "accuracy": float(accuracy[s]),
+                                 "score_change": float(change[s])})
     return rows
 
 
-def interaction_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, image_ids: list[str],
-                     mu_star: torch.Tensor, top_k: int, threshold: float, baseline: str,
-                     batch_size: int, score: str = "probability") -> list[dict]:
-    """One row per (image, pair of top-K regions) with the single and joint score drops.
+def _subsets(k: int) -> tuple[list[tuple[int, ...]], list[tuple[int, int]]]:
+    """Clean, each single position and each pair of positions among ``k``."""
+    pairs = list(itertools.combinations(range(k), 2))
+    return [()] + [(a,) for a in range(k)] + pairs, pairs
 
-    ``score`` is ``"probability"`` (softmax of the scorer's logits) or ``"output"`` (as returned).
+
+def pair_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, target_kind: str,
+              ranking: torch.Tensor, top_k: int, baseline: str, batch_size: int) -> list[dict]:
+    """MoSIP's top-K pairwise heuristic (Sec. 5, Fig. 6b), one row per pair of top-K regions.
+
+    The K regions of largest ``ranking`` (the global analysis' mu*, ``(w, w)``: the same
+    regions in every image, so that masking one has *an* accuracy change) are paired.
+    On the correctly predicted images, masking x changes the accuracy by ``delta1``,
+    then masking y as well by ``delta2``; the reverse order gives ``gamma1`` and
+    ``gamma2``. The paper declares an interaction when ``delta1 + gamma1 > delta2 + gamma2``.
+    With ``D_s = A(clean) - A(s masked)`` the accuracy drop of a set s of regions
+    (changes counted as drops, as "a greater change in accuracy" means):
+
+    ``delta1 = D_x``, ``delta2 = D_xy - D_x``, ``gamma1 = D_y``, ``gamma2 = D_xy - D_y``, so
+    ``delta1 + gamma1 > delta2 + gamma2  <=>  D_x + D_y > 2 D_xy - D_x - D_y  <=>  D_x + D_y > D_xy``.
+
+    No threshold. ``interaction = D_x + D_y - D_xy`` is stored, ``interacts`` is
+    ``interaction > 0``. The test is one-sided: it flags pairs where each region's
+    masking already costs what the pair costs (each needs the other), not redundant
+    pairs (either suffices, ``D_xy > D_x + D_y``); :func:`score_interaction_rows` is the
+    two-sided extension.
     """
-    n, _, h, w = images.shape
+    grid = ranking.shape[-1]
+    k = min(top_k, grid * grid)
+    top = torch.argsort(ranking.flatten(), descending=True, stable=True)[:k]
+    subsets, pairs = _subsets(k)
+    selections = torch.zeros(len(subsets), grid * grid, dtype=torch.bool)
+    for s, subset in enumerate(subsets):
+        selections[s, top[list(subset)]] = True
+    predictions, _ = masked_region_outputs(scorer, images, targets, selections.view(-1, grid, grid), baseline,
+                                           batch_size)
+    labels = targets.cpu()
+    kept = predictions[0] == labels
+    n_kept = int(kept.sum())
+    if n_kept == 0:
+        return []
+    accuracy = (predictions[:, kept] == labels[kept]).float().mean(dim=1)
+    drop = accuracy[0] - accuracy
+    rows = []
+    for p, (a, b) in enumerate(pairs):
+        d_x, d_y, d_xy = float(drop[1 + a]), float(drop[1 + b]), float(drop[1 + k + p])
+        rows.append({"model": model, "target_kind": target_kind, "n_images": n_kept,
+                     "region_x": int(top[a]), "region_y": int(top[b]),
+                     "drop_x": d_x, "drop_y": d_y, "drop_xy": d_xy,
+                     "interaction": d_x + d_y - d_xy, "interacts": d_x + d_y > d_xy})
+    return rows
+
+
+def score_interaction_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, image_ids: list[str],
+                           mu_star: torch.Tensor, top_k: int, threshold: float, baseline: str,
+                           batch_size: int, score: str = "probability") -> list[dict]:
+    """Extension (not MoSIP's statistic): a two-sided per-image interaction test on the score.
+
+    For the K regions of largest local mu* of each image, mask each region alone and
+    each pair together; the pair interacts when the joint drop of the target score
+    departs from the sum of the single drops by more than ``threshold`` times the clean
+    score, in either direction: ``|D_ij - D_i - D_j| > threshold * f(x)`` with
+    ``D = f(x) - f(x masked)``. ``score`` is ``"probability"`` (softmax) or ``"output"``.
+    """
+    n = images.shape[0]
     grid = mu_star.shape[-1]
     k = min(top_k, grid * grid)
     top = torch.argsort(mu_star.flatten(1), dim=1, descending=True, stable=True)[:, :k]
-    pairs = list(itertools.combinations(range(k), 2))
-    # masks over regions: clean, each single region, each pair -> (1 + k + pairs) per image
-    subsets = [()] + [(a,) for a in range(k)] + pairs
-    selections = torch.zeros(n, len(subsets), grid * grid)
+    subsets, pairs = _subsets(k)
+    selections = torch.zeros(n, len(subsets), grid * grid, dtype=torch.bool)
     for s, subset in enumerate(subsets):
         for position in subset:
-            selections[torch.arange(n), s, top[:, position]] = 1.0
-    base = make_baseline(images, baseline)
-    scores = torch.empty(n, len(subsets))
-    for s in range(len(subsets)):
-        mask = expand_regions(selections[:, s].view(n, grid, grid), h, w)[:, None].to(images)
-        masked = images * (1 - mask) + base * mask
-        with torch.no_grad():
-            out = torch.cat([scorer(masked[i:i + batch_size]).cpu() for i in range(0, n, batch_size)])
-        scores[:, s] = target_scores(out, targets.cpu(), score)
+            selections[torch.arange(n), s, top[:, position]] = True
+    _, values = masked_region_outputs(scorer, images, targets, selections.view(n, -1, grid, grid), baseline,
+                                      batch_size)
+    scores = select_score(values.reshape(-1, 2), score).view(len(subsets), n).T  # (N, S)
     clean = scores[:, 0]
     rows = []
     for i, image_id in enumerate(image_ids):
@@ -124,20 +222,5 @@ def interaction_rows(model: str, scorer, images: torch.Tensor, targets: torch.Te
     return rows
 
 
-def masking_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, mu_star: torch.Tensor,
-                 fraction: float, baseline: str, batch_size: int) -> list[dict]:
-    """MoSIP validation by masking (Figs. 4, 10): most/least x local/global, one row each."""
-    rows = []
-    for which in ("most", "least"):
-        for scope in ("local", "global"):
-            result = region_masking(scorer, images, mu_star, targets, fraction=fraction, which=which,
-                                    scope=scope, baseline=baseline, score="probability", batch_size=batch_size)
-            rows.append({
-                "model": model, "which": which, "scope": scope, "fraction": fraction,
-                "accuracy": result.accuracy, "clean_accuracy": float(result.clean_correct.float().mean()),
-                "score_change": float(result.score_change.mean()),
-            })
-    return rows
-
-
-__all__ = ["overlap_rows", "ratio_rows", "interaction_rows", "masking_rows", "normalise_by_max"]
+__all__ = ["SCOPES", "with_sum", "choose_reference", "normalise_by_max", "overlap_rows", "ratio_row",
+           "masking_rows", "pair_rows", "score_interaction_rows"]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from shortcut_audit import attribution
+from shortcut_audit.attribution.morris_grid import average_over_images
 
 # methods explained on the reference architecture -> class name in the attribution registry
 METHOD_CLASSES = {
@@ -148,65 +149,60 @@ def run_method(method: str, scorer: CountingScorer, images: torch.Tensor, target
                      dict(settings))
 
 
-class ReplayScorer:
-    """Record a scorer's outputs once and replay them for a second identical pass.
+@dataclass
+class MorrisAnalyses:
+    """MoSIP's local and global analyses of one model on one set of images.
 
-    MoSIP needs both mu* and sigma of the same elementary effects; the grid-Morris
-    explainer returns one statistic per call. With the same seed the second call
-    sends exactly the same inputs in the same order, so the outputs of the first
-    call are replayed instead of paying the forwards twice. Every replayed call is
-    checked against the recorded input shape and checksum.
+    Attributes
+    ----------
+    local : dict of Tensor (N, w, w)
+        mu*, sigma and mu* + sigma per image, lumped values sampled around each image's own.
+    global_per_image : dict of Tensor (N, w, w)
+        The same under the global bounds (min and max lumped value over the images),
+        with the same samples applied to every image's region map.
+    run : MethodRun
+        The maps and cost of the analysis named by ``imagenet.morris.sampling`` (the
+        ``morris_grid`` entry of the method comparison).
     """
 
-    def __init__(self, scorer: ExplainedOutput):
-        self.scorer = scorer
-        self.device = scorer.device
-        self.records: list[tuple[tuple, float, torch.Tensor]] = []
-        self.replaying = False
-        self.position = 0
+    local: dict[str, torch.Tensor]
+    global_per_image: dict[str, torch.Tensor]
+    run: MethodRun
 
-    @staticmethod
-    def _checksum(images: torch.Tensor) -> float:
-        return float(images.double().sum())
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        if not self.replaying:
-            out = self.scorer(images)
-            self.records.append((tuple(images.shape), self._checksum(images), out))
-            return out
-        if self.position >= len(self.records):
-            raise RuntimeError("replayed explainer made more model calls than the recorded one")
-        shape, checksum, out = self.records[self.position]
-        self.position += 1
-        if shape != tuple(images.shape) or not math.isclose(checksum, self._checksum(images), rel_tol=1e-9,
-                                                            abs_tol=1e-6):
-            raise RuntimeError("replayed explainer sent different inputs than the recorded one")
-        return out
-
-    def replay(self) -> None:
-        self.replaying, self.position = True, 0
+    @property
+    def global_(self) -> dict[str, torch.Tensor]:
+        """The global analysis: per-image statistics averaged over the images, (w, w) each."""
+        return average_over_images(self.global_per_image)
 
 
 def morris_statistics(scorer: CountingScorer, images: torch.Tensor, targets: torch.Tensor,
-                      config, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, MethodRun]:
-    """Per-region mu* and sigma (N, w, w) of MoSIP grid Morris from one set of forwards."""
-    from shortcut_audit.metrics.regions import pool_to_regions
+                      config, batch_size: int, seed: int) -> MorrisAnalyses:
+    """MoSIP grid Morris, local and global analyses (Sec. 5), ``r (w^2 + 1)`` forwards per image each.
 
-    d = config.morris_grid ** 2
+    Local: each image's lumped values are sampled around its own (MoSIP: "uniformly
+    sampled for each input, with the lumped values of the inputs as the mean").
+    Global: bounds are the minimum and maximum lumped value of each region over
+    ``images``, the same design samples are used with each image's map, and the
+    results are averaged over images (:attr:`MorrisAnalyses.global_`).
+    """
+    from shortcut_audit.metrics.regions import expand_regions
+
     settings = {"grid_size": config.morris_grid, "n_trajectories": config.morris_trajectories,
-                "levels": config.morris_levels, "sampling": config.morris_sampling}
-    replay = ReplayScorer(ExplainedOutput(scorer, config.explained_output))
-    scorer.reset()
-    start = time.perf_counter()
-    mu_star_maps = attribution.build("morris_grid", replay, batch_size=batch_size, device=scorer.device,
-                                     seed=seed, statistic="mu_star", **settings)(images, targets)
-    replay.replay()
-    sigma_maps = attribution.build("morris_grid", replay, batch_size=batch_size, device=scorer.device,
-                                   seed=seed, statistic="sigma", **settings)(images, targets)
-    run = MethodRun("morris_grid", mu_star_maps, scorer.inputs_seen / images.shape[0],
-                    time.perf_counter() - start, scorer.forward_seconds, {**settings, "d": d})
-    grid = config.morris_grid
-    return pool_to_regions(mu_star_maps, grid), pool_to_regions(sigma_maps, grid), run
+                "levels": config.morris_levels}
+    output = ExplainedOutput(scorer, config.explained_output)
+    results, runs = {}, {}
+    for sampling in ("local", "global"):
+        extra = {"reference_images": images} if sampling == "global" else {}
+        explainer = attribution.build("morris_grid", output, batch_size=batch_size, device=scorer.device,
+                                      seed=seed, sampling=sampling, statistic="mu_star", **settings, **extra)
+        scorer.reset()
+        start = time.perf_counter()
+        results[sampling] = explainer.region_statistics(images, targets)
+        maps = expand_regions(results[sampling]["mu_star"].float(), images.shape[-2], images.shape[-1])
+        runs[sampling] = MethodRun("morris_grid", maps, scorer.inputs_seen / images.shape[0],
+                                   time.perf_counter() - start, scorer.forward_seconds,
+                                   {**settings, "sampling": sampling, "d": config.morris_grid ** 2})
+    return MorrisAnalyses(results["local"], results["global"], runs[config.morris_sampling])
 
 
 def predicted_classes(scorer: CountingScorer, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:

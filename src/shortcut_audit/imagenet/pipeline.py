@@ -18,26 +18,51 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     ``model, method, reference_kind`` (independent seed), ``image_id, budget, forwards,
     reference_forwards, spearman``.
 ``overlap.csv``
-    ``model, reference, image_id, top_fraction, radius, overlap_share, n_overlapping,
-    n_differing, mu_star_overlapping, mu_star_differing, sigma_overlapping, sigma_differing``
-    (mu* and sigma normalised by the image's maximum; 0 when the set is empty).
+    MoSIP Fig. 5 (local analysis), one row per model other than the reference, ranking
+    statistic and image: ``model, reference`` (the model compared against),
+    ``requested_reference`` (``imagenet.cross_architecture.reference_model``; differs
+    from ``reference`` when that model was not loaded and the first loaded one stands
+    in), ``statistic`` (mu_star | sigma | mu_star_plus_sigma: the ranking of both
+    models' top regions), ``image_id, top_fraction, radius, overlap_share,
+    n_overlapping, n_differing``, the model's raw (unnormalised) mean ``mu_star_*`` and
+    ``sigma_*`` over its ``*_overlapping`` / ``*_differing`` top regions, and the
+    reference's own raw values on the same regions, ``reference_mu_star_*``,
+    ``reference_sigma_*`` (0 when the set is empty; see the counts).
 ``ratio.csv``
-    ``model, image_id, threshold, n_relevant, n_ratio, mean_ratio, median_ratio``.
+    MoSIP Fig. 6a (global analysis), one row per model: ``model, n_images, threshold,
+    n_relevant, n_ratio, mean_ratio, median_ratio`` (mu*/sigma over the relevant regions).
 ``interactions.csv``
-    ``model, image_id, region_a, region_b, drop_a, drop_b, drop_ab, interaction, interacts``.
+    MoSIP Fig. 6b, the paper's pairwise heuristic, one row per model and pair of the
+    global analysis' top-K regions: ``model, target_kind, n_images`` (correctly predicted
+    images used), ``region_x, region_y`` (row-major region ids), ``drop_x, drop_y,
+    drop_xy`` (accuracy drops), ``interaction`` (drop_x + drop_y - drop_xy),
+    ``interacts`` (interaction > 0, i.e. delta1 + gamma1 > delta2 + gamma2).
+``score_interactions.csv``
+    Extension, not in MoSIP: per-image two-sided score test on the local top-K pairs,
+    ``model, image_id, region_a, region_b, drop_a, drop_b, drop_ab`` (target-probability
+    drops), ``interaction`` (drop_ab - drop_a - drop_b), ``interacts``
+    (|interaction| > interaction_threshold x clean probability).
 ``masking.csv``
-    ``model, which`` (most | least), ``scope`` (local | global), ``fraction, accuracy,
-    clean_accuracy, score_change``.
+    MoSIP Figs. 4, 9 (``scope`` local) and 10 (global), one row per model, scope,
+    ``ranking`` (mu_star | sigma | mu_star_plus_sigma), ``which`` (most | least important
+    first) and ``step`` (regions masked, 0 = clean): ``target_kind`` (true: correct means
+    the true class; predicted: no labels, correct means the model's own clean top-1, so
+    every image counts), ``n_images`` (correctly predicted images used), ``fraction``
+    (step / regions), ``accuracy``, ``score_change`` (mean change of the target probability).
+    Masked regions (here, in ``interactions.csv`` and ``score_interactions.csv``) become
+    ``imagenet.cross_architecture.mask_baseline``.
 ``ensembles.csv``
     ``model, kind`` (base | ensemble | size_ablation), ``normalisation, aggregation, members,
     n_members, deletion_auc, insertion_auc``.
 ``maps.npz``
     ``images`` (n, 3, S, S) float16 of the reference model, ``image_ids``, ``targets``,
-    ``map_<method>`` (n, S, S) float32, ``mu_star_<model>`` / ``sigma_<model>`` (n, w, w).
+    ``map_<method>`` (n, S, S) float32, ``mu_star_<model>`` / ``sigma_<model>`` (n, w, w) of the
+    local analysis, ``mu_star_global_<model>`` / ``sigma_global_<model>`` (w, w) of the global one.
 ``metrics.json``
     Profile (resolution, budgets, images, device), per-method mean scores, the Sobol vs
-    RISE/Occlusion deletion comparison, convergence means, overlap/ratio/interaction
-    summaries, best ensembles, timings.
+    RISE/Occlusion deletion comparison, convergence means, overlap (per model and
+    statistic) / ratio / interaction summaries, the overlap reference (requested, used,
+    stands_in), masking accuracy at the largest masked share, best ensembles, timings.
 """
 from __future__ import annotations
 
@@ -78,12 +103,17 @@ COLUMNS: dict[str, list[str]] = {
     "curves": ["model", "method", "mode", "step", "fraction", "score"],
     "convergence": ["model", "method", "reference_kind", "image_id", "budget", "forwards", "reference_forwards",
                     "spearman"],
-    "overlap": ["model", "reference", "image_id", "top_fraction", "radius", "overlap_share", "n_overlapping",
-                "n_differing", "mu_star_overlapping", "mu_star_differing", "sigma_overlapping", "sigma_differing"],
-    "ratio": ["model", "image_id", "threshold", "n_relevant", "n_ratio", "mean_ratio", "median_ratio"],
-    "interactions": ["model", "image_id", "region_a", "region_b", "drop_a", "drop_b", "drop_ab", "interaction",
-                     "interacts"],
-    "masking": ["model", "which", "scope", "fraction", "accuracy", "clean_accuracy", "score_change"],
+    "overlap": ["model", "reference", "requested_reference", "statistic", "image_id", "top_fraction", "radius",
+                "overlap_share", "n_overlapping", "n_differing", "mu_star_overlapping", "mu_star_differing",
+                "sigma_overlapping", "sigma_differing", "reference_mu_star_overlapping",
+                "reference_mu_star_differing", "reference_sigma_overlapping", "reference_sigma_differing"],
+    "ratio": ["model", "n_images", "threshold", "n_relevant", "n_ratio", "mean_ratio", "median_ratio"],
+    "interactions": ["model", "target_kind", "n_images", "region_x", "region_y", "drop_x", "drop_y", "drop_xy",
+                     "interaction", "interacts"],
+    "score_interactions": ["model", "image_id", "region_a", "region_b", "drop_a", "drop_b", "drop_ab",
+                           "interaction", "interacts"],
+    "masking": ["model", "scope", "ranking", "which", "target_kind", "n_images", "step", "fraction", "accuracy",
+                "score_change"],
     "ensembles": ["model", "kind", "normalisation", "aggregation", "members", "n_members", "deletion_auc",
                   "insertion_auc"],
 }
@@ -143,7 +173,7 @@ class ImagenetAudit:
         self.device = resolve_device(config.device)
         self.rows: dict[str, list] = {name: [] for name in TABLES}
         self.arrays: dict[str, np.ndarray] = {}
-        self.stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.stats: dict[str, dict[str, torch.Tensor]] = {}  # local MoSIP statistics per model
 
     # ------------------------------------------------------------------ steps
     def prepare(self, loaded: LoadedModel, items) -> tuple[ImageBatch, torch.Tensor, str, CountingScorer]:
@@ -154,18 +184,39 @@ class ImagenetAudit:
             return batch, batch.labels, "true", scorer
         return batch, predicted, "predicted", scorer
 
-    def cross_architecture_steps(self, loaded, batch, targets, scorer):
+    def cross_architecture_steps(self, loaded, batch, targets, target_kind, scorer):
+        """MoSIP Sec. 5 on one model: local and global analyses, ratio, masking, pairs."""
         c = self.config
-        mu_star, sigma, run = morris_statistics(scorer, batch.images, targets, c, c.batch_size, c.seed)
-        self.stats[loaded.name] = (mu_star, sigma)
+        analyses = morris_statistics(scorer, batch.images, targets, c, c.batch_size, c.seed)
+        local, global_ = analyses.local, analyses.global_
+        self.stats[loaded.name] = local
         ids = batch.image_ids
-        self.rows["ratio"] += xarch.ratio_rows(loaded.name, ids, mu_star, sigma, c.relevant_threshold)
-        self.rows["masking"] += xarch.masking_rows(loaded.name, scorer, batch.images, targets, mu_star,
-                                                   c.masking_fraction, c.deletion_baseline, c.batch_size)
-        self.rows["interactions"] += xarch.interaction_rows(loaded.name, scorer, batch.images, targets, ids,
-                                                            mu_star, c.top_k_pairs, c.interaction_threshold,
-                                                            c.deletion_baseline, c.batch_size)
-        return run
+        self.rows["ratio"].append(xarch.ratio_row(loaded.name, len(ids), global_["mu_star"], global_["sigma"],
+                                                  c.relevant_threshold))
+        self.rows["masking"] += xarch.masking_rows(loaded.name, scorer, batch.images, targets, target_kind, local,
+                                                   global_, c.masking_fraction, c.mask_baseline, c.batch_size)
+        self.rows["interactions"] += xarch.pair_rows(loaded.name, scorer, batch.images, targets, target_kind,
+                                                     global_["mu_star"], c.top_k_pairs, c.mask_baseline,
+                                                     c.batch_size)
+        self.rows["score_interactions"] += xarch.score_interaction_rows(
+            loaded.name, scorer, batch.images, targets, ids, local["mu_star"], c.top_k_pairs,
+            c.interaction_threshold, c.mask_baseline, c.batch_size)
+        for suffix, stats in (("", local), ("_global", global_)):
+            for name in ("mu_star", "sigma"):
+                self.arrays[f"{name}{suffix}_{loaded.name}"] = stats[name].numpy().astype(np.float32)
+        return analyses.run
+
+    def overlap_steps(self, image_ids: list[str]) -> dict:
+        """Fig. 5: every model against the reference architecture (AlexNet, or a stand-in)."""
+        c = self.config
+        used, stands_in = xarch.choose_reference(c.overlap_reference, list(self.stats))
+        if stands_in:
+            self.log(f"overlap reference {c.overlap_reference} is not loaded; {used} stands in")
+        for name, stats in self.stats.items():
+            if name != used:
+                self.rows["overlap"] += xarch.overlap_rows(name, used, c.overlap_reference, image_ids, stats,
+                                                           self.stats[used], c.top_fraction, c.neighbour_radius)
+        return {"requested": c.overlap_reference, "used": used, "stands_in": stands_in}
 
     def method_steps(self, loaded, batch, targets, scorer, morris_run: MethodRun):
         c = self.config
@@ -233,7 +284,7 @@ class ImagenetAudit:
             t0 = time.perf_counter()
             self.log(f"{loaded.name}: {len(items)} images at {loaded.preprocessing.input_size}px")
             batch, targets, target_kind, scorer = self.prepare(loaded, items)
-            morris_run = self.cross_architecture_steps(loaded, batch, targets, scorer)
+            morris_run = self.cross_architecture_steps(loaded, batch, targets, target_kind, scorer)
             if loaded.name == reference:
                 self.arrays["images"] = batch.images.numpy().astype(np.float16)
                 self.arrays["image_ids"] = np.array(batch.image_ids)
@@ -241,14 +292,6 @@ class ImagenetAudit:
                 base_maps = self.method_steps(loaded, batch, targets, scorer, morris_run)
                 self.ensemble_steps(loaded, batch, targets, scorer, base_maps)
                 self.convergence_steps(loaded, batch, targets, scorer)
-            else:
-                mu_ref = self.stats[reference][0]
-                self.rows["overlap"] += xarch.overlap_rows(loaded.name, reference, batch.image_ids,
-                                                           *self.stats[loaded.name], mu_ref,
-                                                           c.top_fraction, c.neighbour_radius)
-            mu_star, sigma = self.stats[loaded.name]
-            self.arrays[f"mu_star_{loaded.name}"] = mu_star.numpy().astype(np.float32)
-            self.arrays[f"sigma_{loaded.name}"] = sigma.numpy().astype(np.float32)
             probabilities = self._target_probabilities(scorer, batch, targets)
             model_rows.append({
                 "model": loaded.name, "status": "loaded", "reason": "", "source": loaded.source,
@@ -267,8 +310,10 @@ class ImagenetAudit:
                                "mean_target_probability": 0.0, "forwards": 0, "seconds": 0.0,
                                "forward_seconds": 0.0})
         self.rows["models"] = model_rows
+        overlap_reference = self.overlap_steps([str(i) for i in self.arrays["image_ids"]])
         tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in self.rows.items()}
-        metrics = summarise(tables, c, reference, items, time.perf_counter() - start, self.device)
+        metrics = summarise(tables, c, reference, items, time.perf_counter() - start, self.device,
+                            overlap_reference)
         return ImagenetResults(tables, self.arrays, metrics)
 
     def _target_probabilities(self, scorer, batch, targets):
@@ -288,8 +333,14 @@ def _mean_by(df: pd.DataFrame, keys: list[str], value: str) -> dict:
     return {"/".join(map(str, k)) if isinstance(k, tuple) else str(k): float(v) for k, v in grouped.items()}
 
 
+def _share(pairs: pd.DataFrame) -> dict:
+    """Share of interacting pairs per model."""
+    return _mean_by(pairs.assign(interacts=pairs["interacts"].astype(float)) if not pairs.empty else pairs,
+                    ["model"], "interacts")
+
+
 def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference: str, items,
-              seconds: float, device: torch.device) -> dict:
+              seconds: float, device: torch.device, overlap_reference: dict | None = None) -> dict:
     """The headline numbers of ``metrics.json``."""
     fidelity = tables["fidelity"]
     per_method = {}
@@ -314,7 +365,7 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
                     "insertion_auc": float(top_ins["insertion_auc"]),
                     "deletion": f"{top_del['normalisation']}/{top_del['aggregation']}",
                     "deletion_auc": float(top_del["deletion_auc"])}
-    interactions = tables["interactions"]
+    masking = tables["masking"]
     models = tables["models"]
     return {
         "profile": {
@@ -330,10 +381,14 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
         "methods": per_method,
         "sobol_vs_baselines": comparison,
         "convergence": _mean_by(tables["convergence"], ["method", "forwards"], "spearman"),
-        "overlap_share": _mean_by(tables["overlap"], ["model"], "overlap_share"),
+        "overlap_reference": overlap_reference or {},
+        "overlap_share": _mean_by(tables["overlap"], ["model", "statistic"], "overlap_share"),
         "mean_ratio": _mean_by(tables["ratio"], ["model"], "mean_ratio"),
-        "interaction_share": _mean_by(interactions.assign(interacts=interactions["interacts"].astype(float))
-                                      if not interactions.empty else interactions, ["model"], "interacts"),
+        "interaction_share": _share(tables["interactions"]),
+        "score_interaction_share": _share(tables["score_interactions"]),
+        "masking_accuracy": _mean_by(masking[masking["step"] == masking.groupby("model")["step"].transform("max")]
+                                     if not masking.empty else masking,
+                                     ["model", "scope", "ranking", "which"], "accuracy"),
         "best_ensemble": best,
         "seconds": seconds,
     }

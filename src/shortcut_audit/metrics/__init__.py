@@ -27,9 +27,10 @@ from shortcut_audit.metrics.region_masking import (
     MASKING_ACCURACY_MOST_INFO,
     MASKING_SCORE_CHANGE_LEAST_INFO,
     MASKING_SCORE_CHANGE_MOST_INFO,
-    MaskingResult,
-    masking_selection,
-    region_masking,
+    MaskingCurve,
+    masked_region_outputs,
+    masking_curve,
+    region_order,
 )
 from shortcut_audit.metrics.regions import expand_regions, pool_to_regions, region_index, top_regions
 
@@ -47,7 +48,7 @@ __all__ = [
     "METRICS", "MetricInfo", "BASELINES", "SCORES",
     "perturbation_curve", "deletion_curve", "insertion_curve", "curve_auc", "PerturbationCurve",
     "normalised_aopc", "aopc_from_curve", "AOPCResult",
-    "region_masking", "masking_selection", "MaskingResult",
+    "masking_curve", "masked_region_outputs", "region_order", "MaskingCurve",
     "spearman", "convergence_curve", "ConvergencePoint",
     "l1_distance", "max_normalise",
     "region_overlap", "dilate", "RegionOverlap",

@@ -25,8 +25,6 @@ from shortcut_audit.report.figures import (
     to_svg,
 )
 
-#: Line style and marker of the two masking scopes (colour encodes most/least important).
-SCOPE_STYLES = {"local": ("-", "o"), "global": ("--", "s")}
 WHICH_LABELS = {"most": "most important masked", "least": "least important masked"}
 MODE_LABELS = {"deletion": "Deletion (lower area is better)", "insertion": "Insertion (higher area is better)"}
 
@@ -100,86 +98,87 @@ def convergence_plot(convergence: pd.DataFrame, methods: list[str]) -> Figure:
                   svg=to_svg(fig, "fig-imagenet-convergence"))
 
 
-def _region_means(overlap: pd.DataFrame) -> pd.DataFrame:
-    """Mean mu* and sigma on overlapping and differing regions per model; images whose set is
-    empty (stored as 0) are left out of that set's mean."""
-    rows = []
-    for model, group in overlap.groupby("model", sort=True):
-        row = {"model": model}
-        for part in ("overlapping", "differing"):
-            kept = group[group[f"n_{part}"] > 0]
-            for stat in ("mu_star", "sigma"):
-                row[f"{stat}_{part}"] = float(kept[f"{stat}_{part}"].mean()) if len(kept) else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
+#: Display names of the MoSIP ranking statistics, in the paper's order.
+STATISTIC_LABELS = {"mu_star": "mu*", "sigma": "sigma", "mu_star_plus_sigma": "mu* + sigma"}
 
 
-def overlap_plot(overlap: pd.DataFrame) -> Figure:
-    """Overlap share with the reference and mu*/sigma on overlapping vs differing regions
-    (MoSIP Section 5)."""
-    shares = overlap.groupby("model", as_index=False, sort=True)["overlap_share"].mean()
-    regions = _region_means(overlap)
-    models = list(shares["model"])
-    reference = ", ".join(sorted(overlap["reference"].astype(str).unique()))
-    top = float(overlap["top_fraction"].iloc[0]) if len(overlap) else 0.2
+def _model_colours(models: list[str]) -> dict[str, str]:
+    return {m: colour(i) for i, m in enumerate(models)}
+
+
+def overlap_plot(summary: pd.DataFrame, reference: str) -> Figure:
+    """MoSIP Fig. 5: overlap with the reference per ranking, and raw mu*/sigma on the regions.
+
+    ``summary`` is :func:`~shortcut_audit.report.imagenet_section.overlap_summary`.
+    """
+    models = list(pd.unique(summary["model"]))
+    statistics = [s for s in STATISTIC_LABELS if s in set(summary["statistic"])]
     x = np.arange(len(models))
-    fig, axes = _subplots(1, 2, 6.4, 2.3)
+    fig, axes = _subplots(1, 3, 9.0, 2.4)
     with mpl.rc_context(STYLE):
         ax = axes[0][0]
-        bars = ax.bar(x, shares["overlap_share"], color=colour(0), width=0.55)
-        _label_bars(ax, bars, shares["overlap_share"])
-        ax.set(xticks=x, xticklabels=models, ylim=(0, 1.12), ylabel="overlap share",
-               title=f"Top-{top:.0%} regions shared with {reference}")
-        ax = axes[0][1]
-        width = 0.2
-        parts = [("mu_star_overlapping", "mu*, overlapping", 0, None), ("mu_star_differing", "mu*, differing", 1, "//"),
-                 ("sigma_overlapping", "sigma, overlapping", 2, None), ("sigma_differing", "sigma, differing", 3, "//")]
-        for k, (column, label, slot, hatch) in enumerate(parts):
-            values = regions[column].fillna(0.0)
-            ax.bar(x + (slot - 1.5) * width, values, width, color=colour(0 if k < 2 else 1), hatch=hatch,
-                   edgecolor="white", label=label)
-        ax.set(xticks=x, xticklabels=list(regions["model"]), ylim=(0, 1.4), ylabel="normalised value",
-               title="mu* and sigma by region set")
-        ax.legend(frameon=False, fontsize=6.5, ncols=2, loc="upper center")
+        width = 0.8 / max(1, len(statistics))
+        for k, statistic in enumerate(statistics):
+            part = summary[summary["statistic"] == statistic].set_index("model").reindex(models)
+            error = np.vstack([part["overlap_share"] - part["share_low"], part["share_high"] - part["overlap_share"]])
+            ax.bar(x + (k - (len(statistics) - 1) / 2) * width, part["overlap_share"], width, yerr=error,
+                   color=colour(k), capsize=2, error_kw={"lw": 0.8}, label=STATISTIC_LABELS[statistic])
+        ax.set(xticks=x, xticklabels=models, ylim=(0, 1.3), ylabel="overlap share",
+               title=f"Top regions shared with {reference}")
+        ax.legend(frameon=False, fontsize=6.5, ncols=len(statistics), loc="upper center")
+        for j, value in enumerate(("mu_star", "sigma"), start=1):
+            ax = axes[0][j]
+            part = summary[summary["statistic"] == value].set_index("model").reindex(models)
+            bars = ((f"{value}_overlapping", "overlapping", None, colour(j - 1)),
+                    (f"{value}_differing", "differing", "//", colour(j - 1)),
+                    (f"reference_{value}_overlapping", f"{reference}, same regions", None, "#000000"))
+            for k, (column, label, hatch, fill) in enumerate(bars):
+                ax.bar(x + (k - 1) * 0.26, part[column].fillna(0.0), 0.26, color=fill, hatch=hatch,
+                       edgecolor="white", label=label)
+            ax.set(xticks=x, xticklabels=models, ylabel=f"raw {STATISTIC_LABELS[value]}",
+                   title=f"{STATISTIC_LABELS[value]} (regions ranked by {STATISTIC_LABELS[value]})")
+            top = float(np.nanmax(part[[b[0] for b in bars]].to_numpy(dtype=float), initial=0.0))
+            ax.set_ylim(0, 1.6 * top if top > 0 else 1.0)  # room for the legend above the bars
+            ax.legend(frameon=False, fontsize=6.5, loc="upper center")
         for ax in axes[0]:
             ax.tick_params(axis="x", rotation=15)
-    return Figure("fig-imagenet-overlap", "Cross-architecture overlap of important regions",
-                  f"Left: share of each model's top-{top:.0%} Morris regions that coincide with, or neighbour, "
-                  f"a top region of the reference architecture ({reference}), mean over images. Right: mean "
-                  "normalised mu* (blue) and sigma (orange) on the regions that overlap (solid) and on those "
-                  "that differ (hatched). MoSIP finds that architectures agree on their most important regions; "
-                  "differing regions with low mu* but high sigma are the model-specific, interaction-driven ones.",
+    return Figure("fig-imagenet-overlap", "Cross-architecture overlap of important regions (MoSIP Fig. 5)",
+                  f"Local analysis. Left: share of each model's top regions, ranked by mu*, sigma or mu* + sigma, "
+                  f"that coincide with or neighbour a top region of the reference architecture ({reference}) "
+                  "ranked the same way, mean over images with a 95% interval. Middle and right: the model's raw "
+                  "(not normalised) mean mu* and sigma on its overlapping (solid) and differing (hatched) top "
+                  f"regions, and {reference}'s own values on the same overlapping regions (black). Raw values "
+                  "are in each model's output units, so compare the bars of one model with its reference bar.",
                   svg=to_svg(fig, "fig-imagenet-overlap"))
 
 
 def ratio_plot(ratio: pd.DataFrame) -> Figure:
-    """mu*/sigma over the relevant regions, per model and image."""
-    models = sorted(ratio["model"].unique())
+    """MoSIP Fig. 6a: mu*/sigma over the relevant regions of the global analysis, per model."""
+    models = list(ratio["model"])
     threshold = float(ratio["threshold"].iloc[0]) if len(ratio) else 0.6
-    fig, axes = _subplots(1, 1, 4.0, 2.1)
+    fig, axes = _subplots(1, 1, 1.1 * len(models) + 2.6, 2.2)
     ax = axes[0][0]
     with mpl.rc_context(STYLE):
-        for i, model in enumerate(models):
-            points = ratio[(ratio["model"] == model) & (ratio["n_ratio"] > 0)].sort_values("image_id")
-            jitter = np.linspace(-0.12, 0.12, len(points)) if len(points) > 1 else np.zeros(len(points))
-            ax.scatter(i + jitter, points["mean_ratio"], color=colour(i), marker=marker(i), s=16, zorder=3,
-                       label="per image" if i == 0 else None)
-            if len(points):
-                ax.hlines(points["mean_ratio"].mean(), i - 0.25, i + 0.25, color="#000000", lw=1.4,
-                          label="model mean" if i == 0 else None)
+        x = np.arange(len(models))
+        bars = ax.bar(x, ratio["mean_ratio"], color=[colour(i) for i in range(len(models))], width=0.55,
+                      label="mean over relevant regions")
+        _label_bars(ax, bars, ratio["mean_ratio"])
+        ax.scatter(x, ratio["median_ratio"], color="#000000", marker="_", s=120, zorder=3, label="median")
         ax.axhline(1.0, color="#888888", ls="--", lw=0.8)
-        ax.set(xticks=range(len(models)), xticklabels=models, ylabel="mean mu*/sigma", ylim=(0, None))
+        ax.set(xticks=x, xticklabels=models, ylabel="mu*/sigma", ylim=(0, None))
+        ax.tick_params(axis="x", rotation=15)
         fig.legend(*ax.get_legend_handles_labels(), loc="outside right center", frameon=False)
-    return Figure("fig-imagenet-ratio", "mu*/sigma on the relevant regions",
-                  f"Mean ratio of mu* to sigma over the regions whose normalised mu* or sigma exceeds "
-                  f"{threshold:g}, per image (dots) and per model (bar). Above the dashed line (ratio 1) the "
-                  "regions act mostly on their own; below it their effect depends on the other regions "
-                  "(interaction or non-linearity). Compare the models' levels rather than single images.",
+    return Figure("fig-imagenet-ratio", "mu*/sigma on the relevant regions (MoSIP Fig. 6a)",
+                  f"Global analysis (lumped values sampled between their minimum and maximum over all images, "
+                  f"statistics averaged over images): mean ratio of mu* to sigma over the regions whose "
+                  f"normalised mu* or sigma exceeds {threshold:g} (bar) and its median (dash). Above the dashed "
+                  "line (ratio 1) the regions act mostly on their own; below it their effect depends on the "
+                  "other regions (interaction or non-linearity).",
                   svg=to_svg(fig, "fig-imagenet-ratio"))
 
 
 def interaction_plot(shares: pd.DataFrame) -> Figure:
-    """Share of top-region pairs with an interaction, per model (``shares``: model, share)."""
+    """Share of top-K region pairs that interact by MoSIP's test, per model (``shares``: model, share)."""
     fig, axes = _subplots(1, 1, 3.4, 1.9)
     ax = axes[0][0]
     with mpl.rc_context(STYLE):
@@ -187,58 +186,57 @@ def interaction_plot(shares: pd.DataFrame) -> Figure:
         bars = ax.bar(x, shares["share"], color=[colour(i) for i in range(len(shares))], width=0.55)
         _label_bars(ax, bars, shares["share"])
         ax.set(xticks=x, xticklabels=list(shares["model"]), ylim=(0, 1.12), ylabel="share of pairs interacting")
-    return Figure("fig-imagenet-interactions", "Interacting region pairs",
-                  "Share of the pairs among each model's top-5 Morris regions whose joint masking changes the "
-                  "score by more than the sum of the single maskings (the pairwise heuristic of MoSIP). A model "
-                  "with a higher share combines regions rather than reading them one by one; read it together "
-                  "with the mu*/sigma ratio above.",
+    return Figure("fig-imagenet-interactions", "Interacting region pairs (MoSIP Fig. 6b)",
+                  "Share of the pairs among each model's top-K regions of the global analysis that interact by "
+                  "the pairwise heuristic of MoSIP: on the correctly predicted images, masking x then y and y "
+                  "then x gives accuracy changes with delta1 + gamma1 > delta2 + gamma2, which is D_x + D_y > "
+                  "D_xy for the accuracy drops D. A higher share means more pairs whose regions each need the "
+                  "other (interaction) rather than acting non-linearly on their own.",
                   svg=to_svg(fig, "fig-imagenet-interactions"))
 
 
-def _from_zero(line: pd.DataFrame) -> pd.DataFrame:
-    """Prepend the unmasked point: clean accuracy and no score change at fraction 0."""
-    if line.empty or (line["fraction"] <= 0).any() or "clean_accuracy" not in line:
-        return line
-    start = {"fraction": 0.0, "accuracy": float(line["clean_accuracy"].iloc[0]), "score_change": 0.0}
-    return pd.concat([pd.DataFrame([start]), line[list(start)]], ignore_index=True)
+MASKING_PANELS = (("accuracy", "accuracy"), ("score_change", "target score change"))
+SCOPE_TEXT = {"local": ("each image's own ranking (local analysis)", "MoSIP Figs. 4 and 9"),
+              "global": ("one ranking for every image (global analysis)", "MoSIP Fig. 10")}
 
 
-def masking_plot(masking: pd.DataFrame) -> Figure:
-    """Accuracy and score change against the masked fraction (MoSIP Figs. 4 and 10)."""
-    models = sorted(masking["model"].unique())
-    whichs = [w for w in WHICH_LABELS if w in set(masking["which"])]
-    fig, axes = _subplots(2, len(models), 2.3 * len(models) + 1.9, 3.4, sharex=True, sharey="row")
+def masking_plot(masking: pd.DataFrame, scope: str) -> Figure:
+    """Accuracy and target-score change against the masked share, per ranking (MoSIP Figs. 4, 9, 10)."""
+    data = masking[masking["scope"] == scope]
+    models = sorted(data["model"].unique())
+    rankings = [r for r in STATISTIC_LABELS if r in set(data["ranking"])]
+    colours = _model_colours(models)
+    fig, axes = _subplots(2, len(rankings), 2.3 * len(rankings) + 1.9, 3.4, sharex=True, sharey="row")
     with mpl.rc_context(STYLE):
-        for j, model in enumerate(models):
-            for r, (column, label) in enumerate((("accuracy", "top-1 accuracy"), ("score_change", "score change"))):
+        for j, ranking in enumerate(rankings):
+            for r, (column, label) in enumerate(MASKING_PANELS):
                 ax = axes[r][j]
-                for k, which in enumerate(whichs):
-                    for scope, (ls, mark) in SCOPE_STYLES.items():
-                        line = masking[(masking["model"] == model) & (masking["which"] == which)
-                                       & (masking["scope"] == scope)].sort_values("fraction")
-                        line = _from_zero(line)
+                for model in models:
+                    for which, ls in (("most", "-"), ("least", "--")):
+                        line = data[(data["model"] == model) & (data["ranking"] == ranking)
+                                    & (data["which"] == which)].sort_values("step")
                         if not line.empty:
-                            ax.plot(line["fraction"], line[column], color=colour(5 if k == 0 else 0), ls=ls,
-                                    marker=mark, fillstyle="full" if scope == "local" else "none",
-                                    label=f"{WHICH_LABELS[which]}, {scope}")
+                            ax.plot(line["fraction"], line[column], color=colours[model], ls=ls, marker="o",
+                                    markersize=2.5, fillstyle="full" if which == "most" else "none",
+                                    label=f"{model}, {WHICH_LABELS[which]}")
                 if r == 0:
-                    ax.set_title(model)
+                    ax.set_title(f"ranked by {STATISTIC_LABELS[ranking]}")
                     ax.set_ylim(-0.03, 1.05)
                 else:
                     ax.axhline(0, color="#888888", lw=0.6)
-                    ax.set_xlabel("fraction of regions masked")
+                    ax.set_xlabel("share of regions masked")
                     ax.set_xlim(left=0)
                 if j == 0:
                     ax.set_ylabel(label)
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside right center", frameon=False)
-    return Figure("fig-imagenet-masking", "Masking the most and least important regions",
-                  "Top-1 accuracy (top) and mean change of the class score (bottom) after masking a fraction "
-                  "of the Morris regions, most important first (vermillion) or least important first (blue); "
-                  "solid line, filled marker: regions ranked per image (local); dashed, hollow: one ranking for "
-                  "all images (global); the first point is the unmasked image. As in MoSIP Figs. 4 and 10, "
-                  "masking the most important regions should cost far more than masking the least important ones.",
-                  svg=to_svg(fig, "fig-imagenet-masking"))
+    how, paper = SCOPE_TEXT.get(scope, (scope, "MoSIP"))
+    return Figure(f"fig-imagenet-masking-{scope}", f"Masking the most and least important regions, {scope}",
+                  f"{paper}: accuracy (top) and mean change of the target probability (bottom) of the correctly "
+                  f"predicted images while regions are masked one by one in {how}, ranked by mu*, sigma or "
+                  "mu* + sigma: most important first (solid) or least important first (dashed); the first point "
+                  "is the clean image. A faithful ranking makes the solid lines fall far below the dashed ones.",
+                  svg=to_svg(fig, f"fig-imagenet-masking-{scope}"))
 
 
 def ensemble_size_plot(ablation: pd.DataFrame, best_base: dict[str, float]) -> Figure:

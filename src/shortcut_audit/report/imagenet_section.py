@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shortcut_audit.audit.interventions import mean_interval
 from shortcut_audit.report import imagenet_figures as figs
 from shortcut_audit.report.artefacts import IMAGENET_DIR, read_optional_table
 from shortcut_audit.report.findings import Finding
@@ -32,11 +33,16 @@ COLUMNS = {
                  "reference"),
     "curves": ("model", "method", "mode", "step", "fraction", "score"),
     "convergence": ("model", "method", "image_id", "budget", "forwards", "spearman"),
-    "overlap": ("model", "reference", "image_id", "top_fraction", "overlap_share", "n_overlapping", "n_differing",
-                "mu_star_overlapping", "mu_star_differing", "sigma_overlapping", "sigma_differing"),
-    "ratio": ("model", "image_id", "threshold", "n_relevant", "n_ratio", "mean_ratio"),
-    "interactions": ("model", "image_id", "region_a", "region_b", "interaction", "interacts"),
-    "masking": ("model", "which", "scope", "fraction", "accuracy", "score_change"),
+    "overlap": ("model", "reference", "requested_reference", "statistic", "image_id", "top_fraction",
+                "overlap_share", "n_overlapping", "n_differing", "mu_star_overlapping", "mu_star_differing",
+                "sigma_overlapping", "sigma_differing", "reference_mu_star_overlapping",
+                "reference_sigma_overlapping"),
+    "ratio": ("model", "n_images", "threshold", "n_relevant", "n_ratio", "mean_ratio", "median_ratio"),
+    "interactions": ("model", "target_kind", "n_images", "region_x", "region_y", "drop_x", "drop_y", "drop_xy",
+                     "interaction", "interacts"),
+    "score_interactions": ("model", "image_id", "region_a", "region_b", "interaction", "interacts"),
+    "masking": ("model", "scope", "ranking", "which", "target_kind", "n_images", "step", "fraction", "accuracy",
+                "score_change"),
     "ensembles": ("model", "kind", "normalisation", "aggregation", "members", "n_members", "deletion_auc",
                   "insertion_auc"),
 }
@@ -210,23 +216,129 @@ def fidelity_table(fidelity: pd.DataFrame, methods: list[str]) -> Table:
 
 
 def interaction_shares(interactions: pd.DataFrame) -> pd.DataFrame:
-    """Per model: images, pairs tested, interacting pairs, their share and the mean |interaction|."""
-    data = interactions.assign(interacts=_truthy(interactions["interacts"]),
-                               magnitude=interactions["interaction"].abs())
-    shares = data.groupby("model", sort=True).agg(images=("image_id", "nunique"), pairs=("interacts", "size"),
-                                                  interacting=("interacts", "sum"),
-                                                  mean_abs_interaction=("magnitude", "mean")).reset_index()
-    shares.insert(4, "share", shares["interacting"] / shares["pairs"].where(shares["pairs"] > 0))
+    """Per model (MoSIP Fig. 6b): correctly predicted images, pairs tested, pairs interacting by
+    ``D_x + D_y > D_xy`` and their share."""
+    data = interactions.assign(interacts=_truthy(interactions["interacts"]))
+    shares = data.groupby("model", sort=True).agg(images=("n_images", "max"), pairs=("interacts", "size"),
+                                                  interacting=("interacts", "sum")).reset_index()
+    shares["share"] = shares["interacting"] / shares["pairs"].where(shares["pairs"] > 0)
     return shares.assign(interacting=shares["interacting"].astype(int))
 
 
 def interaction_table(shares: pd.DataFrame) -> Table:
     return from_frame(shares, "table-imagenet-interactions",
-                      "Interaction shares: among the top-5 Morris regions of each image, the pairs whose joint "
-                      "masking departs from the sum of the single maskings, per model.",
+                      "Pairwise heuristic of MoSIP (Sec. 5, Fig. 6b): every pair of each model's top-K regions of "
+                      "the global analysis; a pair interacts when, on the correctly predicted images, the accuracy "
+                      "drops satisfy D_x + D_y > D_xy (the paper's delta1 + gamma1 > delta2 + gamma2), with no "
+                      "threshold. Pairs whose regions are redundant (either suffices, D_xy > D_x + D_y) are not "
+                      "counted by this one-sided test.",
+                      style=TableStyle(labels={"images": "correct images", "pairs": "pairs tested",
+                                               "interacting": "pairs interacting", "share": "share interacting"}))
+
+
+def score_interaction_table(score_interactions: pd.DataFrame) -> Table:
+    """The two-sided per-image score test (an extension, not MoSIP's statistic)."""
+    data = score_interactions.assign(interacts=_truthy(score_interactions["interacts"]),
+                                     magnitude=score_interactions["interaction"].abs())
+    shares = data.groupby("model", sort=True).agg(images=("image_id", "nunique"), pairs=("interacts", "size"),
+                                                  interacting=("interacts", "sum"),
+                                                  mean_abs_interaction=("magnitude", "mean")).reset_index()
+    shares.insert(4, "share", shares["interacting"] / shares["pairs"].where(shares["pairs"] > 0))
+    return from_frame(shares.assign(interacting=shares["interacting"].astype(int)),
+                      "table-imagenet-score-interactions",
+                      "Extension, not the paper's statistic: per image, the top-K regions of the local analysis, "
+                      "a pair counted as interacting when the drop of the target probability under joint masking "
+                      "departs from the sum of the single drops, in either direction, by more than "
+                      "interaction_threshold times the clean probability.",
                       style=TableStyle(labels={"pairs": "pairs tested", "interacting": "pairs interacting",
                                                "share": "share interacting",
                                                "mean_abs_interaction": "mean |interaction|"}))
+
+
+def overlap_summary(overlap: pd.DataFrame) -> pd.DataFrame:
+    """Per model and ranking statistic (MoSIP Fig. 5): mean overlap share with its 95% Student-t
+    interval over images, and the raw mean mu*/sigma of the model and the reference on the
+    overlapping and differing regions (images whose set is empty are left out of that mean)."""
+    rows = []
+    order = {s: i for i, s in enumerate(figs.STATISTIC_LABELS)}
+    for (model, statistic), group in overlap.groupby(["model", "statistic"], sort=False):
+        share, low, high = mean_interval(group["overlap_share"].to_numpy(dtype=float))
+        row = {"model": model, "reference": str(group["reference"].iloc[0]), "statistic": statistic,
+               "images": group["image_id"].nunique(), "overlap_share": share, "share_low": low, "share_high": high}
+        for part in ("overlapping", "differing"):
+            kept = group[group[f"n_{part}"] > 0]
+            for value in ("mu_star", "sigma", "reference_mu_star", "reference_sigma"):
+                column = f"{value}_{part}"
+                if column in group:
+                    row[column] = float(kept[column].mean()) if len(kept) else np.nan
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["model", "statistic"], key=lambda c: c.map(order) if c.name == "statistic" else c,
+                             kind="stable").reset_index(drop=True)
+
+
+def overlap_table(summary: pd.DataFrame, reference: str) -> Table:
+    columns = ["model", "statistic", "images", "overlap_share", "share_low", "share_high", "mu_star_overlapping",
+               "mu_star_differing", "reference_mu_star_overlapping", "sigma_overlapping", "sigma_differing",
+               "reference_sigma_overlapping"]
+    shown = summary.assign(statistic=summary["statistic"].map(figs.STATISTIC_LABELS).fillna(summary["statistic"]))
+    labels = {"statistic": "ranked by", "overlap_share": "overlap share", "share_low": "95% low",
+              "share_high": "95% high", "mu_star_overlapping": "mu* overlapping", "mu_star_differing": "mu* differing",
+              "reference_mu_star_overlapping": f"{reference} mu* (same regions)",
+              "sigma_overlapping": "sigma overlapping", "sigma_differing": "sigma differing",
+              "reference_sigma_overlapping": f"{reference} sigma (same regions)"}
+    return from_frame(shown[[c for c in columns if c in shown]], "table-imagenet-overlap",
+                      f"MoSIP Fig. 5 (local analysis): share of each model's top regions that coincide with or "
+                      f"neighbour a top region of {reference} (mean over images, 95% Student-t interval), and the "
+                      f"raw mean mu* and sigma on the overlapping and differing regions, next to {reference}'s own "
+                      "values on the same overlapping regions.", style=TableStyle(labels=labels), css="wide")
+
+
+def _masking_final(masking: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the largest masked share of every curve."""
+    last = masking.groupby(["model", "scope", "ranking", "which"])["step"].transform("max")
+    return masking[masking["step"] == last]
+
+
+def masking_frame(masking: pd.DataFrame) -> pd.DataFrame:
+    """Per model, scope and ranking: accuracy and score change after masking the largest share,
+    most and least important first."""
+    final = _masking_final(masking)
+    wide = final.pivot_table(index=["model", "scope", "ranking"], columns="which",
+                             values=["accuracy", "score_change"], aggfunc="mean")
+    wide.columns = [f"{value}_{which}" for value, which in wide.columns]
+    extra = final.groupby(["model", "scope", "ranking"]).agg(images=("n_images", "max"), fraction=("fraction", "max"),
+                                                             target_kind=("target_kind", "first"))
+    frame = extra.join(wide).reset_index()
+    order = {s: i for i, s in enumerate(figs.STATISTIC_LABELS)}
+    scopes = {"local": 0, "global": 1}
+    frame = frame.sort_values(["model", "scope", "ranking"], kind="stable",
+                              key=lambda c: c.map(order) if c.name == "ranking" else
+                              c.map(scopes) if c.name == "scope" else c)
+    return frame.reset_index(drop=True)
+
+
+def masking_table(masking: pd.DataFrame) -> Table:
+    frame = masking_frame(masking)
+    kinds = set(frame["target_kind"].astype(str))
+    correct = ("Images carry no labels here (the sample photos): \"correct\" means the model's own clean top-1, "
+               "so every image is kept and clean accuracy is 1 by construction. " if "predicted" in kinds else "")
+    correct += "With labels, correct means the true class. " if "true" in kinds else ""
+    shown = frame.assign(ranking=frame["ranking"].map(figs.STATISTIC_LABELS).fillna(frame["ranking"]),
+                         target_kind=frame["target_kind"].map({"true": "true class",
+                                                               "predicted": "own clean top-1"}).fillna(
+                             frame["target_kind"]))
+    columns = ["model", "scope", "ranking", "target_kind", "images", "fraction", "accuracy_most", "accuracy_least",
+               "score_change_most", "score_change_least"]
+    labels = {"ranking": "ranked by", "target_kind": "correct means", "images": "correct images",
+              "fraction": "share masked", "accuracy_most": "accuracy, most masked",
+              "accuracy_least": "accuracy, least masked", "score_change_most": "score change, most",
+              "score_change_least": "score change, least"}
+    return from_frame(shown[[c for c in columns if c in shown]], "table-imagenet-masking",
+                      "MoSIP masking validation (Figs. 4, 9 local; Fig. 10 global) on the correctly predicted "
+                      "images: accuracy and mean change of the target probability after masking the largest share "
+                      "of regions, most important first and least important first. " + correct,
+                      style=TableStyle(labels=labels))
 
 
 def ensembles_frame(ensembles: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -338,6 +450,78 @@ def convergence_findings(convergence: pd.DataFrame) -> list[Finding]:
                     "ok" if ahead else "alert")]
 
 
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def overlap_findings(overlap: pd.DataFrame, summary: pd.DataFrame) -> list[Finding]:
+    """MoSIP Fig. 5 in words: stand-in reference, overlap shares, sigma against the reference's."""
+    found = []
+    reference = str(overlap["reference"].iloc[0])
+    requested = str(overlap["requested_reference"].iloc[0])
+    if requested != reference:
+        found.append(Finding(f"The requested reference architecture, {requested} (MoSIP: AlexNet), was not loaded "
+                             f"(not configured, or its weights are not available locally); {reference} stands in, "
+                             f"so the overlap below compares the models with {reference}, not with {requested}.",
+                             "alert"))
+    top = float(overlap["top_fraction"].iloc[0])
+    for model, part in summary.groupby("model", sort=False):
+        by = part.set_index("statistic")
+        shares = ", ".join(f"{_percent(by.loc[s, 'overlap_share'])} by {label}"
+                           for s, label in figs.STATISTIC_LABELS.items() if s in by.index)
+        found.append(Finding(f"{model}: of its top-{_percent(top)} regions, {shares} coincide with or neighbour "
+                             f"{reference}'s (mean over {int(part['images'].max())} images; MoSIP reports at least "
+                             "80% for every architecture against AlexNet)."))
+        if "sigma" in by.index and not pd.isna(by.loc["sigma", "sigma_overlapping"]):
+            own, ref = by.loc["sigma", "sigma_overlapping"], by.loc["sigma", "reference_sigma_overlapping"]
+            verdict = "higher than" if own > ref else "lower than" if own < ref else "equal to"
+            found.append(Finding(f"On the regions {model} shares with {reference} (ranked by sigma), {model}'s mean "
+                                 f"sigma is {format_number(own)}, {verdict} {reference}'s {format_number(ref)} on the "
+                                 "same regions (raw values in each model's output units; MoSIP reads higher sigma "
+                                 "than AlexNet as stronger use of interactions or non-linearity)."))
+    return found
+
+
+def ratio_findings(ratio: pd.DataFrame) -> list[Finding]:
+    """MoSIP Fig. 6a in words: the models ordered by mu*/sigma of the global analysis."""
+    data = ratio[ratio["n_ratio"] > 0].sort_values("mean_ratio", ascending=False)
+    if data.empty:
+        return []
+    listed = ", ".join(f"{m} {format_number(v)}" for m, v in zip(data["model"], data["mean_ratio"]))
+    return [Finding(f"Global analysis, mu*/sigma over the relevant regions, highest first: {listed}. A lower ratio "
+                    "means the relevant regions act more through interactions or non-linearity than on their own "
+                    "(MoSIP finds it falling from AlexNet to ResNet-50).")]
+
+
+def interaction_findings(shares: pd.DataFrame) -> list[Finding]:
+    """MoSIP Fig. 6b in words: the share of interacting top-K pairs per model."""
+    if shares.empty:
+        return []
+    listed = ", ".join(f"{row.model} {row.interacting} of {row.pairs} ({_percent(row.share)}, "
+                       f"{row.images} correct images)" for row in shares.itertuples())
+    return [Finding(f"Top-K region pairs interacting by MoSIP's test (D_x + D_y > D_xy on accuracy): {listed}.")]
+
+
+def masking_findings(masking: pd.DataFrame) -> list[Finding]:
+    """MoSIP's validation in words: masking the most important regions by mu* must cost more than
+    the masked share of accuracy, and more than masking the least important ones."""
+    frame = masking_frame(masking)
+    found = []
+    for row in frame[frame["ranking"] == "mu_star"].itertuples():
+        if row.images == 0:
+            found.append(Finding(f"{row.model} ({row.scope}): no correctly predicted image, nothing to mask.",
+                                 "alert"))
+            continue
+        drop_most, drop_least = 1 - row.accuracy_most, 1 - row.accuracy_least
+        passes = drop_most > row.fraction and drop_most > drop_least
+        found.append(Finding(
+            f"{row.model}, {row.scope} analysis: masking the {_percent(row.fraction)} most important regions by mu* "
+            f"drops accuracy by {_percent(drop_most)} on {row.images} correctly predicted images, the least "
+            f"important by {_percent(drop_least)} (MoSIP expects more than {_percent(row.fraction)} for the most "
+            "important and little for the least).", "ok" if passes else "alert"))
+    return found
+
+
 # ---------------------------------------------------------------- parts
 
 class _Builder:
@@ -383,18 +567,39 @@ class _Builder:
     def cross_architecture(self) -> None:
         self.section.add("heading", "Cross-architecture analyses")
         if self.need("overlap"):
-            self.section.add("figure", figs.overlap_plot(self.tables["overlap"]))
+            overlap = self.tables["overlap"]
+            summary = overlap_summary(overlap)
+            reference = str(overlap["reference"].iloc[0])
+            self.section.add("findings", overlap_findings(overlap, summary))
+            self.section.add("figure", figs.overlap_plot(summary, reference))
+            self.section.add("table", overlap_table(summary, reference))
         if self.need("ratio"):
-            self.section.add("figure", figs.ratio_plot(self.tables["ratio"]))
+            ratio = self.tables["ratio"]
+            found = ratio_findings(ratio)
+            if found:
+                self.section.add("findings", found)
+            self.section.add("figure", figs.ratio_plot(ratio))
         if self.need("interactions"):
             shares = interaction_shares(self.tables["interactions"])
+            found = interaction_findings(shares)
+            if found:
+                self.section.add("findings", found)
             self.section.add("figure", figs.interaction_plot(shares))
             self.section.add("table", interaction_table(shares))
+        if "score_interactions" in self.tables:
+            self.section.add("table", score_interaction_table(self.tables["score_interactions"]))
 
     def masking(self) -> None:
         self.section.add("heading", "Region masking")
         if self.need("masking"):
-            self.section.add("figure", figs.masking_plot(self.tables["masking"]))
+            masking = self.tables["masking"]
+            found = masking_findings(masking)
+            if found:
+                self.section.add("findings", found)
+            for scope in ("local", "global"):
+                if scope in set(masking["scope"]):
+                    self.section.add("figure", figs.masking_plot(masking, scope))
+            self.section.add("table", masking_table(masking))
 
     def ensembles(self) -> None:
         self.section.add("heading", "Ensembles of explanations")
