@@ -129,13 +129,9 @@ def _register(factors: dict, appliers: dict, items: Iterable[tuple[Factor, Image
 
 def _builtin_items() -> list[tuple[Factor, ImageFactor | None]]:
     from shortcut_audit.factors.biased_mnist import RENDERER_FACTORS
+    from shortcut_audit.factors.watermark import WATERMARK
 
-    items: list[tuple[Factor, ImageFactor | None]] = [(f, None) for f in RENDERER_FACTORS]
-    try:
-        from shortcut_audit.factors.watermark import WATERMARK
-    except ImportError:  # the watermark module is optional until it exists in the tree
-        return items
-    return items + [(f, WATERMARK) for f in WATERMARK.factors]
+    return [(f, None) for f in RENDERER_FACTORS] + [(f, WATERMARK) for f in WATERMARK.factors]
 
 
 def builtin_registry() -> FactorRegistry:

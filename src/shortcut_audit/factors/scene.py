@@ -16,7 +16,7 @@ naming it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -314,11 +314,23 @@ def digit_scene(
     )
 
 
-def image_scene(images: torch.Tensor, labels: torch.Tensor, image_factors: Sequence[ImageFactor]) -> Scene:
-    """A scene of photos ``(n, C, H, W)`` in ``[0, 1]``; every image factor starts at its neutral value."""
+def image_scene(images: torch.Tensor, labels: torch.Tensor, image_factors: Sequence[ImageFactor],
+                own: Mapping[str, float] | None = None) -> Scene:
+    """A scene of photos ``(n, C, H, W)`` in ``[0, 1]``.
+
+    Every image factor starts at its neutral value, except those given in ``own``
+    (``name -> value`` shared by every image, e.g. ``{"watermark": 1}`` to study the
+    watermark's aspects on watermarked images).
+    """
     groups = tuple(image_factors)
     base = ImageBase(images)
-    return Scene(base, groups, labels.to(base.device, torch.int64), _neutral_values(groups, len(base), base.device).clone())
+    values = _neutral_values(groups, len(base), base.device).clone()
+    names = [f.name for group in groups for f in group.factors]
+    for name, value in (own or {}).items():
+        if name not in names:
+            raise FactorError(f"unknown factor {name!r} for this scene; it can set {', '.join(names)}")
+        values[:, names.index(name)] = float(value)
+    return Scene(base, groups, labels.to(base.device, torch.int64), values)
 
 
 class ProbabilityReader:
