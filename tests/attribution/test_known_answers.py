@@ -56,9 +56,9 @@ def test_integrated_gradients_of_a_linear_model_is_exact(baseline):
 @pytest.mark.parametrize(
     "sample_counts, options",
     [
-        ((8, 64, 1024), {"steps": 2}),
-        # Cai & Wunder 2024, Sec. 3.3: one mirrored pair per path point (the default, steps=None)
-        ((16, 128, 2048), {"sigma": 0.1}),
+        ((8, 64, 1024), {"steps": 2, "loss": "target"}),
+        # one mirrored pair per path point (the default, steps=None)
+        ((16, 128, 2048), {"sigma": 0.1, "loss": "target"}),
     ],
     ids=["fixed_steps", "dense_path"],
 )
