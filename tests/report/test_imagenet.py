@@ -28,7 +28,8 @@ FIGURES = {
     "fig-imagenet-gallery": "each column one method",
 }
 TABLES = ("table-imagenet-status", "table-imagenet-models", "table-imagenet-fidelity",
-          "table-imagenet-white-box", "table-imagenet-convergence", "table-imagenet-interactions", "table-imagenet-ensembles-efficientnet-lite0", "table-imagenet-profile")
+          "table-imagenet-white-box", "table-imagenet-convergence", "table-imagenet-interactions",
+          "table-imagenet-ensembles-efficientnet-lite0", "table-imagenet-profile")
 
 
 def _imagenet(html: str):
