@@ -126,7 +126,7 @@ def load_models(config: ImagenetConfig, device: torch.device) -> tuple[list[Load
 WHITE_BOX_COMPARED = ("geex", "gers", "igeex", "rise")
 
 
-def white_box_maps(loaded: LoadedModel, images, targets, config: ImagenetConfig, device, output) -> dict:
+def white_box_maps(loaded: LoadedModel, images, targets, config: ImagenetConfig, device) -> dict:
     """White-box maps of the explained output (GEEX paper, Fig. 3), signed channel sums, (N, H, W) each.
 
     ``gradient``; ``smoothgrad`` (the paper's white-box baseline; ``smoothgrad_samples``
@@ -138,7 +138,7 @@ def white_box_maps(loaded: LoadedModel, images, targets, config: ImagenetConfig,
 
     def explained(x):  # the same output the black-box methods explained
         logits = loaded.model(x)
-        return logits if output == "logit" else logits.softmax(dim=1)
+        return logits if config.explained_output == "logit" else logits.softmax(dim=1)
 
     kwargs = {"batch_size": config.batch_size, "device": device, "seed": config.seed}
     images, targets = images.to(device), targets.to(device)
@@ -219,7 +219,7 @@ class ImagenetAudit:
             self.rows["curves"] += curve_rows(loaded.name, method, curves)
             if method in WHITE_BOX_COMPARED:
                 if white is None:
-                    white = white_box_maps(loaded, batch.images, targets, c, self.device, c.explained_output)
+                    white = white_box_maps(loaded, batch.images, targets, c, self.device)
                 for reference, white_map in white.items():
                     self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, targets,
                                                         {"l1_to_white_box": l1_distance(run.maps, white_map)},
