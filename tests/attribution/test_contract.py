@@ -123,6 +123,8 @@ def test_nan_model_output_is_a_clear_error(key):
     ("rise", dict(keep_prob=1.0)), ("rise", dict(keep_prob=0.0)), ("rise", dict(nb_masks=0)),
     ("occlusion", dict(patch_size=0)), ("occlusion", dict(stride=(1, 2, 3))),
     ("geex", dict(sigma=0.0)), ("geex", dict(loss="mse")), ("gers", dict(noise_size=0)),
+    ("geex", dict(noise="pixel")), ("geex", dict(model_output="scores")), ("sobol", dict(map_upsampling="cubic")),
+    ("sobol", dict(variance="population")), ("smoothgrad", dict(channel_reduction="max")),
     ("igeex", dict(steps=0)), ("morris_grid", dict(levels=3)), ("morris_grid", dict(sampling="global")),
     ("morris_grid", dict(n_trajectories=1)), ("morris_grid", dict(statistic="mu")),
     ("integrated_gradients", dict(baseline="noise")), ("smoothgrad", dict(noise_level=-1.0)),
@@ -145,7 +147,7 @@ def test_non_square_images_keep_their_orientation():
     region = torch.zeros(8, 16, dtype=torch.bool)
     region[:4, 12:] = True
     x = torch.rand(2, 1, 8, 16, generator=torch.Generator().manual_seed(0)) + 0.5
-    maps = A.SobolAttribution(RegionModel(region), grid_size=(2, 4), nb_design=8)(x, [0, 0])
+    maps = A.SobolAttribution(RegionModel(region), grid_size=(2, 4), nb_design=8, map_upsampling="nearest")(x, [0, 0])
     assert maps.shape == (2, 8, 16)
     assert (maps[:, region] > 0).all() and (maps[:, ~region].abs() < 1e-6).all()
 
@@ -163,6 +165,7 @@ def test_white_box_linear_baselines():
     torch.testing.assert_close(A.Saliency(model)(x, t), w[t].abs().amax(1))
     torch.testing.assert_close(A.GradientInput(model)(x, t), (x * w[t]).sum(1))
     torch.testing.assert_close(A.SmoothGrad(model, n_samples=4)(x, t), w[t].abs().amax(1))
+    torch.testing.assert_close(A.SmoothGrad(model, n_samples=4, channel_reduction="sum")(x, t), w[t].sum(1))
     ref = torch.rand(1, 3, 6, 6)
     eg = A.ExpectedGradients(model, references=ref, n_samples=5)(x, t)
     torch.testing.assert_close(eg, ((x - ref) * w[t]).sum(1), rtol=1e-5, atol=1e-5)

@@ -33,7 +33,8 @@ def small_params(models, **overrides):
         "input_size": 32, "batch_size": 32, "autocast": True,
         "methods": ["sobol", "rise", "occlusion", "morris_grid", "geex"], "forwards": 40,
         "sobol": {"grid_size": 3}, "rise": {"grid_size": 4, "keep_prob": 0.5},
-        "occlusion": {"patch_fraction": 0.25}, "geex": {"sigma": 0.1},
+        "occlusion": {"patch_fraction": 0.25}, "geex": {"sigma": 0.15, "noise_size": 4,
+                                                      "white_box": {"smoothgrad_samples": 4, "ig_steps": 4}},
         "morris": {"grid_size": 4, "levels": 4, "n_trajectories": 2, "sampling": "local"},
         "fidelity": {"steps": 4, "deletion_baseline": "zero", "insertion_baseline": "blur"},
         "cross_architecture": {"top_fraction": 0.25, "neighbour_radius": 1, "relevant_threshold": 0.6,
@@ -41,7 +42,7 @@ def small_params(models, **overrides):
         "ensembles": {"normalisations": ["z", "l1"], "aggregations": ["mean", "ucb"], "steps": 3,
                       "baseline": "random_normal", "size_repeats": 1},
         "convergence": {"methods": ["sobol", "rise"], "budgets": [20, 40], "reference_forwards": 80,
-                        "n_images": 1},
+                        "n_images": 1, "grid_size": 3},
     }
     imagenet.update(overrides)
     return {"seed": 0, "device": "cpu", "imagenet": imagenet}

@@ -42,3 +42,27 @@ def test_mosip_global_sampling_and_reference_model(make_params):
     chosen = parse_config(make_params(["efficientnet_lite0", "vgg16"],
                                       cross_architecture={"reference_model": "vgg16"}))
     assert chosen.overlap_reference == "vgg16"
+def test_geex_and_convergence_keys_parse_with_the_papers_defaults(make_params):
+    config = parse_config(make_params(["efficientnet_lite0"], geex={}, convergence={"budgets": [100],
+                                                                                     "reference_forwards": 200}))
+    assert (config.geex_loss, config.geex_noise) == ("uniform_ce", "shared")
+    assert config.geex_sigma == pytest.approx(0.15) and config.convergence_grid == 7
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"geex": {"loss": "mse"}}, "imagenet.geex.loss"),
+    ({"geex": {"noise": "pixel"}}, "imagenet.geex.noise"),
+    ({"geex": {"noise_size": 0}}, "imagenet.geex.noise_size"),
+    ({"geex": {"white_box": {"smoothgrad_samples": 0}}}, "imagenet.geex.white_box.smoothgrad_samples"),
+    ({"convergence": {"budgets": [100], "reference_forwards": 200, "grid_size": 1}},
+     "imagenet.convergence.grid_size"),
+])
+def test_bad_geex_and_convergence_values_name_the_key(make_params, override, key):
+    with pytest.raises(ParamError, match=key.replace(".", r"\.")):
+        parse_config(make_params(["efficientnet_lite0"], **override))
+
+
+def test_convergence_budgets_are_checked_against_the_convergence_grid(make_params):
+    # Sobol on the paper's 7 x 7 convergence masks needs N >= 2 designs: 2 (49 + 1) forwards
+    with pytest.raises(ParamError, match=r"imagenet\.convergence\.budgets.*7x7"):
+        parse_config(make_params(["efficientnet_lite0"], convergence={"budgets": [20, 40], "reference_forwards": 80}))

@@ -97,3 +97,22 @@ def test_explained_output_logit_or_probability():
     assert torch.allclose(probabilities, logits.softmax(dim=1)) and scorer.total_inputs == 6
     with pytest.raises(ValueError, match="output must be"):
         ExplainedOutput(scorer, "energy")
+
+
+def test_geex_settings_follow_the_paper_and_convert_sigma_to_input_units(make_params):
+    config = parse_config(make_params(["efficientnet_lite0"]))
+    for method in ("geex", "gers", "igeex"):
+        settings = method_settings(method, 64, 32, config, input_scale=0.5)
+        assert settings["sigma"] == pytest.approx(config.geex_sigma * 0.5)
+        assert (settings["loss"], settings["noise"], settings["model_output"]) == ("uniform_ce", "shared", "logits")
+        # GERS and (on ImageNet) iGEEX draw low-resolution noise; GEEX full-resolution noise
+        assert settings.get("noise_size") == (None if method == "geex" else config.geex_noise_size)
+    probability = parse_config(make_params(["efficientnet_lite0"], explained_output="probability"))
+    assert method_settings("geex", 64, 32, probability)["model_output"] == "probabilities"
+
+
+def test_grid_override_sets_sobol_and_rise_masks(make_params):
+    config = parse_config(make_params(["efficientnet_lite0"]))
+    assert method_settings("sobol", 120, 32, config, grid_size=7) == {"grid_size": 7, "nb_design": 2}
+    assert method_settings("rise", 120, 32, config, grid_size=7)["grid_size"] == 7
+    assert method_settings("sobol", 120, 32, config)["grid_size"] == config.sobol_grid

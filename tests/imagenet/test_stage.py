@@ -36,11 +36,17 @@ def test_stage_writes_every_table(tmp_path, monkeypatch, make_params, tiny_model
     fidelity = pd.read_csv(out / "fidelity.csv")
     assert set(fidelity["method"]) == {"sobol", "rise", "occlusion", "morris_grid", "geex"}
     assert {"deletion_auc", "insertion_auc", "naopc", "l1_to_white_box"} <= set(fidelity["metric"])
+    white = fidelity[fidelity["metric"] == "l1_to_white_box"]
+    assert set(white["method"]) == {"rise", "geex"}
+    assert set(white["reference"]) == {"gradient", "smoothgrad", "integrated_gradients"}
     ensembles = pd.read_csv(out / "ensembles.csv")
     assert len(ensembles[ensembles["kind"] == "ensemble"]) == 4
     assert set(pd.read_csv(out / "convergence.csv")["method"]) == {"sobol", "rise"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["resnet50"] == "skipped" and "sobol" in metrics["sobol_vs_baselines"]["deletion_auc"]
+    assert set(metrics["convergence"]) == set(metrics["convergence_variance"]) == {
+        f"{m}/independent/{b}" for m in ("sobol", "rise") for b in (20, 40)}
+    assert "geex/smoothgrad" in metrics["l1_to_white_box"] and "l1_to_white_box" not in metrics["methods"]["geex"]
     maps = np.load(out / "maps.npz")
     assert maps["map_sobol"].shape == (2, 32, 32) and maps["images"].dtype == np.float16
     _check_mosip_tables(out, maps, metrics, [tiny_model_path, "tiny_imagenet_net:build_other"])

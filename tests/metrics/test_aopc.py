@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from shortcut_audit.metrics import aopc_from_curve, normalised_aopc
@@ -25,3 +26,33 @@ def test_good_map_beats_reversed_map(quadrant_model, quadrant_map):
     good = normalised_aopc(quadrant_model, images, quadrant_map, targets, steps=8).normalised
     bad = normalised_aopc(quadrant_model, images, -quadrant_map, targets, steps=8).normalised
     assert (good > bad).all()
+
+
+def test_naopc_tracks_the_class_the_model_decided_not_the_label(make_quadrant_model, quadrant_map):
+    # Cai & Wunder, Sec. 4: the confidence of "the class that has been decided" along the deletion
+    # path, nAOPC = 1 - mean(trend) / trend[0]. Class 1 (constant logit 1) wins on dark images.
+    model = make_quadrant_model(scale=4.0, other=1.0)
+    images = torch.full((2, 3, 8, 8), 0.1)
+    labels = torch.zeros(2, dtype=torch.long)  # the true class, which the model does not predict
+    steps = 8
+    trend = []
+    for k in range(steps + 1):  # most relevant first: the quadrant's 16 pixels go in the first two steps
+        x = images.clone().view(2, 3, 64)
+        order = torch.argsort(quadrant_map.view(2, 64), dim=1, descending=True, stable=True)
+        n_removed = round(k * 64 / steps)
+        x[torch.arange(2)[:, None], :, order[:, :n_removed]] = 0.0
+        trend.append(torch.softmax(model(x.view(2, 3, 8, 8)), dim=1)[:, 1])
+    trend = torch.stack(trend, dim=1)
+    expected = 1 - trend.mean(dim=1) / trend[:, 0]
+    result = normalised_aopc(model, images, quadrant_map, labels, steps=steps)
+    torch.testing.assert_close(result.normalised, expected, rtol=1e-5, atol=1e-6)
+    assert (result.tracked == 1).all()
+    followed = normalised_aopc(model, images, quadrant_map, labels, steps=steps, track="target")
+    assert (followed.tracked == 0).all() and not torch.allclose(followed.normalised, expected)
+
+
+def test_naopc_rejects_unknown_tracking(quadrant_model, quadrant_map):
+    with pytest.raises(ValueError, match="track"):
+        normalised_aopc(quadrant_model, torch.ones(2, 3, 8, 8), quadrant_map, track="label")
+    with pytest.raises(ValueError, match="target classes"):
+        normalised_aopc(quadrant_model, torch.ones(2, 3, 8, 8), quadrant_map, track="target")

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from shortcut_audit.metrics import convergence_curve, spearman
+from shortcut_audit.metrics import ConvergencePoint, convergence_curve, spearman
 
 
 def test_spearman_matches_scipy_with_ties():
@@ -33,3 +33,13 @@ def test_convergence_improves_with_budget():
     means = [p.spearman.mean().item() for p in points]
     assert [p.forwards for p in points] == [1, 10, 100, 1000]
     assert means == sorted(means) and means[-1] > 0.95
+
+
+def test_point_reports_the_mean_and_variance_over_images():
+    # Fel et al. (2021), Fig. 2: mean and variance of the Spearman correlation over the images
+    rho = torch.tensor([0.2, 0.5, 0.9, 1.0])
+    point = ConvergencePoint(1000, rho)
+    values = rho.numpy().astype(np.float64)
+    assert abs(point.mean - values.sum() / 4) < 1e-12
+    assert abs(point.variance - ((values - values.mean()) ** 2).sum() / 4) < 1e-12
+    assert ConvergencePoint(1000, rho[:1]).variance == 0.0

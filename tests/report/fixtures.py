@@ -220,11 +220,12 @@ def _imagenet_fidelity() -> pd.DataFrame:
     rows = []
     for k, method in enumerate(IMAGENET_METHODS):
         for i, image in enumerate(IMAGENET_IMAGES):
-            values = {"deletion_auc": (0.15 + 0.04 * k + 0.01 * i, "lower", ""),
-                      "insertion_auc": (0.7 - 0.05 * k, "higher", ""), "naopc": (0.8 - 0.03 * k, "higher", "")}
-            if method == "geex":
-                values["l1_to_white_box"] = (0.2 + 0.01 * i, "lower", "gradient")
-            for metric, (value, direction, reference) in values.items():
+            values = [("deletion_auc", 0.15 + 0.04 * k + 0.01 * i, "lower", ""),
+                      ("insertion_auc", 0.7 - 0.05 * k, "higher", ""), ("naopc", 0.8 - 0.03 * k, "higher", "")]
+            if method in ("geex", "rise"):  # one row per white-box map (GEEX paper, Fig. 3)
+                values += [("l1_to_white_box", 0.2 + 0.5 * (method == "rise") + 0.05 * r + 0.01 * i, "lower", ref)
+                           for r, ref in enumerate(("gradient", "smoothgrad", "integrated_gradients"))]
+            for metric, value, direction, reference in values:
                 rows.append({"model": IMAGENET_MODELS[0], "method": method, "image_id": image, "target": 285 + i,
                              "metric": metric, "value": round(value, 4), "direction": direction,
                              "forwards": 200.0, "explain_seconds": 5.0 + k, "reference": reference})

@@ -10,6 +10,7 @@ from scipy import stats
 from shortcut_audit.report.build import render_html
 from shortcut_audit.report.context import build_context
 from shortcut_audit.report.imagenet_section import (
+    convergence_table,
     ensembles_table,
     fidelity_table,
     imagenet_section,
@@ -18,6 +19,7 @@ from shortcut_audit.report.imagenet_section import (
     masking_table,
     overlap_findings,
     overlap_summary,
+    white_box_table,
 )
 
 NS = "{http://www.w3.org/1999/xhtml}"
@@ -32,7 +34,8 @@ FIGURES = {
     "fig-imagenet-ensemble-size": "best single method",
     "fig-imagenet-gallery": "each column one method",
 }
-TABLES = ("table-imagenet-status", "table-imagenet-models", "table-imagenet-fidelity", "table-imagenet-overlap",
+TABLES = ("table-imagenet-status", "table-imagenet-models", "table-imagenet-fidelity",
+          "table-imagenet-white-box", "table-imagenet-convergence", "table-imagenet-overlap",
           "table-imagenet-interactions", "table-imagenet-score-interactions", "table-imagenet-masking",
           "table-imagenet-ensembles-efficientnet-lite0", "table-imagenet-profile")
 
@@ -78,15 +81,33 @@ def test_section_tables_and_headings(report_html, fx):
 
 def test_fidelity_table_has_arrows_and_marks_the_best(fx):
     table = fidelity_table(fx.imagenet_tables()["fidelity"], list(fx.IMAGENET_METHODS))
-    assert table.columns[2:6] == ["deletion AUC \u2193", "insertion AUC \u2191", "nAOPC \u2191",
-                                  "L1 to white box \u2193"]
+    assert table.columns[2:6] == ["deletion AUC \u2193", "insertion AUC \u2191", "nAOPC \u2191", "images"]
     methods = [row[1].text for row in table.rows]
     assert methods == list(fx.IMAGENET_METHODS)
     best = {table.columns[j]: methods[i] for i, row in enumerate(table.rows) for j, cell in enumerate(row)
             if "best" in cell.css}
     assert best["deletion AUC \u2193"] == "sobol" and best["insertion AUC \u2191"] == "sobol"
-    assert best["L1 to white box \u2193"] == "geex"
-    assert table.rows[0][5].text == "" and "gradient" in table.caption
+    assert "decided" in table.caption
+
+
+def test_white_box_table_has_one_column_per_white_box_map(fx):
+    # GEEX paper, Fig. 3: every black-box map against SmoothGrad and Integrated Gradients (and the gradient)
+    table = white_box_table(fx.imagenet_tables()["fidelity"], list(fx.IMAGENET_METHODS))
+    assert table.columns[2:5] == ["gradient \u2193", "SmoothGrad \u2193", "Integrated Gradients \u2193"]
+    assert [row[1].text for row in table.rows] == ["rise", "geex"]
+    assert all("best" in cell.css for cell in table.rows[1][2:5])
+    assert table.rows[1][3].text == "0.255"  # mean of 0.25 and 0.26 over the two images
+
+
+def test_convergence_table_reports_mean_variance_and_the_papers_values(fx):
+    convergence = fx.imagenet_tables()["convergence"]
+    convergence = convergence.assign(forwards=convergence["forwards"].where(convergence["budget"] != 200, 1000))
+    table = convergence_table(convergence, list(fx.IMAGENET_METHODS))
+    assert table.columns == ["model", "method", "reference", "budget", "forwards / image", "images",
+                             "mean Spearman \u2191", "variance", "Sobol paper"]
+    rows = {(row[1].text, row[3].text): [cell.text for cell in row[4:]] for row in table.rows}
+    assert rows[("sobol", "200")] == ["1000", "2", "0.700", "0", "0.800"]
+    assert rows[("rise", "200")][-1] == "0.650" and rows[("rise", "50")][-1] == ""
 
 
 def test_ensemble_table_has_table_one_shape(fx):

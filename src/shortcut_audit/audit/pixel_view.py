@@ -3,7 +3,7 @@
 The factor audit asks *which factor* a model uses; the pixel view asks *where* it
 looks, with the Sobol attribution of Fel et al. (2021): total indices of the cells
 of a ``grid_size x grid_size`` mask (quasi-Monte-Carlo design, inpainting towards
-0, nearest upsampling, Jansen estimator) on the target-class score. Because the
+0, nearest upsampling of the masks and of the map, Jansen estimator) on the target-class score. Because the
 renderer knows which pixels are digit ink (:func:`~shortcut_audit.data.biased_mnist.digit_mask`),
 the maps can be scored without any annotation:
 
@@ -98,8 +98,10 @@ def pixel_view(
     if not isinstance(part.base, DigitBase):
         raise ValueError("the pixel view scores maps by the digit mask: it needs a scene of Biased-MNIST digits")
     images = part.render_own()
+    # cell-constant maps: each pixel carries its own cell's index, so no mass leaks across cells
     explainer = SobolAttribution(
-        model, grid_size=grid_size, nb_design=nb_design, batch_size=batch_size, device=sample.device, seed=seed
+        model, grid_size=grid_size, nb_design=nb_design, map_upsampling="nearest", batch_size=batch_size,
+        device=sample.device, seed=seed,
     )
     maps = explainer(images, part.labels)
     position = part.own_values[:, part.columns(["position"])[0]].round().long()

@@ -1,12 +1,23 @@
-"""Spearman-to-converged of Sobol vs RISE as a function of forward passes (Fel et al. 2021, Fig. 2).
+"""Spearman-to-converged of Sobol vs RISE as a function of forward passes (Fel et al. 2021, Sec. 4.3, Fig. 2).
 
-For each method a reference map is computed with ``reference_forwards`` passes,
-then the method is re-run at each budget and compared with its own reference.
-Two kinds of reference:
+The paper's protocol (see :mod:`shortcut_audit.metrics.convergence`): for each method a
+"converged" map is computed with ``reference_forwards`` passes (10,000 in the paper),
+then the method is re-run at each budget and compared with its own converged map by
+the Spearman rank correlation, per image (the paper reports mean and variance over
+images). Both methods use the mask grid ``imagenet.convergence.grid_size`` (the paper's
+7 x 7 for Sobol and RISE alike), whatever the grids of the fidelity runs.
 
-- ``"independent"``: another seed, so the cheap maps share no samples with it (strict);
+The text does not say whether the cheap runs share samples with the converged one,
+so two kinds of reference are offered:
+
+- ``"independent"`` (default): another seed, so the cheap maps share no samples with
+  it (strict: agreement can only come from convergence);
 - ``"nested"``: the same seed; the QMC design of a small budget is then a prefix of
-  the reference's, i.e. the convergence of one estimator sequence as N grows.
+  the reference's, i.e. the convergence of one estimator sequence as N grows (what the
+  authors' code does with its unscrambled Sobol sequence).
+
+Budgets are forward passes per image as this library spends them: Sobol total indices
+cost ``N (d + 1)``, where the paper counts ``N (d + 2)``.
 """
 from __future__ import annotations
 
@@ -23,15 +34,19 @@ def convergence_rows(model: str, scorer, images: torch.Tensor, targets: torch.Te
                      methods: list[str], budgets: list[int], reference_forwards: int, config,
                      batch_size: int, seed: int, output: str = "logit",
                      reference_kinds: tuple[str, ...] = ("independent",)) -> list[dict]:
-    """Rows ``model, method, reference_kind, image_id, budget, forwards, reference_forwards, spearman``."""
+    """Rows ``model, method, reference_kind, image_id, budget, forwards, reference_forwards, spearman``.
+
+    Sobol and RISE use ``config.convergence_grid`` masks; other settings are those of
+    :func:`~shortcut_audit.imagenet.explain.method_settings` at each budget.
+    """
     unknown = set(reference_kinds) - set(REFERENCE_KINDS)
     if unknown:
         raise ValueError(f"unknown reference kind(s) {sorted(unknown)}; known: {REFERENCE_KINDS}")
     size = images.shape[-1]
 
     def explain(method, budget, run_seed):
-        return run_method(method, scorer, images, targets, method_settings(method, budget, size, config),
-                          batch_size, run_seed, output)
+        settings = method_settings(method, budget, size, config, grid_size=config.convergence_grid)
+        return run_method(method, scorer, images, targets, settings, batch_size, run_seed, output)
 
     rows = []
     for method in methods:

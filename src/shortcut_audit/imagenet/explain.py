@@ -105,7 +105,8 @@ class MethodRun:
     settings: dict
 
 
-def method_settings(method: str, forwards: int, image_size: int, config) -> dict:
+def method_settings(method: str, forwards: int, image_size: int, config, input_scale: float = 1.0,
+                    grid_size: int | None = None) -> dict:
     """Constructor arguments of ``method`` that spend at most ``forwards`` passes per image.
 
     - Sobol: ``nb_design = forwards // (g^2 + 1)`` (total indices cost N (d + 1));
@@ -113,13 +114,18 @@ def method_settings(method: str, forwards: int, image_size: int, config) -> dict
     - Occlusion: square patch of ``patch_fraction`` of the side, stride chosen so the
       windows (plus the clean pass) fit the budget;
     - MoSIP grid Morris: ``n_trajectories = forwards // (d + 1)``;
-    - GEEX/GERS: ``forwards // 2`` mirrored pairs; iGEEX: ``forwards // (2 * 8)`` per path point.
+    - GEEX/GERS: ``forwards // 2`` mirrored pairs; iGEEX: ``forwards // (2 * 8)`` per path point,
+      with the resized noise of GERS (the GEEX paper's choice on ImageNet). ``imagenet.geex.sigma``
+      is in standardised input units (the paper's); ``input_scale`` (the model's normalisation
+      standard deviation) converts it to the [0, 1] images the explainers see.
+
+    ``grid_size`` overrides the Sobol and RISE mask grids (the convergence study's 7 x 7).
     """
     if method == "sobol":
-        d = config.sobol_grid ** 2
-        return {"grid_size": config.sobol_grid, "nb_design": max(2, forwards // (d + 1))}
+        grid = grid_size or config.sobol_grid
+        return {"grid_size": grid, "nb_design": max(2, forwards // (grid ** 2 + 1))}
     if method == "rise":
-        return {"nb_masks": forwards, "grid_size": config.rise_grid, "keep_prob": config.rise_keep_prob}
+        return {"nb_masks": forwards, "grid_size": grid_size or config.rise_grid, "keep_prob": config.rise_keep_prob}
     if method == "occlusion":
         patch = max(1, round(config.occlusion_patch_fraction * image_size))
         per_axis = max(2, math.isqrt(max(forwards - 1, 4)))
@@ -129,10 +135,14 @@ def method_settings(method: str, forwards: int, image_size: int, config) -> dict
         d = config.morris_grid ** 2
         return {"grid_size": config.morris_grid, "n_trajectories": max(2, forwards // (d + 1)),
                 "levels": config.morris_levels, "sampling": config.morris_sampling}
-    if method in ("geex", "gers"):
-        return {"n_samples": max(1, forwards // 2), "sigma": config.geex_sigma}
-    if method == "igeex":
-        return {"n_samples": max(1, forwards // (2 * IGEEX_STEPS)), "steps": IGEEX_STEPS, "sigma": config.geex_sigma}
+    if method in ("geex", "gers", "igeex"):
+        settings = {"sigma": config.geex_sigma * input_scale, "loss": config.geex_loss, "noise": config.geex_noise,
+                    "model_output": "probabilities" if config.explained_output == "probability" else "logits"}
+        if method != "geex":
+            settings["noise_size"] = min(config.geex_noise_size, image_size)
+        if method == "igeex":
+            return {**settings, "n_samples": max(1, forwards // (2 * IGEEX_STEPS)), "steps": IGEEX_STEPS}
+        return {**settings, "n_samples": max(1, forwards // 2)}
     raise ValueError(f"unknown method {method!r}; known: {', '.join(METHOD_CLASSES)}")
 
 

@@ -11,12 +11,17 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
 ``fidelity.csv``
     ``model, method, image_id, target, metric`` (deletion_auc | insertion_auc | naopc |
     l1_to_white_box), ``value, direction`` (higher | lower), ``forwards`` (per image),
-    ``explain_seconds``, ``reference`` (white-box method for l1_to_white_box, else "").
+    ``explain_seconds``, ``reference`` (white-box map of an l1_to_white_box row, else "").
+    ``target`` is the class explained, except on naopc rows: there it is the class the
+    model decided on the clean image, whose probability the GEEX paper tracks. Rows
+    l1_to_white_box exist for GEEX, GERS, iGEEX and RISE (GEEX paper, Fig. 3), one per
+    ``reference``: gradient, smoothgrad, integrated_gradients (signed channel sums).
 ``curves.csv``
     Mean deletion/insertion curves: ``model, method, mode, step, fraction, score``.
 ``convergence.csv``
-    ``model, method, reference_kind`` (independent seed), ``image_id, budget, forwards,
-    reference_forwards, spearman``.
+    ``model, method, reference_kind`` (independent | nested seed), ``image_id, budget,
+    forwards, reference_forwards, spearman``; Sobol and RISE on
+    ``imagenet.convergence.grid_size`` masks (Sobol paper, Sec. 4.3).
 ``overlap.csv``
     MoSIP Fig. 5 (local analysis), one row per model other than the reference, ranking
     statistic and image: ``model, reference`` (the model compared against),
@@ -59,9 +64,10 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     ``map_<method>`` (n, S, S) float32, ``mu_star_<model>`` / ``sigma_<model>`` (n, w, w) of the
     local analysis, ``mu_star_global_<model>`` / ``sigma_global_<model>`` (w, w) of the global one.
 ``metrics.json``
-    Profile (resolution, budgets, images, device), per-method mean scores, the Sobol vs
-    RISE/Occlusion deletion comparison, convergence means, overlap (per model and
-    statistic) / ratio / interaction summaries, the overlap reference (requested, used,
+    Profile (resolution, budgets, images, device), per-method mean scores, mean L1 to each
+    white-box map per method, the Sobol vs RISE/Occlusion deletion comparison, convergence
+    mean and variance over images per method, reference kind and budget, overlap (per model
+    and statistic) / ratio / interaction summaries, the overlap reference (requested, used,
     stands_in), masking accuracy at the largest masked share, best ensembles, timings.
 """
 from __future__ import annotations
@@ -90,7 +96,7 @@ from shortcut_audit.imagenet.explain import (
 )
 from shortcut_audit.imagenet.fidelity import curve_rows, fidelity_scores, score_rows
 from shortcut_audit.io import atomic_dir, write_json, write_table
-from shortcut_audit.metrics import METRICS, l1_distance
+from shortcut_audit.metrics import METRICS, l1_distance, normalised_aopc
 from shortcut_audit.models.imagenet import LoadedModel, WeightsNotFoundError, load_imagenet_model
 from shortcut_audit.runtime import resolve_device, seed_everything
 
@@ -146,22 +152,33 @@ def load_models(config: ImagenetConfig, device: torch.device) -> tuple[list[Load
     return loaded, skipped
 
 
-def _white_box_l1(loaded: LoadedModel, method: str, run: MethodRun, images, targets, batch_size, device, output):
-    """L1 distance of a GEEX-family map to its white-box counterpart (GEEX paper, Fig. 3)."""
-    from shortcut_audit.attribution import IntegratedGradients, Saliency
+# GEEX paper, Sec. 4, Fig. 3: these black-box maps are compared with every white-box map
+WHITE_BOX_COMPARED = ("geex", "gers", "igeex", "rise")
+
+
+def white_box_maps(loaded: LoadedModel, images, targets, config: ImagenetConfig, device) -> dict:
+    """White-box maps of the explained output (GEEX paper, Fig. 3), signed channel sums, (N, H, W) each.
+
+    ``gradient``; ``smoothgrad`` (the paper's white-box baseline; ``smoothgrad_samples``
+    draws at ``smoothgrad_noise_level`` of the image range); ``integrated_gradients``
+    (``ig_steps``, from the zero image, the iGEEX root point).
+    """
+    from shortcut_audit.attribution import IntegratedGradients, Saliency, SmoothGrad
     from shortcut_audit.attribution.base import reduce_channels
 
-    def explained(x):  # the same output the black-box method explained
+    def explained(x):  # the same output the black-box methods explained
         logits = loaded.model(x)
-        return logits if output == "logit" else logits.softmax(dim=1)
+        return logits if config.explained_output == "logit" else logits.softmax(dim=1)
 
-    if method == "igeex":
-        white = IntegratedGradients(explained, steps=32, baseline="zero", batch_size=batch_size,
-                                    device=device)(images, targets)
-        return "integrated_gradients", l1_distance(run.maps, white)
-    explainer = Saliency(explained, batch_size=batch_size, device=device)
-    gradient = reduce_channels(explainer.gradients(images.to(device), targets.to(device)), "sum").cpu()
-    return "gradient", l1_distance(run.maps, gradient)
+    kwargs = {"batch_size": config.batch_size, "device": device, "seed": config.seed}
+    images, targets = images.to(device), targets.to(device)
+    gradient = reduce_channels(Saliency(explained, **kwargs).gradients(images, targets), "sum").cpu()
+    smoothgrad = SmoothGrad(explained, n_samples=config.white_box_smoothgrad_samples,
+                            noise_level=config.white_box_smoothgrad_noise_level, channel_reduction="sum",
+                            **kwargs)(images, targets)
+    integrated = IntegratedGradients(explained, steps=config.white_box_ig_steps, baseline="zero",
+                                     **kwargs)(images, targets)
+    return {"gradient": gradient, "smoothgrad": smoothgrad, "integrated_gradients": integrated}
 
 
 class ImagenetAudit:
@@ -218,9 +235,20 @@ class ImagenetAudit:
                                                            self.stats[used], c.top_fraction, c.neighbour_radius)
         return {"requested": c.overlap_reference, "used": used, "stands_in": stands_in}
 
+    def _naopc(self, scorer, images, maps, targets, decided, from_fidelity):
+        """nAOPC of the class the model decided (GEEX paper); the fidelity curve's when that is the target."""
+        c = self.config
+        if from_fidelity is not None and torch.equal(decided.cpu(), targets.cpu()):
+            return from_fidelity
+        return normalised_aopc(scorer, images, maps, steps=c.fidelity_steps, baseline=c.deletion_baseline,
+                               batch_size=c.batch_size, seed=c.seed).normalised
+
     def method_steps(self, loaded, batch, targets, scorer, morris_run: MethodRun):
         c = self.config
         size = batch.images.shape[-1]
+        input_scale = float(np.mean(loaded.preprocessing.std))  # GEEX sigma: standardised -> [0, 1] units
+        decided, _ = predicted_classes(scorer, batch.images, c.batch_size)
+        white = None
         base_maps = {}
         for method in c.methods:
             if method == "morris_grid":
@@ -228,21 +256,25 @@ class ImagenetAudit:
             else:
                 self.log(f"  {loaded.name}: {method}")
                 run = run_method(method, scorer, batch.images, targets,
-                                 method_settings(method, c.forwards, size, c), c.batch_size, c.seed,
-                                 c.explained_output)
+                                 method_settings(method, c.forwards, size, c, input_scale=input_scale),
+                                 c.batch_size, c.seed, c.explained_output)
             base_maps[method] = run.maps
             self.arrays[f"map_{method}"] = run.maps.numpy().astype(np.float32)
             scores, curves = fidelity_scores(scorer, batch.images, run.maps, targets, c.fidelity_steps,
                                              c.deletion_baseline, c.insertion_baseline, c.batch_size, c.seed)
+            naopc = self._naopc(scorer, batch.images, run.maps, targets, decided, scores.pop("naopc", None))
             extra = {"forwards": float(run.forwards_per_image), "explain_seconds": run.seconds, "reference": ""}
             self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, targets, scores, **extra)
+            self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, decided, {"naopc": naopc},
+                                                **extra)
             self.rows["curves"] += curve_rows(loaded.name, method, curves)
-            if method in ("geex", "gers", "igeex"):
-                reference, distance = _white_box_l1(loaded, method, run, batch.images, targets, c.batch_size,
-                                                    self.device, c.explained_output)
-                self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, targets,
-                                                    {"l1_to_white_box": distance},
-                                                    **{**extra, "reference": reference})
+            if method in WHITE_BOX_COMPARED:
+                if white is None:
+                    white = white_box_maps(loaded, batch.images, targets, c, self.device)
+                for reference, white_map in white.items():
+                    self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, targets,
+                                                        {"l1_to_white_box": l1_distance(run.maps, white_map)},
+                                                        **{**extra, "reference": reference})
         return base_maps
 
     def ensemble_steps(self, loaded, batch, targets, scorer, base_maps):
@@ -326,13 +358,17 @@ class ImagenetAudit:
         return float((predicted == batch.labels).float().mean())
 
 
-def _mean_by(df: pd.DataFrame, keys: list[str], value: str) -> dict:
-    if df.empty:
-        return {}
-    grouped = df.groupby(keys)[value].mean()
+def _keyed(grouped: pd.Series) -> dict:
     return {"/".join(map(str, k)) if isinstance(k, tuple) else str(k): float(v) for k, v in grouped.items()}
 
 
+def _mean_by(df: pd.DataFrame, keys: list[str], value: str) -> dict:
+    return {} if df.empty else _keyed(df.groupby(keys)[value].mean())
+
+
+def _variance_by(df: pd.DataFrame, keys: list[str], value: str) -> dict:
+    """Variance (1/n) of ``value`` per group, keyed like :func:`_mean_by`."""
+    return {} if df.empty else _keyed(df.groupby(keys)[value].var(ddof=0))
 def _share(pairs: pd.DataFrame) -> dict:
     """Share of interacting pairs per model."""
     return _mean_by(pairs.assign(interacts=pairs["interacts"].astype(float)) if not pairs.empty else pairs,
@@ -343,6 +379,8 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
               seconds: float, device: torch.device, overlap_reference: dict | None = None) -> dict:
     """The headline numbers of ``metrics.json``."""
     fidelity = tables["fidelity"]
+    white_box = fidelity[fidelity["metric"] == "l1_to_white_box"]
+    fidelity = fidelity[fidelity["metric"] != "l1_to_white_box"]
     per_method = {}
     if not fidelity.empty:
         for (method, metric), value in fidelity.groupby(["method", "metric"])["value"].mean().items():
@@ -375,12 +413,16 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
             "fidelity_steps": config.fidelity_steps, "explained_output": config.explained_output, "morris_trajectories": config.morris_trajectories,
             "convergence_budgets": config.convergence_budgets,
             "convergence_reference_forwards": config.convergence_reference,
+            "convergence_grid_size": config.convergence_grid,
         },
         "reference_model": reference,
         "models": {row["model"]: row["status"] for _, row in models.iterrows()},
         "methods": per_method,
+        "l1_to_white_box": _mean_by(white_box, ["method", "reference"], "value"),
         "sobol_vs_baselines": comparison,
-        "convergence": _mean_by(tables["convergence"], ["method", "forwards"], "spearman"),
+        "convergence": _mean_by(tables["convergence"], ["method", "reference_kind", "budget"], "spearman"),
+        "convergence_variance": _variance_by(tables["convergence"], ["method", "reference_kind", "budget"],
+                                             "spearman"),
         "overlap_reference": overlap_reference or {},
         "overlap_share": _mean_by(tables["overlap"], ["model", "statistic"], "overlap_share"),
         "mean_ratio": _mean_by(tables["ratio"], ["model"], "mean_ratio"),

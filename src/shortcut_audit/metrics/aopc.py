@@ -5,11 +5,18 @@ most-relevant-first (MoRF) deletion path of L steps:
 
 ``AOPC = 1 / (L + 1) * sum_{k=0}^{L} (f(x) - f(x_MoRF^(k)))``.
 
-The GEEX paper (Cai & Wunder 2023) compares black-box and white-box methods by a
-normalised AOPC so that images and models of different confidence share one
-scale; here the AOPC is divided by the unperturbed score ``f(x)``, which makes it
-the mean relative score drop along the path (1 would mean the score vanished at
-the first step; higher is better). An image with ``f(x) = 0`` gets 0, never NaN.
+The GEEX paper (Cai & Wunder, Sec. 4, "Quantitative Evaluation for Effectiveness")
+summarises its deletion curves by a normalised AOPC, "the cumulative sum of
+confidence drop ratios after the deletion of pixels"; its formula is lost from the
+extracted text. Here the AOPC is divided by the unperturbed score ``f(x)``, which
+makes it the mean relative score drop along the path (1 would mean the score
+vanished at the first step; higher is better). An image with ``f(x) = 0`` gets 0,
+never NaN.
+
+Tracked class: the paper records "the prediction confidence for the class that has
+been decided", i.e. the class the model predicts on the clean image, whatever the
+image's label (``track="decided"``, the default of :func:`normalised_aopc`);
+``track="target"`` follows given target classes instead.
 """
 from __future__ import annotations
 
@@ -19,19 +26,22 @@ import torch
 
 from shortcut_audit.metrics.deletion_insertion import deletion_curve
 from shortcut_audit.metrics.info import MetricInfo
+from shortcut_audit.metrics.perturbation import streamed_outputs
 
 AOPC_INFO = MetricInfo(
-    "naopc", "higher", None, 1.0, "Samek et al. 2017 Eq. 12; normalised as in the GEEX evaluation",
-    "mean score drop along the most-relevant-first path divided by the unperturbed score",
+    "naopc", "higher", None, 1.0, "Samek et al. 2017 Eq. 12; normalised as in the GEEX evaluation (Sec. 4)",
+    "mean drop of the decided class's probability along the most-relevant-first path, over its clean value",
 )
+TRACKED = ("decided", "target")
 
 
 @dataclass
 class AOPCResult:
-    """Per-image AOPC and normalised AOPC, (N,) each."""
+    """Per-image AOPC and normalised AOPC, (N,) each, and the class each curve tracked."""
 
     aopc: torch.Tensor
     normalised: torch.Tensor
+    tracked: torch.Tensor | None = None
 
 
 def aopc_from_curve(scores: torch.Tensor) -> AOPCResult:
@@ -43,10 +53,38 @@ def aopc_from_curve(scores: torch.Tensor) -> AOPCResult:
     return AOPCResult(aopc=aopc, normalised=normalised)
 
 
-def normalised_aopc(model, images, maps, targets, steps: int = 100, baseline="zero", **kwargs) -> AOPCResult:
+def decided_classes(model, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """The class the model predicts on each clean image (arg-max of its outputs), (N,)."""
+    def build(idx):
+        return images[idx.to(images.device)], torch.zeros_like(idx)
+
+    predictions, _ = streamed_outputs(model, images.shape[0], build, batch_size, images.device)
+    return predictions
+
+
+def normalised_aopc(model, images, maps, targets=None, steps: int = 100, baseline="zero", track: str = "decided",
+                    score: str = "probability", batch_size: int = 64, **kwargs) -> AOPCResult:
     """AOPC and normalised AOPC of ``maps`` on a MoRF deletion path of ``steps`` steps.
 
-    Keyword arguments go to :func:`~shortcut_audit.metrics.deletion_insertion.deletion_curve`.
+    Parameters
+    ----------
+    targets : Tensor (N,), optional
+        Classes to follow with ``track="target"``; not read with ``"decided"``.
+    track : {"decided", "target"}
+        ``"decided"`` (the GEEX paper's): the class the model predicts on the clean
+        image; ``"target"``: ``targets``.
+    score : {"probability", "output"}
+        The tracked value; the paper tracks the prediction confidence (probability).
+
+    Other keyword arguments go to :func:`~shortcut_audit.metrics.deletion_insertion.deletion_curve`.
     """
-    curve = deletion_curve(model, images, maps, targets, steps=steps, baseline=baseline, **kwargs)
-    return aopc_from_curve(curve.scores)
+    if track not in TRACKED:
+        raise ValueError(f"track must be one of {TRACKED}, got {track!r}")
+    if track == "target" and targets is None:
+        raise ValueError("track='target' needs the target classes")
+    tracked = decided_classes(model, images, batch_size) if track == "decided" else torch.as_tensor(targets)
+    curve = deletion_curve(model, images, maps, tracked, steps=steps, baseline=baseline, score=score,
+                           batch_size=batch_size, **kwargs)
+    result = aopc_from_curve(curve.scores)
+    result.tracked = tracked.reshape(-1).long().cpu()
+    return result

@@ -1,10 +1,14 @@
 """L1 distance between two attribution maps after max-normalisation.
 
-The GEEX paper (Cai & Wunder 2023, Fig. 3) measures how close a black-box
-explanation gets to its white-box counterpart (GEEX vs. the gradient, iGEEX vs.
-Integrated Gradients) by the L1 distance of the maps, each divided by its largest
-absolute value so that the scale of the estimator does not matter. We report the
-mean absolute difference per pixel, which lies in [0, 2]; lower is closer.
+The GEEX paper (Cai & Wunder, Sec. 4, "Comparison to White-box Explanation", Fig. 3)
+measures how close each black-box explanation (GEEX, GERS, iGEEX and RISE) gets to
+the two white-box approaches, SmoothGrad (its baseline) and Integrated Gradients: the
+L1 norm of the difference matrix ("the sum of the norms of columns"), after each map
+is rescaled "with its maximal element" so that the scale of the estimator does not
+matter. The formula and the normalised range are lost from the extracted text; here
+each map is divided by its largest absolute value (range [-1, 1] for signed maps) and
+the distance is the mean absolute difference per pixel (the figure's "pixel-wise
+difference"), which lies in [0, 2]; lower is closer.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import torch
 from shortcut_audit.metrics.info import MetricInfo
 
 L1_INFO = MetricInfo(
-    "l1_to_white_box", "lower", 0.0, 2.0, "Cai & Wunder 2023 (GEEX), Fig. 3",
+    "l1_to_white_box", "lower", 0.0, 2.0, "Cai & Wunder (GEEX), Sec. 4, Fig. 3",
     "mean absolute difference per pixel between max-normalised black-box and white-box maps",
 )
 
