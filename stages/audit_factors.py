@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import shortcut_audit  # noqa: F401  (installs the torchvision shim before anything else)
+import shortcut_audit  # noqa: F401  (pins the CPU kernels and installs the torchvision shim first)
 from shortcut_audit.audit.model_audit import AuditConfig, audit_model, write_model_audit
 from shortcut_audit.config import ParamError, get, load_params, require_choice
 from shortcut_audit.data import biased_mnist as bm

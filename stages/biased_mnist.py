@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-import shortcut_audit  # noqa: F401  (installs the torchvision shim before anything else)
+import shortcut_audit  # noqa: F401  (pins the CPU kernels and installs the torchvision shim first)
 from shortcut_audit.config import load_params, require
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.data.mnist import load_mnist_arrays

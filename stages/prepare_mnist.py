@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import shortcut_audit  # noqa: F401  (installs the torchvision shim before anything else)
+import shortcut_audit  # noqa: F401  (pins the CPU kernels and installs the torchvision shim first)
 from shortcut_audit.config import load_params
 from shortcut_audit.data import mnist
 from shortcut_audit.io import atomic_dir

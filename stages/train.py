@@ -10,9 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import shortcut_audit  # noqa: F401  (pins the CPU kernels and installs the torchvision shim first)
 import torch
-
-import shortcut_audit  # noqa: F401  (installs the torchvision shim before anything else)
 from shortcut_audit.config import ParamError, load_params
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.io import atomic_dir, write_json, write_table

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import shortcut_audit  # noqa: F401  (installs the torchvision shim before anything else)
+import shortcut_audit  # noqa: F401  (pins the CPU kernels and installs the torchvision shim first)
 from shortcut_audit.config import load_params
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.io import atomic_dir, write_json, write_table

@@ -1,0 +1,42 @@
+"""Pin the instruction sets of PyTorch's CPU kernels, so that results do not depend on the processor.
+
+PyTorch picks its CPU kernels at run time from what the processor offers: ATen's
+vectorised kernels (``ATEN_CPU_CAPABILITY``: default, avx2, avx512), oneDNN's
+convolutions (``ONEDNN_MAX_CPU_ISA``) and MKL's BLAS (``MKL_CBWR``, Intel's
+conditional numerical reproducibility). Different kernels sum in different orders,
+so the same training on an AVX-512 machine and on an AVX2-only one ends with
+slightly different weights. Pinning all three to AVX2 -- which every x86-64 machine
+of the last decade has -- makes them use the same kernels everywhere.
+
+The variables are read when each library first runs, so :func:`pin` must run before
+the first tensor operation; importing :mod:`shortcut_audit` does it (it is imported
+first by every stage). A value already in the environment wins: set, for example,
+``ATEN_CPU_CAPABILITY=avx512`` to trade reproducibility across processors for speed.
+:func:`kernel_settings` records what was in effect (the stages write it into their
+metrics and the report shows it).
+"""
+from __future__ import annotations
+
+import os
+
+__all__ = ["PINNED", "kernel_settings", "pin"]
+
+PINNED = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_CBWR": "AVX2,STRICT",
+}
+
+
+def pin() -> None:
+    """Set the pinned instruction sets unless the environment already names them."""
+    for key, value in PINNED.items():
+        os.environ.setdefault(key, value)
+
+
+def kernel_settings() -> dict[str, str]:
+    """The kernel settings in effect: the variables and ATen's capability as torch reports it."""
+    import torch
+
+    return {**{key: os.environ.get(key, "") for key in PINNED},
+            "aten_capability": str(torch.backends.cpu.get_cpu_capability())}
