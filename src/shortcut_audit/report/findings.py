@@ -21,7 +21,6 @@ from shortcut_audit.report.naming import (
 
 #: Correlation level at or below which a dataset counts as unbiased (p = 0.1 is chance).
 UNBIASED_P = 0.1 + 1e-9
-COLOUR_FACTORS = ("digit_color", "bg_color")
 
 
 @dataclass(frozen=True)
@@ -51,24 +50,8 @@ def gate_findings(gate: dict) -> list[Finding]:
                     f"{_list(names)}.", "alert")]
 
 
-def agreement_findings(verdicts: pd.DataFrame) -> list[Finding]:
-    """How often the Morris verdict matches the interventional ground truth."""
-    n = len(verdicts)
-    if n == 0:
-        return []
-    agree = int(verdicts["agree"].astype(bool).sum())
-    disputed = verdicts[~verdicts["agree"].astype(bool)]
-    text = (f"Morris screening and the interventional test agree on {agree} of {n} "
-            f"(model, factor) verdicts ({100 * agree / n:.0f}%).")
-    if len(disputed):
-        cells = [f"{r.arch} on {r.dataset_id} / {factor_label(r.factor)}"
-                 for r in disputed.itertuples(index=False)]
-        text += f" Disputed: {_list(cells)}."
-        morris_only = disputed[disputed["morris_relied_on"].astype(bool)]
-        text += (f" In {len(morris_only)} of the {len(disputed)} disputed cells only Morris finds reliance"
-                 f"{_levels(morris_only)}; in {len(disputed) - len(morris_only)} only the intervention"
-                 f"{_levels(disputed[~disputed['morris_relied_on'].astype(bool)])}.")
-    return [Finding(text, "ok" if agree == n else "info")]
+def _relied(rows: pd.DataFrame) -> pd.Series:
+    return rows["state"].astype(str) == "relied_on"
 
 
 def _levels(cells: pd.DataFrame) -> str:
@@ -85,18 +68,20 @@ def factor_findings(verdicts: pd.DataFrame) -> list[Finding]:
     n_models = verdicts[["dataset_id", "arch"]].drop_duplicates().shape[0]
     for factor in factor_order(verdicts):
         rows = verdicts[verdicts["factor"] == factor]
-        relied = rows[rows["morris_relied_on"].astype(bool) & rows["intervention_relied_on"].astype(bool)]
+        relied = rows[_relied(rows)]
+        unsure = rows[rows["state"].astype(str) == "inconclusive"]
+        tail = f" {len(unsure)} verdict(s) on it are inconclusive{_levels(unsure)}." if len(unsure) else ""
         if relied.empty:
-            out.append(Finding(f"No model relies on {factor_label(factor)} by both tests.", "ok"))
+            out.append(Finding(f"No model relies on {factor_label(factor)}.{tail}", "info" if tail else "ok"))
             continue
         sweep = full_bias_levels(relied)
         first = sweep.sort_values(["p", "arch"]).iloc[0] if len(sweep) else relied.sort_values("p").iloc[0]
         text = (f"{factor_label(factor).capitalize()} is relied on by {relied[['dataset_id', 'arch']].drop_duplicates().shape[0]} "
-                f"of {n_models} models (both tests), first at {first['dataset_id']} ({first['arch']}).")
+                f"of {n_models} models, first at {first['dataset_id']} ({first['arch']}).")
         all_from = _all_architectures_from(rows)
         if all_from is not None:
             text += f" Every architecture relies on it from {all_from} upward."
-        out.append(Finding(text, "alert"))
+        out.append(Finding(text + tail, "alert"))
     return out
 
 
@@ -105,8 +90,7 @@ def _all_architectures_from(rows: pd.DataFrame) -> str | None:
     sweep = full_bias_levels(rows)
     if sweep.empty:
         return None
-    both = sweep["morris_relied_on"].astype(bool) & sweep["intervention_relied_on"].astype(bool)
-    by_level = both.groupby(sweep["dataset_id"]).all()
+    by_level = _relied(sweep).groupby(sweep["dataset_id"]).all()
     levels = dataset_order(sweep)
     answer = None
     for dataset_id in reversed(levels):
@@ -116,24 +100,17 @@ def _all_architectures_from(rows: pd.DataFrame) -> str | None:
     return answer
 
 
-def strongest_findings(verdicts: pd.DataFrame, single_drop: pd.DataFrame | None) -> list[Finding]:
+def strongest_findings(verdicts: pd.DataFrame) -> list[Finding]:
     """The (model, factor) pair with the largest Shapley share of the accuracy drop."""
     if verdicts.empty:
         return []
-    top = verdicts.sort_values(["drop", "mu_star_share"], ascending=False).iloc[0]
+    top = verdicts.sort_values(["drop", "mu_star"], ascending=False).iloc[0]
     if float(top["drop"]) <= 0:
         return []
-    text = (f"The strongest reliance: {top['arch']} trained on {top['dataset_id']} on "
-            f"{factor_label(top['factor'])}, mu* share {top['mu_star_share']:.2f}; its Shapley share of the "
-            f"accuracy drop is {top['drop']:.2f}")
-    if single_drop is not None:
-        match = single_drop[(single_drop["dataset_id"] == top["dataset_id"]) & (single_drop["arch"] == top["arch"])
-                            & (single_drop["factor"] == top["factor"])]
-        if len(match):
-            m = match.iloc[0]
-            text += (f"; re-drawn alone it leaves accuracy {m['accuracy']:.2f} "
-                     f"(95% CI {m['ci_low']:.2f} to {m['ci_high']:.2f})")
-    return [Finding(text + ".", "alert")]
+    return [Finding(f"The strongest reliance: {top['arch']} trained on {top['dataset_id']} on "
+                    f"{factor_label(top['factor'])}: its Shapley share of the accuracy drop is {top['drop']:.2f} "
+                    f"(95% interval {top['ci_low']:.2f} to {top['ci_high']:.2f}); re-drawn alone it costs "
+                    f"{top['single_drop']:.2f}; Morris mu* {top['mu_star']:.2f}.", "alert")]
 
 
 def unbiased_findings(verdicts: pd.DataFrame) -> list[Finding]:
@@ -141,13 +118,58 @@ def unbiased_findings(verdicts: pd.DataFrame) -> list[Finding]:
     unbiased = verdicts[verdicts["p"].astype(float) <= UNBIASED_P]
     if unbiased.empty:
         return []
-    bad = unbiased[unbiased["morris_relied_on"].astype(bool) | unbiased["intervention_relied_on"].astype(bool)]
     n = unbiased[["dataset_id", "arch"]].drop_duplicates().shape[0]
+    bad = unbiased[unbiased["state"].astype(str) != "not_relied_on"]
     if bad.empty:
         return [Finding(f"Models trained on unbiased data (p = 0.1) rely on no factor ({n} models, as expected).", "ok")]
-    cells = [f"{r.arch} on {factor_label(r.factor)}" for r in bad.itertuples(index=False)]
-    return [Finding(f"Unexpected: among the models trained on unbiased data (p = 0.1), at least one test finds "
-                    f"reliance for {_list(cells)}.", "alert")]
+    cells = [f"{r.arch} on {factor_label(r.factor)} ({str(r.state).replace('_', ' ')}, drop {r.drop:.2f})"
+             for r in bad.itertuples(index=False)]
+    return [Finding(f"Unexpected: among the models trained on unbiased data (p = 0.1), not every verdict is "
+                    f"'not relied on': {_list(cells)}.", "alert")]
+
+
+def screen_findings(screen: dict) -> list[Finding]:
+    """How good Morris is as a cheap screen for the verdicts (``audit_summary/screen.json``)."""
+    out = []
+    primary = screen.get("primary_sampling")
+    for sampling, numbers in (screen.get("samplings") or {}).items():
+        auroc, cv = numbers.get("auroc"), numbers.get("cv_agreement")
+        if auroc is None:
+            continue
+        text = (f"Morris as a screen ({sampling} sampling): AUROC {auroc:.2f} of mu* for the verdicts over "
+                f"{screen['n_cells'] - screen['n_inconclusive']} conclusive cells ({screen['n_inconclusive']} "
+                f"inconclusive left out)")
+        if numbers.get("spearman_mu_star_drop") is not None:
+            text += f"; Spearman {numbers['spearman_mu_star_drop']:.2f} with the Shapley drop"
+        if cv is not None:
+            text += f"; a threshold fitted on the other correlation levels agrees on {100 * cv:.0f}% of the held-out cells"
+        if sampling == primary and numbers.get("fitted_threshold") is not None:
+            text += (f". Fitted on every level the threshold is {numbers['fitted_threshold']:.3f} (shipped: "
+                     f"{screen['shipped_threshold']:.3f})")
+        out.append(Finding(text + ".", "info"))
+    return out
+
+
+def easiest_cue_findings(morris: pd.DataFrame, sampling: str) -> list[Finding]:
+    """Whether summed Morris reliance falls from the second-highest to the highest correlation level.
+
+    Under near-perfect correlation a model needs only one cue and keeps the easiest;
+    the sum of ``mu*`` over the biased factors (true-class output) then falls. Stated as
+    found, per architecture, on the full-bias sweep.
+    """
+    rows = full_bias_levels(morris[(morris["output"] == "true_class_prob") & (morris["sampling"] == sampling)])
+    levels = sorted(rows["p"].unique())
+    if len(levels) < 2:
+        return []
+    low, high = levels[-2], levels[-1]
+    summed = rows[rows["p"].isin([low, high])].groupby(["arch", "p"])["mu_star"].sum().unstack("p")
+    falling = [str(a) for a, r in summed.iterrows() if r[high] < r[low]]
+    if not falling:
+        return [Finding(f"Summed Morris reliance does not fall from p = {low:g} to p = {high:g} for any architecture.",
+                        "info")]
+    return [Finding(f"Under near-perfect correlation models keep the easiest cue: summed Morris reliance ({sampling}) "
+                    f"falls from p = {low:g} to p = {high:g} for {_list(falling, limit=len(falling))} "
+                    f"({len(falling)} of {len(summed)} architectures).", "info")]
 
 
 def gap_findings(models: pd.DataFrame) -> list[Finding]:
@@ -173,19 +195,6 @@ def background_findings(pixel_view: pd.DataFrame) -> list[Finding]:
                     f"{by_p.iloc[0]:.2f} at p = {by_p.index[0]:g} to {by_p.iloc[-1]:.2f} at p = {by_p.index[-1]:g} "
                     f"(mean over architectures; background covers {area:.2f} of the image).",
                     "info")]
-
-
-def reliance_rises(verdicts: pd.DataFrame, factors: tuple[str, ...] = COLOUR_FACTORS,
-                   tolerance: float = 0.05) -> bool | None:
-    """Whether the mean mu* share of ``factors`` never falls (beyond ``tolerance``) as p rises.
-
-    None when the sweep has fewer than two correlation levels.
-    """
-    sweep = full_bias_levels(verdicts[verdicts["factor"].isin(factors)])
-    if sweep["p"].nunique() < 2:
-        return None
-    by_p = sweep.groupby("p")["mu_star_share"].mean().sort_index().to_numpy()
-    return bool((np.diff(by_p) >= -tolerance).all())
 
 
 def suite_statuses(summary: pd.DataFrame) -> pd.Series:
