@@ -29,3 +29,11 @@ def test_empty_model_list(make_params):
 def test_bad_values_name_the_key(make_params, override, key):
     with pytest.raises(ParamError, match=key.replace(".", r"\.")):
         parse_config(make_params(["efficientnet_lite0"], **override))
+
+
+@pytest.mark.parametrize("budgets", [[], None, [40, 40]], ids=["empty", "absent", "duplicate"])
+def test_convergence_budgets_must_be_a_non_empty_list_of_distinct_budgets(make_params, budgets):
+    """An empty study wrote a header-only convergence.csv that the report and validation then choked on."""
+    convergence = {"methods": ["rise"], "reference_forwards": 80, **({} if budgets is None else {"budgets": budgets})}
+    with pytest.raises(ParamError, match=r"imagenet\.convergence\.budgets"):
+        parse_config(make_params(["efficientnet_lite0"], convergence=convergence))

@@ -43,3 +43,13 @@ def test_temporary_siblings_are_not_read_as_tables(tmp_path, fx):
     (root / "data/imagenet/.tmp-models.csv-4242-abcd1234.csv").write_text("model,status\nhalf,written\n")
     assert ".tmp-models.csv-4242-abcd1234" not in imagenet_tables(root)
     assert set(imagenet_tables(root)) == set(fx.imagenet_tables())
+
+
+def test_an_imagenet_table_without_rows_is_a_notice(tmp_path, fx):
+    root = fx.write_tree(tmp_path / "run", validation=False, gate=False)
+    path = root / "data/imagenet/convergence.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")  # header only
+    section = imagenet_section(root, None, list(fx.IMAGENET_METHODS))
+    notices = [m for b in section.blocks if b.kind == "missing" for m in b.item]
+    assert "data/imagenet/convergence.csv: no rows" in notices
+    assert "fig-imagenet-convergence" not in {f.id for f in section.figures}

@@ -63,13 +63,15 @@ def load_tables(root: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     Returns
     -------
     (dict, dict)
-        Table name -> DataFrame (documented tables that match their schema, plus any
-        other CSV of the folder), and table name -> problem message.
+        Table name -> DataFrame (documented tables that match their schema and have
+        rows, plus any other CSV of the folder), and table name -> problem message.
     """
     folder = Path(root) / IMAGENET_DIR
     tables, problems = {}, {}
     for name, required in COLUMNS.items():
         table, problem = read_optional_table(folder / f"{name}.csv", required)
+        if table is not None and table.empty:  # e.g. overlap with one model loaded: nothing to draw
+            table, problem = None, f"{name}.csv: no rows"
         if table is None:
             problems[name] = f"{IMAGENET_DIR}/{problem}"
         else:
