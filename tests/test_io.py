@@ -109,9 +109,12 @@ def test_load_npz_reports_a_truncated_archive(tmp_path):
 # ---------------------------------------------------------------- interrupted writes
 
 CHILD = """
-import sys, time
+import signal, sys, time
 import numpy as np
 from shortcut_audit.io import atomic_dir
+
+# What an interactive shell gives its foreground job (a background job inherits SIGINT ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 with atomic_dir(sys.argv[1]) as tmp:
     np.savez(tmp / "maps.npz", maps=np.ones((64, 64, 64), np.float32))
@@ -136,13 +139,15 @@ def _writer(out, tmp_path):
     return child
 
 
-def test_sigterm_mid_write_leaves_no_temporary_folder(tmp_path):
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_mid_write_leaves_no_temporary_folder(tmp_path, signum):
     import signal
 
     out = tmp_path / "out"
     child = _writer(out, tmp_path)
-    child.send_signal(signal.SIGTERM)
-    assert child.wait(timeout=60) == 128 + signal.SIGTERM
+    child.send_signal(getattr(signal, signum))
+    code = child.wait(timeout=60)
+    assert code == 128 + signal.SIGTERM if signum == "SIGTERM" else code != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 

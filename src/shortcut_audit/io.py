@@ -136,10 +136,13 @@ def _exit_on_sigterm() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGTERM) is _terminate:  # not one installed meanwhile
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _remove(tmp: Path) -> None:
+def _remove(tmp: Path, owner: int) -> None:
+    if os.getpid() != owner:  # a forked child (e.g. a data-loader worker) unwinding: not its temporary
+        return
     _LIVE.discard(tmp)
     if tmp.is_dir() and not tmp.is_symlink():
         shutil.rmtree(tmp, ignore_errors=True)
@@ -161,13 +164,14 @@ def _tmp_sibling(path: Path, suffix: str = "") -> Path:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary file path that replaces ``path`` only if the block succeeds."""
     path = Path(path)
+    owner = os.getpid()
     tmp = _tmp_sibling(path, suffix=path.suffix)
     try:
         with _exit_on_sigterm():
             yield tmp
             os.replace(tmp, path)
     finally:
-        _remove(tmp)
+        _remove(tmp, owner)
 
 
 @contextlib.contextmanager
@@ -181,7 +185,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-{os.getpid()}-", dir=path.parent))
+    owner = os.getpid()
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-{owner}-", dir=path.parent))
     _LIVE.add(tmp)
     try:
         with _exit_on_sigterm():
@@ -189,17 +194,21 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             if (path / ".gitignore").is_file() and not (tmp / ".gitignore").exists():
                 shutil.copy2(path / ".gitignore", tmp / ".gitignore")
             if path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".old-{path.name}-{os.getpid()}-", dir=path.parent))
+                old = Path(tempfile.mkdtemp(prefix=f".old-{path.name}-{owner}-", dir=path.parent))
                 _LIVE.add(old)
                 try:
                     os.replace(path, old / "x")
-                    os.replace(tmp, path)
+                    try:
+                        os.replace(tmp, path)
+                    except BaseException:
+                        os.replace(old / "x", path)  # keep the previous output rather than none
+                        raise
                 finally:
-                    _remove(old)
+                    _remove(old, owner)
             else:
                 os.replace(tmp, path)
     finally:
-        _remove(tmp)
+        _remove(tmp, owner)
 
 
 def _check_finite(obj: Any, where: str = "$") -> None:
