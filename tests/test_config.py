@@ -77,7 +77,7 @@ def test_the_repository_params_declare_only_known_keys():
     (lambda p: p["train"]["per_architecture"]["mlp"].__setitem__("epoch", 2),
      "train.per_architecture.mlp.epoch", "train.per_architecture.mlp.epochs"),
     (lambda p: p["imagenet"]["occlusion"].__setitem__("stride", 4), "imagenet.occlusion.stride", None),
-])
+], ids=["typo", "section-typo", "nested-typo", "free-form-map", "no-close-match"])
 def test_unknown_keys_are_errors_with_a_suggestion(tmp_path, edit, key, suggestion):
     import yaml
 

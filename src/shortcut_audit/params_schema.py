@@ -229,8 +229,9 @@ def check_known_keys(params: Mapping, source: str = "params.yaml") -> None:
     if not found:
         return
     key, suggestion = found[0]
-    hint = f"did you mean {suggestion}?" if suggestion else f"known here: {', '.join(known_under(key)) or 'none'}"
-    others = "".join(f"; also unknown: {k}" + (f" (did you mean {s}?)" if s else "") for k, s in found[1:])
-    raise ParamError(key, f"unknown key; {hint}{others}. No stage reads it, so it would have no effect; "
-                          "a new setting must be declared in src/shortcut_audit/params_schema.py",
-                     source=source)
+    parts = ["unknown key", f"did you mean {suggestion}?" if suggestion
+             else f"known here: {', '.join(known_under(key)) or 'none'}"]
+    parts += [f"also unknown: {k}" + (f" (did you mean {s}?)" if s else "") for k, s in found[1:]]
+    parts.append("no stage reads an undeclared key, so it would have no effect (a new setting is declared "
+                 "in src/shortcut_audit/params_schema.py)")
+    raise ParamError(key, "; ".join(parts), source=source)

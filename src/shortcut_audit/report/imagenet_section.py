@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shortcut_audit.report import imagenet_figures as figs
 from shortcut_audit.io import ArtefactError, load_npz
+from shortcut_audit.report import imagenet_figures as figs
 from shortcut_audit.report.artefacts import IMAGENET_DIR, listed, read_optional_table
 from shortcut_audit.report.findings import Finding
 from shortcut_audit.report.sections import Section
