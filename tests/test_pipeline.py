@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -96,9 +97,27 @@ def test_repro_produces_every_output(tiny_repo):
                 "data/validation/summary.csv", "reports/gate.json",
                 "reports/audit.html", "reports/audit.pdf"]:
         assert (root / rel).is_file(), rel
+    assert (root / "dvc.lock").is_file()
+
+
+@pytest.mark.slow
+def test_a_correct_tiny_run_passes_validation(tiny_repo):
+    """Every validation suite of the tiny run passes (ImageNet included, not skipped); only an
+    advisory suite (sweep-level findings of a one-epoch sweep) may fail, and the gate can be
+    evaluated: its verdict on the candidate's thresholds is about the science, not the run."""
+    root, _, _ = tiny_repo
+    summary = pd.read_csv(root / "data/validation/summary.csv", keep_default_na=False)
+    advisory = set(yaml.safe_load((root / "params.yaml").read_text())["gate"]["advisory_suites"])
+    statuses = dict(zip(summary["suite"], summary["status"]))
+    problems = {s: (status, r.reason or r.failed_expectations) for s, status, r in
+                zip(summary["suite"], summary["status"], summary.itertuples()) if status != "passed"}
+    assert all(statuses[s] == "passed" for s in statuses if s not in advisory), problems
+    assert statuses["imagenet"] == "passed" and set(statuses) >= {"mnist", "training", "sensitivity"}
     gate = json.loads((root / "reports/gate.json").read_text())
     assert gate["status"] in {"pass", "fail"}
-    assert (root / "dvc.lock").is_file()
+    assert not [c for c in gate["checks"] if c["status"] == "error"], gate["checks"]
+    suites = {c["name"][len("suite:"):]: c["status"] for c in gate["checks"] if c["name"].startswith("suite:")}
+    assert all(status == "pass" for s, status in suites.items() if s not in advisory), suites
     assert not list(root.rglob(".tmp-*")), "a stage left a temporary output behind"
 
 

@@ -1,7 +1,10 @@
 """Reading and checking ``params.yaml``.
 
-Every stage validates the keys it uses *before* doing any work, and a bad value
-raises :class:`ParamError` naming the full dotted key and what is expected.
+:func:`load_params` refuses a file that is not valid YAML (:class:`ParamsSyntaxError`,
+naming the file, line and column) or that holds a key no stage reads (checked against
+the one declaration in :mod:`shortcut_audit.params_schema`). Every stage then validates
+the values it uses *before* doing any work, and a bad value raises :class:`ParamError`
+naming the full dotted key and what is expected.
 """
 from __future__ import annotations
 
@@ -15,22 +18,57 @@ _MISSING = object()
 
 
 class ParamError(ValueError):
-    """An invalid or missing value in ``params.yaml``; the message names the key."""
+    """An invalid, missing or unknown value in ``params.yaml``; the message names the key."""
 
-    def __init__(self, key: str, message: str):
+    def __init__(self, key: str, message: str, source: str = "params.yaml"):
         self.key = key
-        super().__init__(f"params.yaml: {key}: {message}")
+        super().__init__(f"{source}: {key}: {message}")
+
+
+class ParamsSyntaxError(ParamError):
+    """``params.yaml`` is not valid YAML; the message names the file, line and column."""
+
+    def __init__(self, path: str | os.PathLike, line: int | None, column: int | None, problem: str):
+        self.path, self.line, self.column = str(path), line, column
+        where = "position unknown" if line is None else f"line {line}, column {column}"
+        super().__init__(where, f"YAML syntax error: {problem}", source=self.path)
+
+
+def _parse_yaml(path: Path) -> Any:
+    try:
+        with open(path) as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = " ".join(str(p) for p in (getattr(err, "context", None), getattr(err, "problem", None)) if p)
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        raise ParamsSyntaxError(path, line, column, problem or str(err)) from None
+    except UnicodeDecodeError as err:
+        raise ParamsSyntaxError(path, None, None, f"not UTF-8 text ({err.reason})") from None
 
 
 def load_params(path: str | os.PathLike = "params.yaml") -> dict:
-    """Load ``params.yaml`` as a dict (empty file -> ``{}``)."""
+    """Load ``params.yaml`` as a dict (empty file -> ``{}``) and check its keys.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ParamsSyntaxError
+        The file is not valid YAML (names the line and column).
+    ParamError
+        The file does not hold a mapping, or holds a key that is not declared in
+        :data:`shortcut_audit.params_schema.KNOWN_KEYS` (named, with "did you mean").
+    """
+    from shortcut_audit.params_schema import check_known_keys
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
+    data = _parse_yaml(path) or {}
     if not isinstance(data, dict):
-        raise ParamError("<root>", "the file must hold a mapping of sections")
+        raise ParamError("<root>", "the file must hold a mapping of sections", source=str(path))
+    check_known_keys(data, source=str(path))
     return data
 
 

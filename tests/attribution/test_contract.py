@@ -198,3 +198,16 @@ def test_white_box_needs_torch_outputs():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert A.Saliency.requires_gradients and not A.RISE.requires_gradients
+
+
+@pytest.mark.parametrize("patch_size, stride", [(3, 5), ((4, 2), (4, 3)), (2, (1, 3))])
+def test_occlusion_refuses_a_stride_that_skips_pixels(patch_size, stride):
+    """Windows farther apart than their size leave pixels never occluded (their mean drop is 0/0)."""
+    with pytest.raises(ValueError, match=r"stride .* larger than patch_size .* never be occluded"):
+        A.Occlusion(RegionModel(quadrant(12)), patch_size=patch_size, stride=stride)
+
+
+def test_occlusion_with_stride_equal_to_patch_tiles_the_image():
+    region = quadrant(12)
+    maps = A.Occlusion(RegionModel(region), patch_size=5, stride=5)(IMAGES[:2], TARGETS[:2])
+    assert torch.isfinite(maps).all() and (maps[:, region].sum() > 0)

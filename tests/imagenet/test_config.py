@@ -42,6 +42,8 @@ def test_mosip_global_sampling_and_reference_model(make_params):
     chosen = parse_config(make_params(["efficientnet_lite0", "vgg16"],
                                       cross_architecture={"reference_model": "vgg16"}))
     assert chosen.overlap_reference == "vgg16"
+
+
 def test_geex_and_convergence_keys_parse_with_the_papers_defaults(make_params):
     config = parse_config(make_params(["efficientnet_lite0"], geex={}, convergence={"budgets": [100],
                                                                                      "reference_forwards": 200}))
@@ -66,3 +68,11 @@ def test_convergence_budgets_are_checked_against_the_convergence_grid(make_param
     # Sobol on the paper's 7 x 7 convergence masks needs N >= 2 designs: 2 (49 + 1) forwards
     with pytest.raises(ParamError, match=r"imagenet\.convergence\.budgets.*7x7"):
         parse_config(make_params(["efficientnet_lite0"], convergence={"budgets": [20, 40], "reference_forwards": 80}))
+
+
+@pytest.mark.parametrize("budgets", [[], None, [40, 40]], ids=["empty", "absent", "duplicate"])
+def test_convergence_budgets_must_be_a_non_empty_list_of_distinct_budgets(make_params, budgets):
+    """An empty study wrote a header-only convergence.csv that the report and validation then choked on."""
+    convergence = {"methods": ["rise"], "reference_forwards": 80, **({} if budgets is None else {"budgets": budgets})}
+    with pytest.raises(ParamError, match=r"imagenet\.convergence\.budgets"):
+        parse_config(make_params(["efficientnet_lite0"], convergence=convergence))

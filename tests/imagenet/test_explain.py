@@ -116,3 +116,33 @@ def test_grid_override_sets_sobol_and_rise_masks(make_params):
     assert method_settings("sobol", 120, 32, config, grid_size=7) == {"grid_size": 7, "nb_design": 2}
     assert method_settings("rise", 120, 32, config, grid_size=7)["grid_size"] == 7
     assert method_settings("sobol", 120, 32, config)["grid_size"] == config.sobol_grid
+
+
+@pytest.mark.parametrize("forwards, image_size, patch_fraction", [
+    (16, 128, 0.2), (20, 128, 0.2), (25, 224, 0.2), (200, 128, 0.05), (3936, 224, 0.01), (200, 128, 0.2),
+    (17, 32, 0.25), (100, 37, 1.0),
+])
+def test_occlusion_settings_cover_every_pixel_within_the_budget(make_params, tiny_model_path, forwards, image_size,
+                                                                patch_fraction):
+    from shortcut_audit.attribution.occlusion import window_starts
+
+    config = parse_config(make_params([tiny_model_path], forwards=max(forwards, 40),
+                                      occlusion={"patch_fraction": patch_fraction}))
+    settings = method_settings("occlusion", forwards, image_size, config)
+    patch, stride = settings["patch_size"], settings["stride"]
+    starts = window_starts(image_size, patch, stride)
+    covered = torch.zeros(image_size, dtype=torch.bool)
+    for start in starts:
+        covered[start:start + patch] = True
+    assert covered.all(), (patch, stride)
+    assert len(starts) ** 2 + 1 <= max(forwards, 5)  # windows plus the clean pass fit the budget
+    assert patch >= round(patch_fraction * image_size)
+
+
+def test_occlusion_on_a_small_budget_gives_finite_maps(make_params, tiny_model_path):
+    config = parse_config(make_params([tiny_model_path], occlusion={"patch_fraction": 0.05}))
+    loaded = load_imagenet_model(tiny_model_path, input_size=64)
+    scorer = CountingScorer(loaded.model, torch.device("cpu"))
+    run = run_method("occlusion", scorer, torch.rand(1, 3, 64, 64), torch.tensor([1]),
+                     method_settings("occlusion", 20, 64, config), 16, 0)
+    assert torch.isfinite(run.maps).all() and run.forwards_per_image <= 20

@@ -193,3 +193,52 @@ def test_a_matrix_that_is_not_one_at_a_time_is_rejected():
         MorrisDesign.from_matrix(x)
     with pytest.raises(ValueError, match="whole number of trajectories"):
         MorrisDesign.from_matrix(x[:2])
+
+
+HUGE = 1e155  # finite, but its square (1e310) is not
+
+
+@pytest.mark.parametrize("design", ["trajectory", "radial"])
+def test_huge_finite_outputs_give_the_unit_scale_statistics_times_the_scale(design):
+    """mu, mu*, sigma and the bootstrap width are homogeneous of degree 1 in the output."""
+    unit = morris(_nonlinear_torch, 4, n_trajectories=12, levels=4, design=design, seed=3, device="cpu")
+    huge = morris(lambda x: _nonlinear_torch(x) * HUGE, 4, n_trajectories=12, levels=4, design=design, seed=3,
+                  device="cpu")
+    noise = 1e-12 * float(unit.mu_star.max())  # the linear input's sigma is rounding noise (~1e-8)
+    for name in ("mu", "mu_star", "sigma", "mu_star_conf"):
+        values = getattr(huge, name)
+        assert torch.isfinite(values).all(), name
+        np.testing.assert_allclose(values.numpy() / HUGE, getattr(unit, name).numpy(), rtol=1e-12, atol=noise,
+                                   err_msg=name)
+
+
+def test_analyse_of_huge_effects_matches_numpy_on_the_unit_effects():
+    effects = torch.randn(20, 3, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    stats = analyse(effects * HUGE, n_resamples=0)
+    e = effects.numpy()
+    np.testing.assert_allclose(stats["mu"].numpy() / HUGE, e.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats["mu_star"].numpy() / HUGE, np.abs(e).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats["sigma"].numpy() / HUGE, e.std(axis=0, ddof=1), rtol=1e-12)
+
+
+def test_unit_scale_statistics_are_bit_identical_to_unscaled_arithmetic():
+    """The rescaling is by a power of two, so ordinary outputs give exactly the old numbers."""
+    effects = torch.randn(15, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 0.37
+    stats = analyse(effects, n_resamples=0)
+    assert torch.equal(stats["mu"], effects.mean(dim=0)) and torch.equal(stats["sigma"], effects.std(dim=0))
+    assert torch.equal(stats["mu_star"], effects.abs().mean(dim=0))
+
+
+def test_effects_beyond_the_float64_range_fail_clearly():
+    def f(x):  # finite outputs whose differences are not: 0.9e308 - (-0.9e308) overflows
+        high = torch.tensor(0.9e308, dtype=torch.float64)
+        return torch.where(x[:, 0] > 0.5, high, -high)
+
+    with pytest.raises(ValueError, match="exceed the float64 range"):
+        morris(f, 2, n_trajectories=4, levels=4, seed=0, device="cpu")
+
+
+def test_effects_near_the_float64_limit_still_give_finite_statistics():
+    effects = torch.full((20, 2), 1.5e308, dtype=torch.float64)  # their plain sum overflows
+    stats = analyse(effects, n_resamples=10)
+    assert stats["mu"].tolist() == [1.5e308, 1.5e308] and stats["sigma"].tolist() == [0.0, 0.0]

@@ -183,3 +183,27 @@ def test_bad_model_outputs_are_rejected():
         sobol(lambda x: torch.full((x.shape[0],), float("nan")), 2, n=16)
     with pytest.raises(ValueError, match="shape"):
         sobol(lambda x: x[:3, 0], 2, n=16)
+
+
+HUGE = 1e155  # finite, but its square (1e310) is not
+
+
+@pytest.mark.parametrize("estimator", sorted(ESTIMATORS))
+def test_huge_finite_outputs_give_the_indices_of_scale_one(estimator, analytic):
+    """Sobol indices and their bootstrap widths are scale invariant; only the variance scales (by 1e310)."""
+    kwargs = dict(n=512, estimator=estimator, seed=4, n_resamples=20, device="cpu")
+    unit = sobol(analytic.ishigami, 3, **kwargs)
+    with pytest.warns(RuntimeWarning, match="variance .* float64"):
+        huge = sobol(lambda x: analytic.ishigami(x) * HUGE, 3, **kwargs)
+    for name in ("first", "total", "first_conf", "total_conf"):
+        values = getattr(huge, name)
+        assert torch.isfinite(values).all(), name
+        np.testing.assert_allclose(values.numpy(), getattr(unit, name).numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+    assert torch.isinf(huge.variance) and huge.warnings
+
+
+def test_a_representable_variance_of_large_outputs_is_exact(analytic):
+    unit = sobol(analytic.ishigami, 3, n=256, seed=5, n_resamples=0, device="cpu")
+    large = sobol(lambda x: analytic.ishigami(x) * 1e150, 3, n=256, seed=5, n_resamples=0, device="cpu")
+    np.testing.assert_allclose(large.variance.numpy() / 1e300, unit.variance.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(large.total.numpy(), unit.total.numpy(), rtol=1e-9, atol=1e-12)

@@ -137,9 +137,11 @@ def test_invalid_candidate_and_factor_are_named():
         GateSettings.from_params(params)
 
 
-def test_bound_check_never_passes_a_non_finite_value():
-    assert bound_check("x", float("nan"), 0.5, upper=True).status == "fail"
-    assert bound_check("x", "n/a", 0.5, upper=False).status == "fail"
+def test_bound_check_cannot_gate_a_non_finite_value():
+    assert bound_check("x", float("nan"), 0.5, upper=True).status == "error"
+    assert bound_check("x", float("-inf"), 0.5, upper=True).status == "error"
+    assert bound_check("x", "n/a", 0.5, upper=False).status == "error"
+    assert bound_check("x", True, 0.5, upper=False).status == "error"
     assert bound_check("x", 0.5, 0.5, upper=True).status == "pass"
     assert bound_check("x", 0.49, 0.5, upper=False).status == "fail"
 

@@ -75,4 +75,4 @@ def test_compare_respects_the_metric_direction():
     assert compare("a", "unbiased_acc", 0.78, 0.84, 0.05).status == "fail"
     assert compare("a", "aligned_conflicting_gap", 0.20, 0.10, 0.05).status == "fail"
     assert compare("a", "mu_star_share[bg_color]", 0.10, 0.40, 0.05).status == "pass"
-    assert compare("a", "mu_star_share[bg_color]", float("nan"), 0.40, 0.05).status == "fail"
+    assert compare("a", "mu_star_share[bg_color]", float("nan"), 0.40, 0.05).status == "error"  # never a pass

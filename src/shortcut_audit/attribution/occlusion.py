@@ -32,8 +32,10 @@ class Occlusion(BlackBoxExplainer):
     patch_size
         Side of the square patch, or (height, width).
     stride
-        Step between windows, int or (height, width); the last window of each axis is
-        moved flush with the border so every pixel is covered.
+        Step between windows, int or (height, width), at most ``patch_size`` on each
+        axis; the last window of each axis is moved flush with the border, so every
+        pixel is covered. A larger stride would leave pixels that no window occludes,
+        whose mean drop is undefined: it is refused (``ValueError``).
     baseline
         Value written into the occluded window.
     """
@@ -45,6 +47,9 @@ class Occlusion(BlackBoxExplainer):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.patch_size = pair("patch_size", patch_size)
         self.stride = pair("stride", stride)
+        if any(s > p for s, p in zip(self.stride, self.patch_size)):
+            raise ValueError(f"occlusion stride {self.stride} is larger than patch_size {self.patch_size}: the pixels "
+                             "between windows would never be occluded; use a stride <= the patch size")
         self.baseline = float(baseline)
 
     def windows(self, height: int, width: int) -> torch.Tensor:

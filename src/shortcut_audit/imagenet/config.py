@@ -129,12 +129,17 @@ def parse_config(params: dict) -> ImagenetConfig:
     if input_size is not None:
         input_size = _positive_int(params, f"{p}.input_size", minimum=32)
     methods = _string_list(params, f"{p}.methods", FORWARD_METHODS)
-    budgets = get(params, f"{p}.convergence.budgets", [])
-    if not isinstance(budgets, list) or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0
-                                                for b in budgets):
-        raise ParamError(f"{p}.convergence.budgets", f"expected a list of positive integers, got {budgets!r}")
+    budgets = get(params, f"{p}.convergence.budgets")
+    # The convergence study always runs (convergence.csv is a stage output the report and the
+    # validation read): an empty list would leave that table without rows.
+    if not isinstance(budgets, list) or not budgets or not all(isinstance(b, int) and not isinstance(b, bool)
+                                                               and b > 0 for b in budgets):
+        raise ParamError(f"{p}.convergence.budgets", f"expected a non-empty list of positive integers (forward "
+                                                     f"passes per image), got {budgets!r}")
+    if len(set(budgets)) != len(budgets):
+        raise ParamError(f"{p}.convergence.budgets", f"duplicate budgets in {budgets!r}")
     reference = _positive_int(params, f"{p}.convergence.reference_forwards", default=1024)
-    if budgets and reference <= max(budgets):
+    if reference <= max(budgets):
         raise ParamError(f"{p}.convergence.reference_forwards",
                          f"must exceed the largest budget {max(budgets)}, got {reference}")
     conv_methods = _string_list(params, f"{p}.convergence.methods", ("sobol", "rise"), default=["sobol", "rise"])
@@ -148,7 +153,7 @@ def parse_config(params: dict) -> ImagenetConfig:
         raise ParamError(f"{p}.forwards", f"Sobol on a {sobol_grid}x{sobol_grid} grid needs at least "
                                           f"{sobol_minimum} forwards, got {forwards}")
     conv_minimum = 2 * (conv_grid ** 2 + 1)
-    if "sobol" in conv_methods and budgets and min(budgets) < conv_minimum:
+    if "sobol" in conv_methods and min(budgets) < conv_minimum:
         raise ParamError(f"{p}.convergence.budgets", f"Sobol on a {conv_grid}x{conv_grid} grid needs budgets "
                                                      f">= {conv_minimum}, got {budgets}")
     return ImagenetConfig(

@@ -111,8 +111,10 @@ def method_settings(method: str, forwards: int, image_size: int, config, input_s
 
     - Sobol: ``nb_design = forwards // (g^2 + 1)`` (total indices cost N (d + 1));
     - RISE: ``nb_masks = forwards``;
-    - Occlusion: square patch of ``patch_fraction`` of the side, stride chosen so the
-      windows (plus the clean pass) fit the budget;
+    - Occlusion: ``w = isqrt(forwards - 1)`` windows per axis (plus the clean pass fit
+      the budget); square patch of ``patch_fraction`` of the side, enlarged to
+      ``ceil(side / w)`` when ``w`` windows of that size cannot tile the side, so the
+      stride never exceeds the patch and every pixel is occluded at least once;
     - MoSIP grid Morris: ``n_trajectories = forwards // (d + 1)``;
     - GEEX/GERS: ``forwards // 2`` mirrored pairs; iGEEX: ``forwards // (2 * 8)`` per path point,
       with the resized noise of GERS (the GEEX paper's choice on ImageNet). ``imagenet.geex.sigma``
@@ -127,8 +129,8 @@ def method_settings(method: str, forwards: int, image_size: int, config, input_s
     if method == "rise":
         return {"nb_masks": forwards, "grid_size": grid_size or config.rise_grid, "keep_prob": config.rise_keep_prob}
     if method == "occlusion":
-        patch = max(1, round(config.occlusion_patch_fraction * image_size))
         per_axis = max(2, math.isqrt(max(forwards - 1, 4)))
+        patch = max(1, round(config.occlusion_patch_fraction * image_size), math.ceil(image_size / per_axis))
         stride = max(1, math.ceil((image_size - patch) / (per_axis - 1)))
         return {"patch_size": patch, "stride": stride}
     if method == "morris_grid":

@@ -1,9 +1,13 @@
 """Loading the pipeline artefacts the report is built from.
 
-Every artefact is optional: a missing file (its stage has not run yet) or a table
-that lacks the columns of its documented schema becomes a *problem* with a message,
-which the section that needs it shows instead of its content. Nothing here raises
-for absent inputs, so the report can be built at any point of the pipeline.
+Every artefact is optional: a missing file (its stage has not run yet), an unreadable
+one (cut mid-row, a value that does not parse as its declared type, a truncated
+``.npz``) or a table that lacks the columns of its documented schema becomes a
+*problem* with a message, which the section that needs it shows instead of its
+content. Nothing here raises for absent or unreadable inputs, so the report can be
+built at any point of the pipeline. CSVs are read with their declared column types
+(:mod:`shortcut_audit.artefact_dtypes`); folder listings skip the temporary siblings of
+an interrupted stage (:func:`shortcut_audit.io.visible`).
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shortcut_audit.io import read_table
+from shortcut_audit.artefact_dtypes import read_artefact
+from shortcut_audit.io import ArtefactError, load_npz, read_table, visible
 
 LOG = logging.getLogger(__name__)
 
@@ -110,8 +115,8 @@ def read_optional_table(path: Path, required: tuple[str, ...] = ()) -> tuple[pd.
     if not path.is_file():
         return None, f"{path.name}: not found (its stage has not run)"
     try:
-        df = read_table(path)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
+        df = read_artefact(path) if path.suffix == ".csv" else read_table(path)
+    except (OSError, ValueError) as err:  # ArtefactError (a ValueError) names the row and column
         return None, f"{path.name}: unreadable ({err})"
     lacking = [c for c in required if c not in df.columns]
     if lacking:
@@ -154,11 +159,17 @@ def _store(target: dict, problems: dict, key: str, rel: str, value, problem: str
         target[key] = value
 
 
+def listed(folder: Path, pattern: str) -> list[Path]:
+    """Sorted matches of ``pattern`` in ``folder`` (none when it is absent), without
+    the temporary siblings an interrupted stage may leave."""
+    return sorted(visible(folder.glob(pattern), folder)) if folder.is_dir() else []
+
+
 def imagenet_tables(root: Path) -> dict[str, pd.DataFrame]:
     """Every CSV table of the ImageNet stage, by file stem, in name order."""
     folder = Path(root) / IMAGENET_DIR
     tables = {}
-    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+    for path in listed(folder, "*.csv"):
         table, problem = read_optional_table(path)
         if table is None:
             LOG.warning("report: %s", problem)
@@ -171,7 +182,7 @@ def validation_documents(root: Path) -> dict[str, dict]:
     """Every suite result JSON of the validation stage, by suite name."""
     folder = Path(root) / VALIDATION_DIR
     documents = {}
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in listed(folder, "*.json"):
         document, problem = read_optional_json(path)
         if isinstance(document, dict):
             documents[path.stem] = document
@@ -180,15 +191,28 @@ def validation_documents(root: Path) -> dict[str, dict]:
     return documents
 
 
-def load_maps(root: Path, dataset_id: str, arch: str) -> dict[str, np.ndarray] | None:
-    """The ``maps.npz`` of one audited model, or None when absent or malformed."""
+def read_maps(root: Path, dataset_id: str, arch: str) -> tuple[dict[str, np.ndarray] | None, str]:
+    """The ``maps.npz`` of one audited model and, when it cannot be used, why.
+
+    Returns
+    -------
+    (dict or None, str)
+        The arrays (``images``, ``maps``, ``digit_mask``) and ``""``; or None and
+        ``""`` when the file is absent; or None and a message naming the file when it
+        is unreadable (e.g. truncated) or lacks ``images`` or ``maps``.
+    """
     base = (Path(root) / AUDIT_DIR).resolve()
     path = (base / dataset_id / arch / "maps.npz").resolve()
     if base not in path.parents or not path.is_file():
-        return None
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in ("images", "maps", "digit_mask") if k in npz.files}
+        return None, ""
+    rel = f"{AUDIT_DIR}/{dataset_id}/{arch}/maps.npz"
+    try:
+        arrays = load_npz(path, ("images", "maps", "digit_mask"))
+    except (OSError, ArtefactError) as err:
+        LOG.warning("report: %s", err)
+        return None, f"{rel}: unreadable ({str(err).split(': ', 1)[-1]})"
     if "images" not in arrays or "maps" not in arrays:
         LOG.warning("report: %s lacks images or maps", path)
-        return None
-    return arrays
+        return None, f"{rel}: lacks images or maps"
+    return arrays, ""
+

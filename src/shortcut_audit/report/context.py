@@ -15,7 +15,7 @@ import yaml
 
 from shortcut_audit.config import load_params
 from shortcut_audit.report import figures, findings, imagenet_section as imagenet
-from shortcut_audit.report.artefacts import Artefacts, imagenet_tables, load, load_maps, validation_documents
+from shortcut_audit.report.artefacts import Artefacts, imagenet_tables, load, read_maps, validation_documents
 from shortcut_audit.report.findings import Finding
 from shortcut_audit.report.matrix import VerdictMatrix, build_matrix
 from shortcut_audit.report.naming import FACTOR_DESCRIPTIONS, arch_order, dataset_order, factor_label, factor_order
@@ -265,8 +265,9 @@ def pixel_section(art: Artefacts, params: dict, n_images: int = 3) -> Section:
                                      "Mean background share of Sobol attribution per training dataset "
                                      "(rows) and architecture (columns)."))
     for arch in archs:
-        examples = [(d, load_maps(art.root, d, arch)) for d in dataset_order(pixel[pixel["arch"] == arch])]
-        examples = [(d, m) for d, m in examples if m is not None]
+        found = [(d, *read_maps(art.root, d, arch)) for d in dataset_order(pixel[pixel["arch"] == arch])]
+        section.missing += [problem for _, _, problem in found if problem]
+        examples = [(d, m) for d, m, _ in found if m is not None]
         if examples:
             section.figures.append(figures.pixel_gallery(arch, examples, n_images))
     if not any(f.png for f in section.figures):

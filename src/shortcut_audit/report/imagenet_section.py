@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shortcut_audit.io import ArtefactError, load_npz
 from shortcut_audit.stats import mean_interval
 from shortcut_audit.report import imagenet_figures as figs
-from shortcut_audit.report.artefacts import IMAGENET_DIR, read_optional_table
+from shortcut_audit.report.artefacts import IMAGENET_DIR, listed, read_optional_table
 from shortcut_audit.report.findings import Finding
 from shortcut_audit.report.sections import Section
 from shortcut_audit.report.tables import Table, TableStyle, format_number, from_frame
@@ -72,18 +73,20 @@ def load_tables(root: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     Returns
     -------
     (dict, dict)
-        Table name -> DataFrame (documented tables that match their schema, plus any
-        other CSV of the folder), and table name -> problem message.
+        Table name -> DataFrame (documented tables that match their schema and have
+        rows, plus any other CSV of the folder), and table name -> problem message.
     """
     folder = Path(root) / IMAGENET_DIR
     tables, problems = {}, {}
     for name, required in COLUMNS.items():
         table, problem = read_optional_table(folder / f"{name}.csv", required)
+        if table is not None and table.empty:  # e.g. overlap with one model loaded: nothing to draw
+            table, problem = None, f"{name}.csv: no rows"
         if table is None:
             problems[name] = f"{IMAGENET_DIR}/{problem}"
         else:
             tables[name] = table
-    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+    for path in listed(folder, "*.csv"):
         if path.stem not in COLUMNS:
             table, problem = read_optional_table(path)
             if table is None:
@@ -99,11 +102,10 @@ def load_gallery(root: Path) -> dict[str, np.ndarray] | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            keys = [k for k in npz.files if k in ("images", "image_ids", "targets") or k.startswith("map_")]
-            arrays = {k: npz[k] for k in keys}
-    except (OSError, ValueError) as err:
-        LOG.warning("report: %s unreadable (%s)", path, err)
+        arrays = {k: v for k, v in load_npz(path).items()
+                  if k in ("images", "image_ids", "targets") or k.startswith("map_")}
+    except (OSError, ArtefactError) as err:
+        LOG.warning("report: %s", err)
         return None
     if "images" not in arrays or not any(k.startswith("map_") for k in arrays):
         return None
@@ -687,7 +689,7 @@ class _Builder:
     def gallery(self, arrays: dict | None) -> None:
         self.section.add("heading", "Example heatmaps")
         if arrays is None:
-            self.section.add("missing", [f"{IMAGENET_DIR}/maps.npz: not found or without maps"])
+            self.section.add("missing", [f"{IMAGENET_DIR}/maps.npz: not found, unreadable or without maps"])
             return
         methods = [m for m in self.methods if f"map_{m}" in arrays]
         methods += sorted(k[4:] for k in arrays if k.startswith("map_") and k[4:] not in methods)

@@ -32,7 +32,7 @@ from shortcut_audit.runtime import resolve_device
 from shortcut_audit.sensitivity.evaluation import check_batch_size, evaluate_in_batches
 from shortcut_audit.sensitivity.results import MorrisResult
 from shortcut_audit.sensitivity.samplers import check_sampler, sample
-from shortcut_audit.sensitivity.sobol import normal_quantile
+from shortcut_audit.sensitivity.sobol import normal_quantile, power_of_two_scale
 
 __all__ = [
     "DESIGNS",
@@ -306,29 +306,43 @@ def analyse(
     ``sigma`` = standard deviation with ddof = 1 (Morris 1991) and ``mu_star_conf`` =
     ``z * sd`` of ``mu_star`` over ``n_resamples`` bootstrap resamples of the
     trajectories (as SALib). Shapes follow ``effects`` without its first dimension.
+
+    Every statistic is homogeneous of degree 1 in the effects, so they are computed on
+    the effects divided by a power of two >= their largest magnitude per column and
+    rescaled: exact for ordinary effects, and finite for huge ones (``1e155``, whose
+    squares overflow float64). A statistic beyond the float64 range is a ``ValueError``.
     """
     if effects.shape[0] < 2:
         raise ValueError("Morris statistics need at least 2 trajectories (sigma uses ddof = 1)")
     z = normal_quantile(conf_level)
     effects = effects.to(torch.float64)
-    absolute = effects.abs()
+    scale = power_of_two_scale(effects, dim=0)
+    unit = effects / scale
+    absolute = unit.abs()
     result = {
-        "mu": effects.mean(dim=0),
+        "mu": unit.mean(dim=0),
         "mu_star": absolute.mean(dim=0),
-        "sigma": effects.std(dim=0, unbiased=True),
+        "sigma": unit.std(dim=0, unbiased=True),
+        "mu_star_conf": torch.zeros_like(scale),
     }
-    if n_resamples < 2:
-        result["mu_star_conf"] = torch.zeros_like(result["mu_star"])
-        return result
-    r = effects.shape[0]
-    generator = torch.Generator().manual_seed(seed)
-    resample_rows = torch.randint(r, (int(n_resamples), r), generator=generator)
-    chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // absolute.numel())
-    resampled_mu_star = [
-        absolute[rows.to(effects.device)].mean(dim=1) for rows in resample_rows.split(chunk)
-    ]
-    result["mu_star_conf"] = z * torch.cat(resampled_mu_star).std(dim=0, unbiased=True)
+    if n_resamples >= 2:
+        r = effects.shape[0]
+        generator = torch.Generator().manual_seed(seed)
+        resample_rows = torch.randint(r, (int(n_resamples), r), generator=generator)
+        chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // absolute.numel())
+        resampled_mu_star = [
+            absolute[rows.to(effects.device)].mean(dim=1) for rows in resample_rows.split(chunk)
+        ]
+        result["mu_star_conf"] = z * torch.cat(resampled_mu_star).std(dim=0, unbiased=True)
+    result = {name: value * scale for name, value in result.items()}
+    _check_finite("Morris statistics", *result.values())
     return result
+
+
+def _check_finite(what: str, *values: torch.Tensor) -> None:
+    if not all(bool(torch.isfinite(v).all()) for v in values):
+        raise ValueError(f"{what} exceed the float64 range (non-finite values); the model's outputs are too "
+                         "large in magnitude: rescale them (e.g. explain log-probabilities or normalised scores)")
 
 
 def morris(
@@ -409,6 +423,7 @@ def morris(
 
     outputs, scalar = evaluate_in_batches(f, plan.rows, plan.n_points, batch_size, device)
     effects = plan.effects(outputs)
+    _check_finite("elementary effects", effects)  # finite outputs whose differences overflow
     stats = analyse(effects, conf_level, n_resamples, seed)
     messages: tuple[str, ...] = ()
     constant = (outputs.amax(dim=0) == outputs.amin(dim=0)).nonzero().flatten().tolist()

@@ -27,7 +27,7 @@ from shortcut_audit.sensitivity.evaluation import check_batch_size, evaluate_in_
 from shortcut_audit.sensitivity.results import SobolResult
 from shortcut_audit.sensitivity.samplers import check_sampler, sample
 
-__all__ = ["constant_outputs", "normal_quantile", "saltelli_rows", "sobol", "sobol_indices"]
+__all__ = ["constant_outputs", "normal_quantile", "power_of_two_scale", "saltelli_rows", "sobol", "sobol_indices"]
 
 # Bootstrap resamples are processed in chunks of at most this many output values.
 _BOOTSTRAP_CHUNK_ELEMENTS = 1 << 18
@@ -57,6 +57,21 @@ def normal_quantile(conf_level: float) -> float:
     if not 0.0 < conf_level < 1.0:
         raise ValueError(f"conf_level must lie strictly between 0 and 1, got {conf_level}")
     return float(torch.special.ndtri(torch.tensor(0.5 + conf_level / 2.0, dtype=torch.float64)))
+
+
+def power_of_two_scale(values: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
+    """A power of two at least ``max |values|`` along ``dim`` (1 where every value is 0).
+
+    Statistics of ``values / scale`` (magnitudes at most 1, at most 2 for values beyond
+    ``2^1023``) cannot overflow when squared or summed, and since the scale is a power of
+    two the division and the rescaling are exact: ordinary outputs give bit-identical
+    results, outputs near the float64 limit (e.g. ``1e155``, whose square is not
+    representable) give the same numbers scaled.
+    """
+    peak = values.abs().amax(dim=dim)
+    _, exponent = torch.frexp(peak)  # peak = m 2^e with 0.5 <= m < 1, so peak < 2^e
+    exponent = exponent.clamp(max=1023)  # 2^1024 is not a float64
+    return torch.where(peak > 0, torch.ldexp(torch.ones_like(peak), exponent), torch.ones_like(peak))
 
 
 def constant_outputs(outputs: torch.Tensor, rel_tol: float = 1e-10) -> torch.Tensor:
@@ -138,13 +153,20 @@ def sobol_indices(
         ``first``, ``total``, ``first_conf``, ``total_conf`` ``(d, k)``, ``variance``
         ``(k,)`` (float64, on the outputs' device) and ``warnings`` (list of str).
         Output columns with zero variance get indices and intervals of 0, and a
-        warning, never NaN.
+        warning, never NaN. The indices are computed on the outputs divided by a power
+        of two >= their largest magnitude (exact, and scale invariant), so huge but
+        finite outputs (``|y|`` near ``1e155`` and beyond, whose squares overflow) give
+        the indices of the same outputs at scale 1; only a variance beyond the float64
+        range is inf, with a warning.
     """
     pair = get_estimator(estimator)
     z = normal_quantile(conf_level)
     if outputs.dim() != 3 or outputs.shape[0] < (3 if first_order else 2) or outputs.shape[1] < 2:
         raise ValueError(f"outputs must have shape (d + {2 if first_order else 1}, N >= 2, k), got {tuple(outputs.shape)}")
-    outputs = outputs.to(torch.float64)
+    # Indices are ratios, invariant to the output scale: computing them on outputs divided by a
+    # power of two >= max |y| keeps squares and sums finite for huge but finite outputs.
+    scale = power_of_two_scale(outputs.to(torch.float64), dim=(0, 1))
+    outputs = outputs.to(torch.float64) / scale
     constant = constant_outputs(outputs)
     # Centring by the grand mean (as SALib does) leaves Jansen's differences unchanged and
     # keeps the product-based estimators (Saltelli, Homma) away from cancellation.
@@ -158,6 +180,12 @@ def sobol_indices(
         keep = ~constant
         first, total = first * keep, total * keep
         first_conf, total_conf, variance = first_conf * keep, total_conf * keep, variance * keep
+    variance = variance * scale * scale  # in two steps: scale ** 2 alone may overflow
+    if not bool(torch.isfinite(variance).all()):
+        columns = (~torch.isfinite(variance)).nonzero().flatten().tolist()
+        messages.append(f"the output variance of output(s) {columns} exceeds the float64 range (outputs up to "
+                        f"{float(scale.max()):.3g}); it is reported as inf, the indices (computed on rescaled "
+                        "outputs) are unaffected")
     return {
         "first": first,
         "total": total,

@@ -11,8 +11,15 @@ Exit code 0 = every check passes, 1 = a check fails, 2 = the gate could not be
 evaluated (missing or unreadable inputs, invalid params): never a pass. A check's
 ``status`` is ``pass``, ``fail``, ``warn`` (a failing suite when
 ``require_all_suites`` is false), ``skip`` (a suite skipped for an absent optional
-input) or ``error`` (its input is missing). Any ``error`` makes the gate ``error``;
-otherwise any ``fail`` makes it ``fail``.
+input) or ``error`` (its input is missing or cannot be trusted). Any ``error`` makes
+the gate ``error``; otherwise any ``fail`` makes it ``fail``.
+
+The gate fails closed. The inputs are read with their declared column types
+(:mod:`shortcut_audit.artefact_dtypes`); a file cut mid-row or a value that does not
+parse makes the gate ``error``. So does every gated value that is missing, NaN or
+infinite, a verdict that is not ``True``/``False``, a suite status outside
+:data:`SUITE_STATUSES`, and a candidate, factor row or suite that appears more than
+once (which row would be the truth?). Each such error names the file, row and column.
 """
 from __future__ import annotations
 
@@ -24,16 +31,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
+from shortcut_audit.artefact_dtypes import read_artefact
 from shortcut_audit.config import ParamError, load_params, require
-from shortcut_audit.io import write_json
+from shortcut_audit.io import ArtefactError, write_json
 
 MODELS_CSV = Path("data/train_summary/models.csv")
 MORRIS_CSV = Path("data/audit_summary/morris.csv")
 VERDICTS_CSV = Path("data/audit_summary/verdicts.csv")
 SUMMARY_CSV = Path("data/validation/summary.csv")
 EXIT_CODES = {"pass": 0, "fail": 1, "error": 2}
+#: The statuses a validation suite can have (``summary.csv``); anything else is an error.
+SUITE_STATUSES = ("passed", "failed", "skipped", "error")
 _MORRIS_OUTPUTS = ("normalised_mean", "true_class_prob")
 _KNOWN_FACTORS = ("digit_color", "bg_color", "position")
 
@@ -111,95 +122,192 @@ class GateSettings:
 # --------------------------------------------------------------------------- checks
 
 def bound_check(name: str, value: Any, threshold: float, upper: bool) -> GateCheck:
-    """``value <= threshold`` (``upper``) or ``value >= threshold``; a non-finite value fails."""
+    """``value <= threshold`` (``upper``) or ``value >= threshold``.
+
+    A value that is not a finite number cannot be gated: the check is an ``error``.
+    """
     op = "<=" if upper else ">="
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return GateCheck(name, None, threshold, "fail", f"value {value!r} is not a number")
-    if not math.isfinite(number):
-        return GateCheck(name, None, threshold, "fail", f"value is not finite ({number})")
+        return GateCheck(name, None, threshold, "error", f"value {value!r} is not a number")
+    if isinstance(value, (bool, np.bool_)) or not math.isfinite(number):
+        return GateCheck(name, None, threshold, "error", f"value {value!r} is not a finite number")
     ok = number <= threshold if upper else number >= threshold
     return GateCheck(name, round(number, 6), threshold, "pass" if ok else "fail", f"must be {op} {threshold:g}")
 
 
+# ------------------------------------------------------------------ reading gated cells
+
+def _rows_text(indices: Sequence[int]) -> str:
+    return ", ".join(f"row {i + 1} (line {i + 2})" for i in indices)
+
+
+def the_row(frame: pd.DataFrame, path: str | Path, what: str, mask: pd.Series) -> int | None:
+    """Index of the one row of ``frame`` selected by ``mask``; None when there is none.
+
+    Raises
+    ------
+    ArtefactError
+        ``what`` appears in more than one row (naming them): the gate will not pick one.
+    """
+    hits = [int(i) for i in frame.index[mask.to_numpy(dtype=bool)]]
+    if len(hits) > 1:
+        raise ArtefactError(path, f"{what} appears in {len(hits)} rows ({_rows_text(hits)}); expected exactly one")
+    return hits[0] if hits else None
+
+
+def gated_number(frame: pd.DataFrame, path: str | Path, index: int, column: str) -> float:
+    """The finite number in ``frame.at[index, column]``, or ArtefactError naming file, row and column."""
+    value = frame.at[index, column]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArtefactError(path, f"expected a number, got {value!r}", row=index + 1, column=column)
+    if math.isnan(value):
+        raise ArtefactError(path, "missing value (empty or NaN)", row=index + 1, column=column)
+    if not math.isfinite(value):
+        raise ArtefactError(path, f"value is not finite ({value})", row=index + 1, column=column)
+    return float(value)
+
+
+def gated_flag(frame: pd.DataFrame, path: str | Path, index: int, column: str) -> bool:
+    """The verdict ``True``/``False`` in ``frame.at[index, column]``, or ArtefactError naming
+    file, row and column (a blank or unrecognised verdict is never "not relied on")."""
+    value = frame.at[index, column]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise ArtefactError(path, "missing verdict (expected True or False)", row=index + 1, column=column)
+    raise ArtefactError(path, f"expected True or False, got {value!r}", row=index + 1, column=column)
+
+
+# --------------------------------------------------------------------------- checks
+
 def suite_checks(summary: pd.DataFrame, expected: Sequence[str], require_all: bool,
-                 advisory: Sequence[str] = ()) -> list[GateCheck]:
+                 advisory: Sequence[str] = (), path: str | Path = SUMMARY_CSV) -> list[GateCheck]:
     """One check per validation suite; an expected suite absent from the summary is an error.
 
     A failing suite fails the gate, unless ``require_all`` is false or the suite is
     ``advisory`` (then it is a ``warn``: shown everywhere, not blocking). Advisory
     suites are meant for sweep-level findings about the audit itself (e.g. agreement
     of its two verdicts over every model), as opposed to checks of the candidate.
+    A suite listed twice, a blank suite name or a status outside
+    :data:`SUITE_STATUSES` is an error naming the row.
     """
-    rows = {str(r.suite): r for r in summary.itertuples(index=False)}
+    names = [str(s) for s in summary["suite"]]
     out = []
-    for suite in [*expected, *[s for s in rows if s not in expected]]:
+    for index, name in enumerate(names):
+        if not name.strip():
+            out.append(GateCheck("suite:<blank>", None, "passed", "error",
+                                 str(ArtefactError(path, "blank suite name", row=index + 1, column="suite"))))
+    seen = [n for n in dict.fromkeys(names) if n.strip()]
+    for suite in [*expected, *[s for s in seen if s not in expected]]:
         name = f"suite:{suite}"
-        if suite not in rows:
+        try:
+            index = the_row(summary, path, f"suite {suite!r}", summary["suite"].astype(str) == suite)
+        except ArtefactError as err:
+            out.append(GateCheck(name, None, "passed", "error", str(err)))
+            continue
+        if index is None:
             out.append(GateCheck(name, None, "passed", "error", "suite missing from the validation summary"))
             continue
-        row = rows[suite]
+        row = summary.loc[index]
+        if row["status"] not in SUITE_STATUSES:
+            err = ArtefactError(path, f"status {row['status']!r} is not one of {', '.join(SUITE_STATUSES)}",
+                                row=index + 1, column="status")
+            out.append(GateCheck(name, str(row["status"]), "passed", "error", str(err)))
+            continue
         blocking = require_all and suite not in advisory
-        status = {"passed": "pass", "skipped": "skip", "error": "error"}.get(row.status, "fail" if blocking else "warn")
-        detail = str(row.reason) if row.status in ("skipped", "error") else str(row.failed_expectations)
-        out.append(GateCheck(name, str(row.status), "passed", status, detail))
+        status = {"passed": "pass", "skipped": "skip", "error": "error"}.get(row["status"], "fail" if blocking else "warn")
+        detail = str(row["reason"]) if row["status"] in ("skipped", "error") else str(row["failed_expectations"])
+        out.append(GateCheck(name, str(row["status"]), "passed", status, detail))
     return out
 
 
-def _candidate_rows(frame: pd.DataFrame, candidate: Candidate) -> pd.DataFrame:
-    return frame[(frame["dataset_id"].astype(str) == candidate.dataset_id) & (frame["arch"].astype(str) == candidate.arch)]
+def _candidate_mask(frame: pd.DataFrame, candidate: Candidate) -> pd.Series:
+    return (frame["dataset_id"].astype(str) == candidate.dataset_id) & (frame["arch"].astype(str) == candidate.arch)
 
 
-def candidate_metrics(models: pd.DataFrame, morris: pd.DataFrame, candidate: Candidate, output: str) -> dict[str, float] | None:
-    """The gated metrics of one candidate (None when it has no training row):
-    ``unbiased_acc``, ``aligned_conflicting_gap`` and ``mu_star_share[<factor>]``."""
-    row = _candidate_rows(models, candidate)
-    if row.empty:
+def candidate_metrics(models: pd.DataFrame, morris: pd.DataFrame, candidate: Candidate, output: str,
+                      paths: tuple[str | Path, str | Path] = (MODELS_CSV, MORRIS_CSV)
+                      ) -> tuple[dict[str, float], dict[str, str]] | None:
+    """The gated metrics of one candidate: ``unbiased_acc``, ``aligned_conflicting_gap`` and
+    ``mu_star_share[<factor>]`` for every factor with a row for ``output``.
+
+    Returns
+    -------
+    (dict, dict) or None
+        None when the candidate has no training row; else the metrics that could be
+        read and, per metric that could not, why (duplicated row, missing or
+        non-finite value, naming file, row and column).
+    """
+    models_path, morris_path = paths
+    values: dict[str, float] = {}
+    problems: dict[str, str] = {}
+    try:
+        index = the_row(models, models_path, f"candidate {candidate.name}", _candidate_mask(models, candidate))
+    except ArtefactError as err:
+        return {}, {"unbiased_acc": str(err), "aligned_conflicting_gap": str(err)}
+    if index is None:
         return None
-    metrics = {"unbiased_acc": row["unbiased_acc"].iloc[0], "aligned_conflicting_gap": row["aligned_conflicting_gap"].iloc[0]}
-    shares = _candidate_rows(morris, candidate)
-    shares = shares[shares["output"] == output]
-    metrics.update({f"mu_star_share[{f}]": v for f, v in zip(shares["factor"], shares["mu_star_share"])})
-    return metrics
+    for metric in ("unbiased_acc", "aligned_conflicting_gap"):
+        try:
+            values[metric] = gated_number(models, models_path, index, metric)
+        except ArtefactError as err:
+            problems[metric] = str(err)
+    rows = _candidate_mask(morris, candidate) & (morris["output"].astype(str) == output)
+    for factor in dict.fromkeys(morris.loc[rows, "factor"].astype(str)):
+        metric = f"mu_star_share[{factor}]"
+        try:
+            found = the_row(morris, morris_path, f"{candidate.name} {output} factor {factor}",
+                            rows & (morris["factor"].astype(str) == factor))
+            values[metric] = gated_number(morris, morris_path, found, "mu_star_share")
+        except ArtefactError as err:
+            problems[metric] = str(err)
+    return values, problems
 
 
 def candidate_checks(models: pd.DataFrame, morris: pd.DataFrame, verdicts: pd.DataFrame, candidate: Candidate,
-                     settings: GateSettings) -> list[GateCheck]:
+                     settings: GateSettings, paths: tuple[str | Path, ...] = (MODELS_CSV, MORRIS_CSV, VERDICTS_CSV)
+                     ) -> list[GateCheck]:
     """Thresholds of one candidate: accuracy, gap, mu* share per factor, no forbidden reliance."""
     prefix = candidate.name
-    metrics = candidate_metrics(models, morris, candidate, settings.morris_output)
-    if metrics is None:
-        return [GateCheck(f"{prefix}: model", None, None, "error", f"candidate {prefix} has no row in {MODELS_CSV}")]
-    out = [
-        bound_check(f"{prefix}: unbiased_acc", metrics["unbiased_acc"], settings.min_unbiased_accuracy, upper=False),
-        bound_check(f"{prefix}: aligned_conflicting_gap", metrics["aligned_conflicting_gap"],
-                    settings.max_aligned_conflicting_gap, upper=True),
-    ]
-    for factor, limit in settings.max_mu_star_share.items():
-        key = f"mu_star_share[{factor}]"
-        if key not in metrics:
-            out.append(GateCheck(f"{prefix}: {key}", None, limit, "error",
-                                 f"no {settings.morris_output} row for factor {factor} in {MORRIS_CSV}"))
+    models_path, morris_path, verdicts_path = paths
+    found = candidate_metrics(models, morris, candidate, settings.morris_output, (models_path, morris_path))
+    if found is None:
+        return [GateCheck(f"{prefix}: model", None, None, "error", f"candidate {prefix} has no row in {models_path}")]
+    metrics, problems = found
+    bounds = [("unbiased_acc", settings.min_unbiased_accuracy, False),
+              ("aligned_conflicting_gap", settings.max_aligned_conflicting_gap, True),
+              *((f"mu_star_share[{f}]", limit, True) for f, limit in settings.max_mu_star_share.items())]
+    out = []
+    for metric, limit, upper in bounds:
+        name = f"{prefix}: {metric}"
+        if metric in problems:
+            out.append(GateCheck(name, None, limit, "error", problems[metric]))
+        elif metric not in metrics:
+            factor = metric[len("mu_star_share["):-1]
+            out.append(GateCheck(name, None, limit, "error",
+                                 f"no {settings.morris_output} row for factor {factor} in {morris_path}"))
         else:
-            out.append(bound_check(f"{prefix}: {key}", metrics[key], limit, upper=True))
-    rows = _candidate_rows(verdicts, candidate)
+            out.append(bound_check(name, metrics[metric], limit, upper=upper))
+    rows = _candidate_mask(verdicts, candidate)
     for factor in settings.forbidden_reliance:
-        verdict = rows[rows["factor"] == factor]
         name = f"{prefix}: relies on {factor}"
-        if verdict.empty:
-            out.append(GateCheck(name, None, False, "error", f"no verdict for factor {factor} in {VERDICTS_CSV}"))
+        try:
+            index = the_row(verdicts, verdicts_path, f"{prefix} factor {factor}",
+                            rows & (verdicts["factor"].astype(str) == factor))
+            if index is None:
+                out.append(GateCheck(name, None, False, "error", f"no verdict for factor {factor} in {verdicts_path}"))
+                continue
+            morris_says, intervention_says = (gated_flag(verdicts, verdicts_path, index, c)
+                                              for c in ("morris_relied_on", "intervention_relied_on"))
+        except ArtefactError as err:
+            out.append(GateCheck(name, None, False, "error", str(err)))
             continue
-        morris_says, intervention_says = (_as_bool(verdict[c].iloc[0]) for c in ("morris_relied_on", "intervention_relied_on"))
         relied = morris_says or intervention_says
         out.append(GateCheck(name, relied, False, "fail" if relied else "pass",
                              f"Morris verdict {morris_says}, intervention verdict {intervention_says}"))
     return out
-
-
-def _as_bool(value: Any) -> bool:
-    """A verdict cell as read from CSV (bool, or the text True/False)."""
-    return value is True or str(value).strip().lower() in ("true", "1")
 
 
 def overall_status(checks: Sequence[GateCheck]) -> str:
@@ -213,39 +321,51 @@ def _missing_inputs(paths: Sequence[Path]) -> list[str]:
     return [str(p) for p in paths if not p.is_file()]
 
 
-def _read_inputs(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    from shortcut_audit.validation.suites import read_summary
+#: Columns of each input the gate reads.
+INPUT_COLUMNS = {
+    SUMMARY_CSV: ("suite", "status", "failed_expectations", "reason"),
+    MODELS_CSV: ("dataset_id", "arch", "unbiased_acc", "aligned_conflicting_gap"),
+    MORRIS_CSV: ("dataset_id", "arch", "factor", "output", "mu_star_share"),
+    VERDICTS_CSV: ("dataset_id", "arch", "factor", "morris_relied_on", "intervention_relied_on"),
+}
 
-    summary = read_summary(root / SUMMARY_CSV)
-    models, morris, verdicts = (pd.read_csv(root / p) for p in (MODELS_CSV, MORRIS_CSV, VERDICTS_CSV))
-    for path, frame, columns in (
-        (MODELS_CSV, models, ("dataset_id", "arch", "unbiased_acc", "aligned_conflicting_gap")),
-        (MORRIS_CSV, morris, ("dataset_id", "arch", "factor", "output", "mu_star_share")),
-        (VERDICTS_CSV, verdicts, ("dataset_id", "arch", "factor", "morris_relied_on", "intervention_relied_on")),
-    ):
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}")
-    return summary, models, morris, verdicts
+
+def read_input(path: Path, columns: Sequence[str], text: str | None = None, name: str | None = None) -> pd.DataFrame:
+    """One gate input read with its declared types (``text``, ``name``: see
+    :func:`~shortcut_audit.artefact_dtypes.read_artefact`); ArtefactError when malformed
+    or lacking ``columns``."""
+    frame = read_artefact(path, text=text, name=name)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ArtefactError(name or path, f"missing column(s) {missing}")
+    return frame
 
 
 def evaluate(settings: GateSettings, root: Path = Path("."), baseline: str | None = None) -> list[GateCheck]:
     """All gate checks over the pipeline outputs under ``root``.
 
-    Missing or unreadable inputs yield a single ``error`` check naming them.
+    Missing or unreadable inputs yield one ``error`` check naming each of them.
     """
     from shortcut_audit.validation.suites import SUITES
 
-    missing = _missing_inputs([root / p for p in (SUMMARY_CSV, MODELS_CSV, MORRIS_CSV, VERDICTS_CSV)])
+    paths = {rel: root / rel for rel in INPUT_COLUMNS}
+    missing = _missing_inputs(list(paths.values()))
     if missing:
         return [GateCheck("inputs", None, None, "error", "missing input(s): " + ", ".join(missing))]
-    try:
-        summary, models, morris, verdicts = _read_inputs(root)
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        return [GateCheck("inputs", None, None, "error", f"unreadable input: {err}")]
-    checks = suite_checks(summary, list(SUITES), settings.require_all_suites, settings.advisory_suites)
+    frames, unreadable = {}, []
+    for rel, path in paths.items():
+        try:
+            frames[rel] = read_input(path, INPUT_COLUMNS[rel])
+        except (ValueError, OSError) as err:  # ArtefactError is a ValueError
+            unreadable.append(f"{err}")
+    if unreadable:
+        return [GateCheck("inputs", None, None, "error", "unreadable input: " + "; ".join(unreadable))]
+    summary, models, morris, verdicts = (frames[rel] for rel in (SUMMARY_CSV, MODELS_CSV, MORRIS_CSV, VERDICTS_CSV))
+    checks = suite_checks(summary, list(SUITES), settings.require_all_suites, settings.advisory_suites,
+                          paths[SUMMARY_CSV])
     for candidate in settings.candidates:
-        checks += candidate_checks(models, morris, verdicts, candidate, settings)
+        checks += candidate_checks(models, morris, verdicts, candidate, settings,
+                                   (paths[MODELS_CSV], paths[MORRIS_CSV], paths[VERDICTS_CSV]))
     if baseline is not None:
         from shortcut_audit.validation.regression import regression_checks
 

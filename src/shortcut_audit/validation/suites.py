@@ -7,7 +7,13 @@ returns the tables with their checks; :func:`run_suites` validates them with GX.
 
 Outcome of a suite (``status``): ``passed``, ``failed``, ``skipped`` (an optional input
 is absent; the reason is recorded, it never counts as a pass) or ``error`` (a required
-input is missing or unreadable). Results go to ``<output>/<suite>.json`` (the full GX
+input is missing or unreadable: a CSV cut mid-row or holding a value that does not
+parse as its declared type, a truncated ``.npz``; the reason names the file).
+
+CSV inputs are read with their declared column types (:mod:`shortcut_audit.artefact_dtypes`),
+so a text column that happens to be empty in every row is text, not NaN. Folder
+listings skip the temporary siblings an interrupted stage may leave
+(:func:`shortcut_audit.io.visible`). Results go to ``<output>/<suite>.json`` (the full GX
 result: every expectation, its observed value and unexpected examples) and
 ``<output>/summary.csv`` with columns :data:`SUMMARY_COLUMNS`.
 """
@@ -22,8 +28,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from shortcut_audit.artefact_dtypes import read_artefact
 from shortcut_audit.config import ParamError, load_params
-from shortcut_audit.io import atomic_dir, write_json, write_table
+from shortcut_audit.io import ArtefactError, atomic_dir, load_npz, visible, write_json, write_table
 from shortcut_audit.validation import checks as C
 from shortcut_audit.validation.derived import (
     FACTOR_LEVELS,
@@ -108,8 +115,8 @@ def _require_file(path: Path) -> Path:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(_require_file(path))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        return read_artefact(_require_file(path))
+    except (OSError, ValueError) as err:  # ArtefactError is a ValueError and names the row and column
         raise MissingInput(f"{path} is unreadable: {err}") from None
 
 
@@ -118,6 +125,27 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         return pd.read_parquet(_require_file(path))
     except (OSError, ValueError) as err:
         raise MissingInput(f"{path} is unreadable: {err}") from None
+
+
+def _read_npz(path: Path, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    try:
+        return load_npz(path, names)
+    except (OSError, ArtefactError) as err:
+        raise MissingInput(f"{path} is unreadable: {err}") from None
+
+
+def _read_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    try:
+        return np.load(_require_file(path), mmap_mode=mmap_mode, allow_pickle=False)
+    except MissingInput:
+        raise
+    except Exception as err:  # noqa: BLE001 - a truncated .npy fails in NumPy with errors of many kinds
+        raise MissingInput(f"{path} is unreadable: {type(err).__name__}: {err}") from None
+
+
+def _listed(folder: Path, pattern: str) -> list[Path]:
+    """Sorted matches of ``pattern`` below ``folder``, without temporary siblings."""
+    return sorted(visible(folder.glob(pattern), folder))
 
 
 def _keyed(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -138,11 +166,8 @@ def mnist_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Source MNIST arrays: counts, 28x28 uint8 images, labels 0..9 and their shares."""
     rows, labels = [], {}
     for split in ("train", "test"):
-        try:
-            images = np.load(_require_file(data / "mnist" / f"{split}_images.npy"), mmap_mode="r")
-            split_labels = np.load(_require_file(data / "mnist" / f"{split}_labels.npy"))
-        except ValueError as err:
-            raise MissingInput(f"{data / 'mnist'}: unreadable {split} arrays: {err}") from None
+        images = _read_npy(data / "mnist" / f"{split}_images.npy", mmap_mode="r")
+        split_labels = _read_npy(data / "mnist" / f"{split}_labels.npy")
         labels[split] = split_labels
         rows.append({
             "key": split, "n_images": images.shape[0] if images.ndim else 0, "expected_n": settings.mnist_counts[split],
@@ -287,7 +312,7 @@ def sensitivity_checks(table: str, frame: pd.DataFrame, sobol_tolerance: float, 
 
 def _sensitivity_tables(folder: Path, settings: ValidationSettings) -> list[CheckedTable]:
     out = []
-    for path in sorted(folder.glob("*.csv")):
+    for path in _listed(folder, "*.csv"):
         frame = _keyed(_read_csv(path), ["dataset_id", "arch", "factor", "output", "order", "step", "image", "method"])
         frame, found = sensitivity_checks(path.stem, frame, settings.sobol_tolerance, settings.abs_tolerance)
         schema = []
@@ -317,17 +342,11 @@ def sensitivity_suite(data: Path, settings: ValidationSettings) -> list[CheckedT
 
 def attribution_maps_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Per-model ``maps.npz`` of the factor audit: every array finite and of the right shape."""
-    paths = sorted((data / "audit").glob("*/*/maps.npz"))
+    paths = _listed(data / "audit", "*/*/maps.npz") if (data / "audit").is_dir() else []
     if not paths:
         raise SuiteSkipped(f"no attribution maps under {data / 'audit'}")
-    rows = []
-    for path in paths:
-        try:
-            with np.load(path) as npz:
-                rows.append(array_stats(f"{path.parent.parent.name}/{path.parent.name}",
-                                        {name: npz[name] for name in MAP_ARRAYS if name in npz.files}))
-        except (OSError, ValueError) as err:
-            raise MissingInput(f"{path} is unreadable: {err}") from None
+    rows = [array_stats(f"{path.parent.parent.name}/{path.parent.name}", _read_npz(path, MAP_ARRAYS))
+            for path in paths]
     stats = pd.DataFrame(rows)
     canvas = settings.canvas
     table_checks = [
@@ -360,16 +379,13 @@ def imagenet_suite(data: Path, settings: ValidationSettings) -> list[CheckedTabl
     if not root.is_dir():
         raise SuiteSkipped(f"{root} is absent (the ImageNet audit did not run)")
     tables = []
-    for path in sorted(root.glob("*.csv")):
+    for path in _listed(root, "*.csv"):
         frame = _read_csv(path)
         tables.append(CheckedTable(path.stem, frame, (C.non_empty(path.stem), *C.all_numeric_finite(path.stem, frame))))
-    for path in sorted(root.glob("*.npz")):
-        try:
-            with np.load(path) as npz:
-                stats = pd.DataFrame([array_stats(name, {"array": npz[name]}) for name in npz.files
-                                      if npz[name].dtype.kind in "biufc"])  # ids and labels are strings
-        except (OSError, ValueError) as err:
-            raise MissingInput(f"{path} is unreadable: {err}") from None
+    for path in _listed(root, "*.npz"):
+        arrays = _read_npz(path)
+        stats = pd.DataFrame([array_stats(name, {"array": array}) for name, array in arrays.items()
+                              if array.dtype.kind in "biufc"])  # ids and labels are strings
         if stats.empty:
             raise MissingInput(f"{path} holds no arrays")
         name = f"{path.stem}_npz"
@@ -463,11 +479,15 @@ def write_outcomes(outcomes: Sequence[SuiteOutcome], output: str | Path) -> None
 
 
 def read_summary(path: str | Path) -> pd.DataFrame:
-    """Read ``summary.csv`` keeping empty texts as ``""`` (not NaN)."""
-    frame = pd.read_csv(path, keep_default_na=False, dtype={"failed_expectations": str, "reason": str})
+    """Read ``summary.csv`` with its declared types (empty texts are ``""``, not NaN).
+
+    Raises ``ValueError`` (an :class:`~shortcut_audit.io.ArtefactError`) when the file
+    is malformed or lacks a column of :data:`SUMMARY_COLUMNS`.
+    """
+    frame = read_artefact(path)
     missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}")
+        raise ArtefactError(path, f"missing column(s) {missing}")
     return frame
 
 
