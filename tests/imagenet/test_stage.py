@@ -33,15 +33,30 @@ def test_stage_writes_every_table(tmp_path, monkeypatch, make_params, tiny_model
     models = pd.read_csv(out / "models.csv", keep_default_na=False)
     assert models.set_index("model").loc["resnet50", "status"] == "skipped"
     assert "resnet50-0676ba61.pth" in models.set_index("model").loc["resnet50", "reason"]
-    fidelity = pd.read_csv(out / "fidelity.csv")
-    assert set(fidelity["method"]) == {"sobol", "rise", "occlusion", "morris_grid", "geex"}
+    fidelity = pd.read_csv(out / "fidelity.csv", keep_default_na=False)
+    methods = {"sobol", "rise", "occlusion", "morris_grid", "geex"}
+    assert set(fidelity["method"]) == methods | {"random", "constant"}
     assert {"deletion_auc", "insertion_auc", "naopc", "l1_to_white_box"} <= set(fidelity["metric"])
-    ensembles = pd.read_csv(out / "ensembles.csv")
-    assert len(ensembles[ensembles["kind"] == "ensemble"]) == 4
+    assert set(fidelity["protocol"]) == {"rise", "region", ""}  # "": the L1 distance, no perturbation
+    summary = pd.read_csv(out / "fidelity_summary.csv")
+    assert len(summary) == 2 * 7 * 3  # protocols x (methods + 2 reference maps) x scores
+    assert set(summary.loc[summary["method"] == "random", "vs_random"]) == {"reference"}
+    assert set(summary["vs_random"]) <= {"better", "worse", "inconclusive", "reference"}
+    curves = pd.read_csv(out / "curves.csv")
+    region = curves[(curves["protocol"] == "region") & (curves["method"] == "sobol") & (curves["mode"] == "deletion")]
+    assert len(region) == 4 * 4 + 1  # one cell of the 4 x 4 grid per step
+    ensembles = pd.read_csv(out / "ensembles.csv", keep_default_na=False)
+    assert len(ensembles[ensembles["kind"] == "ensemble"]) == 2 * 4
+    assert set(ensembles.loc[ensembles["kind"] == "reference", "members"]) == {"random", "constant"}
+    size = ensembles[ensembles["kind"] == "size_protocol"]
+    assert len(size) == 2 * 5 * 2  # orderings x ensemble sizes 1..5 x (mean, ucb)
+    assert set(size["ordered_by"]) == {"deletion_auc", "insertion_auc"}
+    assert (ensembles["deletion_ci_low"] <= ensembles["deletion_auc"]).all()
     assert set(pd.read_csv(out / "convergence.csv")["method"]) == {"sobol", "rise"}
     assert len(pd.read_csv(out / "overlap.csv")) == 2  # the second architecture vs the reference, per image
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["resnet50"] == "skipped" and "sobol" in metrics["sobol_vs_baselines"]["deletion_auc"]
+    assert metrics["headline_protocol"] == "rise" and set(metrics["fidelity_protocols"]) == {"rise", "region"}
     maps = np.load(out / "maps.npz")
     assert maps["map_sobol"].shape == (2, 32, 32) and maps["images"].dtype == np.float16
 

@@ -9,9 +9,11 @@ budgets up to 4,000 against a 10,000-forward reference.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
+from shortcut_audit.attribution.ensemble import TABLE_1, AggregationSettings
 from shortcut_audit.config import ParamError, get, require, require_choice, require_names
+from shortcut_audit.imagenet.fidelity import PROTOCOLS
 from shortcut_audit.metrics.perturbation import BASELINES
 
 FORWARD_METHODS = ("sobol", "rise", "occlusion", "morris_grid", "geex", "gers", "igeex")
@@ -77,13 +79,19 @@ class ImagenetConfig:
     ensemble_aggregations: list[str]
     ensemble_steps: int
     ensemble_baseline: str
-    ensemble_size_repeats: int
     convergence_methods: list[str] = field(default_factory=list)
     convergence_budgets: list[int] = field(default_factory=list)
     convergence_reference: int = 0
     convergence_images: int = 1
     seed: int = 0
     device: str = "auto"
+    fidelity_protocols: list[str] = field(default_factory=lambda: ["rise"])
+    region_grid: int = 8
+    region_baseline: str = "gray"
+    interval_level: float = 0.95
+    ensemble_settings: AggregationSettings = TABLE_1
+    ensemble_size_normalisation: str = "z"
+    ensemble_size_aggregations: list[str] = field(default_factory=lambda: ["mean", "ucb"])
 
 
 def parse_config(params: dict) -> ImagenetConfig:
@@ -160,11 +168,57 @@ def parse_config(params: dict) -> ImagenetConfig:
                                            default=list(ENSEMBLE_AGGREGATIONS)),
         ensemble_steps=_positive_int(params, f"{p}.ensembles.steps", default=10),
         ensemble_baseline=require_choice(params, f"{p}.ensembles.baseline", BASELINES, default="random_normal"),
-        ensemble_size_repeats=_positive_int(params, f"{p}.ensembles.size_repeats", default=2),
         convergence_methods=conv_methods,
         convergence_budgets=list(budgets),
         convergence_reference=reference,
         convergence_images=_positive_int(params, f"{p}.convergence.n_images", default=1),
         seed=require(params, "seed", int, lambda v: v >= 0, "an integer >= 0", default=0),
         device=require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto"),
+        **_fidelity_and_ensemble_extras(params, p),
+    )
+
+
+def _number_pair(params, key):
+    value = get(params, key)
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise ParamError(key, f"expected [a, b], two numbers, got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+def aggregation_settings(params: dict, key: str) -> AggregationSettings:
+    """``AggregationSettings`` from the mapping at ``key``; absent entries keep Table 1 values."""
+    given = get(params, key, {})
+    if not isinstance(given, dict):
+        raise ParamError(key, "expected a mapping of aggregation settings")
+    known = [f.name for f in fields(AggregationSettings)]
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ParamError(key, f"unknown setting(s) {unknown}; known: {', '.join(known)}")
+    values = {}
+    for name in given:
+        default = getattr(TABLE_1, name)
+        if isinstance(default, tuple):
+            values[name] = _number_pair(params, f"{key}.{name}")
+        else:
+            values[name] = require(params, f"{key}.{name}", type(default))
+    try:
+        return AggregationSettings(**values)
+    except ValueError as err:
+        raise ParamError(key, str(err)) from None
+
+
+def _fidelity_and_ensemble_extras(params: dict, p: str) -> dict:
+    """Fidelity protocols and intervals, and the ensembles' Table 1 settings and size protocol."""
+    return dict(
+        fidelity_protocols=_string_list(params, f"{p}.fidelity.protocols", PROTOCOLS, default=["rise"]),
+        region_grid=_positive_int(params, f"{p}.fidelity.region_grid", default=8, minimum=2),
+        region_baseline=require_choice(params, f"{p}.fidelity.region_baseline", BASELINES, default="gray"),
+        interval_level=require(params, f"{p}.fidelity.interval_level", float, lambda v: 0 < v < 1,
+                               "a number in (0, 1)", default=0.95),
+        ensemble_settings=aggregation_settings(params, f"{p}.ensembles.settings"),
+        ensemble_size_normalisation=require_choice(params, f"{p}.ensembles.size_normalisation",
+                                                   ENSEMBLE_NORMALISATIONS, default="z"),
+        ensemble_size_aggregations=_string_list(params, f"{p}.ensembles.size_aggregations", ENSEMBLE_AGGREGATIONS,
+                                                default=["mean", "ucb"]),
     )

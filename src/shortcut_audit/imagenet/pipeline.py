@@ -54,7 +54,7 @@ from shortcut_audit.data.image_sets import ImageBatch, load_images, sample_photo
 from shortcut_audit.imagenet import cross_architecture as xarch
 from shortcut_audit.imagenet.config import ImagenetConfig
 from shortcut_audit.imagenet.convergence import convergence_rows
-from shortcut_audit.imagenet.ensembles import ensemble_rows, size_ablation_rows
+from shortcut_audit.imagenet.ensembles import ensemble_rows, size_protocol_rows
 from shortcut_audit.imagenet.explain import (
     CountingScorer,
     MethodRun,
@@ -63,7 +63,14 @@ from shortcut_audit.imagenet.explain import (
     predicted_classes,
     run_method,
 )
-from shortcut_audit.imagenet.fidelity import curve_rows, fidelity_scores, score_rows
+from shortcut_audit.imagenet.fidelity import (
+    build_protocols,
+    not_beating_random,
+    protocol_rows,
+    reference_maps,
+    score_rows,
+    summary_rows,
+)
 from shortcut_audit.io import atomic_dir, write_json, write_table
 from shortcut_audit.metrics import METRICS, l1_distance
 from shortcut_audit.models.imagenet import LoadedModel, WeightsNotFoundError, load_imagenet_model
@@ -74,8 +81,11 @@ COLUMNS: dict[str, list[str]] = {
                "n_images", "target_kind", "top1_accuracy", "mean_target_probability", "forwards", "seconds",
                "forward_seconds"],
     "fidelity": ["model", "method", "image_id", "target", "metric", "value", "direction", "forwards",
-                 "explain_seconds", "reference"],
-    "curves": ["model", "method", "mode", "step", "fraction", "score"],
+                 "explain_seconds", "reference", "protocol"],
+    "fidelity_summary": ["model", "protocol", "method", "metric", "direction", "n_images", "mean", "ci_low",
+                         "ci_high", "random_mean", "constant_mean", "gain_vs_random", "gain_ci_low", "gain_ci_high",
+                         "vs_random", "beats_random", "protocol_detail"],
+    "curves": ["model", "method", "mode", "step", "fraction", "score", "protocol"],
     "convergence": ["model", "method", "reference_kind", "image_id", "budget", "forwards", "reference_forwards",
                     "spearman"],
     "overlap": ["model", "reference", "image_id", "top_fraction", "radius", "overlap_share", "n_overlapping",
@@ -84,8 +94,9 @@ COLUMNS: dict[str, list[str]] = {
     "interactions": ["model", "image_id", "region_a", "region_b", "drop_a", "drop_b", "drop_ab", "interaction",
                      "interacts"],
     "masking": ["model", "which", "scope", "fraction", "accuracy", "clean_accuracy", "score_change"],
-    "ensembles": ["model", "kind", "normalisation", "aggregation", "members", "n_members", "deletion_auc",
-                  "insertion_auc"],
+    "ensembles": ["model", "kind", "normalisation", "aggregation", "setting", "members", "n_members", "ordered_by",
+                  "deletion_auc", "deletion_ci_low", "deletion_ci_high", "insertion_auc", "insertion_ci_low",
+                  "insertion_ci_high"],
 }
 TABLES = tuple(COLUMNS)
 
@@ -142,6 +153,8 @@ class ImagenetAudit:
         self.log = log
         self.device = resolve_device(config.device)
         self.rows: dict[str, list] = {name: [] for name in TABLES}
+        self.protocols = build_protocols(config.fidelity_protocols, config.fidelity_steps, config.deletion_baseline,
+                                         config.insertion_baseline, config.region_grid, config.region_baseline)
         self.arrays: dict[str, np.ndarray] = {}
         self.stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -181,18 +194,26 @@ class ImagenetAudit:
                                  c.explained_output)
             base_maps[method] = run.maps
             self.arrays[f"map_{method}"] = run.maps.numpy().astype(np.float32)
-            scores, curves = fidelity_scores(scorer, batch.images, run.maps, targets, c.fidelity_steps,
-                                             c.deletion_baseline, c.insertion_baseline, c.batch_size, c.seed)
             extra = {"forwards": float(run.forwards_per_image), "explain_seconds": run.seconds, "reference": ""}
-            self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, targets, scores, **extra)
-            self.rows["curves"] += curve_rows(loaded.name, method, curves)
+            self.fidelity_steps(loaded, batch, targets, scorer, method, run.maps, extra)
             if method in ("geex", "gers", "igeex"):
                 reference, distance = _white_box_l1(loaded, method, run, batch.images, targets, c.batch_size,
                                                     self.device, c.explained_output)
                 self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, targets,
                                                     {"l1_to_white_box": distance},
-                                                    **{**extra, "reference": reference})
+                                                    **{**extra, "reference": reference, "protocol": ""})
+        for name, maps in reference_maps(tuple(batch.images[:, 0].shape), c.seed).items():
+            extra = {"forwards": 0.0, "explain_seconds": 0.0, "reference": ""}
+            self.fidelity_steps(loaded, batch, targets, scorer, name, maps, extra)
         return base_maps
+
+    def fidelity_steps(self, loaded, batch, targets, scorer, method, maps, extra):
+        """Fidelity rows and mean curves of one method's maps under every configured protocol."""
+        c = self.config
+        fidelity, curves = protocol_rows(loaded.name, method, scorer, batch.images, maps, targets, batch.image_ids,
+                                         self.protocols, c.batch_size, c.seed, **extra)
+        self.rows["fidelity"] += fidelity
+        self.rows["curves"] += curves
 
     def ensemble_steps(self, loaded, batch, targets, scorer, base_maps):
         c = self.config
@@ -200,11 +221,13 @@ class ImagenetAudit:
             return
         self.log(f"  {loaded.name}: ensembles")
         args = (scorer, batch.images, targets, base_maps)
-        self.rows["ensembles"] += ensemble_rows(loaded.name, *args, c.ensemble_normalisations,
-                                                c.ensemble_aggregations, c.ensemble_steps,
-                                                c.ensemble_baseline, c.batch_size, c.seed)
-        self.rows["ensembles"] += size_ablation_rows(loaded.name, *args, c.ensemble_size_repeats,
-                                                     c.ensemble_steps, c.ensemble_baseline, c.batch_size, c.seed)
+        protocol = dict(steps=c.ensemble_steps, baseline=c.ensemble_baseline, batch_size=c.batch_size, seed=c.seed,
+                        level=c.interval_level)
+        rows = ensemble_rows(loaded.name, *args, c.ensemble_normalisations, c.ensemble_aggregations,
+                             c.ensemble_settings, **protocol)
+        rows += size_protocol_rows(loaded.name, *args, rows, c.ensemble_size_normalisation,
+                                   c.ensemble_size_aggregations, c.ensemble_settings, **protocol)
+        self.rows["ensembles"] += rows
 
     def convergence_steps(self, loaded, batch, targets, scorer):
         c = self.config
@@ -267,6 +290,8 @@ class ImagenetAudit:
                                "mean_target_probability": 0.0, "forwards": 0, "seconds": 0.0,
                                "forward_seconds": 0.0})
         self.rows["models"] = model_rows
+        self.rows["fidelity_summary"] = summary_rows(pd.DataFrame(self.rows["fidelity"], columns=COLUMNS["fidelity"]),
+                                                     self.protocols, c.interval_level)
         tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in self.rows.items()}
         metrics = summarise(tables, c, reference, items, time.perf_counter() - start, self.device)
         return ImagenetResults(tables, self.arrays, metrics)
@@ -291,7 +316,7 @@ def _mean_by(df: pd.DataFrame, keys: list[str], value: str) -> dict:
 def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference: str, items,
               seconds: float, device: torch.device) -> dict:
     """The headline numbers of ``metrics.json``."""
-    fidelity = tables["fidelity"]
+    fidelity = headline_fidelity(tables["fidelity"], config)
     per_method = {}
     if not fidelity.empty:
         for (method, metric), value in fidelity.groupby(["method", "metric"])["value"].mean().items():
@@ -335,8 +360,23 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
         "interaction_share": _mean_by(interactions.assign(interacts=interactions["interacts"].astype(float))
                                       if not interactions.empty else interactions, ["model"], "interacts"),
         "best_ensemble": best,
+        **fidelity_protocol_summary(tables["fidelity_summary"], config),
         "seconds": seconds,
     }
+
+
+def headline_fidelity(fidelity: pd.DataFrame, config: ImagenetConfig) -> pd.DataFrame:
+    """Rows of the first configured protocol (the headline numbers), plus the protocol-free L1 rows."""
+    return fidelity[fidelity["protocol"].isin([config.fidelity_protocols[0], ""])]
+
+
+def fidelity_protocol_summary(summary: pd.DataFrame, config: ImagenetConfig) -> dict:
+    """``metrics.json`` entries: the protocols, the headline one, and the methods not beating random."""
+    protocols = build_protocols(config.fidelity_protocols, config.fidelity_steps, config.deletion_baseline,
+                                config.insertion_baseline, config.region_grid, config.region_baseline)
+    return {"fidelity_protocols": {p.name: p.describe() for p in protocols},
+            "headline_protocol": protocols[0].name,
+            "not_beating_random": not_beating_random(summary)}
 
 
 def run_imagenet_audit(config: ImagenetConfig, log: Callable[[str], None] = print) -> ImagenetResults:
@@ -354,4 +394,4 @@ def write_results(results: ImagenetResults, out_dir: str | Path) -> None:
 
 
 __all__ = ["ImagenetResults", "ImagenetAudit", "run_imagenet_audit", "write_results", "image_items",
-           "load_models", "summarise", "TABLES", "COLUMNS"]
+           "load_models", "summarise", "headline_fidelity", "TABLES", "COLUMNS"]

@@ -278,3 +278,26 @@ def aggregate(stack, normalization: str = "z", method: str = "ucb", settings: Ag
     else:  # var
         out = variance_aggregation(mu, sigma, settings.var_epsilon, settings.var_delta)
     return out.float()
+
+
+def aggregate_all(stack, normalizations: list[str], methods: list[str], settings: AggregationSettings = TABLE_1,
+                  seed: int = 0) -> dict[tuple[str, str], torch.Tensor]:
+    """Every (normalisation, aggregation) of ``stack`` (K, N, H, W): ``{(norm, method): (N, H, W)}``.
+
+    The same maps as :func:`aggregate`, except that the RBMs of all normalisations are
+    trained in one vectorised run (its cost is a Python loop over mini-batches, shared
+    this way); they then share one random stream, so their numbers differ from separate
+    :func:`aggregate` calls with the same seed (still deterministic).
+    """
+    maps = torch.as_tensor(stack, dtype=torch.float32)
+    out = {(norm, method): aggregate(maps, norm, method, settings, seed)
+           for norm in normalizations for method in methods if method != "rbm"}
+    if "rbm" in methods and normalizations:
+        if maps.ndim != 4:
+            raise ValueError(f"stack must have shape (K, N, H, W), got {tuple(maps.shape)}")
+        visible = torch.cat([normalise(normalise(maps, norm).double(), "linear") for norm in normalizations], dim=1)
+        trained = rbm_aggregate(visible, iterations=settings.rbm_iterations, learning_rate=settings.rbm_learning_rate,
+                                batch_size=settings.rbm_batch_size, seed=seed)
+        for norm, part in zip(normalizations, trained.split(maps.shape[1])):
+            out[(norm, "rbm")] = part
+    return out
