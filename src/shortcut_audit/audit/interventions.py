@@ -36,10 +36,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from shortcut_audit.audit.scene import DigitSample, ProbabilityReader, check_factor_names, factor_columns
 from shortcut_audit.data.biased_mnist import FACTORS, N_VALUES
+from shortcut_audit.metrics.intervals import mean_interval  # noqa: F401 (re-exported: audit.interaction, tests)
 
 __all__ = [
     "ORDERS",
@@ -140,20 +140,6 @@ def subset_accuracies(
             for subset, value in zip(chunk, correct):
                 accuracies[subset][rep] = value
     return accuracies
-
-
-def mean_interval(values: np.ndarray, conf_level: float = 0.95, low: float = 0.0, high: float = 1.0) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval of ``values``, clipped to ``[low, high]``.
-
-    With a single value or no spread the interval collapses to the mean.
-    """
-    values = np.asarray(values, dtype=float)
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, mean, mean
-    sd = float(values.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + conf_level / 2, values.size - 1)) * sd / math.sqrt(values.size)
-    return mean, max(low, mean - half), min(high, mean + half)
 
 
 @dataclass(frozen=True)

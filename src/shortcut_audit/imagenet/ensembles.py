@@ -17,7 +17,7 @@ import torch
 
 from shortcut_audit.attribution import ensemble
 from shortcut_audit.attribution.ensemble import AggregationSettings
-from shortcut_audit.audit.interventions import mean_interval
+from shortcut_audit.metrics.intervals import mean_interval
 from shortcut_audit.imagenet.fidelity import reference_maps
 from shortcut_audit.metrics import deletion_curve, insertion_curve
 

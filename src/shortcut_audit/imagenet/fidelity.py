@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from shortcut_audit.audit.interventions import mean_interval
+from shortcut_audit.metrics.intervals import mean_interval
 from shortcut_audit.metrics import METRICS, aopc_from_curve, perturbation_curve, region_perturbation_curve
 
 PROTOCOLS = ("rise", "sobol", "ensemble", "region")
