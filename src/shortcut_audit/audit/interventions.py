@@ -39,7 +39,7 @@ import torch
 
 from shortcut_audit.audit.scene import DigitSample, ProbabilityReader, check_factor_names, factor_columns
 from shortcut_audit.data.biased_mnist import FACTORS, N_VALUES
-from shortcut_audit.metrics.intervals import mean_interval  # noqa: F401 (re-exported: audit.interaction, tests)
+from shortcut_audit.metrics.intervals import mean_interval
 
 __all__ = [
     "ORDERS",

@@ -349,6 +349,8 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
             "fidelity_steps": config.fidelity_steps, "explained_output": config.explained_output, "morris_trajectories": config.morris_trajectories,
             "convergence_budgets": config.convergence_budgets,
             "convergence_reference_forwards": config.convergence_reference,
+            "interval_level": config.interval_level, "ensemble_steps": config.ensemble_steps,
+            "ensemble_baseline": config.ensemble_baseline,
         },
         "reference_model": reference,
         "models": {row["model"]: row["status"] for _, row in models.iterrows()},
