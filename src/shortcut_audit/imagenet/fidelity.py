@@ -218,12 +218,12 @@ def summary_rows(fidelity: pd.DataFrame, protocols: list[FidelityProtocol], leve
     return rows
 
 
-def not_beating_random(summary: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
-    """``{protocol: {method: [scores it does not beat random on]}}`` for the methods (not the references)."""
-    out: dict[str, dict[str, list[str]]] = {}
+def not_beating_random(summary: pd.DataFrame) -> dict[str, list[str]]:
+    """``{protocol: [methods]}``: the methods (not the reference maps) not shown to beat random on every score."""
+    out: dict[str, list[str]] = {}
     if summary.empty:
         return out
     methods = summary[~summary["method"].isin(REFERENCE_MAPS) & ~summary["beats_random"].astype(bool)]
-    for (protocol, method), part in methods.groupby(["protocol", "method"], sort=False):
-        out.setdefault(str(protocol), {})[str(method)] = sorted(part["metric"].astype(str).unique())
+    for protocol, part in methods.groupby("protocol", sort=False):
+        out[str(protocol)] = list(pd.unique(part["method"].astype(str)))
     return out

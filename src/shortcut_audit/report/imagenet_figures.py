@@ -29,6 +29,8 @@ from shortcut_audit.report.figures import (
 SCOPE_STYLES = {"local": ("-", "o"), "global": ("--", "s")}
 WHICH_LABELS = {"most": "most important masked", "least": "least important masked"}
 MODE_LABELS = {"deletion": "Deletion (lower area is better)", "insertion": "Insertion (higher area is better)"}
+#: Line styles of the reference maps of the fidelity protocols (shortcut_audit.imagenet.fidelity).
+REFERENCE_STYLES = {"random": "--", "constant": ":"}
 
 
 def method_colours(methods: list[str]) -> dict[str, tuple[str, str]]:
@@ -49,14 +51,19 @@ def fidelity_curves(curves: pd.DataFrame, model: str, methods: list[str], protoc
     """
     data = curves[curves["model"] == model]
     modes = [m for m in MODE_LABELS if m in set(data["mode"])] or sorted(set(data["mode"]))
-    style = method_colours(methods)
+    style = method_colours([m for m in methods if m not in REFERENCE_STYLES])
     fig, axes = _subplots(1, len(modes), 2.9 * len(modes) + 1.1, 2.3, sharey=True)
     with mpl.rc_context(STYLE):
         for j, mode in enumerate(modes):
             ax = axes[0][j]
             for method in methods:
                 line = data[(data["mode"] == mode) & (data["method"] == method)].sort_values("step")
-                if not line.empty:
+                if line.empty:
+                    continue
+                if method in REFERENCE_STYLES:  # maps without information: grey, no marker
+                    ax.plot(line["fraction"], line["score"], color="#888888", ls=REFERENCE_STYLES[method], lw=1.0,
+                            label=f"{method} map")
+                else:
                     ax.plot(line["fraction"], line["score"], color=style[method][0], marker=style[method][1],
                             markersize=2.5, label=method)
             ax.set_title(MODE_LABELS.get(mode, mode))
@@ -252,7 +259,7 @@ def ensemble_size_plot(size: pd.DataFrame, references: dict[str, dict[str, float
     AUC of those ordered by insertion, one line per aggregation. ``references`` maps a label
     (e.g. "random map") to its ``deletion_auc`` / ``insertion_auc``, drawn as horizontal lines.
     """
-    fig, axes = _subplots(1, 2, 6.4, 2.4)
+    fig, axes = _subplots(1, 2, 6.4, 2.7)
     panels = (("deletion_auc", "deletion AUC (lower is better)"), ("insertion_auc", "insertion AUC (higher is better)"))
     with mpl.rc_context(STYLE):
         for j, (metric, label) in enumerate(panels):
@@ -263,8 +270,9 @@ def ensemble_size_plot(size: pd.DataFrame, references: dict[str, dict[str, float
                 ax.plot(line["n_members"], line[metric], color=colour(k), marker=marker(k), label=str(aggregation))
             first = part.sort_values("n_members").drop_duplicates("n_members")
             added = [str(m).split("+")[-1] for m in first["members"]]
-            ax.set_xticks(list(first["n_members"]), [f"{n}\n+{m}" if n > 1 else f"1\n{m}"
-                                                     for n, m in zip(first["n_members"], added)], fontsize=6)
+            ax.set_xticks(list(first["n_members"]), [f"+{m} ({n})" if n > 1 else f"{m} (1)"
+                                                     for n, m in zip(first["n_members"], added)],
+                          fontsize=6, rotation=30, ha="right")
             for r, (name, values) in enumerate(references.items()):
                 if metric in values:
                     ax.axhline(values[metric], color="#888888", ls=("--", ":", "-.")[r % 3], lw=0.8, label=name)
