@@ -5,7 +5,11 @@ forward passes per image and method. Full (paper) profile for a GPU: each model'
 own resolution (``input_size: null``), 80 ImageNet images (``val_dir`` with the
 MoSIP classes), ``forwards: 3936``, ``morris.n_trajectories: 40``, ``batch_size:
 512`` with ``autocast: true`` (bfloat16 and channels_last on CUDA), convergence
-budgets up to 4,000 against a 10,000-forward reference.
+budgets up to 4,000 against a 10,000-forward reference, ``fidelity.steps: 224`` (RISE:
+one step per 224 pixels at 224 px; the ensemble paper's protocol uses 1000, the Sobol
+paper does not state its count), ``fidelity.region_grid: 11`` (the Sobol grid) and
+``ensembles.steps: 1000`` (Mahlau & Nolde, Sec. 4). The ensemble settings default to
+Table 1 of Mahlau & Nolde (:data:`shortcut_audit.attribution.ensemble.TABLE_1`).
 """
 from __future__ import annotations
 

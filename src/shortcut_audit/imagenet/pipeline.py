@@ -11,9 +11,20 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
 ``fidelity.csv``
     ``model, method, image_id, target, metric`` (deletion_auc | insertion_auc | naopc |
     l1_to_white_box), ``value, direction`` (higher | lower), ``forwards`` (per image),
-    ``explain_seconds``, ``reference`` (white-box method for l1_to_white_box, else "").
+    ``explain_seconds``, ``reference`` (white-box method for l1_to_white_box, else ""),
+    ``protocol`` (sobol | rise | ensemble | region, see :mod:`shortcut_audit.imagenet.fidelity`;
+    "" for l1_to_white_box). ``method`` also takes the reference maps ``random`` and
+    ``constant`` (forwards 0), scored under every protocol like the methods.
+``fidelity_summary.csv``
+    One row per ``model, protocol, method, metric`` (deletion_auc | insertion_auc | naopc):
+    ``direction, n_images, mean, ci_low, ci_high`` (Student-t interval of the mean over images
+    at ``fidelity.interval_level``), ``random_mean, constant_mean`` (the reference maps' means),
+    ``gain_vs_random, gain_ci_low, gain_ci_high`` (per-image improvement over the random map,
+    positive = better, paired t-interval), ``vs_random`` (better | worse | inconclusive |
+    reference), ``beats_random`` (bool, vs_random == better), ``protocol_detail`` (text).
 ``curves.csv``
-    Mean deletion/insertion curves: ``model, method, mode, step, fraction, score``.
+    Mean deletion/insertion curves: ``model, method, mode, step, fraction, score, protocol``
+    (region-wise curves have one step per cell; ``fraction`` is then the mean over images).
 ``convergence.csv``
     ``model, method, reference_kind`` (independent seed), ``image_id, budget, forwards,
     reference_forwards, spearman``.
@@ -29,15 +40,23 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     ``model, which`` (most | least), ``scope`` (local | global), ``fraction, accuracy,
     clean_accuracy, score_change``.
 ``ensembles.csv``
-    ``model, kind`` (base | ensemble | size_ablation), ``normalisation, aggregation, members,
-    n_members, deletion_auc, insertion_auc``.
+    ``model, kind`` (base | reference | ensemble | size_protocol), ``normalisation,
+    aggregation, setting`` (the aggregation's Table 1 setting, e.g. "eps=-0.5"), ``members``
+    ("+"-joined; random | constant for reference rows), ``n_members, ordered_by``
+    (size_protocol: deletion_auc | insertion_auc, the score the members were ordered by;
+    "" otherwise), ``deletion_auc, deletion_ci_low, deletion_ci_high, insertion_auc,
+    insertion_ci_low, insertion_ci_high`` (means over images with Student-t intervals) under the
+    ensemble paper's protocol (``ensembles.steps``, ``ensembles.baseline``, ties in random order).
 ``maps.npz``
     ``images`` (n, 3, S, S) float16 of the reference model, ``image_ids``, ``targets``,
     ``map_<method>`` (n, S, S) float32, ``mu_star_<model>`` / ``sigma_<model>`` (n, w, w).
 ``metrics.json``
-    Profile (resolution, budgets, images, device), per-method mean scores, the Sobol vs
-    RISE/Occlusion deletion comparison, convergence means, overlap/ratio/interaction
-    summaries, best ensembles, timings.
+    Profile (resolution, budgets, images, device, interval level, ensemble protocol),
+    per-method mean scores and the Sobol vs RISE/Occlusion deletion comparison under the
+    headline protocol (``headline_protocol``, the first of ``fidelity.protocols``),
+    ``fidelity_protocols`` (name -> description), ``not_beating_random`` (protocol -> methods
+    not shown to beat the random map on every score), convergence means,
+    overlap/ratio/interaction summaries, best ensembles, timings.
 """
 from __future__ import annotations
 
