@@ -581,8 +581,9 @@ class _Builder:
             found += convergence_findings(self.tables["convergence"])
         if found:
             self.section.add("findings", found)
-        if self.need("fidelity", "fidelity_summary"):
+        if self.need("fidelity"):
             self.section.add("table", fidelity_table(self.tables["fidelity"], self.methods, self.protocol, summary))
+        if self.need("fidelity_summary"):
             level = self.metrics.get("profile", {}).get("interval_level") if self.metrics else None
             for model in pd.unique(summary["model"].astype(str)):
                 table = fidelity_summary_table(summary, model, self.methods, level)
