@@ -214,9 +214,14 @@ def aggregation_settings(params: dict, key: str) -> AggregationSettings:
 
 def _fidelity_and_ensemble_extras(params: dict, p: str) -> dict:
     """Fidelity protocols and intervals, and the ensembles' Table 1 settings and size protocol."""
+    protocols = _string_list(params, f"{p}.fidelity.protocols", PROTOCOLS, default=["rise"])
+    region_grid = _positive_int(params, f"{p}.fidelity.region_grid", default=8, minimum=2)
+    input_size = get(params, f"{p}.input_size", None)
+    if "region" in protocols and isinstance(input_size, int) and region_grid > input_size:
+        raise ParamError(f"{p}.fidelity.region_grid", f"must not exceed input_size {input_size}, got {region_grid}")
     return dict(
-        fidelity_protocols=_string_list(params, f"{p}.fidelity.protocols", PROTOCOLS, default=["rise"]),
-        region_grid=_positive_int(params, f"{p}.fidelity.region_grid", default=8, minimum=2),
+        fidelity_protocols=protocols,
+        region_grid=region_grid,
         region_baseline=require_choice(params, f"{p}.fidelity.region_baseline", BASELINES, default="gray"),
         interval_level=require(params, f"{p}.fidelity.interval_level", float, lambda v: 0 < v < 1,
                                "a number in (0, 1)", default=0.95),

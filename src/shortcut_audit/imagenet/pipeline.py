@@ -83,6 +83,7 @@ from shortcut_audit.imagenet.explain import (
     run_method,
 )
 from shortcut_audit.imagenet.fidelity import (
+    FidelityProtocol,
     build_protocols,
     not_beating_random,
     protocol_rows,
@@ -172,8 +173,7 @@ class ImagenetAudit:
         self.log = log
         self.device = resolve_device(config.device)
         self.rows: dict[str, list] = {name: [] for name in TABLES}
-        self.protocols = build_protocols(config.fidelity_protocols, config.fidelity_steps, config.deletion_baseline,
-                                         config.insertion_baseline, config.region_grid, config.region_baseline)
+        self.protocols = fidelity_protocols(config)
         self.arrays: dict[str, np.ndarray] = {}
         self.stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -214,7 +214,7 @@ class ImagenetAudit:
             base_maps[method] = run.maps
             self.arrays[f"map_{method}"] = run.maps.numpy().astype(np.float32)
             extra = {"forwards": float(run.forwards_per_image), "explain_seconds": run.seconds, "reference": ""}
-            self.fidelity_steps(loaded, batch, targets, scorer, method, run.maps, extra)
+            self.score_fidelity(loaded, batch, targets, scorer, method, run.maps, extra)
             if method in ("geex", "gers", "igeex"):
                 reference, distance = _white_box_l1(loaded, method, run, batch.images, targets, c.batch_size,
                                                     self.device, c.explained_output)
@@ -223,10 +223,10 @@ class ImagenetAudit:
                                                     **{**extra, "reference": reference, "protocol": ""})
         for name, maps in reference_maps(tuple(batch.images[:, 0].shape), c.seed).items():
             extra = {"forwards": 0.0, "explain_seconds": 0.0, "reference": ""}
-            self.fidelity_steps(loaded, batch, targets, scorer, name, maps, extra)
+            self.score_fidelity(loaded, batch, targets, scorer, name, maps, extra)
         return base_maps
 
-    def fidelity_steps(self, loaded, batch, targets, scorer, method, maps, extra):
+    def score_fidelity(self, loaded, batch, targets, scorer, method, maps, extra):
         """Fidelity rows and mean curves of one method's maps under every configured protocol."""
         c = self.config
         fidelity, curves = protocol_rows(loaded.name, method, scorer, batch.images, maps, targets, batch.image_ids,
@@ -391,10 +391,15 @@ def headline_fidelity(fidelity: pd.DataFrame, config: ImagenetConfig) -> pd.Data
     return fidelity[fidelity["protocol"].isin([config.fidelity_protocols[0], ""])]
 
 
+def fidelity_protocols(config: ImagenetConfig) -> list[FidelityProtocol]:
+    """The configured fidelity protocols (``imagenet.fidelity``), the first being the headline."""
+    return build_protocols(config.fidelity_protocols, config.fidelity_steps, config.deletion_baseline,
+                           config.insertion_baseline, config.region_grid, config.region_baseline)
+
+
 def fidelity_protocol_summary(summary: pd.DataFrame, config: ImagenetConfig) -> dict:
     """``metrics.json`` entries: the protocols, the headline one, and the methods not beating random."""
-    protocols = build_protocols(config.fidelity_protocols, config.fidelity_steps, config.deletion_baseline,
-                                config.insertion_baseline, config.region_grid, config.region_baseline)
+    protocols = fidelity_protocols(config)
     return {"fidelity_protocols": {p.name: p.describe() for p in protocols},
             "headline_protocol": protocols[0].name,
             "not_beating_random": not_beating_random(summary)}
