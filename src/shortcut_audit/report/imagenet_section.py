@@ -211,7 +211,7 @@ def headline_protocol(tables: dict[str, pd.DataFrame], metrics=None) -> str:
     return ""
 
 
-def protocol_rows(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
+def rows_of_protocol(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
     """Rows of ``protocol`` plus the protocol-free ones (the L1 distance to a white-box map)."""
     return frame[frame["protocol"].fillna("").astype(str).isin([protocol, ""])]
 
@@ -239,7 +239,7 @@ def fidelity_table(fidelity: pd.DataFrame, methods: list[str], protocol: str = "
     The random and constant reference maps are rows of their own; bold marks the best
     method (references excluded); "beats random" comes from ``summary`` (fidelity_summary.csv).
     """
-    data = protocol_rows(fidelity, protocol) if protocol else fidelity
+    data = rows_of_protocol(fidelity, protocol) if protocol else fidelity
     frame, directions = fidelity_frame(data, [*methods, *REFERENCE_MAPS])
     flags = beats_random(summary, protocol)
     if flags:
@@ -485,7 +485,7 @@ def _slug(text: str) -> str:
 
 def fidelity_findings(fidelity: pd.DataFrame, model: str | None, protocol: str = "") -> list[Finding]:
     """Sobol against RISE and Occlusion by deletion AUC on the reference model, under ``protocol``."""
-    data = protocol_rows(fidelity, protocol) if protocol else fidelity
+    data = rows_of_protocol(fidelity, protocol) if protocol else fidelity
     data = data[(data["model"] == model) & (data["metric"] == "deletion_auc")]
     means = data.groupby("method")["value"].mean()
     rivals = [m for m in BASELINES if m in means]
