@@ -1,11 +1,14 @@
-"""Ensemble normalisations and aggregations on small stacks with hand-computed answers."""
+"""Ensemble normalisations and aggregations (Mahlau & Nolde 2022, Sec. 3): each equation is
+re-implemented here from the paper text, in plain Python, and compared on small random stacks."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from shortcut_audit.attribution import ensemble
-from shortcut_audit.attribution.ensemble.rbm import cd1_step
+from shortcut_audit.attribution.ensemble import TABLE_1, AggregationSettings
+from shortcut_audit.attribution.ensemble.rbm import pcd_step
 
 MAP = torch.tensor([[[1.0, 2.0], [3.0, 6.0]]])  # (1, 2, 2)
 
@@ -39,109 +42,192 @@ def test_unknown_names_are_rejected():
         ensemble.aggregate(MAP, method="mean")  # not (K, N, H, W)
 
 
-# Three methods, one image, a 1 x 2 map; pixel 0 values (0, 1, 2), pixel 1 values (1, 1, 1).
-STACK = torch.tensor([[[[0.0, 1.0]]], [[[1.0, 1.0]]], [[[2.0, 1.0]]]])  # (3, 1, 1, 2)
-MU = torch.tensor([1.0, 1.0])
-SIGMA = torch.tensor([math.sqrt(2 / 3), 0.0])
 
+# ------------------------------------------------------------------ the paper's equations, written out
 
-def phi(z):
+def Phi(z):  # noqa: N802 (the paper's symbol)
     return 0.5 * (1 + math.erf(z / math.sqrt(2)))
 
 
-def pdf(z):
+def phi(z):
     return math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
 
 
-def agg(method, **kw):
-    return ensemble.aggregate(STACK, normalization="none", method=method, **kw)[0, 0]
+def random_stack(seed=0, k=4, n=2, h=3, w=5):
+    return torch.randn(k, n, h, w, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-def test_mean_and_percentiles():
-    torch.testing.assert_close(agg("mean"), MU)
-    torch.testing.assert_close(agg("percentile", percentile=75.0), torch.tensor([1.5, 1.0]))
-    torch.testing.assert_close(agg("percentile", percentile=0.0), torch.tensor([0.0, 1.0]))
+def pixels(stack):
+    """Per image: list of per-pixel lists of the K base values (E_ij), in raster order."""
+    k, n, h, w = stack.shape
+    return [[[float(stack[m, i, r, c]) for m in range(k)] for r in range(h) for c in range(w)] for i in range(n)]
 
 
-def test_ucb():
-    torch.testing.assert_close(agg("ucb", epsilon=-0.5), MU - 0.5 * SIGMA)
-    torch.testing.assert_close(agg("ucb", epsilon=2.0), MU + 2.0 * SIGMA)
+def mean(values):  # Eq. 6
+    return sum(values) / len(values)
 
 
-def test_probability_of_improvement_and_its_degenerate_limit():
-    s = math.sqrt(2 / 3)
-    torch.testing.assert_close(agg("pi", epsilon=0.5), torch.tensor([phi(0.5 / s), 1.0]))
-    torch.testing.assert_close(agg("pi", epsilon=1.0), torch.tensor([0.5, 0.5]))
-    torch.testing.assert_close(agg("pi", epsilon=1.5), torch.tensor([phi(-0.5 / s), 0.0]))
+def std(values):  # Eq. 7: population standard deviation over the ensemble
+    mu = mean(values)
+    return math.sqrt(sum((v - mu) ** 2 for v in values) / len(values))
 
 
-def test_expected_improvement():
-    s = math.sqrt(2 / 3)
-    z = 0.5 / s
-    expected = torch.tensor([0.5 * phi(z) + s * pdf(z), 0.5])
-    torch.testing.assert_close(agg("ei", epsilon=0.5), expected)
+def pi_paper(values, eps, e_plus):  # Eq. 9 with Z from the text under Eq. 10
+    return Phi((mean(values) - e_plus - eps) / std(values))
 
 
-def test_ci_takes_its_threshold_from_the_ensemble_variance():
-    s2 = 2 / 3
-    eps = (s2 + 0.0) / 2  # mean over the two pixels of the variance
-    expected = torch.tensor([phi((1 - eps) / math.sqrt(s2)), 1.0])
-    torch.testing.assert_close(agg("ci"), expected)
+def ei_paper(values, eps, e_plus):  # Eq. 10
+    z = (mean(values) - e_plus - eps) / std(values)
+    return Phi(z) * (mean(values) - e_plus - eps) + std(values) * phi(z)
 
 
-def test_api_and_aei_average_over_the_threshold_interval():
-    s = math.sqrt(2 / 3)
-    eps = [0.0, 1.0, 2.0]
-    api = [sum(phi((1 - e) / s) for e in eps) / 3, (1.0 + 0.5 + 0.0) / 3]
-    aei = [sum((1 - e) * phi((1 - e) / s) + s * pdf((1 - e) / s) for e in eps) / 3, (1.0 + 0 + 0) / 3]
-    torch.testing.assert_close(agg("api", eps_range=(0.0, 2.0), n_eps=3), torch.tensor(api))
-    torch.testing.assert_close(agg("aei", eps_range=(0.0, 2.0), n_eps=3), torch.tensor(aei))
+def per_pixel(stack, rule):
+    """Apply ``rule(values, E+, all pixels of the image)`` pixel by pixel; returns (N, H, W)."""
+    k, n, h, w = stack.shape
+    out = []
+    for image in pixels(stack):
+        e_plus = max(mean(v) for v in image)  # E+ = max_ij mu(E_ij)
+        out.append([rule(v, e_plus, image) for v in image])
+    return torch.tensor(out, dtype=torch.float32).view(n, h, w)
 
 
-def test_value_at_risk_is_a_quantile_of_the_improvement():
-    s = math.sqrt(2 / 3)
-    q = -1.2815515655446004  # Phi^-1(0.1)
-    expected = torch.tensor([max(1 - 0.2 + s * q, 0.0), 0.8])
-    torch.testing.assert_close(agg("var", epsilon=0.2, delta=0.1), expected)
-    with pytest.raises(ValueError):
-        agg("var", delta=1.5)
+def agg(stack, method, **settings):
+    return ensemble.aggregate(stack, normalization="none", method=method,
+                              settings=AggregationSettings(**settings))
 
 
-def test_default_is_z_normalised_ucb():
-    stack = torch.rand(3, 2, 4, 4, generator=torch.Generator().manual_seed(0))
-    z = ensemble.normalise(stack, "z")
-    expected = z.mean(0) - 0.5 * z.std(0, unbiased=False)
-    torch.testing.assert_close(ensemble.aggregate(stack), expected)
+@pytest.mark.parametrize("eps", [-4.0, -0.5, 0.3])
+def test_pi_is_eq_9_measured_against_e_plus(eps):
+    stack = random_stack(1)
+    expected = per_pixel(stack, lambda v, e_plus, _: pi_paper(v, eps, e_plus))
+    torch.testing.assert_close(agg(stack, "pi", pi_epsilon=eps), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_cd1_step_matches_a_hand_computed_update():
-    v = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)  # 1 RBM, 2 samples, 2 visible
-    w = torch.tensor([[0.5, -0.5]], dtype=torch.float64)
-    b = torch.zeros(1, 2, dtype=torch.float64)
-    c = torch.zeros(1, dtype=torch.float64)
-    h_sample = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+@pytest.mark.parametrize("eps", [-6.0, -1.0, 0.2])
+def test_ei_is_eq_10_measured_against_e_plus(eps):
+    stack = random_stack(2)
+    expected = per_pixel(stack, lambda v, e_plus, _: ei_paper(v, eps, e_plus))
+    torch.testing.assert_close(agg(stack, "ei", ei_epsilon=eps), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_ci_is_ei_with_the_eq_11_exploration_rate():
+    stack = random_stack(3).abs()  # positive attributions: E+ > 0 as Eq. 11 needs
+
+    def ci(values, e_plus, image):
+        eps = sum(std(u) ** 2 for u in image) / (len(image) * e_plus)  # (1 / (m n E+)) sum sigma^2
+        return ei_paper(values, eps, e_plus)
+
+    torch.testing.assert_close(agg(stack, "ci"), per_pixel(stack, ci), rtol=1e-5, atol=1e-6)
+
+
+def test_api_and_aei_are_eqs_14_15_over_the_interval():
+    stack = random_stack(4)
+    a, b, n = -3.0, 1.5, 5
+    grid = [k * (b - a) / (n - 1) + a for k in range(n)]
+    api = per_pixel(stack, lambda v, e_plus, _: sum(pi_paper(v, e, e_plus) for e in grid) / n)
+    aei = per_pixel(stack, lambda v, e_plus, _: sum(ei_paper(v, e, e_plus) for e in grid) / n)
+    torch.testing.assert_close(agg(stack, "api", api_range=(a, b), n_eps=n), api, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(agg(stack, "aei", aei_range=(a, b), n_eps=n), aei, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("eps, delta", [(1e-7, 1.0), (0.5, 0.1), (2.0, 1e-3)])
+def test_var_is_eq_16(eps, delta):
+    stack = random_stack(5)
+    expected = per_pixel(stack, lambda v, *_: sum(e / (eps * std(v) + delta) for e in v) / len(v))
+    torch.testing.assert_close(agg(stack, "var", var_epsilon=eps, var_delta=delta), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_var_at_table_1_setting_ranks_pixels_like_the_average():
+    """Sec. 3.2 / Fig. 3: 'The explanation of VAR is intrinsically close to the average aggregation'."""
+    stack = random_stack(6, k=5, n=3, h=8, w=8)
+    var = ensemble.aggregate(stack, method="var").flatten(1)
+    average = ensemble.aggregate(stack, method="mean").flatten(1)
+    assert torch.equal(var.argsort(dim=1), average.argsort(dim=1))
+
+
+def test_ucb_mean_and_percentile_are_eqs_8_5_and_g_k():
+    stack = random_stack(7)
+    ucb = per_pixel(stack, lambda v, *_: mean(v) - 0.5 * std(v))
+    torch.testing.assert_close(agg(stack, "ucb", ucb_epsilon=-0.5), ucb, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(agg(stack, "mean"), per_pixel(stack, lambda v, *_: mean(v)), rtol=1e-5, atol=1e-6)
+
+    def lower_quartile(values):  # linear interpolation between the sorted data points
+        ordered, position = sorted(values), 0.25 * (len(values) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(values) - 1)
+        return ordered[low] + (position - low) * (ordered[high] - ordered[low])
+
+    torch.testing.assert_close(agg(stack, "percentile", percentile=25.0),
+                               per_pixel(stack, lambda v, *_: lower_quartile(v)), rtol=1e-5, atol=1e-6)
+
+
+def test_defaults_are_table_1():
+    """Table 1 (ImageNet, z-score): percentile k=25, UCB -0.5, PI -4, EI -6, API [-7, 2], AEI [-10, 5],
+    VAR 1e-7, RBM alpha 1e-4 and k=100."""
+    stack = random_stack(8)
+    z = ensemble.normalise(stack, "z").double()
+    for method, rule in (("pi", lambda v, e, _: pi_paper(v, -4.0, e)), ("ei", lambda v, e, _: ei_paper(v, -6.0, e)),
+                         ("ucb", lambda v, *_: mean(v) - 0.5 * std(v))):
+        torch.testing.assert_close(ensemble.aggregate(stack, method=method), per_pixel(z, rule),
+                                   rtol=1e-4, atol=1e-5)
+    assert (TABLE_1.percentile, TABLE_1.api_range, TABLE_1.aei_range) == (25.0, (-7.0, 2.0), (-10.0, 5.0))
+    assert (TABLE_1.var_epsilon, TABLE_1.rbm_learning_rate, TABLE_1.rbm_iterations) == (1e-7, 1e-4, 100)
+
+
+def test_degenerate_ensembles_take_the_gaussian_limit_without_nan():
+    # Two methods agreeing everywhere: sigma = 0, so PI is the step function and EI max(gap, 0).
+    stack = torch.tensor([[[[0.0, 1.0, 3.0]]], [[[0.0, 1.0, 3.0]]]])  # (2, 1, 1, 3); E+ = 3
+    torch.testing.assert_close(agg(stack, "pi", pi_epsilon=-1.5)[0, 0], torch.tensor([0.0, 0.0, 1.0]))
+    torch.testing.assert_close(agg(stack, "pi", pi_epsilon=-2.0)[0, 0], torch.tensor([0.0, 0.5, 1.0]))
+    torch.testing.assert_close(agg(stack, "ei", ei_epsilon=-2.5)[0, 0], torch.tensor([0.0, 0.5, 2.5]))
+    assert torch.isfinite(agg(stack, "ci")).all() and torch.isfinite(agg(stack, "aei")).all()
+
+
+def test_bad_settings_fail_closed():
+    with pytest.raises(ValueError, match="percentile"):
+        AggregationSettings(percentile=120.0)
+    with pytest.raises(ValueError, match="api_range"):
+        AggregationSettings(api_range=(2.0, -7.0))
+    with pytest.raises(ValueError, match="var_delta"):
+        AggregationSettings(var_delta=0.0)
+    with pytest.raises(ValueError, match="E\\+"):
+        agg(-random_stack(9).abs(), "ci")  # all attributions negative: E+ < 0, Eq. 11 undefined
+
+
+# ------------------------------------------------------------------ RBM (Borisov et al. 2021, ref. [5])
+
+def test_pcd_step_matches_a_hand_computed_update():
     sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
-    h0 = [sig(0.5), sig(-0.5)]
-    v1 = [[sig(0.5), sig(-0.5)], [0.5, 0.5]]
-    h1 = [sig(0.5 * v1[0][0] - 0.5 * v1[0][1]), sig(0.0)]
-    dw = [(1 * h0[0] - (v1[0][0] * h1[0] + v1[1][0] * h1[1])) / 2,
-          (1 * h0[1] - (v1[0][1] * h1[0] + v1[1][1] * h1[1])) / 2]
-    db = [((1 - v1[0][0]) + (0 - v1[1][0])) / 2, ((0 - v1[0][1]) + (1 - v1[1][1])) / 2]
-    dc = ((h0[0] - h1[0]) + (h0[1] - h1[1])) / 2
-    w2, b2, c2 = cd1_step(v, w, b, c, h_sample, lr=0.1)
-    torch.testing.assert_close(w2, w + 0.1 * torch.tensor([dw], dtype=torch.float64))
-    torch.testing.assert_close(b2, 0.1 * torch.tensor([db], dtype=torch.float64))
-    torch.testing.assert_close(c2, 0.1 * torch.tensor([dc], dtype=torch.float64))
+    v = np.array([[[1.0, 0.0], [0.0, 1.0]]])  # 1 RBM, a mini-batch of 2 pixels, 2 visible units
+    w, b, c = np.array([[0.5, -0.5]]), np.zeros((1, 2)), np.zeros(1)
+    chain = np.array([[1.0, 0.0]])
+    u_visible = np.array([[[0.1, 0.9], [0.6, 0.4]]])
+    u_hidden = np.array([[0.3, 0.7]])
+    h_pos = [sig(0.5), sig(-0.5)]
+    p_vis = [[sig(0.5), sig(-0.5)], [0.5, 0.5]]  # chain 1 -> sigmoid(w + b), chain 0 -> sigmoid(b)
+    v_neg = [[1.0 if u < p else 0.0 for u, p in zip(us, ps)] for us, ps in zip(u_visible[0], p_vis)]
+    h_neg = [sig(0.5 * x[0] - 0.5 * x[1]) for x in v_neg]
+    dw = [(v[0, 0, j] * h_pos[0] + v[0, 1, j] * h_pos[1]) / 2 - (v_neg[0][j] * h_neg[0] + v_neg[1][j] * h_neg[1]) / 2
+          for j in range(2)]
+    db = [(v[0, 0, j] + v[0, 1, j]) / 2 - (v_neg[0][j] + v_neg[1][j]) / 2 for j in range(2)]
+    dc = (h_pos[0] + h_pos[1]) / 2 - (h_neg[0] + h_neg[1]) / 2
+    w2, b2, c2, chain2 = pcd_step(v, w, b, c, chain, u_visible, u_hidden, lr=0.1)
+    np.testing.assert_allclose(w2, w + 0.1 * np.array([dw]))
+    np.testing.assert_allclose(b2, 0.1 * np.array([db]))
+    np.testing.assert_allclose(c2, 0.1 * np.array([dc]))
+    np.testing.assert_array_equal(chain2, [[1.0 if u < h else 0.0 for u, h in zip(u_hidden[0], h_neg)]])
 
 
 def test_rbm_ranks_the_region_all_methods_agree_on_first_and_is_seeded():
     gen = torch.Generator().manual_seed(0)
     stack = 0.1 * torch.rand(4, 2, 8, 8, generator=gen)
     stack[:, :, :3, :3] += 1.0  # every method marks the same region
-    out = ensemble.aggregate(stack, normalization="linear", method="rbm", seed=3)
+    settings = AggregationSettings(rbm_learning_rate=0.05, rbm_iterations=20)
+    out = ensemble.aggregate(stack, normalization="linear", method="rbm", settings=settings, seed=3)
     assert out.shape == (2, 8, 8) and ((out >= 0) & (out <= 1)).all()
     region = torch.zeros(8, 8, dtype=torch.bool)
     region[:3, :3] = True
     assert (out[:, region].amin(1) > out[:, ~region].amax(1)).all()
-    torch.testing.assert_close(out, ensemble.aggregate(stack, normalization="linear", method="rbm", seed=3),
-                               rtol=0, atol=0)
+    again = ensemble.aggregate(stack, normalization="linear", method="rbm", settings=settings, seed=3)
+    torch.testing.assert_close(out, again, rtol=0, atol=0)

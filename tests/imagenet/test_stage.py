@@ -33,20 +33,35 @@ def test_stage_writes_every_table(tmp_path, monkeypatch, make_params, tiny_model
     models = pd.read_csv(out / "models.csv", keep_default_na=False)
     assert models.set_index("model").loc["resnet50", "status"] == "skipped"
     assert "resnet50-0676ba61.pth" in models.set_index("model").loc["resnet50", "reason"]
-    fidelity = pd.read_csv(out / "fidelity.csv")
-    assert set(fidelity["method"]) == {"sobol", "rise", "occlusion", "morris_grid", "geex"}
+    fidelity = pd.read_csv(out / "fidelity.csv", keep_default_na=False)
+    methods = {"sobol", "rise", "occlusion", "morris_grid", "geex"}
+    assert set(fidelity["method"]) == methods | {"random", "constant"}
     assert {"deletion_auc", "insertion_auc", "naopc", "l1_to_white_box"} <= set(fidelity["metric"])
     white = fidelity[fidelity["metric"] == "l1_to_white_box"]
     assert set(white["method"]) == {"rise", "geex"}
     assert set(white["reference"]) == {"gradient", "smoothgrad", "integrated_gradients"}
-    ensembles = pd.read_csv(out / "ensembles.csv")
-    assert len(ensembles[ensembles["kind"] == "ensemble"]) == 4
+    assert set(fidelity["protocol"]) == {"rise", "region", ""}  # "": the L1 distance, no perturbation
+    summary = pd.read_csv(out / "fidelity_summary.csv")
+    assert len(summary) == 2 * 7 * 3  # protocols x (methods + 2 reference maps) x scores
+    assert set(summary.loc[summary["method"] == "random", "vs_random"]) == {"reference"}
+    assert set(summary["vs_random"]) <= {"better", "worse", "inconclusive", "reference"}
+    curves = pd.read_csv(out / "curves.csv")
+    region = curves[(curves["protocol"] == "region") & (curves["method"] == "sobol") & (curves["mode"] == "deletion")]
+    assert len(region) == 4 * 4 + 1  # one cell of the 4 x 4 grid per step
+    ensembles = pd.read_csv(out / "ensembles.csv", keep_default_na=False)
+    assert len(ensembles[ensembles["kind"] == "ensemble"]) == 2 * 4
+    assert set(ensembles.loc[ensembles["kind"] == "reference", "members"]) == {"random", "constant"}
+    size = ensembles[ensembles["kind"] == "size_protocol"]
+    assert len(size) == 2 * 5 * 2  # orderings x ensemble sizes 1..5 x (mean, ucb)
+    assert set(size["ordered_by"]) == {"deletion_auc", "insertion_auc"}
+    assert (ensembles["deletion_ci_low"] <= ensembles["deletion_auc"]).all()
     assert set(pd.read_csv(out / "convergence.csv")["method"]) == {"sobol", "rise"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["resnet50"] == "skipped" and "sobol" in metrics["sobol_vs_baselines"]["deletion_auc"]
     assert set(metrics["convergence"]) == set(metrics["convergence_variance"]) == {
         f"{m}/independent/{b}" for m in ("sobol", "rise") for b in (20, 40)}
     assert "geex/smoothgrad" in metrics["l1_to_white_box"] and "l1_to_white_box" not in metrics["methods"]["geex"]
+    assert metrics["headline_protocol"] == "rise" and set(metrics["fidelity_protocols"]) == {"rise", "region"}
     maps = np.load(out / "maps.npz")
     assert maps["map_sobol"].shape == (2, 32, 32) and maps["images"].dtype == np.float16
     _check_mosip_tables(out, maps, metrics, [tiny_model_path, "tiny_imagenet_net:build_other"])
@@ -83,7 +98,8 @@ def _check_mosip_tables(out, maps, metrics, models):
 def test_stage_uses_the_configured_overlap_reference(tmp_path, monkeypatch, make_params, tiny_model_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_hub"))
     other = "tiny_imagenet_net:build_other"
-    params = make_params([tiny_model_path, other], methods=["rise"], convergence={"budgets": []},
+    params = make_params([tiny_model_path, other], methods=["rise"],
+                         convergence={"methods": ["rise"], "budgets": [20], "reference_forwards": 40, "n_images": 1},
                          cross_architecture={"reference_model": other, "top_k": 3})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert _stage().main(["--params", str(tmp_path / "params.yaml"), "--output", str(tmp_path / "out")]) == 0

@@ -30,8 +30,8 @@ def test_method_step_tracks_the_decided_class_and_compares_with_smoothgrad_and_i
                        CountingScorer(loaded.model, torch.device("cpu")), morris_run=None)
     fidelity = pd.DataFrame(audit.rows["fidelity"])
 
-    # nAOPC = 1 - mean(trend) / trend[0] on the decided class's probability along the deletion path
-    naopc = fidelity[(fidelity["metric"] == "naopc") & (fidelity["method"] == "geex")]
+    # nAOPC = 1 - mean(trend) / trend[0] on the decided class's probability along the rise protocol's deletion path
+    naopc = fidelity[(fidelity["metric"] == "naopc") & (fidelity["method"] == "geex") & (fidelity["protocol"] == "rise")]
     assert naopc["target"].tolist() == decided.tolist()
     geex_maps = torch.from_numpy(audit.arrays["map_geex"])
     trend = deletion_curve(loaded.model, images, geex_maps, decided, steps=config.fidelity_steps,

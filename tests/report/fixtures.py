@@ -216,31 +216,52 @@ def _imagenet_models() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+IMAGENET_PROTOCOLS = ("sobol", "region")  # the first is the headline protocol
+
+
 def _imagenet_fidelity() -> pd.DataFrame:
     rows = []
+    for p, protocol in enumerate(IMAGENET_PROTOCOLS):
+        for k, method in enumerate((*IMAGENET_METHODS, "random", "constant")):
+            for i, image in enumerate(IMAGENET_IMAGES):
+                shift = 0.3 * p  # the second protocol's numbers differ: the report must not mix them
+                values = {"deletion_auc": (0.15 + 0.04 * k + 0.01 * i + shift, "lower", ""),
+                          "insertion_auc": (0.7 - 0.05 * k + 0.02 * i, "higher", ""),
+                          "naopc": (0.8 - 0.03 * k - 0.01 * i, "higher", "")}
+                rows += [{"model": IMAGENET_MODELS[0], "method": method, "image_id": image, "target": 285 + i,
+                          "metric": metric, "value": round(value, 4), "direction": direction,
+                          "forwards": 0.0 if method in ("random", "constant") else 200.0,
+                          "explain_seconds": 5.0 + k, "reference": reference, "protocol": protocol}
+                         for metric, (value, direction, reference) in values.items()]
     for k, method in enumerate(IMAGENET_METHODS):
-        for i, image in enumerate(IMAGENET_IMAGES):
-            values = [("deletion_auc", 0.15 + 0.04 * k + 0.01 * i, "lower", ""),
-                      ("insertion_auc", 0.7 - 0.05 * k, "higher", ""), ("naopc", 0.8 - 0.03 * k, "higher", "")]
-            if method in ("geex", "rise"):  # one row per white-box map (GEEX paper, Fig. 3)
-                values += [("l1_to_white_box", 0.2 + 0.5 * (method == "rise") + 0.05 * r + 0.01 * i, "lower", ref)
-                           for r, ref in enumerate(("gradient", "smoothgrad", "integrated_gradients"))]
-            for metric, value, direction, reference in values:
-                rows.append({"model": IMAGENET_MODELS[0], "method": method, "image_id": image, "target": 285 + i,
-                             "metric": metric, "value": round(value, 4), "direction": direction,
-                             "forwards": 200.0, "explain_seconds": 5.0 + k, "reference": reference})
+        if method not in ("geex", "rise"):
+            continue
+        for i, image in enumerate(IMAGENET_IMAGES):  # one row per white-box map (GEEX paper, Fig. 3)
+            rows += [{"model": IMAGENET_MODELS[0], "method": method, "image_id": image, "target": 285 + i,
+                      "metric": "l1_to_white_box", "value": round(0.2 + 0.5 * (method == "rise") + 0.05 * r + 0.01 * i, 4),
+                      "direction": "lower", "forwards": 200.0, "explain_seconds": 5.0 + k, "reference": ref,
+                      "protocol": ""}
+                     for r, ref in enumerate(("gradient", "smoothgrad", "integrated_gradients"))]
     return pd.DataFrame(rows)
+
+
+def _imagenet_fidelity_summary(fidelity: pd.DataFrame) -> pd.DataFrame:
+    from shortcut_audit.imagenet.fidelity import build_protocols, summary_rows
+
+    protocols = build_protocols(list(IMAGENET_PROTOCOLS), 16, "zero", "blur", 6, "gray")
+    return pd.DataFrame(summary_rows(fidelity, protocols, 0.95))
 
 
 def _imagenet_curves(steps: int = 4) -> pd.DataFrame:
     rows = []
-    for k, method in enumerate(IMAGENET_METHODS):
-        for mode in ("deletion", "insertion"):
-            for step in range(steps + 1):
-                fraction = step / steps
-                score = (1 - fraction) ** (2 - 0.3 * k) if mode == "deletion" else fraction ** (0.5 + 0.3 * k)
-                rows.append({"model": IMAGENET_MODELS[0], "method": method, "mode": mode, "step": step,
-                             "fraction": fraction, "score": round(score, 4)})
+    for p, protocol in enumerate(IMAGENET_PROTOCOLS):
+        for k, method in enumerate((*IMAGENET_METHODS, "random", "constant")):
+            for mode in ("deletion", "insertion"):
+                for step in range(steps + 1 + p):
+                    fraction = step / (steps + p)
+                    score = (1 - fraction) ** (2 - 0.3 * k) if mode == "deletion" else fraction ** (0.5 + 0.3 * k)
+                    rows.append({"model": IMAGENET_MODELS[0], "method": method, "mode": mode, "step": step,
+                                 "fraction": fraction, "score": round(score, 4), "protocol": protocol})
     return pd.DataFrame(rows)
 
 
@@ -291,24 +312,42 @@ def _imagenet_cross() -> dict[str, pd.DataFrame]:
             "score_interactions": score_interactions, "masking": masking}
 
 
+def _ensemble_row(kind, norm, agg, setting, members, ordered_by, deletion, insertion) -> dict:
+    return {"model": IMAGENET_MODELS[0], "kind": kind, "normalisation": norm, "aggregation": agg, "setting": setting,
+            "members": "+".join(members), "n_members": len(members), "ordered_by": ordered_by,
+            "deletion_auc": round(deletion, 4), "deletion_ci_low": round(deletion - 0.02, 4),
+            "deletion_ci_high": round(deletion + 0.02, 4), "insertion_auc": round(insertion, 4),
+            "insertion_ci_low": round(insertion - 0.03, 4), "insertion_ci_high": round(insertion + 0.03, 4)}
+
+
+IMAGENET_AGGREGATIONS = {"mean": "", "ucb": "eps=-0.5", "ci": "eps=Eq. 11", "rbm": "alpha=0.0001, k=100, batch=10"}
+# (deletion, insertion) per normalisation: z-score follows the paper's ordering (UCB best on insertion,
+# CI worst on both), linear does not (CI best)
+IMAGENET_ENSEMBLE_SCORES = {
+    "linear": {"mean": (0.13, 0.66), "ucb": (0.14, 0.64), "ci": (0.12, 0.68), "rbm": (0.135, 0.65)},
+    "z": {"mean": (0.15, 0.70), "ucb": (0.16, 0.72), "ci": (0.20, 0.60), "rbm": (0.17, 0.69)},
+}
+
+
 def _imagenet_ensembles() -> pd.DataFrame:
-    model, members = IMAGENET_MODELS[0], "+".join(IMAGENET_METHODS)
-    rows = [{"model": model, "kind": "base", "normalisation": "none", "aggregation": "none", "members": m,
-             "n_members": 1, "deletion_auc": 0.15 + 0.04 * k, "insertion_auc": 0.7 - 0.05 * k}
+    rows = [_ensemble_row("base", "none", "none", "", [m], "", 0.15 + 0.04 * k, 0.7 - 0.05 * k)
             for k, m in enumerate(IMAGENET_METHODS)]
-    rows += [{"model": model, "kind": "ensemble", "normalisation": norm, "aggregation": agg, "members": members,
-              "n_members": len(IMAGENET_METHODS), "deletion_auc": round(0.13 + 0.02 * i + 0.01 * j, 4),
-              "insertion_auc": round(0.66 + 0.03 * i - 0.02 * j, 4)}
-             for i, norm in enumerate(("linear", "z")) for j, agg in enumerate(("mean", "ucb", "rbm"))]
-    rows += [{"model": model, "kind": "size_ablation", "normalisation": "z", "aggregation": "ucb",
-              "members": "+".join(IMAGENET_METHODS[:n]), "n_members": n, "deletion_auc": 0.2 - 0.02 * n,
-              "insertion_auc": 0.6 + 0.02 * n} for n in range(2, len(IMAGENET_METHODS) + 1)]
+    rows += [_ensemble_row("reference", "none", "none", "", [m], "", 0.3 + 0.01 * k, 0.4 - 0.01 * k)
+             for k, m in enumerate(("random", "constant"))]
+    rows += [_ensemble_row("ensemble", norm, agg, IMAGENET_AGGREGATIONS[agg], IMAGENET_METHODS, "", d, i)
+             for norm, scores in IMAGENET_ENSEMBLE_SCORES.items() for agg, (d, i) in scores.items()]
+    for metric, order in (("deletion_auc", IMAGENET_METHODS), ("insertion_auc", IMAGENET_METHODS[::-1])):
+        rows += [_ensemble_row("size_protocol", "z", agg, IMAGENET_AGGREGATIONS[agg], order[:n], metric,
+                               0.2 - 0.02 * n + 0.01 * (agg == "ucb"), 0.6 + 0.02 * n)
+                 for n in range(1, len(IMAGENET_METHODS) + 1) for agg in ("mean", "ucb")]
     return pd.DataFrame(rows)
 
 
 def imagenet_tables() -> dict[str, pd.DataFrame]:
     """Every table of the ImageNet stage, following its documented schema."""
-    return {"models": _imagenet_models(), "fidelity": _imagenet_fidelity(), "curves": _imagenet_curves(),
+    fidelity = _imagenet_fidelity()
+    return {"models": _imagenet_models(), "fidelity": fidelity,
+            "fidelity_summary": _imagenet_fidelity_summary(fidelity), "curves": _imagenet_curves(),
             "convergence": _imagenet_convergence(), **_imagenet_cross(), "ensembles": _imagenet_ensembles()}
 
 
@@ -331,7 +370,7 @@ def imagenet_maps(size: int = 16) -> dict[str, np.ndarray]:
 def imagenet_metrics() -> dict:
     return {"profile": {"device": "cpu", "image_source": "sample_photos", "input_size": 128, "n_images": 2,
                         "convergence_budgets": [50, 100, 200]},
-            "reference_model": IMAGENET_MODELS[0], "seconds": 40.0}
+            "reference_model": IMAGENET_MODELS[0], "seconds": 40.0, "headline_protocol": IMAGENET_PROTOCOLS[0]}
 
 
 def validation_results() -> tuple[pd.DataFrame, dict[str, dict]]:

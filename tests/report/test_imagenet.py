@@ -12,6 +12,7 @@ from shortcut_audit.report.context import build_context
 from shortcut_audit.report.imagenet_section import (
     convergence_table,
     ensembles_table,
+    fidelity_summary_table,
     fidelity_table,
     imagenet_section,
     interaction_shares,
@@ -20,6 +21,7 @@ from shortcut_audit.report.imagenet_section import (
     overlap_findings,
     overlap_summary,
     white_box_table,
+    table_1_findings,
 )
 
 NS = "{http://www.w3.org/1999/xhtml}"
@@ -35,7 +37,8 @@ FIGURES = {
     "fig-imagenet-gallery": "each column one method",
 }
 TABLES = ("table-imagenet-status", "table-imagenet-models", "table-imagenet-fidelity",
-          "table-imagenet-white-box", "table-imagenet-convergence", "table-imagenet-overlap",
+          "table-imagenet-white-box", "table-imagenet-fidelity-vs-random-efficientnet-lite0",
+          "table-imagenet-convergence", "table-imagenet-overlap",
           "table-imagenet-interactions", "table-imagenet-score-interactions", "table-imagenet-masking",
           "table-imagenet-ensembles-efficientnet-lite0", "table-imagenet-profile")
 
@@ -80,14 +83,43 @@ def test_section_tables_and_headings(report_html, fx):
 
 
 def test_fidelity_table_has_arrows_and_marks_the_best(fx):
-    table = fidelity_table(fx.imagenet_tables()["fidelity"], list(fx.IMAGENET_METHODS))
+    tables = fx.imagenet_tables()
+    table = fidelity_table(tables["fidelity"], list(fx.IMAGENET_METHODS), "sobol", tables["fidelity_summary"])
     assert table.columns[2:6] == ["deletion AUC \u2193", "insertion AUC \u2191", "nAOPC \u2191", "images"]
     methods = [row[1].text for row in table.rows]
-    assert methods == list(fx.IMAGENET_METHODS)
+    assert methods == [*fx.IMAGENET_METHODS, "random", "constant"]  # the reference maps as rows of their own
     best = {table.columns[j]: methods[i] for i, row in enumerate(table.rows) for j, cell in enumerate(row)
             if "best" in cell.css}
     assert best["deletion AUC \u2193"] == "sobol" and best["insertion AUC \u2191"] == "sobol"
-    assert "decided" in table.caption
+    assert table.rows[0][2].text == "0.155"  # the sobol protocol only (the region rows are 0.3 higher)
+    assert "Protocol: sobol (pixel-wise" in table.caption and "decided" in table.caption
+    assert table.columns[-1] == "beats random" and table.rows[-1][-1].text == ""
+
+
+def test_fidelity_vs_random_table_flags_each_protocol(fx):
+    tables = fx.imagenet_tables()
+    table = fidelity_summary_table(tables["fidelity_summary"], fx.IMAGENET_MODELS[0], list(fx.IMAGENET_METHODS),
+                                   0.95)
+    assert [(row[0].text, row[1].text) for row in table.rows][:2] == [("sobol", "sobol"), ("sobol", "rise")]
+    assert len(table.rows) == 2 * (len(fx.IMAGENET_METHODS) + 2)
+    verdicts = {(row[0].text, row[1].text): row[3].text for row in table.rows}  # deletion AUC vs random
+    assert verdicts[("sobol", "random")] == "reference"
+    assert verdicts[("sobol", "sobol")] == "better" and "status-better" in table.rows[0][3].css
+    assert "95% Student-t interval" in table.caption and "region: region-wise, 6x6 cells" in table.caption
+
+
+def test_table_1_sentence_is_computed_from_the_data(fx):
+    ensembles = fx.imagenet_tables()["ensembles"]
+    model = fx.IMAGENET_MODELS[0]
+    agree = table_1_findings(ensembles, model)[0]
+    assert "agrees with the paper on all three" in agree.text and agree.kind == "ok"
+    assert "ranks UCB 1/4 on insertion" in agree.text and "CI 4/4 and 4/4" in agree.text
+    swapped = ensembles.copy()
+    z_ci = (swapped["normalisation"] == "z") & (swapped["aggregation"] == "ci")
+    swapped.loc[z_ci, ["deletion_auc", "insertion_auc"]] = [0.01, 0.99]  # CI now best on both
+    disagree = table_1_findings(swapped, model)[0]
+    assert "does not reproduce: UCB best on insertion, CI worst on insertion, CI worst on deletion" in disagree.text
+    assert disagree.kind == "alert"
 
 
 def test_white_box_table_has_one_column_per_white_box_map(fx):
@@ -112,11 +144,13 @@ def test_convergence_table_reports_mean_variance_and_the_papers_values(fx):
 
 def test_ensemble_table_has_table_one_shape(fx):
     table = ensembles_table(fx.imagenet_tables()["ensembles"], fx.IMAGENET_MODELS[0])
-    assert [row[0].text for row in table.rows] == ["mean", "ucb", "rbm"]
-    assert table.columns[1:] == ["linear del. \u2193", "linear ins. \u2191", "z del. \u2193", "z ins. \u2191"]
-    assert "best" in table.rows[0][1].css and "beats-base" in table.rows[0][1].css
-    assert "best" in table.rows[0][4].css
+    assert [row[0].text for row in table.rows] == ["mean", "ucb", "ci", "rbm"]
+    assert [row[1].text for row in table.rows][1] == "eps=-0.5"  # the Table 1 setting
+    assert table.columns[2:] == ["linear del. \u2193", "linear ins. \u2191", "z del. \u2193", "z ins. \u2191"]
+    assert "best" in table.rows[2][2].css and "beats-base" in table.rows[2][2].css  # linear CI, deletion 0.12
+    assert "best" in table.rows[1][5].css  # z UCB, insertion 0.72
     assert "best single method scores deletion 0.150 and insertion 0.700" in table.caption
+    assert "random map deletion 0.300 [0.280, 0.320]" in table.caption
 
 
 def test_interaction_shares_per_model(fx):

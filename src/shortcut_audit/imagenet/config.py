@@ -6,14 +6,20 @@ own resolution (``input_size: null``), 80 ImageNet images (``val_dir`` with the
 MoSIP classes), ``forwards: 3936``, ``morris.n_trajectories: 40``, ``batch_size:
 512`` with ``autocast: true`` (bfloat16 and channels_last on CUDA), convergence
 budgets up to 7,000 against a 10,000-forward reference on 7 x 7 masks (Sobol paper,
-Sec. 4.3); GEEX's ``n* = 5000`` mirrored pairs would need ``forwards: 10000``.
+Sec. 4.3); GEEX's ``n* = 5000`` mirrored pairs would need ``forwards: 10000``;
+``fidelity.steps: 224`` (RISE: one step per 224 pixels at 224 px; the ensemble paper's
+protocol uses 1000, the Sobol paper does not state its count), ``fidelity.region_grid: 11``
+(the Sobol grid) and ``ensembles.steps: 1000`` (Mahlau & Nolde, Sec. 4). The ensemble
+settings default to Table 1 of Mahlau & Nolde (:data:`shortcut_audit.attribution.ensemble.TABLE_1`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
+from shortcut_audit.attribution.ensemble import TABLE_1, AggregationSettings
 from shortcut_audit.attribution.geex import DEFAULT_SIGMA, LOSSES, NOISES
 from shortcut_audit.config import ParamError, get, require, require_choice, require_names
+from shortcut_audit.imagenet.fidelity import PROTOCOLS
 from shortcut_audit.metrics.perturbation import BASELINES
 from shortcut_audit.models.imagenet import model_spec
 
@@ -104,7 +110,6 @@ class ImagenetConfig:
     ensemble_aggregations: list[str]
     ensemble_steps: int
     ensemble_baseline: str
-    ensemble_size_repeats: int
     convergence_methods: list[str] = field(default_factory=list)
     convergence_budgets: list[int] = field(default_factory=list)
     convergence_reference: int = 0
@@ -114,6 +119,13 @@ class ImagenetConfig:
     convergence_grid: int = 7
     seed: int = 0
     device: str = "auto"
+    fidelity_protocols: list[str] = field(default_factory=lambda: ["rise"])
+    region_grid: int = 8
+    region_baseline: str = "gray"
+    interval_level: float = 0.95
+    ensemble_settings: AggregationSettings = TABLE_1
+    ensemble_size_normalisation: str = "z"
+    ensemble_size_aggregations: list[str] = field(default_factory=lambda: ["mean", "ucb"])
 
 
 def parse_config(params: dict) -> ImagenetConfig:
@@ -205,7 +217,6 @@ def parse_config(params: dict) -> ImagenetConfig:
                                            default=list(ENSEMBLE_AGGREGATIONS)),
         ensemble_steps=_positive_int(params, f"{p}.ensembles.steps", default=10),
         ensemble_baseline=require_choice(params, f"{p}.ensembles.baseline", BASELINES, default="random_normal"),
-        ensemble_size_repeats=_positive_int(params, f"{p}.ensembles.size_repeats", default=2),
         convergence_methods=conv_methods,
         convergence_budgets=list(budgets),
         convergence_reference=reference,
@@ -215,4 +226,56 @@ def parse_config(params: dict) -> ImagenetConfig:
         convergence_grid=conv_grid,
         seed=require(params, "seed", int, lambda v: v >= 0, "an integer >= 0", default=0),
         device=require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto"),
+        **_fidelity_and_ensemble_extras(params, p),
+    )
+
+
+def _number_pair(params, key):
+    value = get(params, key)
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise ParamError(key, f"expected [a, b], two numbers, got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+def aggregation_settings(params: dict, key: str) -> AggregationSettings:
+    """``AggregationSettings`` from the mapping at ``key``; absent entries keep Table 1 values."""
+    given = get(params, key, {})
+    if not isinstance(given, dict):
+        raise ParamError(key, "expected a mapping of aggregation settings")
+    known = [f.name for f in fields(AggregationSettings)]
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ParamError(key, f"unknown setting(s) {unknown}; known: {', '.join(known)}")
+    values = {}
+    for name in given:
+        default = getattr(TABLE_1, name)
+        if isinstance(default, tuple):
+            values[name] = _number_pair(params, f"{key}.{name}")
+        else:
+            values[name] = require(params, f"{key}.{name}", type(default))
+    try:
+        return AggregationSettings(**values)
+    except ValueError as err:
+        raise ParamError(key, str(err)) from None
+
+
+def _fidelity_and_ensemble_extras(params: dict, p: str) -> dict:
+    """Fidelity protocols and intervals, and the ensembles' Table 1 settings and size protocol."""
+    protocols = _string_list(params, f"{p}.fidelity.protocols", PROTOCOLS, default=["rise"])
+    region_grid = _positive_int(params, f"{p}.fidelity.region_grid", default=8, minimum=2)
+    input_size = get(params, f"{p}.input_size", None)
+    if "region" in protocols and isinstance(input_size, int) and region_grid > input_size:
+        raise ParamError(f"{p}.fidelity.region_grid", f"must not exceed input_size {input_size}, got {region_grid}")
+    return dict(
+        fidelity_protocols=protocols,
+        region_grid=region_grid,
+        region_baseline=require_choice(params, f"{p}.fidelity.region_baseline", BASELINES, default="gray"),
+        interval_level=require(params, f"{p}.fidelity.interval_level", float, lambda v: 0 < v < 1,
+                               "a number in (0, 1)", default=0.95),
+        ensemble_settings=aggregation_settings(params, f"{p}.ensembles.settings"),
+        ensemble_size_normalisation=require_choice(params, f"{p}.ensembles.size_normalisation",
+                                                   ENSEMBLE_NORMALISATIONS, default="z"),
+        ensemble_size_aggregations=_string_list(params, f"{p}.ensembles.size_aggregations", ENSEMBLE_AGGREGATIONS,
+                                                default=["mean", "ucb"]),
     )

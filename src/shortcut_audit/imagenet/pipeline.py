@@ -11,13 +11,24 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
 ``fidelity.csv``
     ``model, method, image_id, target, metric`` (deletion_auc | insertion_auc | naopc |
     l1_to_white_box), ``value, direction`` (higher | lower), ``forwards`` (per image),
-    ``explain_seconds``, ``reference`` (white-box map of an l1_to_white_box row, else "").
-    ``target`` is the class explained, except on naopc rows: there it is the class the
-    model decided on the clean image, whose probability the GEEX paper tracks. Rows
-    l1_to_white_box exist for GEEX, GERS, iGEEX and RISE (GEEX paper, Fig. 3), one per
-    ``reference``: gradient, smoothgrad, integrated_gradients (signed channel sums).
+    ``explain_seconds``, ``reference`` (white-box map of an l1_to_white_box row, else ""),
+    ``protocol`` (sobol | rise | ensemble | region, see :mod:`shortcut_audit.imagenet.fidelity`;
+    "" for l1_to_white_box). ``method`` also takes the reference maps ``random`` and
+    ``constant`` (forwards 0), scored under every protocol like the methods. ``target`` is
+    the class explained, except on naopc rows: there it is the class the model decided on
+    the clean image, whose probability the GEEX paper tracks. Rows l1_to_white_box exist for
+    GEEX, GERS, iGEEX and RISE (GEEX paper, Fig. 3), one per ``reference``: gradient,
+    smoothgrad, integrated_gradients (signed channel sums).
+``fidelity_summary.csv``
+    One row per ``model, protocol, method, metric`` (deletion_auc | insertion_auc | naopc):
+    ``direction, n_images, mean, ci_low, ci_high`` (Student-t interval of the mean over images
+    at ``fidelity.interval_level``), ``random_mean, constant_mean`` (the reference maps' means),
+    ``gain_vs_random, gain_ci_low, gain_ci_high`` (per-image improvement over the random map,
+    positive = better, paired t-interval), ``vs_random`` (better | worse | inconclusive |
+    reference), ``beats_random`` (bool, vs_random == better), ``protocol_detail`` (text).
 ``curves.csv``
-    Mean deletion/insertion curves: ``model, method, mode, step, fraction, score``.
+    Mean deletion/insertion curves: ``model, method, mode, step, fraction, score, protocol``
+    (region-wise curves have one step per cell; ``fraction`` is then the mean over images).
 ``convergence.csv``
     ``model, method, reference_kind`` (independent | nested seed), ``image_id, budget,
     forwards, reference_forwards, spearman``; Sobol and RISE on
@@ -57,18 +68,27 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     Masked regions (here, in ``interactions.csv`` and ``score_interactions.csv``) become
     ``imagenet.cross_architecture.mask_baseline``.
 ``ensembles.csv``
-    ``model, kind`` (base | ensemble | size_ablation), ``normalisation, aggregation, members,
-    n_members, deletion_auc, insertion_auc``.
+    ``model, kind`` (base | reference | ensemble | size_protocol), ``normalisation,
+    aggregation, setting`` (the aggregation's Table 1 setting, e.g. "eps=-0.5"), ``members``
+    ("+"-joined; random | constant for reference rows), ``n_members, ordered_by``
+    (size_protocol: deletion_auc | insertion_auc, the score the members were ordered by;
+    "" otherwise), ``deletion_auc, deletion_ci_low, deletion_ci_high, insertion_auc,
+    insertion_ci_low, insertion_ci_high`` (means over images with Student-t intervals) under the
+    ensemble paper's protocol (``ensembles.steps``, ``ensembles.baseline``, ties in random order).
 ``maps.npz``
     ``images`` (n, 3, S, S) float16 of the reference model, ``image_ids``, ``targets``,
     ``map_<method>`` (n, S, S) float32, ``mu_star_<model>`` / ``sigma_<model>`` (n, w, w) of the
     local analysis, ``mu_star_global_<model>`` / ``sigma_global_<model>`` (w, w) of the global one.
 ``metrics.json``
-    Profile (resolution, budgets, images, device), per-method mean scores, mean L1 to each
-    white-box map per method, the Sobol vs RISE/Occlusion deletion comparison, convergence
-    mean and variance over images per method, reference kind and budget, overlap (per model
-    and statistic) / ratio / interaction summaries, the overlap reference (requested, used,
-    stands_in), masking accuracy at the largest masked share, best ensembles, timings.
+    Profile (resolution, budgets, images, device, interval level, ensemble protocol),
+    per-method mean scores and the Sobol vs RISE/Occlusion deletion comparison under the
+    headline protocol (``headline_protocol``, the first of ``fidelity.protocols``),
+    ``fidelity_protocols`` (name -> description), ``not_beating_random`` (protocol -> methods
+    not shown to beat the random map on every score), mean L1 to each white-box map per
+    method, convergence mean and variance over images per method, reference kind and budget,
+    overlap (per model and statistic) / ratio / interaction summaries, the overlap reference
+    (requested, used, stands_in), masking accuracy at the largest masked share, best
+    ensembles, timings.
 """
 from __future__ import annotations
 
@@ -85,7 +105,7 @@ from shortcut_audit.data.image_sets import ImageBatch, load_images, sample_photo
 from shortcut_audit.imagenet import cross_architecture as xarch
 from shortcut_audit.imagenet.config import ImagenetConfig
 from shortcut_audit.imagenet.convergence import convergence_rows
-from shortcut_audit.imagenet.ensembles import ensemble_rows, size_ablation_rows
+from shortcut_audit.imagenet.ensembles import ensemble_rows, size_protocol_rows
 from shortcut_audit.imagenet.explain import (
     CountingScorer,
     MethodRun,
@@ -94,9 +114,17 @@ from shortcut_audit.imagenet.explain import (
     predicted_classes,
     run_method,
 )
-from shortcut_audit.imagenet.fidelity import curve_rows, fidelity_scores, score_rows
+from shortcut_audit.imagenet.fidelity import (
+    FidelityProtocol,
+    build_protocols,
+    not_beating_random,
+    protocol_rows,
+    reference_maps,
+    score_rows,
+    summary_rows,
+)
 from shortcut_audit.io import atomic_dir, write_json, write_table
-from shortcut_audit.metrics import METRICS, l1_distance, normalised_aopc
+from shortcut_audit.metrics import METRICS, l1_distance
 from shortcut_audit.models.imagenet import LoadedModel, WeightsNotFoundError, load_imagenet_model
 from shortcut_audit.runtime import resolve_device, seed_everything
 
@@ -105,8 +133,11 @@ COLUMNS: dict[str, list[str]] = {
                "n_images", "target_kind", "top1_accuracy", "mean_target_probability", "forwards", "seconds",
                "forward_seconds"],
     "fidelity": ["model", "method", "image_id", "target", "metric", "value", "direction", "forwards",
-                 "explain_seconds", "reference"],
-    "curves": ["model", "method", "mode", "step", "fraction", "score"],
+                 "explain_seconds", "reference", "protocol"],
+    "fidelity_summary": ["model", "protocol", "method", "metric", "direction", "n_images", "mean", "ci_low",
+                         "ci_high", "random_mean", "constant_mean", "gain_vs_random", "gain_ci_low", "gain_ci_high",
+                         "vs_random", "beats_random", "protocol_detail"],
+    "curves": ["model", "method", "mode", "step", "fraction", "score", "protocol"],
     "convergence": ["model", "method", "reference_kind", "image_id", "budget", "forwards", "reference_forwards",
                     "spearman"],
     "overlap": ["model", "reference", "requested_reference", "statistic", "image_id", "top_fraction", "radius",
@@ -120,8 +151,9 @@ COLUMNS: dict[str, list[str]] = {
                            "interaction", "interacts"],
     "masking": ["model", "scope", "ranking", "which", "target_kind", "n_images", "step", "fraction", "accuracy",
                 "score_change"],
-    "ensembles": ["model", "kind", "normalisation", "aggregation", "members", "n_members", "deletion_auc",
-                  "insertion_auc"],
+    "ensembles": ["model", "kind", "normalisation", "aggregation", "setting", "members", "n_members", "ordered_by",
+                  "deletion_auc", "deletion_ci_low", "deletion_ci_high", "insertion_auc", "insertion_ci_low",
+                  "insertion_ci_high"],
 }
 TABLES = tuple(COLUMNS)
 
@@ -189,6 +221,7 @@ class ImagenetAudit:
         self.log = log
         self.device = resolve_device(config.device)
         self.rows: dict[str, list] = {name: [] for name in TABLES}
+        self.protocols = fidelity_protocols(config)
         self.arrays: dict[str, np.ndarray] = {}
         self.stats: dict[str, dict[str, torch.Tensor]] = {}  # local MoSIP statistics per model
 
@@ -235,14 +268,6 @@ class ImagenetAudit:
                                                            self.stats[used], c.top_fraction, c.neighbour_radius)
         return {"requested": c.overlap_reference, "used": used, "stands_in": stands_in}
 
-    def _naopc(self, scorer, images, maps, targets, decided, from_fidelity):
-        """nAOPC of the class the model decided (GEEX paper); the fidelity curve's when that is the target."""
-        c = self.config
-        if from_fidelity is not None and torch.equal(decided.cpu(), targets.cpu()):
-            return from_fidelity
-        return normalised_aopc(scorer, images, maps, steps=c.fidelity_steps, baseline=c.deletion_baseline,
-                               batch_size=c.batch_size, seed=c.seed).normalised
-
     def method_steps(self, loaded, batch, targets, scorer, morris_run: MethodRun):
         c = self.config
         size = batch.images.shape[-1]
@@ -260,22 +285,30 @@ class ImagenetAudit:
                                  c.batch_size, c.seed, c.explained_output)
             base_maps[method] = run.maps
             self.arrays[f"map_{method}"] = run.maps.numpy().astype(np.float32)
-            scores, curves = fidelity_scores(scorer, batch.images, run.maps, targets, c.fidelity_steps,
-                                             c.deletion_baseline, c.insertion_baseline, c.batch_size, c.seed)
-            naopc = self._naopc(scorer, batch.images, run.maps, targets, decided, scores.pop("naopc", None))
             extra = {"forwards": float(run.forwards_per_image), "explain_seconds": run.seconds, "reference": ""}
-            self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, targets, scores, **extra)
-            self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, decided, {"naopc": naopc},
-                                                **extra)
-            self.rows["curves"] += curve_rows(loaded.name, method, curves)
+            self.score_fidelity(loaded, batch, targets, decided, scorer, method, run.maps, extra)
             if method in WHITE_BOX_COMPARED:
                 if white is None:
                     white = white_box_maps(loaded, batch.images, targets, c, self.device)
                 for reference, white_map in white.items():
                     self.rows["fidelity"] += score_rows(loaded.name, method, batch.image_ids, targets,
                                                         {"l1_to_white_box": l1_distance(run.maps, white_map)},
-                                                        **{**extra, "reference": reference})
+                                                        **{**extra, "reference": reference, "protocol": ""})
+        for name, maps in reference_maps(tuple(batch.images[:, 0].shape), c.seed).items():
+            extra = {"forwards": 0.0, "explain_seconds": 0.0, "reference": ""}
+            self.score_fidelity(loaded, batch, targets, decided, scorer, name, maps, extra)
         return base_maps
+
+    def score_fidelity(self, loaded, batch, targets, decided, scorer, method, maps, extra):
+        """Fidelity rows and mean curves of one method's maps under every configured protocol.
+
+        nAOPC follows ``decided``, the class the model decided on the clean image (GEEX paper).
+        """
+        c = self.config
+        fidelity, curves = protocol_rows(loaded.name, method, scorer, batch.images, maps, targets, batch.image_ids,
+                                         self.protocols, c.batch_size, c.seed, decided=decided, **extra)
+        self.rows["fidelity"] += fidelity
+        self.rows["curves"] += curves
 
     def ensemble_steps(self, loaded, batch, targets, scorer, base_maps):
         c = self.config
@@ -283,11 +316,13 @@ class ImagenetAudit:
             return
         self.log(f"  {loaded.name}: ensembles")
         args = (scorer, batch.images, targets, base_maps)
-        self.rows["ensembles"] += ensemble_rows(loaded.name, *args, c.ensemble_normalisations,
-                                                c.ensemble_aggregations, c.ensemble_steps,
-                                                c.ensemble_baseline, c.batch_size, c.seed)
-        self.rows["ensembles"] += size_ablation_rows(loaded.name, *args, c.ensemble_size_repeats,
-                                                     c.ensemble_steps, c.ensemble_baseline, c.batch_size, c.seed)
+        protocol = dict(steps=c.ensemble_steps, baseline=c.ensemble_baseline, batch_size=c.batch_size, seed=c.seed,
+                        level=c.interval_level)
+        rows = ensemble_rows(loaded.name, *args, c.ensemble_normalisations, c.ensemble_aggregations,
+                             c.ensemble_settings, **protocol)
+        rows += size_protocol_rows(loaded.name, *args, rows, c.ensemble_size_normalisation,
+                                   c.ensemble_size_aggregations, c.ensemble_settings, **protocol)
+        self.rows["ensembles"] += rows
 
     def convergence_steps(self, loaded, batch, targets, scorer):
         c = self.config
@@ -343,6 +378,8 @@ class ImagenetAudit:
                                "forward_seconds": 0.0})
         self.rows["models"] = model_rows
         overlap_reference = self.overlap_steps([str(i) for i in self.arrays["image_ids"]])
+        self.rows["fidelity_summary"] = summary_rows(pd.DataFrame(self.rows["fidelity"], columns=COLUMNS["fidelity"]),
+                                                     self.protocols, c.interval_level)
         tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in self.rows.items()}
         metrics = summarise(tables, c, reference, items, time.perf_counter() - start, self.device,
                             overlap_reference)
@@ -369,6 +406,8 @@ def _mean_by(df: pd.DataFrame, keys: list[str], value: str) -> dict:
 def _variance_by(df: pd.DataFrame, keys: list[str], value: str) -> dict:
     """Variance (1/n) of ``value`` per group, keyed like :func:`_mean_by`."""
     return {} if df.empty else _keyed(df.groupby(keys)[value].var(ddof=0))
+
+
 def _share(pairs: pd.DataFrame) -> dict:
     """Share of interacting pairs per model."""
     return _mean_by(pairs.assign(interacts=pairs["interacts"].astype(float)) if not pairs.empty else pairs,
@@ -378,8 +417,8 @@ def _share(pairs: pd.DataFrame) -> dict:
 def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference: str, items,
               seconds: float, device: torch.device, overlap_reference: dict | None = None) -> dict:
     """The headline numbers of ``metrics.json``."""
-    fidelity = tables["fidelity"]
-    white_box = fidelity[fidelity["metric"] == "l1_to_white_box"]
+    white_box = tables["fidelity"][tables["fidelity"]["metric"] == "l1_to_white_box"]
+    fidelity = headline_fidelity(tables["fidelity"], config)
     fidelity = fidelity[fidelity["metric"] != "l1_to_white_box"]
     per_method = {}
     if not fidelity.empty:
@@ -414,6 +453,8 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
             "convergence_budgets": config.convergence_budgets,
             "convergence_reference_forwards": config.convergence_reference,
             "convergence_grid_size": config.convergence_grid,
+            "interval_level": config.interval_level, "ensemble_steps": config.ensemble_steps,
+            "ensemble_baseline": config.ensemble_baseline,
         },
         "reference_model": reference,
         "models": {row["model"]: row["status"] for _, row in models.iterrows()},
@@ -432,8 +473,28 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
                                      if not masking.empty else masking,
                                      ["model", "scope", "ranking", "which"], "accuracy"),
         "best_ensemble": best,
+        **fidelity_protocol_summary(tables["fidelity_summary"], config),
         "seconds": seconds,
     }
+
+
+def headline_fidelity(fidelity: pd.DataFrame, config: ImagenetConfig) -> pd.DataFrame:
+    """Rows of the first configured protocol (the headline numbers), plus the protocol-free L1 rows."""
+    return fidelity[fidelity["protocol"].isin([config.fidelity_protocols[0], ""])]
+
+
+def fidelity_protocols(config: ImagenetConfig) -> list[FidelityProtocol]:
+    """The configured fidelity protocols (``imagenet.fidelity``), the first being the headline."""
+    return build_protocols(config.fidelity_protocols, config.fidelity_steps, config.deletion_baseline,
+                           config.insertion_baseline, config.region_grid, config.region_baseline)
+
+
+def fidelity_protocol_summary(summary: pd.DataFrame, config: ImagenetConfig) -> dict:
+    """``metrics.json`` entries: the protocols, the headline one, and the methods not beating random."""
+    protocols = fidelity_protocols(config)
+    return {"fidelity_protocols": {p.name: p.describe() for p in protocols},
+            "headline_protocol": protocols[0].name,
+            "not_beating_random": not_beating_random(summary)}
 
 
 def run_imagenet_audit(config: ImagenetConfig, log: Callable[[str], None] = print) -> ImagenetResults:
@@ -451,4 +512,4 @@ def write_results(results: ImagenetResults, out_dir: str | Path) -> None:
 
 
 __all__ = ["ImagenetResults", "ImagenetAudit", "run_imagenet_audit", "write_results", "image_items",
-           "load_models", "summarise", "TABLES", "COLUMNS"]
+           "load_models", "summarise", "headline_fidelity", "TABLES", "COLUMNS"]

@@ -17,11 +17,12 @@ from shortcut_audit.metrics.deletion_insertion import (
     deletion_curve,
     insertion_curve,
     perturbation_curve,
+    region_perturbation_curve,
 )
 from shortcut_audit.metrics.info import MetricInfo
 from shortcut_audit.metrics.map_distance import L1_INFO, l1_distance, max_normalise
 from shortcut_audit.metrics.overlap import OVERLAP_INFO, RegionOverlap, dilate, region_overlap
-from shortcut_audit.metrics.perturbation import BASELINES, SCORES, make_baseline, pixel_ranks
+from shortcut_audit.metrics.perturbation import BASELINES, SCORES, TIES, make_baseline, pixel_ranks, tie_keys
 from shortcut_audit.metrics.region_masking import (
     MASKING_ACCURACY_LEAST_INFO,
     MASKING_ACCURACY_MOST_INFO,
@@ -45,13 +46,14 @@ METRICS: dict[str, MetricInfo] = {
 }
 
 __all__ = [
-    "METRICS", "MetricInfo", "BASELINES", "SCORES",
-    "perturbation_curve", "deletion_curve", "insertion_curve", "curve_auc", "PerturbationCurve",
+    "METRICS", "MetricInfo", "BASELINES", "SCORES", "TIES",
+    "perturbation_curve", "region_perturbation_curve", "deletion_curve", "insertion_curve", "curve_auc",
+    "PerturbationCurve",
     "normalised_aopc", "aopc_from_curve", "AOPCResult",
     "masking_curve", "masked_region_outputs", "region_order", "MaskingCurve",
     "spearman", "convergence_curve", "ConvergencePoint",
     "l1_distance", "max_normalise",
     "region_overlap", "dilate", "RegionOverlap",
-    "make_baseline", "pixel_ranks",
+    "make_baseline", "pixel_ranks", "tie_keys",
     "region_index", "pool_to_regions", "expand_regions", "top_regions",
 ]

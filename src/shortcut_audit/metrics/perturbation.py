@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 
 BASELINES = ("zero", "gray", "blur", "random_normal")
@@ -73,14 +74,36 @@ def make_baseline(
     raise ValueError(f"unknown baseline {kind!r}; known: {', '.join(BASELINES)}")
 
 
-def pixel_ranks(maps: torch.Tensor) -> torch.Tensor:
+TIES = ("random", "raster")
+_TIE_STREAM = 7  # keeps tie-breaking keys independent of the baseline noise drawn from the same seed
+
+
+def tie_keys(shape: tuple[int, ...], seed: int, device=None) -> torch.Tensor:
+    """Uniform random keys that order tied pixels, from a stream of its own for ``seed``."""
+    state = np.random.SeedSequence([int(seed), _TIE_STREAM]).generate_state(1)[0]
+    gen = torch.Generator().manual_seed(int(state))
+    return torch.rand(shape, generator=gen).to(device)
+
+
+def pixel_ranks(maps: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
     """Rank of every pixel by decreasing attribution, (N, H*W) long; 0 = most important.
 
-    Ties keep raster order (stable sort), so region-constant maps give one
-    deterministic ordering.
+    Parameters
+    ----------
+    maps : Tensor (N, ...)
+        One map per row; every trailing dimension is flattened.
+    keys : Tensor of the same shape, optional
+        Tie-breaking keys: tied pixels are ranked in increasing key order, so random keys
+        (:func:`tie_keys`) rank them in uniformly random order. Without keys ties keep
+        raster order (stable sort).
     """
     flat = maps.reshape(maps.shape[0], -1)
-    order = torch.argsort(flat, dim=1, descending=True, stable=True)
+    if keys is None:
+        order = torch.argsort(flat, dim=1, descending=True, stable=True)
+    else:
+        shuffled = torch.argsort(keys.reshape(flat.shape).to(flat.device), dim=1)
+        within = torch.argsort(flat.gather(1, shuffled), dim=1, descending=True, stable=True)
+        order = shuffled.gather(1, within)
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
     return ranks

@@ -27,6 +27,8 @@ from shortcut_audit.report.figures import (
 
 WHICH_LABELS = {"most": "most important masked", "least": "least important masked"}
 MODE_LABELS = {"deletion": "Deletion (lower area is better)", "insertion": "Insertion (higher area is better)"}
+#: Line styles of the reference maps of the fidelity protocols (shortcut_audit.imagenet.fidelity).
+REFERENCE_STYLES = {"random": "--", "constant": ":"}
 
 
 def method_colours(methods: list[str]) -> dict[str, tuple[str, str]]:
@@ -40,18 +42,26 @@ def _label_bars(ax, bars, values) -> None:
                     xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=6.5)
 
 
-def fidelity_curves(curves: pd.DataFrame, model: str, methods: list[str]) -> Figure:
-    """Mean deletion and insertion curves of every method on one model (RISE protocol)."""
+def fidelity_curves(curves: pd.DataFrame, model: str, methods: list[str], protocol: str = "") -> Figure:
+    """Mean deletion and insertion curves of every method on one model under one protocol.
+
+    ``protocol`` (a description) is named in the caption; ``curves`` must hold that protocol only.
+    """
     data = curves[curves["model"] == model]
     modes = [m for m in MODE_LABELS if m in set(data["mode"])] or sorted(set(data["mode"]))
-    style = method_colours(methods)
+    style = method_colours([m for m in methods if m not in REFERENCE_STYLES])
     fig, axes = _subplots(1, len(modes), 2.9 * len(modes) + 1.1, 2.3, sharey=True)
     with mpl.rc_context(STYLE):
         for j, mode in enumerate(modes):
             ax = axes[0][j]
             for method in methods:
                 line = data[(data["mode"] == mode) & (data["method"] == method)].sort_values("step")
-                if not line.empty:
+                if line.empty:
+                    continue
+                if method in REFERENCE_STYLES:  # maps without information: grey, no marker
+                    ax.plot(line["fraction"], line["score"], color="#888888", ls=REFERENCE_STYLES[method], lw=1.0,
+                            label=f"{method} map")
+                else:
                     ax.plot(line["fraction"], line["score"], color=style[method][0], marker=style[method][1],
                             markersize=2.5, label=method)
             ax.set_title(MODE_LABELS.get(mode, mode))
@@ -62,7 +72,7 @@ def fidelity_curves(curves: pd.DataFrame, model: str, methods: list[str]) -> Fig
                   "Mean class score while the pixels are deleted (left) or inserted (right) in the order each "
                   "method ranks them, averaged over the images. A faithful map makes the deletion curve fall "
                   "early and the insertion curve rise early; the area under each curve is the fidelity table's "
-                  "deletion and insertion AUC.",
+                  "deletion and insertion AUC." + (f" Protocol: {protocol}." if protocol else ""),
                   svg=to_svg(fig, "fig-imagenet-curves"))
 
 
@@ -239,26 +249,41 @@ def masking_plot(masking: pd.DataFrame, scope: str) -> Figure:
                   svg=to_svg(fig, f"fig-imagenet-masking-{scope}"))
 
 
-def ensemble_size_plot(ablation: pd.DataFrame, best_base: dict[str, float]) -> Figure:
-    """Deletion and insertion AUC of the ensemble against its number of members."""
-    fig, axes = _subplots(1, 2, 6.2, 2.1, sharex=True)
-    rule = ", ".join(sorted({f"{a} / {n}" for a, n in zip(ablation["aggregation"], ablation["normalisation"])}))
+def ensemble_size_plot(size: pd.DataFrame, references: dict[str, dict[str, float]]) -> Figure:
+    """The ensemble-size protocol (Mahlau & Nolde 2022, Sec. 4.4, Fig. 11) of one model.
+
+    ``size`` holds the ``size_protocol`` rows of ``ensembles.csv`` (one model); the left panel
+    reads the deletion AUC of the ensembles ordered by deletion, the right one the insertion
+    AUC of those ordered by insertion, one line per aggregation. ``references`` maps a label
+    (e.g. "random map") to its ``deletion_auc`` / ``insertion_auc``, drawn as horizontal lines.
+    """
+    fig, axes = _subplots(1, 2, 6.4, 2.7)
+    panels = (("deletion_auc", "deletion AUC (lower is better)"), ("insertion_auc", "insertion AUC (higher is better)"))
     with mpl.rc_context(STYLE):
-        for j, (column, label) in enumerate((("deletion_auc", "deletion AUC (lower is better)"),
-                                             ("insertion_auc", "insertion AUC (higher is better)"))):
+        for j, (metric, label) in enumerate(panels):
             ax = axes[0][j]
-            for k, (model, line) in enumerate(ablation.groupby("model", sort=True)):
+            part = size[size["ordered_by"] == metric]
+            for k, (aggregation, line) in enumerate(part.groupby("aggregation", sort=False)):
                 line = line.sort_values("n_members")
-                ax.plot(line["n_members"], line[column], color=colour(k), marker=marker(k), label=model)
-            if column in best_base:
-                ax.axhline(best_base[column], color="#888888", ls="--", lw=0.8, label="best single method")
-            ax.set(xlabel="ensemble members", ylabel=label)
-            ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+                ax.plot(line["n_members"], line[metric], color=colour(k), marker=marker(k), label=str(aggregation))
+            first = part.sort_values("n_members").drop_duplicates("n_members")
+            added = [str(m).split("+")[-1] for m in first["members"]]
+            ax.set_xticks(list(first["n_members"]), [f"+{m} ({n})" if n > 1 else f"{m} (1)"
+                                                     for n, m in zip(first["n_members"], added)],
+                          fontsize=6, rotation=30, ha="right")
+            for r, (name, values) in enumerate(references.items()):
+                if metric in values:
+                    ax.axhline(values[metric], color="#888888", ls=("--", ":", "-.")[r % 3], lw=0.8, label=name)
+            ax.set(xlabel="ensemble members (method added)", ylabel=label)
         fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right center", frameon=False)
-    return Figure("fig-imagenet-ensemble-size", "Ensemble size ablation",
-                  f"Deletion (left) and insertion (right) AUC of the ensemble ({rule}, aggregation / "
-                  "normalisation) as members are added; the dashed line is the best single method. An ensemble "
-                  "is worth its cost where its line crosses the dashed line in the good direction.",
+    rule = ", ".join(sorted({f"{a} ({s})" if isinstance(s, str) and s else str(a)
+                             for a, s in zip(size["aggregation"], size["setting"])}))
+    return Figure("fig-imagenet-ensemble-size", "Ensemble size protocol",
+                  "Ensembles of the k best base methods, k = 1 .. K, the methods added one by one in descending "
+                  "order of their own score, separately for deletion (left, ordered by deletion AUC) and insertion "
+                  f"(right, ordered by insertion AUC), as in Fig. 11 of the ensemble paper; aggregations: {rule}. "
+                  "Grey lines: the reference maps under the same protocol. The first point is the best single "
+                  "method; a falling deletion or rising insertion line means the added method helps.",
                   svg=to_svg(fig, "fig-imagenet-ensemble-size"))
 
 

@@ -31,8 +31,11 @@ COLUMNS = {
                "target_kind", "top1_accuracy", "mean_target_probability", "forwards", "seconds",
                "forward_seconds"),
     "fidelity": ("model", "method", "image_id", "metric", "value", "direction", "forwards", "explain_seconds",
-                 "reference"),
-    "curves": ("model", "method", "mode", "step", "fraction", "score"),
+                 "reference", "protocol"),
+    "fidelity_summary": ("model", "protocol", "method", "metric", "direction", "n_images", "mean", "ci_low",
+                         "ci_high", "random_mean", "constant_mean", "gain_vs_random", "vs_random", "beats_random",
+                         "protocol_detail"),
+    "curves": ("model", "method", "mode", "step", "fraction", "score", "protocol"),
     "convergence": ("model", "method", "reference_kind", "image_id", "budget", "forwards", "spearman"),
     "overlap": ("model", "reference", "requested_reference", "statistic", "image_id", "top_fraction",
                 "overlap_share", "n_overlapping", "n_differing", "mu_star_overlapping", "mu_star_differing",
@@ -44,8 +47,9 @@ COLUMNS = {
     "score_interactions": ("model", "image_id", "region_a", "region_b", "interaction", "interacts"),
     "masking": ("model", "scope", "ranking", "which", "target_kind", "n_images", "step", "fraction", "accuracy",
                 "score_change"),
-    "ensembles": ("model", "kind", "normalisation", "aggregation", "members", "n_members", "deletion_auc",
-                  "insertion_auc"),
+    "ensembles": ("model", "kind", "normalisation", "aggregation", "setting", "members", "n_members", "ordered_by",
+                  "deletion_auc", "deletion_ci_low", "deletion_ci_high", "insertion_auc", "insertion_ci_low",
+                  "insertion_ci_high"),
 }
 METRICS = {"deletion_auc": ("deletion AUC", "lower"), "insertion_auc": ("insertion AUC", "higher"),
            "naopc": ("nAOPC", "higher"), "l1_to_white_box": ("L1 to white box", "lower")}
@@ -56,6 +60,12 @@ BASELINES = ("rise", "occlusion")
 WHITE_BOX = {"gradient": "gradient", "smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated Gradients"}
 #: Spearman to the converged map the Sobol paper reads off Fig. 2 (Sec. 4.3), by method and forwards.
 PAPER_CONVERGENCE = {("sobol", 1000): 0.8, ("rise", 1000): 0.65, ("sobol", 7000): 0.97, ("rise", 7000): 0.73}
+REFERENCE_MAPS = ("random", "constant")
+SCORES = ("deletion_auc", "insertion_auc", "naopc")
+#: Mahlau & Nolde (2022) Table 1, ImageNet column (z-score normalisation): (insertion AUC, deletion AUC).
+PAPER_TABLE_1 = {"mean": (0.3808, 0.0296), "rbm": (0.3827, 0.0301), "var": (0.3819, 0.0296),
+                 "ucb": (0.3896, 0.0298), "percentile": (0.3713, 0.0295), "pi": (0.3098, 0.0304),
+                 "ei": (0.3397, 0.0298), "ci": (0.2646, 0.0324), "api": (0.3546, 0.0299), "aei": (0.3692, 0.0298)}
 
 
 def _truthy(values: pd.Series) -> pd.Series:
@@ -201,22 +211,72 @@ def fidelity_frame(fidelity: pd.DataFrame, methods: list[str]) -> tuple[pd.DataF
     return frame, directions
 
 
-def fidelity_table(fidelity: pd.DataFrame, methods: list[str]) -> Table:
-    """Mean deletion/insertion AUC and nAOPC per model x method, best in bold (L1 to white box:
-    :func:`white_box_table`)."""
-    frame, directions = fidelity_frame(fidelity[fidelity["metric"] != "l1_to_white_box"], methods)
+def headline_protocol(tables: dict[str, pd.DataFrame], metrics=None) -> str:
+    """Protocol of the headline numbers: ``metrics.json``'s, else the first in fidelity.csv ("" if none)."""
+    if isinstance(metrics, dict) and isinstance(metrics.get("headline_protocol"), str):
+        return metrics["headline_protocol"]
+    fidelity = tables.get("fidelity")
+    if fidelity is not None:
+        named = [str(p) for p in pd.unique(fidelity["protocol"].fillna("").astype(str)) if str(p)]
+        if named:
+            return named[0]
+    return ""
+
+
+def rows_of_protocol(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """Rows of ``protocol`` plus the protocol-free ones (the L1 distance to a white-box map)."""
+    return frame[frame["protocol"].fillna("").astype(str).isin([protocol, ""])]
+
+
+def protocol_details(summary: pd.DataFrame | None) -> dict[str, str]:
+    """protocol -> its description, from fidelity_summary.csv."""
+    if summary is None or summary.empty:
+        return {}
+    return summary.drop_duplicates("protocol").set_index("protocol")["protocol_detail"].astype(str).to_dict()
+
+
+def beats_random(summary: pd.DataFrame | None, protocol: str) -> dict[tuple[str, str], bool]:
+    """(model, method) -> better than the random map on every score of ``protocol`` (methods only)."""
+    if summary is None or summary.empty:
+        return {}
+    part = summary[(summary["protocol"].astype(str) == protocol) & ~summary["method"].isin(REFERENCE_MAPS)]
+    flags = part.assign(beats=_truthy(part["beats_random"])).groupby(["model", "method"])["beats"].all()
+    return {key: bool(value) for key, value in flags.items()}
+
+
+def fidelity_table(fidelity: pd.DataFrame, methods: list[str], protocol: str = "",
+                   summary: pd.DataFrame | None = None) -> Table:
+    """Mean deletion/insertion AUC and nAOPC per model x method under ``protocol`` (L1 to white box:
+    :func:`white_box_table`).
+
+    The random and constant reference maps are rows of their own; bold marks the best
+    method (references excluded); "beats random" comes from ``summary`` (fidelity_summary.csv).
+    """
+    data = rows_of_protocol(fidelity, protocol) if protocol else fidelity
+    data = data[data["metric"] != "l1_to_white_box"]  # white_box_table shows the L1 distances
+    frame, directions = fidelity_frame(data, [*methods, *REFERENCE_MAPS])
+    flags = beats_random(summary, protocol)
+    if flags:
+        frame["beats_random"] = [flags.get((str(m), str(x))) for m, x in zip(frame["model"], frame["method"])]
     labels = {m: f"{METRICS.get(m, (m.replace('_', ' '), ''))[0]} {ARROWS.get(directions[m], '')}".strip()
               for m in directions}
-    labels.update({"forwards": "forwards / image", "seconds": "seconds / image"})
+    labels.update({"forwards": "forwards / image", "seconds": "seconds / image", "beats_random": "beats random"})
+    detail = protocol_details(summary).get(protocol, "")
+    used = f" Protocol: {protocol}" + (f" ({detail})." if detail else ".") if protocol else ""
+    references = (" The rows random (uniform noise) and constant (every pixel tied, so ranked in random order) "
+                  "are maps without information scored the same way; 'beats random' means better than the random "
+                  "map on every score by a paired interval over images (next table).") if flags else ""
     table = from_frame(frame, "table-imagenet-fidelity",
                        "Fidelity of each attribution method, mean over the images (arrows: the better direction; "
                        "bold: best method of the model). Deletion AUC is the area under the class score while the "
                        "most important pixels are removed first, insertion AUC while they are added first; nAOPC "
                        "is the normalised area over the perturbation curve of the class the model decided on the "
-                       "clean image (as in the GEEX paper).",
+                       "clean image (as in the GEEX paper)." + used + references,
                        style=TableStyle(labels=labels))
+    marking = frame.copy()
+    marking.loc[marking["method"].isin(REFERENCE_MAPS), list(directions)] = np.nan
     for metric, direction in directions.items():
-        _mark_best(table, frame, metric, direction, within="model")
+        _mark_best(table, marking, metric, direction, within="model")
     return table
 
 
@@ -275,6 +335,45 @@ def convergence_table(convergence: pd.DataFrame, methods: list[str]) -> Table:
                       "against 0.65 for RISE at 1,000 forwards and 0.97 against 0.73 at 7,000, with 7 x 7 masks "
                       "for both, a 10,000-forward reference and 500 images; its values appear at those budgets.",
                       style=TableStyle(labels=labels))
+
+
+def _interval_text(row) -> str:
+    return f"{format_number(row['mean'])} [{format_number(row['ci_low'])}, {format_number(row['ci_high'])}]"
+
+
+def fidelity_summary_table(summary: pd.DataFrame, model: str, methods: list[str], level=None) -> Table | None:
+    """Every score under every protocol with its interval and its verdict against the random map."""
+    data = summary[summary["model"].astype(str) == model]
+    if data.empty:
+        return None
+    scores = [m for m in SCORES if m in set(data["metric"])]
+    order = {m: i for i, m in enumerate([*methods, *REFERENCE_MAPS])}
+    keys = data.drop_duplicates(["protocol", "method"])[["protocol", "method"]]
+    appearance = {p: i for i, p in enumerate(pd.unique(data["protocol"]))}
+    keys = keys.sort_values("method", key=lambda s: s.map(order), kind="stable")
+    keys = keys.sort_values("protocol", key=lambda s: s.map(appearance), kind="stable")
+    indexed = data.set_index(["protocol", "method", "metric"])
+    frame = keys.reset_index(drop=True)
+    labels = {}
+    for metric in scores:
+        name = f"{METRICS[metric][0]} {ARROWS[METRICS[metric][1]]}"
+        value, verdict = f"{metric}_value", f"{metric}_vs_random"
+        frame[value] = [_interval_text(indexed.loc[(p, m, metric)]) if (p, m, metric) in indexed.index else ""
+                        for p, m in zip(keys["protocol"], keys["method"])]
+        frame[verdict] = [str(indexed.loc[(p, m, metric), "vs_random"]) if (p, m, metric) in indexed.index else ""
+                          for p, m in zip(keys["protocol"], keys["method"])]
+        labels.update({value: f"{name} [interval]", verdict: f"{METRICS[metric][0]} vs random"})
+    images = int(data["n_images"].max())
+    share = f"{float(level):.0%} " if isinstance(level, (int, float)) else ""
+    protocols = "; ".join(f"{name}: {text}" for name, text in protocol_details(data).items())
+    return from_frame(frame, f"table-imagenet-fidelity-vs-random-{_slug(model)}",
+                      f"Every fidelity score of {model} under every protocol, mean over {images} image(s) with its "
+                      f"{share}Student-t interval of the mean, next to the random and the constant map. 'vs random' "
+                      "reads the per-image gain over the random map (paired Student-t interval): better or worse "
+                      "when the interval excludes 0, inconclusive otherwise (with few images most intervals are "
+                      f"wide). Protocols: {protocols}.",
+                      style=TableStyle(labels=labels, status_columns=tuple(f"{m}_vs_random" for m in scores)),
+                      css="wide")
 
 
 def interaction_shares(interactions: pd.DataFrame) -> pd.DataFrame:
@@ -404,11 +503,12 @@ def masking_table(masking: pd.DataFrame) -> Table:
 
 
 def ensembles_frame(ensembles: pd.DataFrame, model: str) -> pd.DataFrame:
-    """Table-1 shape for one model: aggregation rows x (normalisation, metric) columns."""
+    """Table-1 shape for one model: aggregation rows (with their setting) x (normalisation, metric) columns."""
     data = ensembles[(ensembles["model"] == model) & (ensembles["kind"] == "ensemble")]
     norms = [str(n) for n in pd.unique(data["normalisation"])]
     aggs = [str(a) for a in pd.unique(data["aggregation"])]
-    frame = pd.DataFrame({"aggregation": aggs})
+    settings = data.drop_duplicates("aggregation").set_index("aggregation")["setting"].fillna("").astype(str)
+    frame = pd.DataFrame({"aggregation": aggs, "setting": [settings.get(a, "") for a in aggs]})
     for norm in norms:
         part = data[data["normalisation"] == norm].drop_duplicates("aggregation").set_index("aggregation")
         for metric in ("deletion_auc", "insertion_auc"):
@@ -424,6 +524,21 @@ def best_base(ensembles: pd.DataFrame, model: str) -> dict[str, float]:
     return {"deletion_auc": float(base["deletion_auc"].min()), "insertion_auc": float(base["insertion_auc"].max())}
 
 
+def ensemble_references(ensembles: pd.DataFrame, model: str) -> dict[str, dict[str, float]]:
+    """The reference maps of the ensemble protocol: ``{"random map": {metric: mean, ...}, ...}``."""
+    rows = ensembles[(ensembles["model"] == model) & (ensembles["kind"] == "reference")]
+    return {f"{r['members']} map": {c: float(r[c]) for c in rows.columns if c.startswith(("deletion_", "insertion_"))}
+            for _, r in rows.iterrows()}
+
+
+def _reference_text(references: dict[str, dict[str, float]]) -> str:
+    parts = [f"{name} deletion {format_number(v['deletion_auc'])} [{format_number(v['deletion_ci_low'])}, "
+             f"{format_number(v['deletion_ci_high'])}], insertion {format_number(v['insertion_auc'])} "
+             f"[{format_number(v['insertion_ci_low'])}, {format_number(v['insertion_ci_high'])}]"
+             for name, v in references.items()]
+    return f" Under the same protocol the {'; the '.join(parts)} (Student-t intervals over images)." if parts else ""
+
+
 def ensembles_table(ensembles: pd.DataFrame, model: str) -> Table | None:
     """Every aggregation x normalisation of ``model`` by deletion and insertion; best in bold,
     cells that beat the best single method shaded."""
@@ -431,21 +546,24 @@ def ensembles_table(ensembles: pd.DataFrame, model: str) -> Table | None:
     if frame.empty:
         return None
     base = best_base(ensembles, model)
+    values = frame.columns[2:]
     labels = {c: f"{c.split(':')[0]} {'del.' if c.endswith('deletion_auc') else 'ins.'} "
-                 f"{ARROWS['lower'] if c.endswith('deletion_auc') else ARROWS['higher']}" for c in frame.columns[1:]}
+                 f"{ARROWS['lower'] if c.endswith('deletion_auc') else ARROWS['higher']}" for c in values}
     members = ", ".join(sorted({str(m) for m in ensembles.loc[(ensembles["model"] == model)
                                                                 & (ensembles["kind"] == "ensemble"), "members"]}))
     base_text = (f" The best single method scores deletion {format_number(base['deletion_auc'])} and insertion "
                  f"{format_number(base['insertion_auc'])}; shaded cells beat it.") if base else ""
     table = from_frame(frame, f"table-imagenet-ensembles-{_slug(model)}",
-                       f"Ensembles of {model} (members: {members.replace('+', ', ')}): rows are aggregations, "
-                       "columns normalisations with their deletion (lower is better) and insertion (higher is "
-                       f"better) AUC, as in Table 1 of the ensemble paper. Bold: best cell of each metric.{base_text}",
+                       f"Ensembles of {model} (members: {members.replace('+', ', ')}): rows are aggregations with the "
+                       "settings of Table 1 of the ensemble paper, columns normalisations with their deletion "
+                       "(lower is better) and insertion (higher is better) AUC, mean over the images; the paper's "
+                       "protocol (random-normal baseline, ties in random order). Bold: best cell of each metric."
+                       f"{base_text}{_reference_text(ensemble_references(ensembles, model))}",
                        style=TableStyle(labels=labels), css="wide")
     for metric, direction in (("deletion_auc", "lower"), ("insertion_auc", "higher")):
-        columns = [c for c in frame.columns[1:] if c.endswith(metric)]
-        values = frame[columns]
-        best = values.min().min() if direction == "lower" else values.max().max()
+        columns = [c for c in values if c.endswith(metric)]
+        block = frame[columns]
+        best = block.min().min() if direction == "lower" else block.max().max()
         for column in columns:
             position = list(frame.columns).index(column)
             for row, value in enumerate(frame[column]):
@@ -456,6 +574,63 @@ def ensembles_table(ensembles: pd.DataFrame, model: str) -> Table | None:
                 if metric in base and (value < base[metric] if direction == "lower" else value > base[metric]):
                     _mark(table, row, position, "beats-base")
     return table
+
+
+def _ranks(values: dict[str, float], direction: str) -> dict[str, int]:
+    """1 = best; ties share the better rank."""
+    ordered = sorted(values.values(), reverse=direction == "higher")
+    return {k: ordered.index(v) + 1 for k, v in values.items()}
+
+
+def table_1_comparison(ensembles: pd.DataFrame, model: str, normalisation: str = "z") -> dict | None:
+    """This run's ordering of the aggregations against the paper's Table 1 (ImageNet, z-score).
+
+    Returns, per metric, the ranks (1 = best) here and in the paper of the aggregations both
+    have, the best and worst aggregation here, and Kendall's tau between the two sets of
+    scores; None when fewer than three aggregations are comparable.
+    """
+    from scipy.stats import kendalltau
+
+    data = ensembles[(ensembles["model"] == model) & (ensembles["kind"] == "ensemble")
+                     & (ensembles["normalisation"].astype(str) == normalisation)]
+    data = data[data["aggregation"].isin(list(PAPER_TABLE_1))].drop_duplicates("aggregation")
+    if len(data) < 3:
+        return None
+    out = {"normalisation": normalisation, "n": len(data)}
+    for column, metric, direction in ((0, "insertion_auc", "higher"), (1, "deletion_auc", "lower")):
+        here = dict(zip(data["aggregation"].astype(str), data[metric].astype(float)))
+        paper = {a: PAPER_TABLE_1[a][column] for a in here}
+        ranks, paper_ranks = _ranks(here, direction), _ranks(paper, direction)
+        tau = kendalltau([here[a] for a in here], [paper[a] for a in here]).statistic
+        out[metric] = {"ranks": ranks, "paper_ranks": paper_ranks, "tau": float(tau) if tau == tau else 0.0,
+                       "best": min(ranks, key=ranks.get), "worst": max(ranks, key=ranks.get)}
+    return out
+
+
+def table_1_findings(ensembles: pd.DataFrame, model: str) -> list[Finding]:
+    """One sentence: does this run reproduce the paper's ordering (UCB best, average close, CI worst)?"""
+    comparison = table_1_comparison(ensembles, model)
+    if comparison is None:
+        return []
+    n, ins, dele = comparison["n"], comparison["insertion_auc"], comparison["deletion_auc"]
+
+    def rank(entry, name):
+        return f"{entry['ranks'][name]}/{n}" if name in entry["ranks"] else "absent"
+
+    checks = {"UCB best on insertion": ins["ranks"].get("ucb") == 1,
+              "CI worst on insertion": ins["worst"] == "ci" if "ci" in ins["ranks"] else False,
+              "CI worst on deletion": dele["worst"] == "ci" if "ci" in dele["ranks"] else False}
+    agree = [k for k, v in checks.items() if v]
+    disagree = [k for k, v in checks.items() if not v]
+    verdict = ("agrees with the paper on all three" if not disagree else
+               f"does not reproduce: {', '.join(disagree)}" + (f" (holds: {', '.join(agree)})" if agree else ""))
+    return [Finding(
+        f"Against Table 1 of the ensemble paper (ImageNet, z-score: UCB best on insertion, the average close behind, "
+        f"CI worst on both metrics), {model} with z-score normalisation ranks UCB {rank(ins, 'ucb')} on insertion and "
+        f"{rank(dele, 'ucb')} on deletion, the average {rank(ins, 'mean')} and {rank(dele, 'mean')}, CI "
+        f"{rank(ins, 'ci')} and {rank(dele, 'ci')}; best here: {ins['best']} (insertion), {dele['best']} "
+        f"(deletion). This run {verdict}; Kendall's tau with the paper's scores is {ins['tau']:.2f} on insertion "
+        f"and {dele['tau']:.2f} on deletion over {n} aggregations.", "ok" if not disagree else "alert")]
 
 
 def profile_table(metrics: dict) -> Table | None:
@@ -482,9 +657,10 @@ def _slug(text: str) -> str:
 
 # ---------------------------------------------------------------- findings
 
-def fidelity_findings(fidelity: pd.DataFrame, model: str | None) -> list[Finding]:
-    """Sobol against RISE and Occlusion by deletion AUC on the reference model."""
-    data = fidelity[(fidelity["model"] == model) & (fidelity["metric"] == "deletion_auc")]
+def fidelity_findings(fidelity: pd.DataFrame, model: str | None, protocol: str = "") -> list[Finding]:
+    """Sobol against RISE and Occlusion by deletion AUC on the reference model, under ``protocol``."""
+    data = rows_of_protocol(fidelity, protocol) if protocol else fidelity
+    data = data[(data["model"] == model) & (data["metric"] == "deletion_auc")]
     means = data.groupby("method")["value"].mean()
     rivals = [m for m in BASELINES if m in means]
     if "sobol" not in means or not rivals:
@@ -492,8 +668,36 @@ def fidelity_findings(fidelity: pd.DataFrame, model: str | None) -> list[Finding
     others = ", ".join(f"{m} {format_number(means[m])}" for m in rivals)
     best = bool(all(means["sobol"] <= means[m] for m in rivals))
     verdict = "lower than" if best else "not lower than every one of"
+    under = f" under the {protocol} protocol" if protocol else ""
     return [Finding(f"On {model}, Sobol's mean deletion AUC is {format_number(means['sobol'])}, {verdict} "
-                    f"{others} (lower is better; the Sobol paper reports Sobol ahead).", "ok" if best else "alert")]
+                    f"{others}{under} (lower is better; the Sobol paper reports Sobol ahead).",
+                    "ok" if best else "alert")]
+
+
+def random_findings(summary: pd.DataFrame, model: str | None) -> list[Finding]:
+    """Per protocol: the methods not shown to beat a random map, and those worse than it on average."""
+    data = summary[(summary["model"].astype(str) == str(model)) & ~summary["method"].isin(REFERENCE_MAPS)]
+    found = []
+    for protocol, part in data.groupby("protocol", sort=False):
+        methods = list(pd.unique(part["method"].astype(str)))
+        flagged = [m for m in methods if not _truthy(part.loc[part["method"] == m, "beats_random"]).all()]
+        lower_better = part["direction"].astype(str) == "lower"
+        worse = part[(part["mean"] > part["random_mean"]) & lower_better
+                     | (part["mean"] < part["random_mean"]) & ~lower_better]
+        worse_text = "; ".join(f"{m} ({', '.join(METRICS[x][0] for x in g['metric'])})"
+                               for m, g in worse.groupby("method", sort=False))
+        images = int(part["n_images"].max())
+        if not flagged:
+            found.append(Finding(f"Under the {protocol} protocol every method beats a random map on every score "
+                                 f"({images} images, paired intervals).", "ok"))
+            continue
+        found.append(Finding(
+            f"Under the {protocol} protocol {len(flagged)} of {len(methods)} methods are not shown to beat a random "
+            f"map on every score over {images} image(s): {', '.join(flagged)}."
+            + (f" On the mean, worse than the random map: {worse_text}." if worse_text else
+               " On the mean, every method scores better than the random map; the intervals are too wide to tell."),
+            "alert"))
+    return found
 
 
 def convergence_findings(convergence: pd.DataFrame) -> list[Finding]:
@@ -593,9 +797,12 @@ def masking_findings(masking: pd.DataFrame) -> list[Finding]:
 class _Builder:
     """Adds the parts of the ImageNet section, each guarded by the tables it needs."""
 
-    def __init__(self, section: Section, tables: dict, problems: dict, methods: list[str], reference: str | None):
+    def __init__(self, section: Section, tables: dict, problems: dict, methods: list[str], reference: str | None,
+                 metrics=None):
         self.section, self.tables, self.problems = section, tables, problems
         self.methods, self.reference = methods, reference
+        self.metrics = metrics if isinstance(metrics, dict) else {}
+        self.protocol = headline_protocol(tables, metrics)
 
     def need(self, *names: str) -> bool:
         """True when every named table is available; adds a notice for those that are not."""
@@ -615,21 +822,33 @@ class _Builder:
     def fidelity(self) -> None:
         self.section.add("heading", "Fidelity of the attribution methods")
         found = []
+        summary = self.tables.get("fidelity_summary")
         if "fidelity" in self.tables:
-            found += fidelity_findings(self.tables["fidelity"], self.reference)
+            found += fidelity_findings(self.tables["fidelity"], self.reference, self.protocol)
+        if summary is not None:
+            found += random_findings(summary, self.reference)
         if "convergence" in self.tables:
             found += convergence_findings(self.tables["convergence"])
         if found:
             self.section.add("findings", found)
         if self.need("fidelity"):
-            self.section.add("table", fidelity_table(self.tables["fidelity"], self.methods))
+            self.section.add("table", fidelity_table(self.tables["fidelity"], self.methods, self.protocol, summary))
             white = white_box_table(self.tables["fidelity"], self.methods)
             if white is not None:
                 self.section.add("table", white)
+        if self.need("fidelity_summary"):
+            level = self.metrics.get("profile", {}).get("interval_level") if self.metrics else None
+            for model in pd.unique(summary["model"].astype(str)):
+                table = fidelity_summary_table(summary, model, self.methods, level)
+                if table is not None:
+                    self.section.add("table", table)
         if self.need("curves"):
             curves = self.tables["curves"]
-            model = self.reference if self.reference in set(curves["model"]) else str(curves["model"].iloc[0])
-            self.section.add("figure", figs.fidelity_curves(curves, model, self.methods))
+            curves = curves[curves["protocol"].fillna("").astype(str) == self.protocol] if self.protocol else curves
+            if not curves.empty:
+                model = self.reference if self.reference in set(curves["model"]) else str(curves["model"].iloc[0])
+                detail = protocol_details(summary).get(self.protocol, self.protocol)
+                self.section.add("figure", figs.fidelity_curves(curves, model, self.methods, detail))
         if self.need("convergence"):
             self.section.add("figure", figs.convergence_plot(self.tables["convergence"], self.methods))
             self.section.add("table", convergence_table(self.tables["convergence"], self.methods))
@@ -676,15 +895,18 @@ class _Builder:
         if not self.need("ensembles"):
             return
         ensembles = self.tables["ensembles"]
-        for model in sorted(ensembles["model"].astype(str).unique()):
+        models = sorted(ensembles["model"].astype(str).unique())
+        found = [f for model in models for f in table_1_findings(ensembles, model)]
+        if found:
+            self.section.add("findings", found)
+        for model in models:
             table = ensembles_table(ensembles, model)
             if table is not None:
                 self.section.add("table", table)
-        ablation = ensembles[ensembles["kind"] == "size_ablation"]
-        if not ablation.empty:
-            models = ablation["model"].unique()
-            base = best_base(ensembles, str(models[0])) if len(models) == 1 else {}
-            self.section.add("figure", figs.ensemble_size_plot(ablation, base))
+        for model in models:
+            size = ensembles[(ensembles["kind"] == "size_protocol") & (ensembles["model"].astype(str) == model)]
+            if not size.empty:
+                self.section.add("figure", figs.ensemble_size_plot(size, ensemble_references(ensembles, model)))
 
     def gallery(self, arrays: dict | None) -> None:
         self.section.add("heading", "Example heatmaps")
@@ -731,7 +953,7 @@ def imagenet_section(root: Path, metrics=None, wanted_methods: list[str] | None 
         "Attribution methods explained on ImageNet-pretrained classifiers: how faithful each method's map is "
         "(deletion, insertion, nAOPC), how fast it converges, and, as in MoSIP Section 5, whether architectures "
         "rely on the same image regions.")
-    build = _Builder(section, tables, problems, methods, reference_model(tables))
+    build = _Builder(section, tables, problems, methods, reference_model(tables), metrics)
     build.models()
     build.fidelity()
     build.cross_architecture()

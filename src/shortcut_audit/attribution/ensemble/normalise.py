@@ -1,12 +1,12 @@
-"""Per-map normalisations of attribution stacks (Mahlau & Nolde 2022, arXiv:2207.01565).
+"""Per-map normalisations of attribution stacks (Mahlau & Nolde 2022, Sec. 3.1, Eqs. 1-4).
 
 Each map (the last two dimensions) is normalised on its own, so maps of different
 methods become comparable before aggregation:
 
-- ``linear``: ``(a - min a) / (max a - min a)``, into [0, 1];
-- ``z``: ``(a - mean a) / std a`` (population std), the z-score;
-- ``l1``: ``a / sum |a|``;
-- ``l2``: ``a / sqrt(sum a^2)``;
+- ``linear`` (Eq. 1): ``(a - min a) / (max a - min a)``, into [0, 1];
+- ``z`` (Eq. 2): ``(a - mean a) / std a`` (population std over the pixels), the z-score;
+- ``l1`` (Eq. 3): ``a / sum |a|``;
+- ``l2`` (Eq. 4): ``a / sqrt(sum a^2)``;
 - ``none``: unchanged.
 
 A map whose scale is 0 (constant, or all zeros) becomes all zeros instead of NaN.
