@@ -13,7 +13,8 @@ PROBE = ("import shortcut_audit, json, torch; from shortcut_audit._cpu_kernels i
 
 
 def _settings(**env) -> dict:
-    clean = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "SHORTCUT_AUDIT_CPU_KERNELS")}
     out = subprocess.run([sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -29,10 +30,15 @@ def _has_avx2() -> bool:
 @pytest.mark.skipif(not _has_avx2(), reason="the processor has no AVX2")
 def test_import_pins_every_kernel_family_to_avx2():
     settings = _settings()
-    assert settings == {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2,STRICT",
-                        "aten_capability": "AVX2"}
+    assert settings == {"SHORTCUT_AUDIT_CPU_KERNELS": "portable", "ATEN_CPU_CAPABILITY": "avx2",
+                        "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2,STRICT", "aten_capability": "AVX2"}
 
 
 def test_a_value_in_the_environment_wins():
     settings = _settings(ATEN_CPU_CAPABILITY="default")
     assert settings["ATEN_CPU_CAPABILITY"] == "default" and settings["aten_capability"] == "DEFAULT"
+
+
+def test_native_mode_pins_nothing():
+    settings = _settings(SHORTCUT_AUDIT_CPU_KERNELS="native")
+    assert settings["ATEN_CPU_CAPABILITY"] == settings["ONEDNN_MAX_CPU_ISA"] == settings["MKL_CBWR"] == ""

@@ -12,14 +12,20 @@ The variables are read when each library first runs, so :func:`pin` must run bef
 the first tensor operation; importing :mod:`shortcut_audit` does it (it is imported
 first by every stage). A value already in the environment wins: set, for example,
 ``ATEN_CPU_CAPABILITY=avx512`` to trade reproducibility across processors for speed.
-:func:`kernel_settings` records what was in effect (the stages write it into their
-metrics and the report shows it).
+``SHORTCUT_AUDIT_CPU_KERNELS=native`` skips the pins altogether: the ImageNet stages run
+so (``dvc.yaml``), because their fast path (bfloat16 on processors with native support)
+needs the processor's full instruction set and their numbers are not bitwise portable
+across processors anyway. :func:`kernel_settings` records what was in effect (the
+stages write it into their metrics and the report shows it).
 """
 from __future__ import annotations
 
 import os
 
-__all__ = ["PINNED", "kernel_settings", "pin"]
+__all__ = ["MODE_VARIABLE", "PINNED", "kernel_settings", "pin"]
+
+MODE_VARIABLE = "SHORTCUT_AUDIT_CPU_KERNELS"
+MODES = ("portable", "native")
 
 PINNED = {
     "ATEN_CPU_CAPABILITY": "avx2",
@@ -29,7 +35,15 @@ PINNED = {
 
 
 def pin() -> None:
-    """Set the pinned instruction sets unless the environment already names them."""
+    """Set the pinned instruction sets unless the environment already names them.
+
+    Nothing is pinned when ``SHORTCUT_AUDIT_CPU_KERNELS=native``.
+    """
+    mode = os.environ.get(MODE_VARIABLE, "portable")
+    if mode not in MODES:
+        raise ValueError(f"{MODE_VARIABLE}={mode!r}: expected one of {', '.join(MODES)}")
+    if mode == "native":
+        return
     for key, value in PINNED.items():
         os.environ.setdefault(key, value)
 
@@ -38,5 +52,6 @@ def kernel_settings() -> dict[str, str]:
     """The kernel settings in effect: the variables and ATen's capability as torch reports it."""
     import torch
 
-    return {**{key: os.environ.get(key, "") for key in PINNED},
+    return {MODE_VARIABLE: os.environ.get(MODE_VARIABLE, "portable"),
+            **{key: os.environ.get(key, "") for key in PINNED},
             "aten_capability": str(torch.backends.cpu.get_cpu_capability())}
