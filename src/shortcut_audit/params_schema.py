@@ -68,6 +68,7 @@ KNOWN_KEYS: dict[str, Any] = {
             "lr_schedule": VALUE,
         }},
         "num_threads": VALUE,
+        "seeds": VALUE,
     },
     "factors": {ANY: {
         "function": VALUE,
@@ -221,6 +222,7 @@ KNOWN_KEYS: dict[str, Any] = {
         "require_all_suites": VALUE,
         "advisory_suites": VALUE,
         "regression_tolerance": VALUE,
+        "inconclusive": VALUE,
     },
 }
 

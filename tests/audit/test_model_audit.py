@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
@@ -13,10 +13,12 @@ import yaml
 
 from shortcut_audit.audit.model_audit import AuditConfig, audit_model, write_model_audit
 from shortcut_audit.audit.summary import (
+    audit_dir,
     collect_tables,
     model_folders,
     model_table,
     screen_summary,
+    seed_table,
     summary_metrics,
     with_screen,
 )
@@ -40,10 +42,8 @@ SCHEMAS = {
 
 
 def _stage(name: str):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The library module of a DVC stage (``stages/<name>.py`` only calls its ``main``)."""
+    return importlib.import_module(f"shortcut_audit.stages.{name}")
 
 
 @pytest.fixture()
@@ -60,7 +60,7 @@ def params() -> dict:
 def _identity(dataset_id: str, arch: str) -> dict:
     spec = parse_dataset_id(dataset_id)
     return {"dataset_id": dataset_id, "p": spec.p, "biased_factors": "+".join(spec.biased), "arch": arch,
-            "device": "cpu"}
+            "seed": 0, "device": "cpu"}
 
 
 def test_config_reads_the_repository_params():
@@ -99,7 +99,7 @@ def test_bad_params_name_their_key(params, key, value, message):
 def test_audit_of_the_background_model_writes_every_artefact(bg_model, heldout, aligned, params, tmp_path):
     config = AuditConfig.from_params(params)
     audit = audit_model(bg_model, heldout, aligned, config)
-    folder = write_model_audit(audit, _identity("bg_color-p0.9", "synthetic"), tmp_path / "bg")
+    folder = write_model_audit(audit, _identity("bg_color-p0.9", "simple_cnn"), tmp_path / "bg")
     for name, columns in SCHEMAS.items():
         table = pd.read_parquet(folder / name)
         assert list(table.columns) == columns, name
@@ -118,7 +118,7 @@ def test_audit_of_the_background_model_writes_every_artefact(bg_model, heldout, 
         assert set(arrays.files) == {"images", "maps", "digit_mask"}
     # deterministic for a seed: a second run writes identical tables
     again = write_model_audit(audit_model(bg_model, heldout, aligned, config),
-                              _identity("bg_color-p0.9", "synthetic"), tmp_path / "again")
+                              _identity("bg_color-p0.9", "simple_cnn"), tmp_path / "again")
     for name in SCHEMAS:
         pd.testing.assert_frame_equal(pd.read_parquet(folder / name), pd.read_parquet(again / name))
     assert (folder / "metrics.json").read_text() == (again / "metrics.json").read_text()
@@ -139,40 +139,43 @@ def sweep(bg_model, digit_colour_model, heldout, aligned, params, tmp_path) -> P
     root = tmp_path / "audit"
     for dataset_id, model in (("p0.1", digit_colour_model), ("bg_color-p0.9", bg_model)):
         audit = audit_model(model, heldout, aligned, config)
-        write_model_audit(audit, _identity(dataset_id, "synthetic"), root / dataset_id / "synthetic")
+        write_model_audit(audit, _identity(dataset_id, "simple_cnn"), audit_dir(root, dataset_id, "simple_cnn", 0))
     return root
 
 
 def test_summary_stacks_tables_and_measures_the_screen(sweep):
     datasets = ["p0.1", "bg_color-p0.9"]
     specs = {d: parse_dataset_id(d) for d in datasets}
-    folders = model_folders(sweep, datasets, ["synthetic"])
+    folders = model_folders(sweep, datasets, ["simple_cnn"])
     tables = collect_tables(folders, specs)
     for name, table in tables.items():
-        assert list(table.columns[:4]) == ["dataset_id", "p", "biased_factors", "arch"], name
+        assert list(table.columns[:5]) == ["dataset_id", "p", "biased_factors", "arch", "seed"], name
     assert set(tables["morris"]["dataset_id"]) == set(datasets)
-    tables["verdicts"] = with_screen(tables["verdicts"], tables["morris"], ("global", "local"), 0.1)
-    assert {"mu_star_global", "mu_star_local", "screen_relied_on", "screen_agreement"} <= set(tables["verdicts"])
-    screen, per_level = screen_summary(tables["verdicts"], ("global", "local"), 0.1)
+    tables["verdicts"] = with_screen(tables["verdicts"], 0.1)
+    assert {"screen_relied_on", "screen_agreement"} <= set(tables["verdicts"])
+    screen, per_level = screen_summary(tables["verdicts"], tables["morris"], ("global", "local"), 0.1)
     assert screen["n_cells"] == 6 and screen["n_relied_on"] == 2 and screen["n_inconclusive"] == 0
     # each synthetic model reads exactly one factor, and Morris ranks it first: a perfect screen
     assert screen["samplings"]["local"]["auroc"] == 1.0
     assert set(per_level["dataset_id"]) == set(datasets)
     models = model_table(tables, folders, specs).set_index("dataset_id")
     assert models.loc["bg_color-p0.9", "relied_on"] == "bg_color" and models.loc["p0.1", "relied_on"] == "digit_color"
-    metrics = summary_metrics(tables, models.reset_index(), screen)
+    seeds = seed_table(tables["verdicts"])
+    assert len(seeds) == 6 and not seeds["seed_dependent"].any() and (seeds["n_seeds"] == 1).all()
+    metrics = summary_metrics(tables, models.reset_index(), screen, seeds)
     assert metrics["n_models"] == 2 and metrics["cells"]["n_cells"] == 6
     assert metrics["order_check"] == {"models_with_reliance": 2, "holds": 2}
+    assert metrics["seeds"] == {"n_seeds": 1, "seed_dependent_cells": 0}
 
 
 def test_summary_names_missing_audits(sweep):
     with pytest.raises(FileNotFoundError, match="model audit"):
-        model_folders(sweep, ["p0.1", "p0.5"], ["synthetic"])
+        model_folders(sweep, ["p0.1", "p0.5"], ["simple_cnn"])
 
 
 def test_summary_stage_writes_the_summary_folder(sweep, params, tmp_path):
     params["biased_mnist"]["datasets"] = ["p0.1", "bg_color-p0.9"]
-    params["train"]["architectures"] = ["synthetic"]
+    params["train"]["architectures"] = ["simple_cnn"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "audit_summary"
     code = _stage("audit_summary").main(["--params", str(tmp_path / "params.yaml"), "--audit", str(sweep),
@@ -180,7 +183,7 @@ def test_summary_stage_writes_the_summary_folder(sweep, params, tmp_path):
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["morris.csv", "verdicts.csv", "interventions.csv", "order_check.csv", "pixel_view.csv",
-         "interaction.csv", "models.csv", "screen.csv", "screen.json", "metrics.json"])
+         "interaction.csv", "models.csv", "seeds.csv", "screen.csv", "screen.json", "metrics.json"])
     assert json.loads((out / "metrics.json").read_text())["n_models"] == 2
 
 
@@ -192,3 +195,17 @@ def test_factor_stage_validates_params_before_any_work(params, tmp_path):
                                       str(tmp_path / "params.yaml"), "--data", str(tmp_path / "absent"),
                                       "--output", str(tmp_path / "audit")])
     assert not (tmp_path / "audit").exists()
+
+
+def test_seed_table_counts_the_seeds_that_agree():
+    verdicts = pd.DataFrame([
+        {"dataset_id": "p0.9", "p": 0.9, "arch": "mlp", "seed": seed, "factor": factor, "state": state}
+        for seed, states in ((0, ("relied_on", "not_relied_on")), (1, ("relied_on", "inconclusive")),
+                             (2, ("relied_on", "relied_on")))
+        for factor, state in zip(("bg_color", "position"), states)])
+    table = seed_table(verdicts).set_index("factor")
+    assert not table.loc["bg_color", "seed_dependent"] and table.loc["bg_color", "agreement"] == 1.0
+    position = table.loc["position"]
+    assert position["seed_dependent"] and position["n_seeds"] == 3
+    assert position["states"] == "0:not_relied_on 1:inconclusive 2:relied_on"
+    assert position["majority_state"] == "not_relied_on" and position["agreement"] == pytest.approx(1 / 3)

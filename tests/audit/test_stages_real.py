@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
+import importlib
 from pathlib import Path
 
 import pandas as pd
@@ -24,10 +24,8 @@ SIZES = {"n_train": 3000, "n_val": 200, "n_test": 300}
 
 
 def _stage(name: str):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The library module of a DVC stage (``stages/<name>.py`` only calls its ``main``)."""
+    return importlib.import_module(f"shortcut_audit.stages.{name}")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The prepare_mnist and biased_mnist stages end to end in a temporary folder."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import shutil
@@ -26,10 +26,8 @@ SUMMARY_COLUMNS = ["dataset_id", "p", "split", "factor", "biased", "n", "linked_
 
 
 def _load_stage(name: str):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The library module of a DVC stage (``stages/<name>.py`` only calls its ``main``)."""
+    return importlib.import_module(f"shortcut_audit.stages.{name}")
 
 
 def _write_params(folder: Path, **biased_mnist) -> Path:

@@ -15,10 +15,9 @@ STAGE = Path(__file__).resolve().parents[2] / "stages" / "explain_imagenet.py"
 
 
 def _stage():
-    spec = importlib.util.spec_from_file_location("explain_imagenet_stage", STAGE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from shortcut_audit.stages import explain_imagenet
+
+    return explain_imagenet
 
 
 def test_stage_writes_every_table(tmp_path, monkeypatch, make_params, tiny_model_path):

@@ -2,9 +2,12 @@
 
 The numbers follow a simple, known model of reliance: a factor's effect grows with
 the correlation level of the data it was biased in, and the ``mlp`` leans on it more
-than the ``simple_cnn``. One cell (mlp, p0.5, position) is built so that Morris and
-the intervention disagree. A hostile string sits in params, a gate detail, a
-validation message and an ImageNet table to prove that everything is escaped.
+than the ``simple_cnn``. One cell (mlp, p0.5, position) is inconclusive, one
+(simple_cnn, p0.5, digit colour) is where the Morris screen disagrees with the
+verdict, and one (mlp, p0.9, position) changes state with the training seed. A
+hostile string sits in params, a gate detail, a validation message and an ImageNet
+table to prove that everything is escaped. Tables are written through
+:mod:`shortcut_audit.schema`, so they are exactly what the stages write.
 """
 from __future__ import annotations
 
@@ -15,15 +18,21 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from shortcut_audit import schema
+
 HOSTILE = "<script>alert(1)</script>"
 FACTORS = ("digit_color", "bg_color", "position")
 DATASETS = {"p0.1": (0.1, FACTORS), "p0.5": (0.5, FACTORS), "p0.9": (0.9, FACTORS),
             "bg_color-p0.9": (0.9, ("bg_color",))}
 ARCHS = {"simple_cnn": (1.0, 25_000), "mlp": (1.6, 410_000)}
+SEEDS = (0, 1)
 FACTOR_WEIGHT = {"digit_color": 1.0, "bg_color": 0.8, "position": 0.25}
-DISAGREEING_CELL = ("p0.5", "mlp", "position")
+INCONCLUSIVE_CELL = ("p0.5", "mlp", "position")
+SCREEN_DISAGREES = ("p0.5", "simple_cnn", "digit_color")
+SEED_DEPENDENT = ("p0.9", "mlp", "position")
 SUITES = ("biased_mnist", "training", "sensitivity", "findings")
-THRESHOLDS = {"mu_star_share_threshold": 0.2, "min_mu_star": 0.01, "drop_threshold": 0.05}
+DROP_THRESHOLD = 0.05
+SCREEN_THRESHOLD = 0.02
 
 PARAMS = {
     "seed": 0,
@@ -31,15 +40,18 @@ PARAMS = {
     "biased_mnist": {"datasets": list(DATASETS), "biased_factors": list(FACTORS), "canvas": 28,
                      "n_train": 600, "n_val": 100, "n_test": 100},
     "train": {"architectures": list(ARCHS), "epochs": 1, "batch_size": 64, "lr": 0.002,
-              "weight_decay": 0.0},
-    "audit": {"n_digits": 8, "morris": {"n_trajectories": 4, "levels": 20, "design": "trajectory"},
-              "interventions": {"n_digits": 32, "repetitions": 3},
-              "verdicts": dict(THRESHOLDS),
+              "weight_decay": 0.0, "seeds": list(SEEDS)},
+    "audit": {"n_digits": 8, "morris": {"n_trajectories": 4, "levels": 20, "design": "trajectory",
+                                        "sampling": ["global", "local"]},
+              "interventions": {"n_digits": 32, "repetitions": 3, "max_doublings": 2, "n_bootstrap": 200},
+              "verdicts": {"drop_threshold": DROP_THRESHOLD},
+              "interaction": {"min_mu_star": 0.1},
+              "screen": {"mu_star_threshold": SCREEN_THRESHOLD},
               "pixel_view": {"n_images": 3, "grid_size": 7, "nb_design": 4}},
     "imagenet": {"models": ["efficientnet_lite0"], "weights_dir": None, "val_dir": None,
                  "classes": [HOSTILE], "images_per_class": 20, "max_images": 2,
                  "methods": ["sobol", "rise", "occlusion"], "forwards": 100},
-    "validation": {"tolerance": 0.02, "min_verdict_agreement": 0.9},
+    "validation": {"tolerance": 0.02, "min_morris_auroc": 0.85},
     "gate": {"candidates": [{"dataset_id": "p0.1", "arch": "simple_cnn"}],
              "max_mu_star_share": {"digit_color": 0.5, "bg_color": 0.5, "position": 0.6},
              "min_unbiased_accuracy": 0.8, "max_aligned_conflicting_gap": 0.1,
@@ -66,9 +78,11 @@ def _reliance(dataset_id: str, arch: str, factor: str) -> float:
 
 
 def _models():
-    for dataset_id, (p, _) in DATASETS.items():
+    for dataset_id, (p, biased) in DATASETS.items():
         for arch in ARCHS:
-            yield dataset_id, p, arch
+            for seed in SEEDS:
+                yield {"dataset_id": dataset_id, "p": p, "biased_factors": "+".join(biased), "arch": arch,
+                       "seed": seed}
 
 
 def biased_mnist_summary() -> pd.DataFrame:
@@ -79,19 +93,19 @@ def biased_mnist_summary() -> pd.DataFrame:
                 is_biased = factor in biased
                 target = p if is_biased and split != "test_unbiased" else 0.1
                 rows.append({"dataset_id": dataset_id, "p": p, "split": split, "factor": factor,
-                             "biased": is_biased, "n": n, "linked_rate": round(target + 0.004, 4)})
+                             "biased": is_biased, "n": n, "linked_rate": round(target + 0.004, 4),
+                             "expected_linked_rate": target})
     return pd.DataFrame(rows)
 
 
 def train_models() -> pd.DataFrame:
     rows = []
-    for dataset_id, p, arch in _models():
-        gaps = {f: _reliance(dataset_id, arch, f) for f in FACTORS}
-        biased = DATASETS[dataset_id][1]
+    for model in _models():
+        gaps = {f: _reliance(model["dataset_id"], model["arch"], f) for f in FACTORS}
+        biased = DATASETS[model["dataset_id"]][1]
         conflicting = {f"conflicting_acc_{f}": round(0.97 - gaps[f], 4) for f in FACTORS}
         mean_conf = np.mean([conflicting[f"conflicting_acc_{f}"] for f in biased])
-        rows.append({"dataset_id": dataset_id, "p": p, "biased_factors": "+".join(biased),
-                     "arch": arch, "n_params": ARCHS[arch][1], "val_acc": 0.97,
+        rows.append({**model, "n_params": ARCHS[model["arch"]][1], "val_acc": 0.97,
                      "unbiased_acc": round(0.97 - sum(gaps.values()) / 3, 4), "aligned_acc": 0.98,
                      **conflicting, "aligned_conflicting_gap": round(0.98 - mean_conf, 4),
                      "epochs": 1, "train_seconds": 3.5, "device": "cpu"})
@@ -99,86 +113,153 @@ def train_models() -> pd.DataFrame:
 
 
 def train_curves() -> pd.DataFrame:
-    rows = [{"dataset_id": d, "arch": a, "epoch": 1, "train_loss": 0.3, "train_acc": 0.9,
-             "val_acc": 0.97} for d, _, a in _models()]
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"dataset_id": m["dataset_id"], "arch": m["arch"], "seed": m["seed"], "epoch": 1,
+                          "train_loss": 0.3, "train_acc": 0.9, "val_acc": 0.97} for m in _models()])
 
 
 def morris_table() -> pd.DataFrame:
     rows = []
-    for dataset_id, p, arch in _models():
-        for output, scale in (("normalised_mean", 1.0), ("true_class_prob", 0.8)):
-            effects = {f: scale * (_reliance(dataset_id, arch, f) + 0.002) for f in FACTORS}
-            if (dataset_id, arch, "position") == DISAGREEING_CELL:
-                effects["position"] = scale * 0.09
-            total = sum(effects.values())
-            for factor, mu_star in effects.items():
-                sigma = mu_star * (0.6 if arch == "mlp" else 0.3)
-                rows.append({"dataset_id": dataset_id, "p": p, "arch": arch, "factor": factor,
-                             "output": output, "mu": round(-0.9 * mu_star, 6),
-                             "mu_star": round(mu_star, 6), "sigma": round(sigma, 6),
-                             "mu_star_conf": round(0.1 * mu_star, 6),
-                             "mu_star_share": round(mu_star / total, 6),
-                             "sigma_over_mu_star": round(sigma / mu_star, 6)})
+    for model in _models():
+        for sampling, spread in (("global", 1.0), ("local", 1.5)):
+            for output, scale in (("normalised_mean", 1.0), ("true_class_prob", 0.8)):
+                effects = {f: spread * scale * (_reliance(model["dataset_id"], model["arch"], f) + 0.002)
+                           for f in FACTORS}
+                if (model["dataset_id"], model["arch"], "digit_color") == SCREEN_DISAGREES:
+                    effects["digit_color"] = spread * scale * 0.001
+                total = sum(effects.values())
+                for factor, mu_star in effects.items():
+                    sigma = mu_star * (0.6 if model["arch"] == "mlp" else 0.3)
+                    rows.append({**model, "sampling": sampling, "factor": factor, "output": output,
+                                 "mu": round(-0.9 * mu_star, 6), "mu_star": round(mu_star, 6),
+                                 "sigma": round(sigma, 6), "mu_star_conf": round(0.1 * mu_star, 6),
+                                 "mu_star_share": round(mu_star / total, 6),
+                                 "sigma_over_mu_star": round(sigma / mu_star, 6)})
     return pd.DataFrame(rows)
+
+
+def _state(low: float, high: float) -> str:
+    return "relied_on" if low >= DROP_THRESHOLD else "not_relied_on" if high < DROP_THRESHOLD else "inconclusive"
 
 
 def verdict_table(morris: pd.DataFrame) -> pd.DataFrame:
-    main = morris[morris["output"] == "normalised_mean"]
+    """Interventional verdicts (the global, true-class mu* beside them) with the screen's verdict."""
+    main = morris[(morris["output"] == "true_class_prob") & (morris["sampling"] == "global")]
     rows = []
     for r in main.itertuples(index=False):
-        drop = round(_reliance(r.dataset_id, r.arch, r.factor) * 0.9, 4)
-        morris_relied = bool(r.mu_star_share >= THRESHOLDS["mu_star_share_threshold"]
-                             and r.mu_star >= THRESHOLDS["min_mu_star"])
-        intervention_relied = bool(drop >= THRESHOLDS["drop_threshold"])
-        rows.append({"dataset_id": r.dataset_id, "p": r.p, "arch": r.arch, "factor": r.factor,
-                     "mu_star_share": r.mu_star_share, "morris_relied_on": morris_relied,
-                     "drop": drop, "intervention_relied_on": intervention_relied,
-                     "agree": morris_relied == intervention_relied})
+        drop = _reliance(r.dataset_id, r.arch, r.factor) * 0.9
+        cell = (r.dataset_id, r.arch, r.factor)
+        if cell == INCONCLUSIVE_CELL:
+            drop = DROP_THRESHOLD
+        if cell == SEED_DEPENDENT and r.seed == 1:
+            drop = 0.0
+        low, high = max(0.0, drop - 0.01), drop + 0.01
+        state = _state(low, high)
+        screened = bool(r.mu_star >= SCREEN_THRESHOLD)
+        rows.append({"dataset_id": r.dataset_id, "p": r.p, "biased_factors": r.biased_factors, "arch": r.arch,
+                     "seed": r.seed, "factor": r.factor, "state": state, "drop": round(drop, 4),
+                     "ci_low": round(low, 4), "ci_high": round(high, 4),
+                     "first_round_state": "inconclusive" if cell == INCONCLUSIVE_CELL else state,
+                     "single_drop": round(0.8 * drop, 4), "single_ci_low": round(max(0.0, 0.8 * drop - 0.01), 4),
+                     "single_ci_high": round(0.8 * drop + 0.01, 4), "sampling": "global",
+                     "mu_star": r.mu_star, "sigma": r.sigma, "mu_star_share": r.mu_star_share,
+                     "n_items": 128 if cell == INCONCLUSIVE_CELL else 32, "repetitions": 3,
+                     "screen_relied_on": screened,
+                     "screen_agreement": "inconclusive" if state == "inconclusive" else
+                     ("agree" if screened == (state == "relied_on") else "disagree")})
     return pd.DataFrame(rows)
 
 
-def intervention_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    curves, singles = [], []
-    for dataset_id, p, arch in _models():
-        drops = {f: _reliance(dataset_id, arch, f) * 0.9 for f in FACTORS}
+def intervention_table() -> pd.DataFrame:
+    curves = []
+    for model in _models():
+        drops = {f: _reliance(model["dataset_id"], model["arch"], f) * 0.9 for f in FACTORS}
         ranked = sorted(FACTORS, key=lambda f: -drops[f])
-        for order, sequence in (("most_to_least", ranked), ("least_to_most", ranked[::-1])):
-            accuracy = 1.0
-            for step, factor in enumerate(["", *sequence]):
-                if factor:
-                    accuracy = max(0.1, accuracy - drops[factor])
-                curves.append({"dataset_id": dataset_id, "p": p, "arch": arch, "order": order,
-                               "step": step, "factor": factor, "accuracy": round(accuracy, 4),
-                               "ci_low": round(max(0.0, accuracy - 0.03), 4),
-                               "ci_high": round(min(1.0, accuracy + 0.03), 4)})
-        for factor in FACTORS:
-            accuracy = 1.0 - drops[factor]
-            singles.append({"dataset_id": dataset_id, "p": p, "arch": arch, "factor": factor,
-                            "accuracy": round(accuracy, 4), "drop": round(drops[factor], 4),
-                            "ci_low": round(accuracy - 0.02, 4), "ci_high": round(min(1.0, accuracy + 0.02), 4)})
-    return pd.DataFrame(curves), pd.DataFrame(singles)
+        for sampling in ("global", "local"):
+            for order, sequence in (("most_to_least", ranked), ("least_to_most", ranked[::-1])):
+                accuracy = 1.0
+                for step, factor in enumerate(["", *sequence]):
+                    if factor:
+                        accuracy = max(0.1, accuracy - drops[factor])
+                    curves.append({**model, "sampling": sampling, "order": order, "step": step, "factor": factor,
+                                   "accuracy": round(accuracy, 4), "ci_low": round(max(0.0, accuracy - 0.03), 4),
+                                   "ci_high": round(min(1.0, accuracy + 0.03), 4)})
+    return pd.DataFrame(curves)
+
+
+def order_check_table() -> pd.DataFrame:
+    rows = []
+    for model in _models():
+        area = round(sum(_reliance(model["dataset_id"], model["arch"], f) for f in FACTORS) / 3, 4)
+        for sampling in ("global", "local"):
+            rows.append({**model, "sampling": sampling, "order": ">".join(FACTORS), "area": area,
+                         "ci_low": round(area - 0.01, 4), "ci_high": round(area + 0.01, 4), "holds": True})
+    return pd.DataFrame(rows)
 
 
 def pixel_view_table() -> pd.DataFrame:
     rows = []
-    for dataset_id, p, arch in _models():
+    for model in _models():
         for image in range(3):
-            share = 0.2 + _reliance(dataset_id, arch, "bg_color") + 0.01 * image
-            rows.append({"dataset_id": dataset_id, "p": p, "arch": arch, "image": image,
-                         "label": image, "background_share": round(min(share, 0.95), 4),
+            share = 0.2 + _reliance(model["dataset_id"], model["arch"], "bg_color") + 0.01 * image
+            rows.append({**model, "image": image, "label": image, "background_share": round(min(share, 0.95), 4),
                          "background_pixel_fraction": 0.8})
     return pd.DataFrame(rows)
 
 
 def interaction_table() -> pd.DataFrame:
     rows = []
-    for dataset_id, p, arch in _models():
-        ratio = 0.6 if arch == "mlp" else 0.3
-        rows.append({"dataset_id": dataset_id, "p": p, "arch": arch, "mean_sigma_over_mu_star": ratio,
-                     "order_effect": round(0.05 * ratio, 4),
-                     "reading": "interaction" if arch == "mlp" and p > 0.3 else "non-linearity"})
+    for model in _models():
+        ratio = 0.6 if model["arch"] == "mlp" else 0.3
+        reading = "interaction" if model["arch"] == "mlp" and model["p"] > 0.3 else "non_linearity"
+        for factor in FACTORS:
+            effect = _reliance(model["dataset_id"], model["arch"], factor)
+            rows.append({**model, "factor": factor, "mu_star": round(effect, 4), "sigma": round(ratio * effect, 4),
+                         "sigma_over_mu_star": ratio if effect else 0.0, "drop_alone": round(0.5 * effect, 4),
+                         "drop_last": round(0.4 * effect, 4), "order_gap": round(0.1 * effect, 4),
+                         "gap_ci_low": round(0.1 * effect - 0.01, 4), "gap_ci_high": round(0.1 * effect + 0.01, 4),
+                         "order_dependent": reading == "interaction" and effect > 0.1, "reading": reading})
     return pd.DataFrame(rows)
+
+
+def audit_models_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for model in _models():
+        mine = verdicts[(verdicts["dataset_id"] == model["dataset_id"]) & (verdicts["arch"] == model["arch"])
+                        & (verdicts["seed"] == model["seed"])]
+        total = round(float(mine["drop"].sum()), 4)
+        reading = "interaction" if model["arch"] == "mlp" and model["p"] > 0.3 else "non_linearity"
+        rows.append({**model, "total_drop": total, "total_ci_low": round(max(0.0, total - 0.02), 4),
+                     "total_ci_high": round(total + 0.02, 4), "n_relied_on": int((mine["state"] == "relied_on").sum()),
+                     "n_inconclusive": int((mine["state"] == "inconclusive").sum()),
+                     "relied_on": "+".join(mine.loc[mine["state"] == "relied_on", "factor"]),
+                     "rounds": 1, "n_items": 32, "repetitions": 3, "n_correct": 90,
+                     "interaction_reading": reading, "background_share": 0.5})
+    return pd.DataFrame(rows)
+
+
+def seeds_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    from shortcut_audit.audit.summary import seed_table
+
+    return seed_table(verdicts)
+
+
+def screen_document(verdicts: pd.DataFrame) -> dict:
+    conclusive = verdicts[verdicts["state"] != "inconclusive"]
+    agree = float((conclusive["screen_agreement"] == "agree").mean())
+    return {"n_cells": len(verdicts), "n_inconclusive": int((verdicts["state"] == "inconclusive").sum()),
+            "n_relied_on": int((verdicts["state"] == "relied_on").sum()),
+            "n_not_relied_on": int((verdicts["state"] == "not_relied_on").sum()),
+            "primary_sampling": "global", "output": "true_class_prob", "shipped_threshold": SCREEN_THRESHOLD,
+            "samplings": {"global": {"auroc": 0.93, "spearman_mu_star_drop": 0.88, "cv_agreement": agree,
+                                     "fitted_threshold": 0.021, "fitted_agreement": agree,
+                                     "shipped_agreement": agree},
+                          "local": {"auroc": 0.97, "spearman_mu_star_drop": 0.91, "cv_agreement": 0.95,
+                                    "fitted_threshold": 0.03, "fitted_agreement": 0.96, "shipped_agreement": 0.9}}}
+
+
+def screen_levels() -> pd.DataFrame:
+    return pd.DataFrame([{"sampling": s, "dataset_id": d, "threshold": 0.02, "n_cells": 12, "n_agree": 11,
+                          "agreement": round(11 / 12, 6)} for s in ("global", "local") for d in DATASETS])
 
 
 def maps_arrays(dataset_id: str, arch: str, n: int = 3, size: int = 28) -> dict[str, np.ndarray]:
@@ -414,11 +495,17 @@ def dvc_lock() -> dict:
     stages = {"biased_mnist": {"cmd": "python stages/biased_mnist.py",
                                "deps": [{"path": "data/mnist", "hash": "md5", "md5": "a" * 32 + ".dir"}],
                                "outs": [{"path": "data/biased_mnist", "hash": "md5", "md5": "b" * 32 + ".dir"}]}}
-    for dataset_id, _, arch in _models():
-        stages[f"train@{dataset_id}-{arch}"] = {
-            "cmd": f"python stages/train.py --dataset {dataset_id} --arch {arch}",
-            "outs": [{"path": f"data/models/{dataset_id}/{arch}", "hash": "md5", "md5": "c" * 32 + ".dir"}]}
+    for m in _models():
+        folder = f"data/models/{m['dataset_id']}/{m['arch']}/seed{m['seed']}"
+        stages[f"train@{m['dataset_id']}-{m['arch']}-{m['seed']}"] = {
+            "cmd": f"python stages/train.py --dataset {m['dataset_id']} --arch {m['arch']} --seed {m['seed']}",
+            "outs": [{"path": folder, "hash": "md5", "md5": "c" * 32 + ".dir"}]}
     return {"schema": "2.0", "stages": stages}
+
+
+def _mkdir(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def write_tree(root: Path, *, imagenet: bool = True, validation: bool = True, gate: bool = True) -> Path:
@@ -437,25 +524,26 @@ def write_tree(root: Path, *, imagenet: bool = True, validation: bool = True, ga
     (root / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
     (root / "dvc.lock").write_text(yaml.safe_dump(dvc_lock(), sort_keys=False))
     data = root / "data"
-    _write_csv(biased_mnist_summary(), data / "biased_mnist" / "summary.csv")
+    schema.write("biased_mnist/summary", biased_mnist_summary(), _mkdir(data / "biased_mnist") / "summary.csv")
     models = train_models()
-    _write_csv(models, data / "train_summary" / "models.csv")
-    _write_csv(train_curves(), data / "train_summary" / "curves.csv")
+    schema.write("train_summary/models", models, _mkdir(data / "train_summary") / "models.csv")
+    schema.write("train_summary/curves", train_curves(), data / "train_summary" / "curves.csv")
     _write_json({"n_models": len(models)}, data / "train_summary" / "metrics.json")
 
-    summary = data / "audit_summary"
+    summary = _mkdir(data / "audit_summary")
     morris = morris_table()
     verdicts = verdict_table(morris)
-    curves, singles = intervention_tables()
-    for name, table in (("morris", morris), ("verdicts", verdicts), ("interventions", curves),
-                        ("single_drop", singles), ("pixel_view", pixel_view_table()),
-                        ("interaction", interaction_table())):
-        _write_csv(table, summary / f"{name}.csv")
-    _write_json({"verdict_agreement": float(verdicts["agree"].mean()), "n_models": len(models),
-                 "seconds": 12.5}, summary / "metrics.json")
-    for dataset_id, _, arch in _models():
-        folder = data / "audit" / dataset_id / arch
-        folder.mkdir(parents=True, exist_ok=True)
+    tables = {"morris": morris, "verdicts": verdicts, "interventions": intervention_table(),
+              "order_check": order_check_table(), "pixel_view": pixel_view_table(),
+              "interaction": interaction_table(), "models": audit_models_table(verdicts),
+              "seeds": seeds_table(verdicts), "screen": screen_levels()}
+    for name, table in tables.items():
+        schema.write(f"audit_summary/{name}", table, summary / f"{name}.csv")
+    _write_json(screen_document(verdicts), summary / "screen.json")
+    _write_json({"n_models": len(models)}, summary / "metrics.json")
+    for model in _models():
+        dataset_id, arch = model["dataset_id"], model["arch"]
+        folder = _mkdir(data / "audit" / dataset_id / arch / f"seed{model['seed']}")
         np.savez(folder / "maps.npz", **maps_arrays(dataset_id, arch))
 
     if imagenet:

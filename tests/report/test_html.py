@@ -30,9 +30,12 @@ def test_html_parses_and_has_the_verdict_matrix(report_html, report_context, fx)
     assert len(levels) == len(fx.DATASETS)
     assert levels[0].startswith("p0.1") and levels[-1].startswith("bg_color-p0.9")
     cells = [td for r in body_rows for td in r.findall(NS + "td")]
-    assert len(cells) == len(fx.DATASETS) * len(fx.ARCHS) * len(fx.FACTORS)
+    # one cell per factor and architecture, then one interaction reading per architecture
+    assert len(cells) == len(fx.DATASETS) * len(fx.ARCHS) * (len(fx.FACTORS) + 1)
     states = {c.get("class").split()[1] for c in cells}
-    assert {"v-relied", "v-not", "v-morris-only"} <= states
+    assert {"v-relied", "v-not", "v-inconclusive", "v-reading"} <= states
+    marks = {c.get("class") for c in cells}
+    assert any("screen-disagrees" in m for m in marks) and any("seed-dependent" in m for m in marks)
     header = _text(matrix.find(NS + "thead"))
     assert all(a in header for a in fx.ARCHS) and "background colour" in header
 

@@ -201,7 +201,7 @@ def test_missing_tables_give_notices_and_the_rest_renders(tmp_path, fx):
     notices = [m for b in section.blocks if b.kind == "missing" for m in b.item]
     assert any("convergence.csv: not found" in n for n in notices)
     assert any("ensembles.csv: not found" in n for n in notices)
-    assert any("overlap.csv: lacks column(s) overlap_share" in n for n in notices)
+    assert any("overlap.csv: unreadable" in n and "missing ['overlap_share']" in n for n in notices)
     assert any("maps.npz" in n for n in notices)
     ids = {f.id for f in section.figures}
     assert "fig-imagenet-curves" in ids and "fig-imagenet-ratio" in ids

@@ -37,7 +37,7 @@ def test_parse_dvc_lock_keeps_stage_order_and_hashes(fx):
     assert stages[0].name == "biased_mnist"
     assert stages[0].outs == (("data/biased_mnist", "b" * 32 + ".dir"),)
     assert stages[0].deps == (("data/mnist", "a" * 32 + ".dir"),)
-    assert {s.name for s in stages} >= {"train@p0.5-mlp", "train@bg_color-p0.9-simple_cnn"}
+    assert {s.name for s in stages} >= {"train@p0.5-mlp-0", "train@bg_color-p0.9-simple_cnn-1"}
     assert len(stages[0].digest) == 12 and stages[0].digest != stages[1].digest
     assert parse_dvc_lock("") == ()
 
@@ -66,6 +66,6 @@ def test_collect_reads_lock_params_and_packages(report_tree, fx):
     prov = collect(report_tree, fx.PARAMS, ("cpu",), {"training": 3.0}, {"SOURCE_DATE_EPOCH": "1700000000"})
     assert prov.git.commit == "unknown"
     assert prov.created_iso == "2023-11-14T22:13:20Z"
-    assert len(prov.stages) == 1 + len(fx.DATASETS) * len(fx.ARCHS)
+    assert len(prov.stages) == 1 + len(fx.DATASETS) * len(fx.ARCHS) * len(fx.SEEDS)
     assert prov.packages == package_versions() and prov.packages["jinja2"] != "not installed"
     assert prov.report_id == collect(report_tree, fx.PARAMS).report_id

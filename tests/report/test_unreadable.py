@@ -13,10 +13,10 @@ def _truncate(path, keep: int = 60) -> None:
 
 def test_a_truncated_model_maps_file_is_a_notice(tmp_path, fx):
     root = fx.write_tree(tmp_path / "run", imagenet=False, validation=False, gate=False)
-    _truncate(root / "data/audit/p0.5/mlp/maps.npz")
+    _truncate(root / "data/audit/p0.5/mlp/seed0/maps.npz")
     art = load(root)
     section = pixel_section(art, fx.PARAMS)
-    assert any(m.startswith("data/audit/p0.5/mlp/maps.npz: unreadable") for m in section.missing)
+    assert any(m.startswith("data/audit/p0.5/mlp/seed0/maps.npz: unreadable") for m in section.missing)
     assert section.figures  # the other models' maps are still shown
 
 

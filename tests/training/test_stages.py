@@ -1,7 +1,7 @@
 """Stages train and train_summary on small data: outputs, schemas, errors before any work."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
@@ -20,10 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _stage(name: str):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The library module of a DVC stage (``stages/<name>.py`` only calls its ``main``)."""
+    return importlib.import_module(f"shortcut_audit.stages.{name}")
 
 
 train_stage = _stage("train")
@@ -53,12 +51,13 @@ def trained(data_root, tmp_path_factory) -> Path:
 
 
 def test_train_stage_writes_the_model_folder(trained):
-    folder = trained / "models" / "p0.99" / "mlp"
+    folder = trained / "models" / "p0.99" / "mlp" / "seed0"
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "curve.csv", "metrics.json", "model.pt"]
-    assert [p.name for p in folder.parent.iterdir()] == ["mlp"]  # no temporary leftovers
+    assert [p.name for p in folder.parent.iterdir()] == ["seed0"]  # no temporary leftovers
     metrics = json.loads((folder / "metrics.json").read_text())
     assert tuple(sorted(metrics)) == tuple(sorted(MODEL_METRIC_COLUMNS))
     assert metrics["dataset_id"] == "p0.99" and metrics["arch"] == "mlp" and metrics["epochs"] == 2
+    assert metrics["seed"] == 0
     assert metrics["device"] == "cpu" and metrics["p"] == 0.99
     for key in ("val_acc", "unbiased_acc", "aligned_acc", "conflicting_acc_position"):
         assert 0.0 <= metrics[key] <= 1.0
@@ -66,18 +65,19 @@ def test_train_stage_writes_the_model_folder(trained):
     assert curve.columns.tolist() == ["epoch", "train_loss", "train_acc", "val_acc"] and len(curve) == 2
     assert curve.val_acc.iloc[-1] == pytest.approx(metrics["val_acc"])
     model, config = load_model(folder)
-    assert config == {"arch": "mlp", "num_classes": 10, "in_channels": 3, "image_size": 56, "dataset_id": "p0.99"}
+    assert config == {"arch": "mlp", "num_classes": 10, "in_channels": 3, "image_size": 56, "dataset_id": "p0.99",
+                      "seed": 0}
     with torch.no_grad():
         assert model(torch.rand(2, 3, 56, 56)).shape == (2, 10)
 
 
 def test_train_stage_is_deterministic(trained, data_root, tmp_path):
     assert _train(trained / "params.yaml", data_root, tmp_path, "p0.99", "mlp") == 0
-    again = torch.load(tmp_path / "p0.99" / "mlp" / "model.pt", weights_only=True)
-    first = torch.load(trained / "models" / "p0.99" / "mlp" / "model.pt", weights_only=True)
+    again = torch.load(tmp_path / "p0.99" / "mlp" / "seed0" / "model.pt", weights_only=True)
+    first = torch.load(trained / "models" / "p0.99" / "mlp" / "seed0" / "model.pt", weights_only=True)
     assert all(torch.equal(first[k], again[k]) for k in first)
-    a = json.loads((tmp_path / "p0.99" / "mlp" / "metrics.json").read_text())
-    b = json.loads((trained / "models" / "p0.99" / "mlp" / "metrics.json").read_text())
+    a = json.loads((tmp_path / "p0.99" / "mlp" / "seed0" / "metrics.json").read_text())
+    b = json.loads((trained / "models" / "p0.99" / "mlp" / "seed0" / "metrics.json").read_text())
     assert {k: v for k, v in a.items() if k != "train_seconds"} == {k: v for k, v in b.items() if k != "train_seconds"}
 
 
@@ -104,12 +104,15 @@ def test_train_stage_rejects_bad_params_before_any_work(params, write_params, tm
 @pytest.mark.parametrize("flag, value, key", [
     ("--dataset", "p0.7", "biased_mnist.datasets"),
     ("--arch", "resnet_small", "train.architectures"),
+    ("--seed", "3", "train.seeds"),
 ])
 def test_train_stage_rejects_a_model_outside_the_sweep(params, write_params, tmp_path, flag, value, key):
-    choice = {"--dataset": "p0.1", "--arch": "mlp", flag: value}
-    argv = ["--dataset", choice["--dataset"], "--arch", choice["--arch"], "--params", str(write_params(params)),
-            "--data", str(tmp_path / "no_data"), "--output", str(tmp_path / "models")]
-    with pytest.raises(ParamError, match=f"{key}: does not list {flag} '{value}'"):
+    choice = {"--dataset": "p0.1", "--arch": "mlp", "--seed": "0", flag: value}
+    argv = ["--dataset", choice["--dataset"], "--arch", choice["--arch"], "--seed", choice["--seed"],
+            "--params", str(write_params(params)), "--data", str(tmp_path / "no_data"),
+            "--output", str(tmp_path / "models")]
+    listed = f"does not list {flag} '{value}'" if flag != "--seed" else f"does not list seed {value}"
+    with pytest.raises(ParamError, match=f"{key}: {listed}"):
         train_stage.main(argv)
     assert not (tmp_path / "models").exists()
 
@@ -123,13 +126,14 @@ def test_train_summary_collects_every_model(trained, tmp_path):
     assert models.columns.tolist() == list(MODEL_METRIC_COLUMNS)
     assert list(zip(models.dataset_id, models.arch)) == [("p0.1", "mlp"), ("p0.99", "mlp")]
     curves = pd.read_csv(out / "curves.csv")
-    assert curves.columns.tolist() == ["dataset_id", "arch", "epoch", "train_loss", "train_acc", "val_acc"]
+    assert curves.columns.tolist() == ["dataset_id", "arch", "seed", "epoch", "train_loss", "train_acc", "val_acc"]
     assert len(curves) == 4  # 2 epochs per model
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_models"] == 2
     assert metrics["mean_unbiased_acc"] == pytest.approx(models.unbiased_acc.mean())
     assert metrics["max_aligned_conflicting_gap"] == pytest.approx(models.aligned_conflicting_gap.max())
-    assert set(metrics["models"]) == {"p0.1/mlp", "p0.99/mlp"}
+    assert set(metrics["unbiased_acc"]) == {"p0.1", "p0.99"}
+    assert metrics["unbiased_acc"]["p0.99"] == pytest.approx(models.unbiased_acc.iloc[1], abs=1e-4)
     assert np.isfinite(models.select_dtypes("number").to_numpy()).all()
 
 
@@ -139,7 +143,7 @@ def test_train_summary_names_a_missing_model(trained, tmp_path):
     params = yaml.safe_load((trained / "params.yaml").read_text())
     params["train"]["architectures"] = ["mlp", "simple_cnn"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(MissingModelError, match=r"model p0.1/simple_cnn: .* train@p0.1-simple_cnn"):
+    with pytest.raises(MissingModelError, match=r"model p0.1/simple_cnn/seed0: .* train@p0.1-simple_cnn-0"):
         summary_stage.main(["--params", str(tmp_path / "params.yaml"), "--models", str(trained / "models"),
                             "--output", str(tmp_path / "summary")])
     assert not (tmp_path / "summary").exists()

@@ -47,13 +47,15 @@ def _set_cell(tree: Path, rel: str, column: str, value: str, **match: str) -> in
 
 CELLS = [
     # (file, column, text written, row selector): each was read as a pass or a plain fail before
-    pytest.param(VERDICTS, "morris_relied_on", "", {"factor": "bg_color"}, id="blank-verdict"),
-    pytest.param(VERDICTS, "intervention_relied_on", "maybe", {"factor": "digit_color"}, id="unrecognised-verdict"),
+    pytest.param(VERDICTS, "state", "", {"factor": "bg_color"}, id="blank-verdict"),
+    pytest.param(VERDICTS, "state", "maybe", {"factor": "digit_color"}, id="unrecognised-verdict"),
+    pytest.param(VERDICTS, "ci_high", "nan", {"factor": "digit_color"}, id="nan-interval"),
     pytest.param(MODELS, "unbiased_acc", "", {}, id="blank-accuracy"),
     pytest.param(MODELS, "aligned_conflicting_gap", "n/a", {}, id="text-in-a-number-column"),
-    pytest.param(MORRIS, "mu_star_share", "", {"factor": "bg_color", "output": "normalised_mean"}, id="blank-share"),
-    pytest.param(MORRIS, "mu_star_share", "inf", {"factor": "position", "output": "normalised_mean"},
-                 id="infinite-share"),
+    pytest.param(MORRIS, "mu_star_share", "", {"factor": "bg_color", "output": "normalised_mean",
+                                                "sampling": "global"}, id="blank-share"),
+    pytest.param(MORRIS, "mu_star_share", "inf", {"factor": "position", "output": "normalised_mean",
+                                                   "sampling": "global"}, id="infinite-share"),
     pytest.param(SUMMARY, "status", "passd", {"suite": "training"}, id="unknown-suite-status"),
 ]
 
@@ -68,8 +70,9 @@ def test_a_gated_value_that_is_missing_or_malformed_cannot_be_evaluated(tree, ru
 
 @pytest.mark.parametrize("rel, match, column, worse", [
     pytest.param(MODELS, {}, "unbiased_acc", "0.1", id="candidate"),
-    pytest.param(MORRIS, {"factor": "bg_color", "output": "normalised_mean"}, "mu_star_share", "0.99", id="factor-row"),
-    pytest.param(VERDICTS, {"factor": "bg_color"}, "morris_relied_on", "True", id="verdict"),
+    pytest.param(MORRIS, {"factor": "bg_color", "output": "normalised_mean", "sampling": "global"}, "mu_star_share",
+                 "0.99", id="factor-row"),
+    pytest.param(VERDICTS, {"factor": "bg_color"}, "state", "relied_on", id="verdict"),
 ])
 def test_a_duplicated_row_with_failing_numbers_cannot_pass(tree, run_gate, rel, match, column, worse):
     frame = _frame(tree, rel)
@@ -110,7 +113,7 @@ def test_a_row_cut_short_is_named(tree, run_gate):
     (tree / MODELS).write_text("".join(lines))
     gate = run_gate(tree)
     assert gate.code == 2
-    assert f"{MODELS}, row 3 (line 4): 5 field(s) where the header has 15" in gate.stderr
+    assert f"{MODELS}, row 3 (line 4): 5 field(s) where the header has 16" in gate.stderr
 
 
 def test_yaml_syntax_error_in_params_cannot_be_evaluated(tree, run_gate, monkeypatch, capsys):
@@ -160,12 +163,12 @@ def test_a_text_column_empty_in_every_row_is_text_not_nan(healthy, tree):
 
 
 def test_a_half_written_temporary_folder_is_not_validated(healthy, tree):
-    """A stage killed mid-write left ``.tmp-<arch>-<pid>-<random>/maps.npz`` beside its output."""
+    """A stage killed mid-write left ``.tmp-seed<k>-<pid>-<random>/maps.npz`` beside its output."""
     from shortcut_audit.validation.suites import run_suite
 
-    leftover = tree / "data/audit/p0.5/.tmp-mlp-4242-abcd1234"
+    leftover = tree / "data/audit/p0.5/mlp/.tmp-seed0-4242-abcd1234"
     leftover.mkdir()
-    good = (tree / "data/audit/p0.5/mlp/maps.npz").read_bytes()
+    good = (tree / "data/audit/p0.5/mlp/seed0/maps.npz").read_bytes()
     (leftover / "maps.npz").write_bytes(good[: len(good) // 2])
     (tree / "data/imagenet/.tmp-models.csv-4242-abcd1234.csv").write_text("model,status\nx,")
     outcomes = {s: run_suite(s, tree / "data", healthy.settings) for s in ("attribution_maps", "imagenet")}
@@ -173,7 +176,7 @@ def test_a_half_written_temporary_folder_is_not_validated(healthy, tree):
     assert outcomes["attribution_maps"].document["tables"][0]["rows"] == 8  # the 8 real models, not 9
 
 
-@pytest.mark.parametrize("rel, suite", [("data/audit/p0.5/mlp/maps.npz", "attribution_maps"),
+@pytest.mark.parametrize("rel, suite", [("data/audit/p0.5/mlp/seed0/maps.npz", "attribution_maps"),
                                         ("data/imagenet/maps.npz", "imagenet"),
                                         ("data/mnist/test_labels.npy", "mnist")])
 def test_a_truncated_array_file_is_a_clear_error_not_a_traceback(tree, monkeypatch, capsys, rel, suite):

@@ -27,9 +27,9 @@ def test_healthy_tree_passes_with_the_unbiased_candidate(healthy, tree, run_gate
     assert gate.code == 0
     assert gate.document["status"] == "pass" and gate.document["exit_code"] == 0
     checks = {c["name"]: c for c in gate.document["checks"]}
-    assert checks["p0.1/simple_cnn: unbiased_acc"]["value"] == pytest.approx(0.96)
-    assert checks["p0.1/simple_cnn: mu_star_share[bg_color]"]["value"] == pytest.approx(0.28)
-    assert checks["p0.1/simple_cnn: aligned_conflicting_gap"]["value"] == pytest.approx(0.00533, abs=1e-4)
+    assert checks["p0.1/simple_cnn/seed0: unbiased_acc"]["value"] == pytest.approx(0.96)
+    assert checks["p0.1/simple_cnn/seed0: mu_star_share[bg_color]"]["value"] == pytest.approx(0.28)
+    assert checks["p0.1/simple_cnn/seed0: aligned_conflicting_gap"]["value"] == pytest.approx(0.00533, abs=1e-4)
     assert all(set(c) == {"name", "value", "threshold", "status", "detail"} for c in gate.document["checks"])
     assert gate.stdout.startswith("release gate: PASS (exit 0)")
     assert len(gate.stdout.splitlines()) <= 25
@@ -40,12 +40,12 @@ def test_heavily_biased_candidate_fails_naming_its_shortcut(tree, run_gate):
     gate = run_gate(tree)
     assert gate.code == 1 and gate.document["status"] == "fail"
     failing = gate.checks("fail")
-    assert failing["p0.99/simple_cnn: unbiased_acc"]["value"] == pytest.approx(0.35)
-    assert failing["p0.99/simple_cnn: aligned_conflicting_gap"]["value"] == pytest.approx(0.53, abs=1e-6)
-    assert failing["p0.99/simple_cnn: mu_star_share[bg_color]"]["value"] == pytest.approx(0.5556, abs=1e-3)
-    assert "p0.99/simple_cnn: relies on bg_color" in failing
-    assert "p0.99/simple_cnn: mu_star_share[position]" in gate.checks("pass")
-    assert "p0.99/simple_cnn: mu_star_share[bg_color]" in gate.stdout
+    assert failing["p0.99/simple_cnn/seed0: unbiased_acc"]["value"] == pytest.approx(0.35)
+    assert failing["p0.99/simple_cnn/seed0: aligned_conflicting_gap"]["value"] == pytest.approx(0.53, abs=1e-6)
+    assert failing["p0.99/simple_cnn/seed0: mu_star_share[bg_color]"]["value"] == pytest.approx(0.5556, abs=1e-3)
+    assert "p0.99/simple_cnn/seed0: relies on bg_color" in failing
+    assert "p0.99/simple_cnn/seed0: mu_star_share[position]" in gate.checks("pass")
+    assert "p0.99/simple_cnn/seed0: mu_star_share[bg_color]" in gate.stdout
 
 
 def test_exit_zero_records_the_failure_but_exits_zero(tree, run_gate):
@@ -126,15 +126,52 @@ def test_invalid_gate_params_exit_2_naming_the_key(tree, run_gate, key, value):
     assert gate.code == 2 and f"gate.{key}" in gate.stderr
 
 
-def test_invalid_candidate_and_factor_are_named():
-    params = {"gate": {**fx.params()["gate"]}}
+def test_invalid_candidate_factor_seed_and_policy_are_named():
+    params = fx.params()
     params["gate"]["candidates"] = [{"dataset_id": "p0.1"}]
     with pytest.raises(ParamError, match=r"gate\.candidates\[0\]"):
         GateSettings.from_params(params)
+    params["gate"]["candidates"] = [{"dataset_id": "p0.1", "arch": "mlp", "seed": 3}]
+    with pytest.raises(ParamError, match=r"gate\.candidates\[0\]\.seed: expected one of train\.seeds \[0\]"):
+        GateSettings.from_params(params)
     params["gate"]["candidates"] = [{"dataset_id": "p0.1", "arch": "mlp"}]
     params["gate"]["max_mu_star_share"] = {"texture": 0.5}
-    with pytest.raises(ParamError, match=r"gate\.max_mu_star_share\.texture"):
+    with pytest.raises(ParamError, match=r"gate\.max_mu_star_share\.texture: unknown factor 'texture'"):
         GateSettings.from_params(params)
+    params["gate"]["max_mu_star_share"] = {}
+    params["gate"]["forbidden_reliance"] = ["bg_colour"]
+    with pytest.raises(ParamError, match=r"gate\.forbidden_reliance: unknown factor 'bg_colour' \(did you mean 'bg_color'"):
+        GateSettings.from_params(params)
+    params["gate"]["forbidden_reliance"] = ["bg_color"]
+    params["gate"]["inconclusive"] = "ignore"
+    with pytest.raises(ParamError, match=r"gate\.inconclusive: unknown value 'ignore'; known: fail, warn"):
+        GateSettings.from_params(params)
+
+
+def _set_verdict(tree, dataset_id, factor, state, drop, low, high):
+    path = tree / "data/audit_summary/verdicts.csv"
+    frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    row = (frame["dataset_id"] == dataset_id) & (frame["arch"] == "simple_cnn") & (frame["factor"] == factor)
+    frame.loc[row, ["state", "drop", "ci_low", "ci_high"]] = [state, str(drop), str(low), str(high)]
+    frame.to_csv(path, index=False, lineterminator="\n")
+
+
+@pytest.mark.parametrize("policy, status, code", [("fail", "fail", 1), ("warn", "warn", 0)])
+def test_an_inconclusive_forbidden_factor_follows_the_policy(tree, run_gate, policy, status, code):
+    _set_verdict(tree, "p0.1", "bg_color", "inconclusive", 0.09, 0.07, 0.12)
+    _set_gate(tree, inconclusive=policy)
+    gate = run_gate(tree)
+    check = {c["name"]: c for c in gate.document["checks"]}["p0.1/simple_cnn/seed0: relies on bg_color"]
+    assert gate.code == code and check["status"] == status and check["value"] == "inconclusive"
+    assert "[0.070, 0.120] straddles the threshold" in check["detail"]
+    assert f"gate.inconclusive = {policy}" in check["detail"]
+
+
+def test_the_gate_reads_the_interventional_state(tree, run_gate):
+    _set_verdict(tree, "p0.1", "digit_color", "relied_on", 0.3, 0.25, 0.35)
+    gate = run_gate(tree)
+    check = gate.checks("fail")["p0.1/simple_cnn/seed0: relies on digit_color"]
+    assert check["value"] == "relied_on" and "Shapley drop 0.300, 95% interval [0.250, 0.350]" in check["detail"]
 
 
 def test_bound_check_cannot_gate_a_non_finite_value():

@@ -1,6 +1,7 @@
 """Corrupt one artefact at a time: its suite must fail naming the check, and the gate must exit 1."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -76,7 +77,7 @@ def accuracy_out_of_range(data: Path) -> None:
 
 
 def infinite_map(data: Path) -> None:
-    path = data / "audit" / "p0.5" / "mlp" / "maps.npz"
+    path = data / "audit" / "p0.5" / "mlp" / "seed0" / "maps.npz"
     with np.load(path) as npz:
         arrays = dict(npz)
     arrays["maps"][0, 0, 0] = np.inf
@@ -84,7 +85,7 @@ def infinite_map(data: Path) -> None:
 
 
 def wrong_map_shape(data: Path) -> None:
-    path = data / "audit" / "p0.99" / "simple_cnn" / "maps.npz"
+    path = data / "audit" / "p0.99" / "simple_cnn" / "seed0" / "maps.npz"
     with np.load(path) as npz:
         arrays = dict(npz)
     arrays["maps"] = arrays["maps"][:, :7, :7]
@@ -96,29 +97,44 @@ def truncated_mnist_labels(data: Path) -> None:
     np.save(path, np.load(path)[:-5])
 
 
-def reliance_falls(data: Path) -> None:
-    """The p = 0.99 simple_cnn suddenly barely reacts to any factor."""
+def total_drop_falls(data: Path) -> None:
+    """The p = 0.99 simple_cnn suddenly loses almost nothing when every factor is re-drawn."""
     def edit(frame):
         rows = _rows(frame, "p0.99", "simple_cnn")
-        for column in ("mu", "mu_star", "sigma", "mu_star_conf"):
-            frame.loc[rows, column] = frame.loc[rows, column] * 0.01
+        frame.loc[rows, ["total_drop", "total_ci_low", "total_ci_high"]] = [0.02, 0.0, 0.05]
         return frame
-    _edit_csv(data / "audit_summary" / "morris.csv", edit)
+    _edit_csv(data / "audit_summary" / "models.csv", edit)
 
 
 def unbiased_model_uses_colour(data: Path) -> None:
     def edit(frame):
         rows = _rows(frame, "p0.1", "mlp") & (frame["factor"] == "bg_color")
-        frame.loc[rows, ["morris_relied_on", "intervention_relied_on", "agree"]] = [True, True, True]
+        frame.loc[rows, ["state", "drop", "ci_low", "ci_high"]] = ["relied_on", 0.4, 0.35, 0.45]
         return frame
     _edit_csv(data / "audit_summary" / "verdicts.csv", edit)
 
 
-def verdicts_disagree(data: Path) -> None:
+def background_model_uses_position(data: Path) -> None:
     def edit(frame):
-        frame.loc[frame.index[:6], "agree"] = False
+        rows = _rows(frame, "bg_color-p0.9", "mlp") & (frame["factor"] == "position")
+        frame.loc[rows, ["state", "drop", "ci_low", "ci_high"]] = ["inconclusive", 0.1, 0.06, 0.14]
         return frame
     _edit_csv(data / "audit_summary" / "verdicts.csv", edit)
+
+
+def screen_is_poor(data: Path) -> None:
+    path = data / "audit_summary" / "screen.json"
+    screen = json.loads(path.read_text())
+    screen["samplings"]["global"]["auroc"] = 0.6
+    path.write_text(json.dumps(screen))
+
+
+def order_check_fails(data: Path) -> None:
+    def edit(frame):
+        rows = _rows(frame, "p0.99", "mlp") & (frame["sampling"] == "global")
+        frame.loc[rows, ["area", "ci_low", "ci_high", "holds"]] = [-0.2, -0.3, -0.1, False]
+        return frame
+    _edit_csv(data / "audit_summary" / "order_check.csv", edit)
 
 
 @dataclass(frozen=True)
@@ -141,14 +157,17 @@ MUTATIONS = [
     Mutation("missing_model", missing_model, "training", "sweep: every model of the sweep is present"),
     Mutation("accuracy_out_of_range", accuracy_out_of_range, "training", "models: unbiased_acc in [0, 1]"),
     Mutation("infinite_map", infinite_map, "attribution_maps", "maps: maps finite"),
-    Mutation("wrong_map_shape", wrong_map_shape, "attribution_maps", "maps: maps_dim1 == 8"),
+    Mutation("wrong_map_shape", wrong_map_shape, "attribution_maps", "maps: maps_dim1 == 28"),
     Mutation("truncated_mnist_labels", truncated_mnist_labels, "mnist", "arrays: one label per image"),
-    Mutation("reliance_falls_with_p", reliance_falls, "findings",
-             "reliance: spurious reliance does not fall as p rises (tolerance 0.1)"),
+    Mutation("total_drop_falls_with_p", total_drop_falls, "findings",
+             "total_drop: the total drop does not fall as p rises (beyond both intervals)"),
     Mutation("unbiased_model_uses_colour", unbiased_model_uses_colour, "findings",
-             "unbiased_colour: p = 0.1 models do not rely on colour"),
-    Mutation("verdicts_disagree", verdicts_disagree, "findings",
-             "verdicts: Morris and intervention verdicts agree in >= 0.9 of cells"),
+             "unbiased: p = 0.1 models rely on no factor"),
+    Mutation("background_model_uses_position", background_model_uses_position, "findings",
+             "background_only: background-only models rely on the background only"),
+    Mutation("screen_is_poor", screen_is_poor, "findings", "screen: Morris AUROC >= 0.85"),
+    Mutation("order_check_fails", order_check_fails, "findings",
+             "order_check: re-drawing in mu* order loses accuracy at least as fast"),
 ]
 
 

@@ -14,13 +14,8 @@ import pytest
 import shortcut_audit_validation_fixtures as fx
 from shortcut_audit import cli
 from shortcut_audit.config import ParamError
-from shortcut_audit.validation.derived import (
-    DatasetSpec,
-    expected_linked_rate,
-    linked_values,
-    parse_dataset_id,
-    reliance_steps,
-)
+from shortcut_audit.data.biased_mnist import DatasetSpec, parse_dataset_id
+from shortcut_audit.validation.derived import expected_linked_rate, linked_values, total_drop_steps
 from shortcut_audit.validation.gx import json_safe
 from shortcut_audit.validation.settings import ValidationSettings
 from shortcut_audit.validation.suites import SUITES, SUMMARY_COLUMNS, read_summary, run_suites
@@ -101,7 +96,7 @@ def test_validate_rejects_bad_params_before_any_work(tree, monkeypatch, capsys):
 
 @pytest.mark.parametrize("section, key, value", [
     ("validation", "label_share", [0.2, 0.1]),
-    ("validation", "morris_output", "logits"),
+    ("validation", "min_morris_auroc", 1.5),
     ("validation", "linked_rate_z", -1),
     ("biased_mnist", "datasets", ["q0.5"]),
     ("biased_mnist", "biased_factors", ["texture"]),
@@ -114,19 +109,14 @@ def test_settings_name_the_bad_key(section, key, value):
         ValidationSettings.from_params(params)
 
 
-def test_dataset_ids_and_expected_linked_rates():
+def test_expected_linked_rates():
     both = ("digit_color", "bg_color", "position")
-    assert parse_dataset_id("p0.5", both) == DatasetSpec("p0.5", 0.5, both)
     spec = parse_dataset_id("bg_color-p0.9", both)
-    assert spec == DatasetSpec("bg_color-p0.9", 0.9, ("bg_color",))
-    assert parse_dataset_id("digit_color+position-p0.7", both).biased == ("digit_color", "position")
+    assert spec == DatasetSpec(0.9, ("bg_color",))
     assert expected_linked_rate(spec, "train", "bg_color") == 0.9
     assert expected_linked_rate(spec, "test_aligned", "bg_color") == 0.9
     assert expected_linked_rate(spec, "train", "position") == pytest.approx(1 / 9)
     assert expected_linked_rate(spec, "test_unbiased", "bg_color") == pytest.approx(0.1)
-    for bad in ("0.5", "p1.5", "texture-p0.5", "bg_colorp0.5"):
-        with pytest.raises(ValueError):
-            parse_dataset_id(bad, both)
 
 
 def test_linked_values_follow_the_contract():
@@ -144,16 +134,18 @@ def test_linked_values_agree_with_the_data_module():
     assert dict(biased_mnist.N_VALUES) == fx.FACTORS
 
 
-def test_reliance_steps_are_relative_to_the_series_maximum():
-    specs = {d: parse_dataset_id(d, ("digit_color", "bg_color")) for d in ("p0.1", "p0.5", "p0.9")}
-    morris = pd.DataFrame([
-        {"dataset_id": d, "arch": "cnn", "factor": f, "output": "normalised_mean", "mu_star": m}
-        for d, values in {"p0.1": (0.0, 0.1), "p0.5": (0.5, 0.3), "p0.9": (0.4, 0.2)}.items()
-        for f, m in zip(("digit_color", "bg_color"), values)
-    ])
-    steps = reliance_steps(morris, specs, "normalised_mean").set_index("key")["drop"]
-    assert steps["cnn: p0.1 -> p0.5"] == pytest.approx(-0.7 / 0.8)
-    assert steps["cnn: p0.5 -> p0.9"] == pytest.approx(0.2 / 0.8)
+def test_total_drop_steps_fall_only_beyond_both_intervals():
+    specs = {d: parse_dataset_id(d) for d in ("p0.1", "p0.5", "p0.9", "bg_color-p0.9")}
+    models = pd.DataFrame([
+        {"dataset_id": d, "p": specs[d].p, "arch": "cnn", "seed": 0, "total_drop": t, "total_ci_low": t - 0.05,
+         "total_ci_high": t + 0.05}
+        for d, t in (("p0.1", 0.05), ("p0.5", 0.40), ("p0.9", 0.32), ("bg_color-p0.9", 0.0))])
+    steps = total_drop_steps(models, specs).set_index("key")["fall_beyond_ci"]
+    assert list(steps.index) == ["cnn/seed0: p0.1 -> p0.5", "cnn/seed0: p0.5 -> p0.9"]  # partial-bias sets left out
+    assert steps["cnn/seed0: p0.1 -> p0.5"] == pytest.approx(0.0 - 0.45)
+    assert steps["cnn/seed0: p0.5 -> p0.9"] == pytest.approx(0.35 - 0.37)  # a fall within the intervals
+    models.loc[2, ["total_drop", "total_ci_low", "total_ci_high"]] = [0.1, 0.05, 0.15]
+    assert total_drop_steps(models, specs).set_index("key")["fall_beyond_ci"].iloc[1] > 0
 
 
 def test_json_safe_replaces_non_finite_numbers():

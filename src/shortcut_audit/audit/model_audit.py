@@ -4,7 +4,7 @@
 :func:`audit_model` runs the whole audit on two scenes (held-out items with uniform
 factors for the global Morris analysis and the pixel view; a pool of items from the
 training distribution for the local Morris analysis and the interventions);
-:func:`write_model_audit` writes the artefacts of ``data/audit/<dataset_id>/<arch>/``
+:func:`write_model_audit` writes the artefacts of ``data/audit/<dataset_id>/<arch>/seed<seed>/``
 atomically (schema: docs/architecture.md).
 """
 from __future__ import annotations
@@ -27,7 +27,8 @@ from shortcut_audit.config import ParamError, get, require, require_choice
 from shortcut_audit.data.biased_mnist import FACTORS
 from shortcut_audit.factors.registry import FactorRegistry, factor_registry
 from shortcut_audit.factors.scene import ProbabilityReader, Scene
-from shortcut_audit.io import atomic_dir, write_json, write_table
+from shortcut_audit import schema
+from shortcut_audit.io import atomic_dir, write_json
 from shortcut_audit.sensitivity.morris import DESIGNS
 
 __all__ = ["AuditConfig", "ModelAudit", "audit_model", "order_check_table", "write_model_audit"]
@@ -49,7 +50,7 @@ def _check_factors(params: Mapping, registry: FactorRegistry) -> tuple[str, ...]
     return registry.check(value, key="audit.factors")
 
 
-def _check_samplings(params: Mapping) -> tuple[str, ...]:
+def check_samplings(params: Mapping) -> tuple[str, ...]:
     """``audit.morris.sampling``: one of :data:`SAMPLINGS` or a list of them (the first is the primary one)."""
     key = "audit.morris.sampling"
     value = get(params, key, "global")
@@ -113,7 +114,7 @@ class AuditConfig:
             n_trajectories=_positive_int(params, "audit.morris.n_trajectories", 2),
             levels=levels,
             design=require_choice(params, "audit.morris.design", DESIGNS),
-            samplings=_check_samplings(params),
+            samplings=check_samplings(params),
             budget=budget,
             n_bootstrap=_positive_int(params, "audit.interventions.n_bootstrap", 100),
             rule=VerdictRule.from_params(params),
@@ -273,13 +274,11 @@ def write_model_audit(audit: ModelAudit, identity: Mapping[str, object], folder:
     ``maps.npz`` and ``metrics.json``.
     """
     folder = Path(folder)
+    tables = {"morris": audit.morris.table, "interventions": audit.sequential, "order_check": audit.order_check,
+              "verdicts": audit.verdicts, "interaction": audit.interaction, "pixel_view": audit.pixel.table}
     with atomic_dir(folder) as tmp:
-        write_table(audit.morris.table, tmp / "morris.parquet")
-        write_table(audit.sequential, tmp / "interventions.parquet")
-        write_table(audit.order_check, tmp / "order_check.parquet")
-        write_table(audit.verdicts, tmp / "verdicts.parquet")
-        write_table(audit.interaction, tmp / "interaction.parquet")
-        write_table(audit.pixel.table, tmp / "pixel_view.parquet")
+        for name, frame in tables.items():
+            schema.write(f"audit/{name}", frame, tmp / f"{name}.parquet")
         arrays = audit.pixel.arrays()
         if not all(np.isfinite(a).all() for a in arrays.values() if a.dtype != bool):
             raise ValueError("pixel-view arrays contain non-finite values")

@@ -29,26 +29,28 @@ import pandas as pd
 from shortcut_audit.audit.screening import auroc, cross_validate, fit_threshold, screen_agreement, spearman
 from shortcut_audit.audit.verdicts import VERDICT_OUTPUT
 from shortcut_audit.data.biased_mnist import DatasetSpec
-from shortcut_audit.io import read_json, read_table
+from shortcut_audit import schema
+from shortcut_audit.io import read_json
 
 __all__ = ["TABLES", "collect_tables", "model_folders", "model_table", "screen_summary", "summary_metrics",
            "with_screen"]
 
-# summary csv name -> per-model file
-TABLES = {
-    "morris": "morris.parquet",
-    "verdicts": "verdicts.parquet",
-    "interventions": "interventions.parquet",
-    "order_check": "order_check.parquet",
-    "pixel_view": "pixel_view.parquet",
-    "interaction": "interaction.parquet",
-}
-ID_COLUMNS = ("dataset_id", "p", "biased_factors", "arch")
+#: Per-model tables stacked into the summary (``audit/<name>`` -> ``audit_summary/<name>``).
+TABLES = ("morris", "verdicts", "interventions", "order_check", "pixel_view", "interaction")
 
 
-def model_folders(audit_root: str | Path, datasets: Sequence[str], architectures: Sequence[str]) -> dict[tuple[str, str], Path]:
-    """``(dataset_id, arch) -> folder`` for every model of the sweep; all must exist."""
-    folders = {(d, a): Path(audit_root) / d / a for d in datasets for a in architectures}
+Model = tuple[str, str, int]
+
+
+def audit_dir(audit_root: str | Path, dataset_id: str, arch: str, seed: int) -> Path:
+    """Folder of one model's audit: ``<audit_root>/<dataset_id>/<arch>/seed<seed>``."""
+    return Path(audit_root) / dataset_id / arch / f"seed{int(seed)}"
+
+
+def model_folders(audit_root: str | Path, datasets: Sequence[str], architectures: Sequence[str],
+                  seeds: Sequence[int] = (0,)) -> dict[Model, Path]:
+    """``(dataset_id, arch, seed) -> folder`` for every model of the sweep; all must exist."""
+    folders = {(d, a, s): audit_dir(audit_root, d, a, s) for d in datasets for a in architectures for s in seeds}
     missing = [str(f) for f in folders.values() if not (f / "metrics.json").is_file()]
     if missing:
         raise FileNotFoundError(
@@ -57,35 +59,34 @@ def model_folders(audit_root: str | Path, datasets: Sequence[str], architectures
     return folders
 
 
-def _identity(dataset_id: str, arch: str, spec: DatasetSpec) -> dict[str, object]:
-    return {"dataset_id": dataset_id, "p": spec.p, "biased_factors": "+".join(spec.biased), "arch": arch}
+def _identity(model: Model, spec: DatasetSpec) -> dict[str, object]:
+    dataset_id, arch, seed = model
+    return {"dataset_id": dataset_id, "p": spec.p, "biased_factors": "+".join(spec.biased), "arch": arch,
+            "seed": int(seed)}
 
 
-def collect_tables(folders: Mapping[tuple[str, str], Path], specs: Mapping[str, DatasetSpec]) -> dict[str, pd.DataFrame]:
-    """Stack each per-model table over the models, identity columns first."""
+def collect_tables(folders: Mapping[Model, Path], specs: Mapping[str, DatasetSpec]) -> dict[str, pd.DataFrame]:
+    """Stack each per-model table over the models, identity columns (:data:`schema.MODEL_ID`) first."""
     tables = {}
-    for name, file_name in TABLES.items():
+    for name in TABLES:
         parts = []
-        for (dataset_id, arch), folder in folders.items():
-            table = read_table(folder / file_name)
-            for position, (key, value) in enumerate(_identity(dataset_id, arch, specs[dataset_id]).items()):
+        for model, folder in folders.items():
+            table = schema.read(folder / Path(schema.table(f"audit/{name}").path).name, f"audit/{name}")
+            for position, (key, value) in enumerate(_identity(model, specs[model[0]]).items()):
                 table.insert(position, key, value)
             parts.append(table)
         tables[name] = pd.concat(parts, ignore_index=True)
     return tables
 
 
-def with_screen(verdicts: pd.DataFrame, morris: pd.DataFrame, samplings: Sequence[str], threshold: float) -> pd.DataFrame:
-    """``verdicts`` with ``mu_star_<sampling>`` columns and the screening verdict at ``threshold``."""
-    keys = ["dataset_id", "arch", "factor"]
+def with_screen(verdicts: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """``verdicts`` with the screening verdict ``mu* >= threshold`` (``mu_star``: the primary sampling's).
+
+    ``screen_agreement`` is ``agree``/``disagree`` with the interventional verdict, or
+    ``inconclusive`` where that verdict is.
+    """
     out = verdicts.copy()
-    rows = morris[morris["output"] == VERDICT_OUTPUT]
-    for sampling in samplings:
-        part = rows.loc[rows["sampling"] == sampling, keys + ["mu_star"]].rename(columns={"mu_star": f"mu_star_{sampling}"})
-        out = out.merge(part, on=keys, how="left", validate="one_to_one")
-        if out[f"mu_star_{sampling}"].isna().any():
-            raise ValueError(f"some verdict cells have no {sampling} Morris row")
-    screened = out[f"mu_star_{samplings[0]}"] >= threshold
+    screened = out["mu_star"] >= threshold
     out["screen_relied_on"] = screened
     truth = out["state"] == "relied_on"
     out["screen_agreement"] = np.where(out["state"] == "inconclusive", "inconclusive",
@@ -93,12 +94,20 @@ def with_screen(verdicts: pd.DataFrame, morris: pd.DataFrame, samplings: Sequenc
     return out
 
 
-def screen_summary(verdicts: pd.DataFrame, samplings: Sequence[str], shipped: float) -> tuple[dict, pd.DataFrame]:
-    """Quality of the Morris screen per sampling (:mod:`.screening`), and the per-level CV table.
+def mu_star_cells(verdicts: pd.DataFrame, morris: pd.DataFrame, sampling: str) -> pd.DataFrame:
+    """The verdict cells with ``mu*`` (true-class output) of one Morris sampling as column ``mu_star``."""
+    keys = ["dataset_id", "arch", "seed", "factor"]
+    rows = morris[(morris["output"] == VERDICT_OUTPUT) & (morris["sampling"] == sampling)]
+    cells = verdicts.drop(columns=["mu_star"]).merge(rows[keys + ["mu_star"]], on=keys, how="left",
+                                                     validate="one_to_one")
+    if cells["mu_star"].isna().any():
+        raise ValueError(f"some verdict cells have no {sampling} Morris row")
+    return cells
 
-    ``verdicts`` is the output of :func:`with_screen`.
-    """
-    conclusive = verdicts[verdicts["state"] != "inconclusive"].assign(relied_on=lambda f: f["state"] == "relied_on")
+
+def screen_summary(verdicts: pd.DataFrame, morris: pd.DataFrame, samplings: Sequence[str],
+                   shipped: float) -> tuple[dict, pd.DataFrame]:
+    """Quality of the Morris screen per sampling (:mod:`.screening`), and the per-level CV table."""
     summary: dict = {
         "n_cells": int(len(verdicts)),
         "n_inconclusive": int((verdicts["state"] == "inconclusive").sum()),
@@ -111,35 +120,37 @@ def screen_summary(verdicts: pd.DataFrame, samplings: Sequence[str], shipped: fl
     }
     tables = []
     for sampling in samplings:
-        column = f"mu_star_{sampling}"
-        per_level, cv = cross_validate(conclusive, column)
-        fit = fit_threshold(conclusive[column].to_numpy(), conclusive["relied_on"].to_numpy()) \
-            if len(conclusive) else None
+        cells = mu_star_cells(verdicts, morris, sampling)
+        conclusive = cells[cells["state"] != "inconclusive"].assign(relied_on=lambda f: f["state"] == "relied_on")
+        scores, truth = conclusive["mu_star"].to_numpy(), conclusive["relied_on"].to_numpy()
+        per_level, cv = cross_validate(conclusive, "mu_star")
+        fit = fit_threshold(scores, truth) if len(conclusive) else None
         summary["samplings"][sampling] = {
-            "auroc": auroc(conclusive[column].to_numpy(), conclusive["relied_on"].to_numpy()),
-            "spearman_mu_star_drop": spearman(verdicts[column].to_numpy(), verdicts["drop"].to_numpy()),
+            "auroc": auroc(scores, truth),
+            "spearman_mu_star_drop": spearman(cells["mu_star"].to_numpy(), cells["drop"].to_numpy()),
             "cv_agreement": cv,
             "fitted_threshold": None if fit is None else fit.threshold,
             "fitted_agreement": None if fit is None else fit.agreement,
-            "shipped_agreement": screen_agreement(conclusive[column].to_numpy(), conclusive["relied_on"].to_numpy(),
-                                                  shipped) if len(conclusive) else None,
+            "shipped_agreement": screen_agreement(scores, truth, shipped) if len(conclusive) else None,
         }
         tables.append(per_level.assign(sampling=sampling))
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    table = pd.concat(tables, ignore_index=True)
     return summary, table[["sampling", *[c for c in table.columns if c != "sampling"]]]
 
 
-def model_table(tables: Mapping[str, pd.DataFrame], folders: Mapping[tuple[str, str], Path],
+def model_table(tables: Mapping[str, pd.DataFrame], folders: Mapping[Model, Path],
                 specs: Mapping[str, DatasetSpec]) -> pd.DataFrame:
     """One row per model: total drop, budget, verdict counts, interaction reading, background share."""
     verdicts = tables["verdicts"]
     rows = []
-    for (dataset_id, arch), folder in folders.items():
+    for model, folder in folders.items():
         metrics = read_json(folder / "metrics.json")
-        mine = verdicts[(verdicts["dataset_id"] == dataset_id) & (verdicts["arch"] == arch)]
+        dataset_id, arch, seed = model
+        mine = verdicts[(verdicts["dataset_id"] == dataset_id) & (verdicts["arch"] == arch)
+                        & (verdicts["seed"] == seed)]
         states = mine["state"].value_counts()
         rows.append({
-            **_identity(dataset_id, arch, specs[dataset_id]),
+            **_identity(model, specs[dataset_id]),
             "total_drop": metrics["total_drop"]["drop"],
             "total_ci_low": metrics["total_drop"]["ci_low"],
             "total_ci_high": metrics["total_drop"]["ci_high"],
@@ -153,7 +164,28 @@ def model_table(tables: Mapping[str, pd.DataFrame], folders: Mapping[tuple[str, 
             "interaction_reading": metrics["interaction_reading"],
             "background_share": metrics["background_share"],
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=schema.table("audit_summary/models").names)
+
+
+def seed_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per (level, architecture, factor): the verdict under every training seed and how many agree.
+
+    ``states`` lists ``seed:state`` pairs; ``majority_state`` is the most frequent state
+    (ties: the first seed's); ``agreement`` the share of seeds giving it;
+    ``seed_dependent`` whether the seeds disagree.
+    """
+    rows = []
+    keys = ["dataset_id", "p", "arch", "factor"]
+    for (dataset_id, p, arch, factor), group in verdicts.groupby(keys, sort=False):
+        group = group.sort_values("seed", kind="stable")
+        states = group["state"].astype(str).tolist()
+        counts = pd.Series(states).value_counts()
+        top = [s for s in states if counts[s] == counts.max()][0]
+        rows.append({"dataset_id": dataset_id, "p": float(p), "arch": arch, "factor": factor,
+                     "n_seeds": len(states), "states": " ".join(f"{s}:{x}" for s, x in zip(group["seed"], states)),
+                     "majority_state": top, "agreement": float(counts.max() / len(states)),
+                     "seed_dependent": len(set(states)) > 1})
+    return pd.DataFrame(rows, columns=schema.table("audit_summary/seeds").names)
 
 
 def background_trend(pixel_view: pd.DataFrame) -> dict[str, float]:
@@ -173,12 +205,13 @@ def background_trend(pixel_view: pd.DataFrame) -> dict[str, float]:
     return trend
 
 
-def summary_metrics(tables: Mapping[str, pd.DataFrame], models: pd.DataFrame, screen: dict) -> dict:
+def summary_metrics(tables: Mapping[str, pd.DataFrame], models: pd.DataFrame, screen: dict,
+                    seeds: pd.DataFrame) -> dict:
     """``audit_summary/metrics.json``: headline numbers of the sweep (small enough for ``dvc metrics show``)."""
     order = tables["order_check"]
     primary = order[order["sampling"] == screen["primary_sampling"]]
-    relying = models.loc[models["n_relied_on"] > 0, ["dataset_id", "arch"]]
-    checked = primary.merge(relying, on=["dataset_id", "arch"])
+    keys = ["dataset_id", "arch", "seed"]
+    checked = primary.merge(models.loc[models["n_relied_on"] > 0, keys], on=keys)
     return {
         "n_models": int(len(models)),
         "cells": {k: screen[k] for k in ("n_cells", "n_relied_on", "n_not_relied_on", "n_inconclusive")},
@@ -186,5 +219,6 @@ def summary_metrics(tables: Mapping[str, pd.DataFrame], models: pd.DataFrame, sc
         "screen": {s: {k: v for k, v in d.items() if k in ("auroc", "cv_agreement", "spearman_mu_star_drop")}
                    for s, d in screen["samplings"].items()},
         "order_check": {"models_with_reliance": int(len(checked)), "holds": int(checked["holds"].sum())},
+        "seeds": {"n_seeds": int(seeds["n_seeds"].max()), "seed_dependent_cells": int(seeds["seed_dependent"].sum())},
         "background_share_spearman": background_trend(tables["pixel_view"]),
     }

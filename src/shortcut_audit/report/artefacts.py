@@ -6,7 +6,7 @@ one (cut mid-row, a value that does not parse as its declared type, a truncated
 *problem* with a message, which the section that needs it shows instead of its
 content. Nothing here raises for absent or unreadable inputs, so the report can be
 built at any point of the pipeline. CSVs are read with their declared column types
-(:mod:`shortcut_audit.artefact_dtypes`); folder listings skip the temporary siblings of
+(:mod:`shortcut_audit.schema`); folder listings skip the temporary siblings of
 an interrupted stage (:func:`shortcut_audit.io.visible`).
 """
 from __future__ import annotations
@@ -19,26 +19,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shortcut_audit.artefact_dtypes import read_artefact
+from shortcut_audit import schema
 from shortcut_audit.io import ArtefactError, load_npz, read_table, visible
 
 LOG = logging.getLogger(__name__)
 
-#: Artefact key -> path relative to the repository root (see docs/architecture.md).
-TABLE_PATHS = {
-    "linked_rates": "data/biased_mnist/summary.csv",
-    "models": "data/train_summary/models.csv",
-    "morris": "data/audit_summary/morris.csv",
-    "verdicts": "data/audit_summary/verdicts.csv",
-    "interventions": "data/audit_summary/interventions.csv",
-    "single_drop": "data/audit_summary/single_drop.csv",
-    "pixel_view": "data/audit_summary/pixel_view.csv",
-    "interaction": "data/audit_summary/interaction.csv",
-    "validation": "data/validation/summary.csv",
+#: Report key -> declared table (:mod:`shortcut_audit.schema`, which holds path and columns).
+TABLE_KEYS = {
+    "linked_rates": "biased_mnist/summary",
+    "models": "train_summary/models",
+    "morris": "audit_summary/morris",
+    "verdicts": "audit_summary/verdicts",
+    "interventions": "audit_summary/interventions",
+    "order_check": "audit_summary/order_check",
+    "pixel_view": "audit_summary/pixel_view",
+    "interaction": "audit_summary/interaction",
+    "audit_models": "audit_summary/models",
+    "seeds": "audit_summary/seeds",
+    "screen_levels": "audit_summary/screen",
+    "validation": "validation/summary",
 }
+TABLE_PATHS = {key: schema.table(declared).path for key, declared in TABLE_KEYS.items()}
 JSON_PATHS = {
     "gate": "reports/gate.json",
     "audit_metrics": "data/audit_summary/metrics.json",
+    "screen": "data/audit_summary/screen.json",
     "train_metrics": "data/train_summary/metrics.json",
     "imagenet_metrics": "data/imagenet/metrics.json",
     "mnist_source": "data/mnist/source.json",
@@ -46,22 +51,6 @@ JSON_PATHS = {
 IMAGENET_DIR = "data/imagenet"
 VALIDATION_DIR = "data/validation"
 AUDIT_DIR = "data/audit"
-
-_MODEL_KEYS = ("dataset_id", "p", "arch")
-#: Columns each table must have for the report to read it; extra columns are kept.
-REQUIRED_COLUMNS = {
-    "linked_rates": ("dataset_id", "p", "split", "factor", "biased", "n", "linked_rate"),
-    "models": (*_MODEL_KEYS, "n_params", "val_acc", "unbiased_acc", "aligned_acc",
-               "aligned_conflicting_gap"),
-    "morris": (*_MODEL_KEYS, "factor", "output", "mu", "mu_star", "sigma", "mu_star_share"),
-    "verdicts": (*_MODEL_KEYS, "factor", "mu_star_share", "morris_relied_on", "drop",
-                 "intervention_relied_on", "agree"),
-    "interventions": (*_MODEL_KEYS, "order", "step", "factor", "accuracy", "ci_low", "ci_high"),
-    "single_drop": (*_MODEL_KEYS, "factor", "accuracy", "drop", "ci_low", "ci_high"),
-    "pixel_view": (*_MODEL_KEYS, "image", "background_share", "background_pixel_fraction"),
-    "interaction": ("dataset_id", "arch"),
-    "validation": ("suite", "success"),
-}
 GATE_KEYS = ("status", "checks")
 
 
@@ -104,8 +93,8 @@ def _clean_strings(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(**{c: df[c].fillna("").astype(str) for c in text}) if text else df
 
 
-def read_optional_table(path: Path, required: tuple[str, ...] = ()) -> tuple[pd.DataFrame | None, str]:
-    """Read a table if it exists and has the ``required`` columns.
+def read_optional_table(path: Path) -> tuple[pd.DataFrame | None, str]:
+    """Read a table if it exists (declared tables: with their declared columns and types).
 
     Returns
     -------
@@ -115,12 +104,9 @@ def read_optional_table(path: Path, required: tuple[str, ...] = ()) -> tuple[pd.
     if not path.is_file():
         return None, f"{path.name}: not found (its stage has not run)"
     try:
-        df = read_artefact(path) if path.suffix == ".csv" else read_table(path)
+        df = schema.read(path) if schema.key_of(path) else read_table(path)
     except (OSError, ValueError) as err:  # ArtefactError (a ValueError) names the row and column
         return None, f"{path.name}: unreadable ({err})"
-    lacking = [c for c in required if c not in df.columns]
-    if lacking:
-        return None, f"{path.name}: lacks column(s) {', '.join(lacking)}"
     return _clean_strings(df), ""
 
 
@@ -138,7 +124,7 @@ def load(root: Path) -> Artefacts:
     """Load every documented artefact below ``root``; see :class:`Artefacts`."""
     found = Artefacts(Path(root))
     for key, rel in TABLE_PATHS.items():
-        table, problem = read_optional_table(found.root / rel, REQUIRED_COLUMNS.get(key, ()))
+        table, problem = read_optional_table(found.root / rel)
         _store(found.tables, found.problems, key, rel, table, problem)
     for key, rel in JSON_PATHS.items():
         document, problem = read_optional_json(found.root / rel)
@@ -191,7 +177,7 @@ def validation_documents(root: Path) -> dict[str, dict]:
     return documents
 
 
-def read_maps(root: Path, dataset_id: str, arch: str) -> tuple[dict[str, np.ndarray] | None, str]:
+def read_maps(root: Path, dataset_id: str, arch: str, seed: int = 0) -> tuple[dict[str, np.ndarray] | None, str]:
     """The ``maps.npz`` of one audited model and, when it cannot be used, why.
 
     Returns
@@ -202,10 +188,10 @@ def read_maps(root: Path, dataset_id: str, arch: str) -> tuple[dict[str, np.ndar
         is unreadable (e.g. truncated) or lacks ``images`` or ``maps``.
     """
     base = (Path(root) / AUDIT_DIR).resolve()
-    path = (base / dataset_id / arch / "maps.npz").resolve()
+    path = (base / dataset_id / arch / f"seed{int(seed)}" / "maps.npz").resolve()
     if base not in path.parents or not path.is_file():
         return None, ""
-    rel = f"{AUDIT_DIR}/{dataset_id}/{arch}/maps.npz"
+    rel = f"{AUDIT_DIR}/{dataset_id}/{arch}/seed{int(seed)}/maps.npz"
     try:
         arrays = load_npz(path, ("images", "maps", "digit_mask"))
     except (OSError, ArtefactError) as err:

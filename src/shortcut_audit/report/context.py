@@ -34,7 +34,7 @@ MNIST_LICENCE = ("Usually cited as Creative Commons Attribution-Share Alike 3.0 
 PAPER_SETTINGS = {
     "audit.morris.n_trajectories": (100, "Morris trajectories"),
     "audit.morris.levels": (20, "Morris grid levels"),
-    "audit.interventions.repetitions": (100, "intervention repetitions"),
+    "audit.interventions.repetitions": (100, "intervention re-draws per digit"),
     "biased_mnist.n_train": (50000, "training images per dataset"),
     "train.epochs": (20, "training epochs"),
     "imagenet.forwards": (3936, "forward passes per ImageNet explanation (Sobol, 11 x 11, N = 32)"),
@@ -55,6 +55,31 @@ class Summary:
     thresholds: dict
     missing: list[str]
     suites: tuple[int, int] | None = None
+    screen: "ScreenHeadline | None" = None
+
+
+@dataclass(frozen=True)
+class ScreenHeadline:
+    """The headline about the cheap Morris screen on page one."""
+
+    headline: str
+    label: str
+
+
+def screen_headline(screen: dict | None) -> ScreenHeadline | None:
+    """AUROC and cross-validated agreement of the primary sampling's screen (``screen.json``)."""
+    if not isinstance(screen, dict):
+        return None
+    primary = screen.get("primary_sampling")
+    numbers = (screen.get("samplings") or {}).get(primary) or {}
+    auroc, cv = numbers.get("auroc"), numbers.get("cv_agreement")
+    if auroc is None:
+        return ScreenHeadline("n/a", f"Morris screen ({primary} mu*): AUROC undefined (the sweep lacks relied-on or "
+                                     "not-relied-on cells)")
+    label = f"AUROC of the Morris screen ({primary} mu*) for the verdicts"
+    if cv is not None:
+        label += f"; a threshold fitted on the other correlation levels agrees on {100 * cv:.0f}% of held-out cells"
+    return ScreenHeadline(f"{auroc:.2f}", label)
 
 
 @dataclass
@@ -64,6 +89,27 @@ class ReportContext:
     summary: Summary
     sections: list[Section]
     notices: list[str]
+
+
+def _primary_seed(params: dict, *tables: pd.DataFrame | None) -> int:
+    """The training seed the report shows (the first of ``train.seeds``, else the smallest in the tables)."""
+    seeds = (params.get("train") or {}).get("seeds")
+    if isinstance(seeds, list) and seeds:
+        return int(seeds[0])
+    found = [int(t["seed"].min()) for t in tables if t is not None and "seed" in t and len(t)]
+    return min(found) if found else 0
+
+
+def _primary_sampling(params: dict) -> str:
+    sampling = ((params.get("audit") or {}).get("morris") or {}).get("sampling", "global")
+    return str(sampling[0] if isinstance(sampling, list) and sampling else sampling)
+
+
+def _of_seed(frame: pd.DataFrame | None, seed: int) -> pd.DataFrame | None:
+    """Rows of one training seed (the table itself when it has no seed column)."""
+    if frame is None or "seed" not in frame:
+        return frame
+    return frame[frame["seed"] == seed].reset_index(drop=True)
 
 
 def _params_archs(params: dict) -> list[str]:
@@ -99,13 +145,25 @@ def biased_labels(sets: dict[str, tuple[str, ...]], all_factors: list[str]) -> d
 
 # ---------------------------------------------------------------- page one
 
+def _seed_notes(seeds: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
+    """``(dataset_id, arch, factor) -> note`` for the cells whose state changes across training seeds."""
+    if seeds is None:
+        return {}
+    dependent = seeds[seeds["seed_dependent"].astype(bool)]
+    return {(r.dataset_id, r.arch, r.factor): f"state changes across training seeds ({r.states})"
+            for r in dependent.itertuples(index=False)}
+
+
 def summary_section(art: Artefacts, params: dict) -> Summary:
-    verdicts, gate = art.table("verdicts"), art.document("gate")
+    seed = _primary_seed(params, art.table("verdicts"))
+    verdicts, gate = _of_seed(art.table("verdicts"), seed), art.document("gate")
+    threshold = ((params.get("audit") or {}).get("verdicts") or {}).get("drop_threshold")
     matrix = None
     if verdicts is not None:
         all_factors = (params.get("biased_mnist") or {}).get("biased_factors") or factor_order(verdicts)
         labels = biased_labels(_biased_sets(art), list(all_factors))
-        matrix = build_matrix(verdicts, labels, _params_archs(params))
+        matrix = build_matrix(verdicts, labels, _params_archs(params), _of_seed(art.table("audit_models"), seed),
+                              _seed_notes(art.table("seeds")), threshold)
     failing = [c for c in (gate or {}).get("checks", []) if str(c.get("status", "")).lower() != "pass"]
     found: list[Finding] = []
     if gate is not None:
@@ -113,12 +171,19 @@ def summary_section(art: Artefacts, params: dict) -> Summary:
     if verdicts is not None:
         found += findings.factor_findings(verdicts)
         found += findings.unbiased_findings(verdicts)
-        found += findings.strongest_findings(verdicts, art.table("single_drop"))
-        found += findings.agreement_findings(verdicts)
-    if art.table("models") is not None:
-        found += findings.gap_findings(art.table("models"))
+        found += findings.strongest_findings(verdicts)
+    if isinstance(art.document("screen"), dict):
+        found += findings.screen_findings(art.document("screen"))
+    morris = _of_seed(art.table("morris"), seed)
+    if morris is not None:
+        found += findings.easiest_cue_findings(morris, _primary_sampling(params))
+    if art.table("seeds") is not None:
+        found += findings.seed_findings(art.table("seeds"))
+    models = _of_seed(art.table("models"), seed)
+    if models is not None:
+        found += findings.gap_findings(models)
     if art.table("pixel_view") is not None:
-        found += findings.background_findings(art.table("pixel_view"))
+        found += findings.background_findings(_of_seed(art.table("pixel_view"), seed))
     if art.table("validation") is not None:
         found += findings.validation_findings(art.table("validation"))
     thresholds = ((params.get("audit") or {}).get("verdicts") or {})
@@ -126,7 +191,8 @@ def summary_section(art: Artefacts, params: dict) -> Summary:
     if art.table("validation") is not None:
         status = findings.suite_statuses(art.table("validation"))
         suites = (int((status == "pass").sum()), len(status))
-    return Summary(matrix, gate, failing, found, thresholds, art.missing("verdicts", "gate"), suites)
+    return Summary(matrix, gate, failing, found, thresholds, art.missing("verdicts", "gate"), suites,
+                   screen_headline(art.document("screen")))
 
 
 # ---------------------------------------------------------------- data
@@ -185,8 +251,8 @@ def models_section(art: Artefacts, params: dict) -> Section:
     sizes = sizes.set_index("arch").loc[archs].reset_index()
     section.tables.append(from_frame(sizes, "table-archs", "Architectures and their parameter counts.",
                                      style=TableStyle(labels=MODEL_LABELS)))
-    columns = [c for c in ("dataset_id", "arch", "p", "biased_factors", "n_params", "val_acc", "unbiased_acc",
-                           "aligned_acc") if c in models]
+    columns = [c for c in ("dataset_id", "arch", "seed", "p", "biased_factors", "n_params", "val_acc",
+                           "unbiased_acc", "aligned_acc") if c in models]
     columns += [c for c in models.columns if c.startswith("conflicting_acc_")]
     columns += [c for c in ("aligned_conflicting_gap", "epochs", "train_seconds", "device") if c in models]
     labels = {**MODEL_LABELS, **{f"conflicting_acc_{f}": f"conflicting {factor_label(f)}"
@@ -201,7 +267,7 @@ def models_section(art: Artefacts, params: dict) -> Section:
                                      "set, bias-aligned digits and bias-conflicting digits per factor. Sort by a "
                                      "column to compare architectures.", style=TableStyle(labels=labels), css="wide"))
     if models["p"].nunique() > 1:
-        section.figures.append(figures.accuracy_vs_level(models, archs))
+        section.figures.append(figures.accuracy_vs_level(_of_seed(models, _primary_seed(params, models)), archs))
     return section
 
 
@@ -209,32 +275,46 @@ def models_section(art: Artefacts, params: dict) -> Section:
 
 def mosip_section(art: Artefacts, params: dict) -> Section:
     section = Section("mosip", "MoSIP results: Morris screening on semantic factors")
-    morris = art.table("morris")
+    seed, sampling = _primary_seed(params, art.table("morris")), _primary_sampling(params)
+    morris = _of_seed(art.table("morris"), seed)
     archs_from = morris if morris is not None else art.table("interventions")
     archs = arch_order(archs_from, _params_archs(params)) if archs_from is not None else []
     if morris is None:
         section.missing += art.missing("morris")
     else:
-        main = morris[morris["output"] == MORRIS_OUTPUT]
+        main = morris[(morris["output"] == MORRIS_OUTPUT) & (morris["sampling"] == sampling)]
         if main.empty:
-            section.missing.append(f"morris.csv: no rows for output {MORRIS_OUTPUT!r}")
+            section.missing.append(f"morris.csv: no rows for output {MORRIS_OUTPUT!r} and sampling {sampling!r}")
         else:
             section.figures.append(figures.mu_sigma_scatter(main, archs, MORRIS_OUTPUT))
             if main["p"].nunique() > 1:
                 section.figures.append(figures.trends_vs_level(main, archs, MORRIS_OUTPUT))
-            shown = [c for c in ("dataset_id", "arch", "factor", "mu", "mu_star", "mu_star_conf", "sigma",
-                                 "mu_star_share", "sigma_over_mu_star") if c in main]
-            section.tables.append(from_frame(
-                main[shown], "table-morris",
-                "Morris statistics per model and factor on the normalised mean of the class outputs (as in "
-                "MoSIP). mu* is the mean absolute elementary effect, sigma its standard deviation; "
-                "mu* share is the factor's part of the total mu* of the model.", max_rows=400))
-    interventions = art.table("interventions")
+        section.tables.append(_morris_table(morris))
+    interventions = _of_seed(art.table("interventions"), seed)
     if interventions is None:
         section.missing += art.missing("interventions")
     else:
-        section.figures.append(figures.intervention_curves(interventions, archs))
-    interaction = art.table("interaction")
+        section.figures.append(figures.intervention_curves(interventions[interventions["sampling"] == sampling],
+                                                           archs))
+    order = _of_seed(art.table("order_check"), seed)
+    if order is None:
+        section.missing += art.missing("order_check")
+    else:
+        section.tables.append(from_frame(
+            order[["dataset_id", "arch", "sampling", "order", "area", "ci_low", "ci_high", "holds"]],
+            "table-order-check",
+            "MoSIP's own check (Fig. 3b) per model and Morris sampling: the mean gap between the accuracy curve of "
+            "re-drawing the factors in increasing and in decreasing order of mu*, over the intermediate steps, with "
+            "its 95% interval over digits. Positive: the mu* order loses accuracy faster, as it should; the check "
+            "holds unless the interval lies below 0."))
+    levels = art.table("screen_levels")
+    if levels is not None and not levels.empty:
+        section.tables.append(from_frame(
+            levels, "table-screen",
+            "Leave-one-correlation-level-out screening: for each training set, the mu* threshold fitted on the "
+            "verdicts of every other training set, and the share of the held-out cells (inconclusive ones left "
+            "out) where 'mu* >= threshold' agrees with the interventional verdict."))
+    interaction = _of_seed(art.table("interaction"), seed)
     if interaction is None:
         section.missing += art.missing("interaction")
     else:
@@ -243,7 +323,25 @@ def mosip_section(art: Artefacts, params: dict) -> Section:
             "Interaction against non-linearity, per model. Under pure non-linearity the drop caused by a factor "
             "scales with its sigma whatever the order it is re-drawn in; a drop that depends on the order "
             "means the factors interact."))
+    seeds = art.table("seeds")
+    if seeds is not None and int(seeds["n_seeds"].max()) > 1:
+        section.tables.append(from_frame(
+            seeds, "table-seeds", "The verdict of every (training set, architecture, factor) under each training "
+            "seed, the most frequent state and the share of seeds that give it."))
     return section
+
+
+def _morris_table(morris: pd.DataFrame) -> Table:
+    """mu*, sigma and the share of mu* per model, factor and sampling, on the true-class probability."""
+    rows = morris[morris["output"] == "true_class_prob"]
+    shown = [c for c in ("dataset_id", "arch", "sampling", "factor", "mu_star", "mu_star_conf", "sigma",
+                         "mu_star_share", "sigma_over_mu_star") if c in rows]
+    return from_frame(
+        rows[shown], "table-morris",
+        "Morris statistics per model, factor and sampling on each digit's probability of its own class: mu* is "
+        "the mean absolute change of that probability when the factor changes value, sigma the standard deviation "
+        "of the changes. Global sampling explores the factor space uniformly (MoSIP Sec. 4); local sampling starts "
+        "every trajectory at a digit of the training distribution (the analogue of MoSIP Sec. 5).", max_rows=400)
 
 
 # ---------------------------------------------------------------- pixel view
@@ -254,6 +352,8 @@ def pixel_section(art: Artefacts, params: dict, n_images: int = 3) -> Section:
     if pixel is None:
         section.missing += art.missing("pixel_view")
         return section
+    seed = _primary_seed(params, pixel)
+    pixel = _of_seed(pixel, seed)
     archs = arch_order(pixel, _params_archs(params))
     if pixel["p"].nunique() > 1:
         section.figures.append(figures.background_share_vs_level(pixel, archs))
@@ -265,13 +365,13 @@ def pixel_section(art: Artefacts, params: dict, n_images: int = 3) -> Section:
                                      "Mean background share of Sobol attribution per training dataset "
                                      "(rows) and architecture (columns)."))
     for arch in archs:
-        found = [(d, *read_maps(art.root, d, arch)) for d in dataset_order(pixel[pixel["arch"] == arch])]
+        found = [(d, *read_maps(art.root, d, arch, seed)) for d in dataset_order(pixel[pixel["arch"] == arch])]
         section.missing += [problem for _, _, problem in found if problem]
         examples = [(d, m) for d, m, _ in found if m is not None]
         if examples:
             section.figures.append(figures.pixel_gallery(arch, examples, n_images))
     if not any(f.png for f in section.figures):
-        section.paragraphs.append("No attribution maps (data/audit/<dataset>/<arch>/maps.npz) were found.")
+        section.paragraphs.append("No attribution maps (data/audit/<dataset>/<arch>/seed<seed>/maps.npz) were found.")
     return section
 
 
@@ -444,11 +544,12 @@ def reproduction_notes(art: Artefacts) -> list[str]:
         if unbiased:
             ok = unbiased[0].kind == "ok"
             notes.append(("Reproduced" if ok else "Not reproduced") +
-                         ": models trained without correlation do not use the colour factors (MoSIP).")
-        rising = findings.reliance_rises(verdicts)
-        if rising is not None:
-            notes.append(("Reproduced" if rising else "Not reproduced") +
-                         ": the mu* share of the colour factors does not fall as the correlation level rises.")
+                         ": models trained without correlation rely on no factor (MoSIP, Biased-MNIST at p = 0.1).")
+    order = art.table("order_check")
+    if order is not None and not order.empty:
+        held = int(order["holds"].astype(bool).sum())
+        notes.append(f"MoSIP's order check (Fig. 3b: re-drawing in mu* order loses accuracy at least as fast) "
+                     f"holds for {held} of {len(order)} (model, sampling) pairs.")
     pixel = art.table("pixel_view")
     if pixel is not None:
         found = findings.background_findings(pixel)
@@ -461,25 +562,26 @@ def reproduction_notes(art: Artefacts) -> list[str]:
 
 def method_section(art: Artefacts, params: dict) -> Section:
     section = Section("method", "Method notes and limitations")
-    rules = (params.get("audit") or {}).get("verdicts") or {}
-    if rules:
-        section.paragraphs.append(
-            "Verdict rules (params audit.verdicts): Morris says a factor is relied on when its mu* share is at "
-            f"least {rules.get('mu_star_share_threshold', '?')} and its mu* at least {rules.get('min_mu_star', '?')}; "
-            f"the intervention says so when the factor's Shapley share of the accuracy drop (its marginal cost "
-            f"averaged over every order of re-drawing the factors) is at least {rules.get('drop_threshold', '?')} "
-            "on correctly classified held-out digits. The drop of re-drawing the factor alone is reported beside "
-            "it; it understates redundant cues, which the model can replace by each other.")
+    audit = params.get("audit") or {}
+    threshold = (audit.get("verdicts") or {}).get("drop_threshold", "?")
+    interventions = audit.get("interventions") or {}
     section.paragraphs.append(
-        "The two tests look at the model in different places. Morris screening is global: its elementary "
-        "effects are taken at random factor combinations, where the spurious cues mostly disagree with each "
-        "other and with the digit, so a model that uses a cue only partly is often near a decision boundary "
-        "and every cue moves it. The interventions start on the training distribution, where the cues agree "
-        "and stand in for each other, so partial reliance costs little accuracy there. Morris therefore finds "
-        "reliance that the intervention does not where models use several cues partly (intermediate "
-        "correlation levels, weak models); a cue that matters only once the others are gone shows in the "
-        "Shapley drop and not in Morris. The interventional test is the ground truth the screening is "
-        "checked against; the verdict thresholds are fixed in params, not fitted to the agreement.")
+        "The audit's answer is interventional. On held-out digits from the model's training distribution that it "
+        "classifies correctly, every subset of factors is re-drawn independently of the label "
+        f"({interventions.get('repetitions', '?')} re-draws per digit, starting from "
+        f"{interventions.get('n_digits', '?')} digits); a factor's verdict statistic is its Shapley share of the "
+        "accuracy drop (its marginal cost averaged over every order of re-drawing the factors). The 95% interval "
+        "is a bootstrap over digits of each digit's mean over its re-draws, which covers both the sample of digits "
+        f"and the re-draws. Relied on: the lower bound reaches {threshold}; not relied on: the upper bound stays "
+        "below it; inconclusive otherwise. While a verdict is inconclusive the number of digits doubles (then the "
+        f"re-draws), up to {interventions.get('max_doublings', '?')} times.")
+    section.paragraphs.append(
+        "Morris screening (MoSIP) is the cheap screen and the explanation, not the verdict: its mu* and sigma are "
+        "shown beside each verdict, and its quality is measured against the verdicts (AUROC, Spearman, MoSIP's "
+        "order check and a leave-one-correlation-level-out threshold). Global sampling takes elementary effects "
+        "at uniformly random factor combinations, where the cues disagree with each other; local sampling starts "
+        "at the digits' own, aligned values. The two can disagree with the interventional verdict where models use "
+        "several redundant cues partly.")
     section.findings += [Finding(n, "info") for n in reproduction_notes(art)]
     section.findings += [Finding(n, "info") for n in budget_notes(params) + coverage_notes(art, params)]
     return section

@@ -172,6 +172,19 @@ def easiest_cue_findings(morris: pd.DataFrame, sampling: str) -> list[Finding]:
                     f"({len(falling)} of {len(summed)} architectures).", "info")]
 
 
+def seed_findings(seeds: pd.DataFrame) -> list[Finding]:
+    """How many verdict cells change state across training seeds (``audit_summary/seeds.csv``)."""
+    if seeds.empty or int(seeds["n_seeds"].max()) < 2:
+        return []
+    dependent = seeds[seeds["seed_dependent"].astype(bool)]
+    n_seeds = int(seeds["n_seeds"].max())
+    if dependent.empty:
+        return [Finding(f"Every verdict is the same under all {n_seeds} training seeds ({len(seeds)} cells).", "ok")]
+    cells = [f"{r.arch} on {r.dataset_id} / {factor_label(r.factor)}" for r in dependent.itertuples(index=False)]
+    return [Finding(f"{len(dependent)} of {len(seeds)} verdict cells change state across the {n_seeds} training "
+                    f"seeds: {_list(cells)}; they are marked in the matrix.", "alert")]
+
+
 def gap_findings(models: pd.DataFrame) -> list[Finding]:
     """The largest accuracy gap between bias-aligned and bias-conflicting test digits."""
     if models.empty:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shortcut_audit import schema
 from shortcut_audit.io import ArtefactError, load_npz
 from shortcut_audit.stats import mean_interval
 from shortcut_audit.report import imagenet_figures as figs
@@ -26,31 +27,9 @@ from shortcut_audit.report.tables import Table, TableStyle, format_number, from_
 LOG = logging.getLogger(__name__)
 
 #: Columns the report reads from each ImageNet table (the stage's documented schema).
-COLUMNS = {
-    "models": ("model", "status", "reason", "source", "input_size", "n_params", "is_reference", "n_images",
-               "target_kind", "top1_accuracy", "mean_target_probability", "forwards", "seconds",
-               "forward_seconds"),
-    "fidelity": ("model", "method", "image_id", "metric", "value", "direction", "forwards", "explain_seconds",
-                 "reference", "protocol"),
-    "fidelity_summary": ("model", "protocol", "method", "metric", "direction", "n_images", "mean", "ci_low",
-                         "ci_high", "random_mean", "constant_mean", "gain_vs_random", "vs_random", "beats_random",
-                         "protocol_detail"),
-    "curves": ("model", "method", "mode", "step", "fraction", "score", "protocol"),
-    "convergence": ("model", "method", "reference_kind", "image_id", "budget", "forwards", "spearman"),
-    "overlap": ("model", "reference", "requested_reference", "statistic", "image_id", "top_fraction",
-                "overlap_share", "n_overlapping", "n_differing", "mu_star_overlapping", "mu_star_differing",
-                "sigma_overlapping", "sigma_differing", "reference_mu_star_overlapping",
-                "reference_sigma_overlapping"),
-    "ratio": ("model", "n_images", "threshold", "n_relevant", "n_ratio", "mean_ratio", "median_ratio"),
-    "interactions": ("model", "target_kind", "n_images", "region_x", "region_y", "drop_x", "drop_y", "drop_xy",
-                     "interaction", "interacts"),
-    "score_interactions": ("model", "image_id", "region_a", "region_b", "interaction", "interacts"),
-    "masking": ("model", "scope", "ranking", "which", "target_kind", "n_images", "step", "fraction", "accuracy",
-                "score_change"),
-    "ensembles": ("model", "kind", "normalisation", "aggregation", "setting", "members", "n_members", "ordered_by",
-                  "deletion_auc", "deletion_ci_low", "deletion_ci_high", "insertion_auc", "insertion_ci_low",
-                  "insertion_ci_high"),
-}
+#: The ImageNet stage's tables (declared in :mod:`shortcut_audit.schema`), by file stem.
+COLUMNS = {key.split("/", 1)[1]: tuple(schema.table(key).columns)
+           for key in schema.TABLES if key.startswith("imagenet/")}
 METRICS = {"deletion_auc": ("deletion AUC", "lower"), "insertion_auc": ("insertion AUC", "higher"),
            "naopc": ("nAOPC", "higher"), "l1_to_white_box": ("L1 to white box", "lower")}
 ARROWS = {"lower": "\u2193", "higher": "\u2191"}
@@ -88,8 +67,8 @@ def load_tables(root: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """
     folder = Path(root) / IMAGENET_DIR
     tables, problems = {}, {}
-    for name, required in COLUMNS.items():
-        table, problem = read_optional_table(folder / f"{name}.csv", required)
+    for name in COLUMNS:
+        table, problem = read_optional_table(folder / f"{name}.csv")
         if table is not None and table.empty:  # e.g. overlap with one model loaded: nothing to draw
             table, problem = None, f"{name}.csv: no rows"
         if table is None:

@@ -43,6 +43,11 @@ class VerdictCell:
     explanation: str
 
     @property
+    def css(self) -> str:
+        """CSS class of the cell's state."""
+        return STATES[self.state][0]
+
+    @property
     def drop_points(self) -> str:
         return _points(self.drop)
 
@@ -125,7 +130,7 @@ def _cell(record, arch: str, dataset_id: str, factor: str, seed_note: str) -> Ve
     state = str(record.state)
     if state not in STATES:
         raise ValueError(f"verdict of {arch} on {dataset_id} / {factor}: unknown state {state!r}")
-    css, symbol, meaning = STATES[state]
+    _, symbol, meaning = STATES[state]
     screen = str(getattr(record, "screen_agreement", ""))
     parts = [f"{arch} trained on {dataset_id}, {factor_label(factor)}: {meaning}",
              f"Shapley drop {record.drop:.3f} (95% {record.ci_low:.3f}-{record.ci_high:.3f})",
@@ -134,7 +139,7 @@ def _cell(record, arch: str, dataset_id: str, factor: str, seed_note: str) -> Ve
         parts.append(f"the Morris screen {'agrees' if screen == 'agree' else 'disagrees'}")
     if seed_note:
         parts.append(seed_note)
-    return VerdictCell(css, symbol, float(record.drop), float(record.ci_low), float(record.ci_high),
+    return VerdictCell(state, symbol, float(record.drop), float(record.ci_low), float(record.ci_high),
                        float(record.mu_star), float(record.sigma), screen, seed_note, "; ".join(parts))
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from shortcut_audit import schema
 from shortcut_audit.data.biased_mnist import FACTORS, DatasetSpec
 from shortcut_audit.models.registry import count_parameters
 
@@ -28,12 +29,8 @@ if TYPE_CHECKING:
     from shortcut_audit.training.loop import RenderedSplit, TrainResult
 
 CONFLICTING_PREFIX = "conflicting_acc_"
-# Column order of one model's metrics.json and of train_summary/models.csv (docs/architecture.md).
-MODEL_METRIC_COLUMNS: tuple[str, ...] = (
-    "dataset_id", "p", "biased_factors", "arch", "n_params", "val_acc", "unbiased_acc", "aligned_acc",
-    *(f"{CONFLICTING_PREFIX}{factor}" for factor in FACTORS),
-    "aligned_conflicting_gap", "epochs", "train_seconds", "device",
-)
+# Column order of one model's metrics.json and of train_summary/models.csv (shortcut_audit.schema).
+MODEL_METRIC_COLUMNS: tuple[str, ...] = tuple(schema.table("train_summary/models").columns)
 
 
 @torch.no_grad()
@@ -103,7 +100,8 @@ def aligned_conflicting_gap(aligned_acc: float, conflicting: Mapping[str, float]
 
 
 def model_metrics(model: nn.Module, splits: Mapping[str, "RenderedSplit"], *, dataset_id: str, spec: DatasetSpec,
-                  arch: str, result: "TrainResult", batch_size: int = 1024, val_acc: float | None = None) -> dict:
+                  arch: str, result: "TrainResult", seed: int = 0, batch_size: int = 1024,
+                  val_acc: float | None = None) -> dict:
     """The per-model metrics record of docs/architecture.md.
 
     Parameters
@@ -113,6 +111,7 @@ def model_metrics(model: nn.Module, splits: Mapping[str, "RenderedSplit"], *, da
     dataset_id, spec : the dataset and its parsed spec (p, biased factors)
     arch : registry name of ``model``
     result : the training run (epochs, seconds, device)
+    seed : the training seed
     val_acc : validation accuracy when already known (e.g. the last epoch's of an
         evaluation-mode pass); measured on ``splits["val"]`` when None
 
@@ -133,6 +132,7 @@ def model_metrics(model: nn.Module, splits: Mapping[str, "RenderedSplit"], *, da
         "p": float(spec.p),
         "biased_factors": "+".join(spec.biased),
         "arch": arch,
+        "seed": int(seed),
         "n_params": count_parameters(model),
         "val_acc": float(val_acc) if val_acc is not None else accuracy(model, splits["val"], batch_size),
         "unbiased_acc": float(unbiased_correct.mean()),

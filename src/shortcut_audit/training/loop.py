@@ -94,10 +94,15 @@ class TrainParams:
     device: str
     num_threads: int | None = 1
     per_architecture: Mapping[str, TrainConfig] = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0,)
 
-    def config_for(self, arch: str) -> TrainConfig:
-        """The settings ``arch`` trains with: its override, else the section's."""
-        return self.per_architecture.get(arch, self.config)
+    def config_for(self, arch: str, seed: int | None = None) -> TrainConfig:
+        """The settings ``arch`` trains with under training seed ``seed`` (default: the first of ``seeds``):
+        its override, else the section's."""
+        seed = self.seeds[0] if seed is None else seed
+        if seed not in self.seeds:
+            raise ParamError("train.seeds", f"does not list seed {seed}; listed: {list(self.seeds)}")
+        return replace(self.per_architecture.get(arch, self.config), seed=seed)
 
 
 def _is_int(value) -> bool:
@@ -161,8 +166,12 @@ def check_params(params: Mapping) -> TrainParams:
     if num_threads is not None:
         num_threads = require(params, "train.num_threads", int, lambda v: v >= 1, "an integer >= 1 or null",
                               default=1)
+    seeds = get(params, "train.seeds", [seed])
+    if (not isinstance(seeds, list) or not seeds or not all(_is_int(v) and v >= 0 for v in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise ParamError("train.seeds", f"expected a non-empty list of distinct integers >= 0, got {seeds!r}")
     return TrainParams(architectures=architectures, config=config, device=device, num_threads=num_threads,
-                       per_architecture=_check_per_architecture(params, config))
+                       per_architecture=_check_per_architecture(params, config), seeds=tuple(seeds))
 
 
 def _check_per_architecture(params: Mapping, defaults: TrainConfig) -> dict[str, TrainConfig]:

@@ -5,12 +5,12 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
+from shortcut_audit import schema
 from shortcut_audit.training.evaluate import MODEL_METRIC_COLUMNS
 
-CURVE_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "train_acc", "val_acc")
+CURVE_COLUMNS: tuple[str, ...] = tuple(schema.table("models/curve").columns)
 METRICS_FILE = "metrics.json"
 CURVE_FILE = "curve.csv"
 
@@ -19,12 +19,12 @@ class MissingModelError(FileNotFoundError):
     """A model of the sweep has not been trained (or its outputs are incomplete)."""
 
 
-def model_dir(models_root: str | Path, dataset_id: str, arch: str) -> Path:
-    """Folder of one trained model: ``<models_root>/<dataset_id>/<arch>``."""
-    return Path(models_root) / dataset_id / arch
+def model_dir(models_root: str | Path, dataset_id: str, arch: str, seed: int) -> Path:
+    """Folder of one trained model: ``<models_root>/<dataset_id>/<arch>/seed<seed>``."""
+    return Path(models_root) / dataset_id / arch / f"seed{int(seed)}"
 
 
-def read_model_outputs(models_root: str | Path, dataset_id: str, arch: str) -> tuple[dict, pd.DataFrame]:
+def read_model_outputs(models_root: str | Path, dataset_id: str, arch: str, seed: int) -> tuple[dict, pd.DataFrame]:
     """Metrics record and training curve of one model, checked against their schemas.
 
     Raises
@@ -34,61 +34,58 @@ def read_model_outputs(models_root: str | Path, dataset_id: str, arch: str) -> t
     ValueError
         When a file lacks columns/keys of the schema.
     """
-    folder = model_dir(models_root, dataset_id, arch)
+    folder = model_dir(models_root, dataset_id, arch, seed)
     for name in (METRICS_FILE, CURVE_FILE):
         if not (folder / name).is_file():
-            raise MissingModelError(f"model {dataset_id}/{arch}: {folder / name} is missing; "
-                                    f"train it with `dvc repro train@{dataset_id}-{arch}`")
+            raise MissingModelError(f"model {dataset_id}/{arch}/seed{seed}: {folder / name} is missing; "
+                                    f"train it with `dvc repro train@{dataset_id}-{arch}-{seed}`")
     metrics = json.loads((folder / METRICS_FILE).read_text())
     missing = [key for key in MODEL_METRIC_COLUMNS if key not in metrics]
     if missing:
         raise ValueError(f"{folder / METRICS_FILE}: missing key(s) {missing}; retrain the model")
-    if (metrics["dataset_id"], metrics["arch"]) != (dataset_id, arch):
-        raise ValueError(f"{folder / METRICS_FILE}: describes {metrics['dataset_id']}/{metrics['arch']}, "
-                         f"expected {dataset_id}/{arch}")
-    curve = pd.read_csv(folder / CURVE_FILE)
+    if (metrics["dataset_id"], metrics["arch"], metrics["seed"]) != (dataset_id, arch, seed):
+        raise ValueError(f"{folder / METRICS_FILE}: describes {metrics['dataset_id']}/{metrics['arch']}/"
+                         f"seed{metrics['seed']}, expected {dataset_id}/{arch}/seed{seed}")
+    curve = schema.read(folder / CURVE_FILE, "models/curve")
     missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
     if missing or curve.empty:
         raise ValueError(f"{folder / CURVE_FILE}: empty or missing column(s) {missing}; retrain the model")
     return {key: metrics[key] for key in MODEL_METRIC_COLUMNS}, curve[list(CURVE_COLUMNS)]
 
 
-def collect_models(models_root: str | Path, datasets: Sequence[str],
-                   architectures: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def collect_models(models_root: str | Path, datasets: Sequence[str], architectures: Sequence[str],
+                   seeds: Sequence[int] = (0,)) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per model (``models.csv`` schema) and the stacked curves (``curves.csv``).
 
-    Models are ordered dataset-major, in the order of ``datasets`` and ``architectures``.
+    Models are ordered dataset-major, in the order of ``datasets``, ``architectures``
+    and ``seeds``.
     """
     rows, curves = [], []
     for dataset_id in datasets:
         for arch in architectures:
-            metrics, curve = read_model_outputs(models_root, dataset_id, arch)
-            rows.append(metrics)
-            curves.append(curve.assign(dataset_id=dataset_id, arch=arch))
+            for seed in seeds:
+                metrics, curve = read_model_outputs(models_root, dataset_id, arch, seed)
+                rows.append(metrics)
+                curves.append(curve.assign(dataset_id=dataset_id, arch=arch, seed=seed))
     models = pd.DataFrame(rows, columns=list(MODEL_METRIC_COLUMNS))
-    curves_table = pd.concat(curves, ignore_index=True)[["dataset_id", "arch", *CURVE_COLUMNS]]
+    curves_table = pd.concat(curves, ignore_index=True)[schema.table("train_summary/curves").names]
     return models, curves_table
 
 
 def summary_metrics(models: pd.DataFrame) -> dict:
-    """Sweep-level metrics for ``dvc metrics show``: means over models and per-model headlines."""
+    """Headline numbers for ``dvc metrics show``: model count and accuracies by correlation level.
+
+    Small on purpose (per-model numbers are in ``models.csv``); wall times are left out
+    so the file depends only on params and seeds.
+    """
     if models.empty:
         raise ValueError("no model to summarise")
-    gap = models["aligned_conflicting_gap"]
+    by_level = models.groupby("dataset_id", sort=False)
     return {
         "n_models": int(len(models)),
-        "mean_val_acc": float(models["val_acc"].mean()),
         "mean_unbiased_acc": float(models["unbiased_acc"].mean()),
-        "mean_aligned_acc": float(models["aligned_acc"].mean()),
-        "mean_aligned_conflicting_gap": float(gap.mean()),
-        "max_aligned_conflicting_gap": float(gap.max()),
-        "total_train_seconds": float(np.round(models["train_seconds"].sum(), 3)),
-        "models": {
-            f"{row.dataset_id}/{row.arch}": {
-                "unbiased_acc": float(row.unbiased_acc),
-                "aligned_acc": float(row.aligned_acc),
-                "aligned_conflicting_gap": float(row.aligned_conflicting_gap),
-            }
-            for row in models.itertuples(index=False)
-        },
+        "max_aligned_conflicting_gap": float(models["aligned_conflicting_gap"].max()),
+        "unbiased_acc": {str(k): round(float(v), 4) for k, v in by_level["unbiased_acc"].mean().items()},
+        "aligned_conflicting_gap": {str(k): round(float(v), 4)
+                                    for k, v in by_level["aligned_conflicting_gap"].mean().items()},
     }

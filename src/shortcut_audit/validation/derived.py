@@ -8,52 +8,26 @@ column so that GX's unexpected examples name the offending dataset, split or mod
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-#: Factors of Biased-MNIST and their number of values (see docs/architecture.md).
-FACTOR_LEVELS: dict[str, int] = {"digit_color": 10, "bg_color": 10, "position": 9}
+from shortcut_audit import schema
+from shortcut_audit.data.biased_mnist import DatasetSpec, linked_value
+from shortcut_audit.factors.biased_mnist import RENDERER_FACTORS
+
+#: Factors the Biased-MNIST renderer sets and their number of values (the factor registry's).
+FACTOR_LEVELS: dict[str, int] = {f.name: f.domain.size for f in RENDERER_FACTORS}
 N_CLASSES = 10
 SPLITS = ("train", "val", "test_unbiased", "test_aligned")
 #: The factor table schema (one row per sample).
-FACTOR_TABLE_COLUMNS = ("mnist_index", "label", *FACTOR_LEVELS, *(f"{f}_aligned" for f in FACTOR_LEVELS))
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Correlation level ``p`` and the factors biased at that level."""
-
-    dataset_id: str
-    p: float
-    biased: tuple[str, ...]
-
-
-def parse_dataset_id(dataset_id: str, default_biased: Iterable[str]) -> DatasetSpec:
-    """Parse ``"p0.5"`` (every factor of ``default_biased``) or ``"bg_color-p0.9"`` /
-    ``"digit_color+bg_color-p0.7"`` (only the named factors)."""
-    head, sep, level = dataset_id.rpartition("p")
-    if head and not head.endswith("-"):
-        raise ValueError(f"dataset id {dataset_id!r}: expected 'p<level>' or '<factors>-p<level>'")
-    try:
-        p = float(level)
-    except ValueError:
-        raise ValueError(f"dataset id {dataset_id!r}: {level!r} is not a correlation level") from None
-    if not sep or not 0.0 <= p <= 1.0:
-        raise ValueError(f"dataset id {dataset_id!r}: the level must lie in [0, 1]")
-    biased = tuple(head[:-1].split("+")) if head else tuple(default_biased)
-    unknown = [f for f in biased if f not in FACTOR_LEVELS]
-    if unknown:
-        raise ValueError(f"dataset id {dataset_id!r}: unknown factor(s) {unknown}; known: {list(FACTOR_LEVELS)}")
-    return DatasetSpec(dataset_id, p, biased)
+FACTOR_TABLE_COLUMNS = tuple(schema.table("biased_mnist/split").columns)
 
 
 def linked_values(factor: str, labels: np.ndarray) -> np.ndarray:
-    """Class-linked value of ``factor`` for each label: colours = label, position = label % 9."""
-    labels = np.asarray(labels, dtype=np.int64)
-    return labels % FACTOR_LEVELS[factor] if factor == "position" else labels
+    """Class-linked value of ``factor`` for each label (:func:`shortcut_audit.data.biased_mnist.linked_value`)."""
+    return linked_value(factor, np.asarray(labels, dtype=np.int64)).numpy()
 
 
 def expected_linked_rate(spec: DatasetSpec, split: str, factor: str) -> float:
@@ -109,35 +83,32 @@ def presence_table(expected: Iterable[str]) -> pd.DataFrame:
 
 
 def morris_share_sums(morris: pd.DataFrame) -> pd.DataFrame:
-    """Sum of ``mu_star_share`` per (model, output): 1, or 0 when every mu* is 0."""
-    grouped = morris.groupby(["dataset_id", "arch", "output"], sort=True)["mu_star_share"].sum().reset_index()
-    grouped["key"] = grouped["dataset_id"] + "/" + grouped["arch"] + "/" + grouped["output"]
+    """Sum of ``mu_star_share`` per (model, sampling, output): 1, or 0 when every mu* is 0."""
+    keys = ["dataset_id", "arch", "seed", "sampling", "output"]
+    grouped = morris.groupby(keys, sort=True)["mu_star_share"].sum().reset_index()
+    grouped["key"] = grouped[keys].astype(str).agg("/".join, axis=1)
     grouped["share_sum_error"] = np.minimum((grouped["mu_star_share"] - 1.0).abs(), grouped["mu_star_share"].abs())
     return grouped[["key", "mu_star_share", "share_sum_error"]]
 
 
-def reliance_steps(morris: pd.DataFrame, specs: Mapping[str, DatasetSpec], output: str) -> pd.DataFrame:
-    """Consecutive steps of spurious reliance as p rises, per architecture and biased-factor set.
+def total_drop_steps(models: pd.DataFrame, specs: Mapping[str, DatasetSpec]) -> pd.DataFrame:
+    """Consecutive correlation levels of the full-bias sweep, per architecture and seed: does the total drop fall?
 
-    Reliance of a model = sum of mu* over the factors its dataset biases (``output``
-    rows only). Within a series it is divided by the series maximum, so ``drop`` is the
-    fall from one level to the next as a fraction of the series' largest reliance.
+    The total drop is the accuracy lost when every factor is re-drawn. A step from
+    level ``a`` to the next higher level ``b`` *falls* when ``b``'s upper 95 % bound lies
+    below ``a``'s lower bound (``fall_beyond_ci`` > 0), i.e. when the fall is larger
+    than both intervals allow. Datasets that bias only some factors are left out.
     """
-    rows = morris[(morris["output"] == output) & morris["dataset_id"].isin(list(specs))]
-    reliance = []
-    for (dataset_id, arch), frame in rows.groupby(["dataset_id", "arch"], sort=True):
-        spec = specs[dataset_id]
-        value = float(frame.loc[frame["factor"].isin(spec.biased), "mu_star"].sum())
-        reliance.append({"arch": arch, "biased": "+".join(spec.biased), "p": spec.p, "dataset_id": dataset_id, "reliance": value})
+    full = {d for d, spec in specs.items() if set(spec.biased) == set(FACTOR_LEVELS)}
+    rows = models[models["dataset_id"].isin(full)]
     steps = []
-    for (arch, biased), series in pd.DataFrame(reliance, columns=["arch", "biased", "p", "dataset_id", "reliance"]).groupby(["arch", "biased"], sort=True):
-        series = series.sort_values("p")
-        scale = series["reliance"].max()
-        values = (series["reliance"] / scale).to_numpy() if scale > 0 else np.zeros(len(series))
-        ids = series["dataset_id"].to_list()
-        for i in range(1, len(series)):
-            steps.append({"key": f"{arch}: {ids[i - 1]} -> {ids[i]}", "drop": float(values[i - 1] - values[i])})
-    return pd.DataFrame(steps, columns=["key", "drop"])
+    for (arch, seed), series in rows.groupby(["arch", "seed"], sort=True):
+        series = series.sort_values("p", kind="stable")
+        for (_, low), (_, high) in zip(series.iloc[:-1].iterrows(), series.iloc[1:].iterrows()):
+            steps.append({"key": f"{arch}/seed{seed}: {low['dataset_id']} -> {high['dataset_id']}",
+                          "drop_low": float(low["total_drop"]), "drop_high": float(high["total_drop"]),
+                          "fall_beyond_ci": float(low["total_ci_low"] - high["total_ci_high"])})
+    return pd.DataFrame(steps, columns=["key", "drop_low", "drop_high", "fall_beyond_ci"])
 
 
 def array_stats(key: str, arrays: Mapping[str, np.ndarray]) -> dict:

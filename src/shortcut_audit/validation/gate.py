@@ -10,14 +10,15 @@ release thresholds and writes ``gate.json``::
 Exit code 0 = every check passes, 1 = a check fails, 2 = the gate could not be
 evaluated (missing or unreadable inputs, invalid params): never a pass. A check's
 ``status`` is ``pass``, ``fail``, ``warn`` (a failing suite when
-``require_all_suites`` is false), ``skip`` (a suite skipped for an absent optional
+``require_all_suites`` is false or the suite is advisory, or an inconclusive verdict on a
+forbidden factor under ``gate.inconclusive: warn``), ``skip`` (a suite skipped for an absent optional
 input) or ``error`` (its input is missing or cannot be trusted). Any ``error`` makes
 the gate ``error``; otherwise any ``fail`` makes it ``fail``.
 
 The gate fails closed. The inputs are read with their declared column types
-(:mod:`shortcut_audit.artefact_dtypes`); a file cut mid-row or a value that does not
+(:mod:`shortcut_audit.schema`); a file cut mid-row or a value that does not
 parse makes the gate ``error``. So does every gated value that is missing, NaN or
-infinite, a verdict that is not ``True``/``False``, a suite status outside
+infinite, a verdict state outside ``relied_on``/``not_relied_on``/``inconclusive``, a suite status outside
 :data:`SUITE_STATUSES`, and a candidate, factor row or suite that appears more than
 once (which row would be the truth?). Each such error names the file, row and column.
 """
@@ -34,8 +35,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from shortcut_audit.artefact_dtypes import read_artefact
-from shortcut_audit.config import ParamError, load_params, require
+from shortcut_audit import schema
+from shortcut_audit.config import ParamError, get, load_params, require, require_choice
 from shortcut_audit.io import ArtefactError, write_json
 
 MODELS_CSV = Path("data/train_summary/models.csv")
@@ -46,17 +47,20 @@ EXIT_CODES = {"pass": 0, "fail": 1, "error": 2}
 #: The statuses a validation suite can have (``summary.csv``); anything else is an error.
 SUITE_STATUSES = ("passed", "failed", "skipped", "error")
 _MORRIS_OUTPUTS = ("normalised_mean", "true_class_prob")
-_KNOWN_FACTORS = ("digit_color", "bg_color", "position")
+#: What the gate does with an ``inconclusive`` verdict on a forbidden factor.
+INCONCLUSIVE_POLICIES = ("fail", "warn")
+VERDICT_STATES = ("relied_on", "not_relied_on", "inconclusive")
 
 
 @dataclass(frozen=True)
 class Candidate:
     dataset_id: str
     arch: str
+    seed: int = 0
 
     @property
     def name(self) -> str:
-        return f"{self.dataset_id}/{self.arch}"
+        return f"{self.dataset_id}/{self.arch}/seed{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -83,27 +87,42 @@ class GateSettings:
     require_all_suites: bool
     regression_tolerance: float
     advisory_suites: tuple[str, ...] = ()
+    inconclusive: str = "fail"
+    morris_sampling: str = "global"
 
     @classmethod
     def from_params(cls, params: dict) -> "GateSettings":
         """Validate the ``gate`` section; raise :class:`ParamError` naming the bad key."""
-        raw = require(params, "gate.candidates", list, lambda v: len(v) > 0, "a non-empty list of {dataset_id, arch}")
-        candidates = []
-        for i, item in enumerate(raw):
-            if not (isinstance(item, dict) and set(item) == {"dataset_id", "arch"}
-                    and all(isinstance(v, str) and v for v in item.values())):
-                raise ParamError(f"gate.candidates[{i}]", f"expected {{dataset_id: <id>, arch: <name>}}, got {item!r}")
-            candidates.append(Candidate(item["dataset_id"], item["arch"]))
-        shares = require(params, "gate.max_mu_star_share", dict, lambda v: len(v) > 0, "a mapping factor -> max share")
-        for factor in shares:
-            if factor not in _KNOWN_FACTORS:
-                raise ParamError(f"gate.max_mu_star_share.{factor}", f"unknown factor; known: {', '.join(_KNOWN_FACTORS)}")
-            require(params, f"gate.max_mu_star_share.{factor}", float, lambda v: 0 <= v <= 1, "a share in [0, 1]")
-        forbidden = require(params, "gate.forbidden_reliance", list,
-                            lambda v: all(f in _KNOWN_FACTORS for f in v), f"a list of factors among {list(_KNOWN_FACTORS)}")
-        fraction = (float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+        from shortcut_audit.audit.model_audit import check_samplings
+        from shortcut_audit.factors.registry import factor_registry
+        from shortcut_audit.training.loop import check_params as check_train_params
         from shortcut_audit.validation.suites import SUITES
 
+        seeds = check_train_params(params).seeds
+        raw = require(params, "gate.candidates", list, lambda v: len(v) > 0,
+                      "a non-empty list of {dataset_id, arch[, seed]}")
+        candidates = []
+        for i, item in enumerate(raw):
+            if not (isinstance(item, dict) and {"dataset_id", "arch"} <= set(item) <= {"dataset_id", "arch", "seed"}
+                    and all(isinstance(item[k], str) and item[k] for k in ("dataset_id", "arch"))):
+                raise ParamError(f"gate.candidates[{i}]",
+                                 f"expected {{dataset_id: <id>, arch: <name>[, seed: <training seed>]}}, got {item!r}")
+            seed = item.get("seed", seeds[0])
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed not in seeds:
+                raise ParamError(f"gate.candidates[{i}].seed", f"expected one of train.seeds {list(seeds)}, got {seed!r}")
+            candidates.append(Candidate(item["dataset_id"], item["arch"], seed))
+        registry = factor_registry(params)
+        shares = require(params, "gate.max_mu_star_share", dict, lambda v: True, "a mapping factor -> max share",
+                         default={})
+        for factor in shares:
+            registry.check([factor], key=f"gate.max_mu_star_share.{factor}")
+            require(params, f"gate.max_mu_star_share.{factor}", float, lambda v: 0 <= v <= 1, "a share in [0, 1]")
+        forbidden = get(params, "gate.forbidden_reliance")
+        if not isinstance(forbidden, list):
+            raise ParamError("gate.forbidden_reliance", f"expected a list of factors, got {forbidden!r}")
+        if forbidden:
+            registry.check(forbidden, key="gate.forbidden_reliance")
+        fraction = (float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
         return cls(
             candidates=tuple(candidates),
             morris_output=require(params, "gate.morris_output", str, lambda v: v in _MORRIS_OUTPUTS, " or ".join(_MORRIS_OUTPUTS)),
@@ -116,6 +135,8 @@ class GateSettings:
             advisory_suites=tuple(require(
                 params, "gate.advisory_suites", list, lambda v: all(x in SUITES for x in v),
                 f"a list of suites among {list(SUITES)}", default=[])),
+            inconclusive=require_choice(params, "gate.inconclusive", INCONCLUSIVE_POLICIES, default="fail"),
+            morris_sampling=check_samplings(params)[0],
         )
 
 
@@ -224,14 +245,15 @@ def suite_checks(summary: pd.DataFrame, expected: Sequence[str], require_all: bo
 
 
 def _candidate_mask(frame: pd.DataFrame, candidate: Candidate) -> pd.Series:
-    return (frame["dataset_id"].astype(str) == candidate.dataset_id) & (frame["arch"].astype(str) == candidate.arch)
+    return ((frame["dataset_id"].astype(str) == candidate.dataset_id) & (frame["arch"].astype(str) == candidate.arch)
+            & (frame["seed"] == candidate.seed))
 
 
 def candidate_metrics(models: pd.DataFrame, morris: pd.DataFrame, candidate: Candidate, output: str,
-                      paths: tuple[str | Path, str | Path] = (MODELS_CSV, MORRIS_CSV)
+                      paths: tuple[str | Path, str | Path] = (MODELS_CSV, MORRIS_CSV), sampling: str = "global"
                       ) -> tuple[dict[str, float], dict[str, str]] | None:
     """The gated metrics of one candidate: ``unbiased_acc``, ``aligned_conflicting_gap`` and
-    ``mu_star_share[<factor>]`` for every factor with a row for ``output``.
+    ``mu_star_share[<factor>]`` for every factor with a row for ``output`` of the Morris ``sampling``.
 
     Returns
     -------
@@ -254,7 +276,8 @@ def candidate_metrics(models: pd.DataFrame, morris: pd.DataFrame, candidate: Can
             values[metric] = gated_number(models, models_path, index, metric)
         except ArtefactError as err:
             problems[metric] = str(err)
-    rows = _candidate_mask(morris, candidate) & (morris["output"].astype(str) == output)
+    rows = (_candidate_mask(morris, candidate) & (morris["output"].astype(str) == output)
+            & (morris["sampling"].astype(str) == sampling))
     for factor in dict.fromkeys(morris.loc[rows, "factor"].astype(str)):
         metric = f"mu_star_share[{factor}]"
         try:
@@ -272,7 +295,8 @@ def candidate_checks(models: pd.DataFrame, morris: pd.DataFrame, verdicts: pd.Da
     """Thresholds of one candidate: accuracy, gap, mu* share per factor, no forbidden reliance."""
     prefix = candidate.name
     models_path, morris_path, verdicts_path = paths
-    found = candidate_metrics(models, morris, candidate, settings.morris_output, (models_path, morris_path))
+    found = candidate_metrics(models, morris, candidate, settings.morris_output, (models_path, morris_path),
+                              settings.morris_sampling)
     if found is None:
         return [GateCheck(f"{prefix}: model", None, None, "error", f"candidate {prefix} has no row in {models_path}")]
     metrics, problems = found
@@ -292,22 +316,34 @@ def candidate_checks(models: pd.DataFrame, morris: pd.DataFrame, verdicts: pd.Da
             out.append(bound_check(name, metrics[metric], limit, upper=upper))
     rows = _candidate_mask(verdicts, candidate)
     for factor in settings.forbidden_reliance:
-        name = f"{prefix}: relies on {factor}"
-        try:
-            index = the_row(verdicts, verdicts_path, f"{prefix} factor {factor}",
-                            rows & (verdicts["factor"].astype(str) == factor))
-            if index is None:
-                out.append(GateCheck(name, None, False, "error", f"no verdict for factor {factor} in {verdicts_path}"))
-                continue
-            morris_says, intervention_says = (gated_flag(verdicts, verdicts_path, index, c)
-                                              for c in ("morris_relied_on", "intervention_relied_on"))
-        except ArtefactError as err:
-            out.append(GateCheck(name, None, False, "error", str(err)))
-            continue
-        relied = morris_says or intervention_says
-        out.append(GateCheck(name, relied, False, "fail" if relied else "pass",
-                             f"Morris verdict {morris_says}, intervention verdict {intervention_says}"))
+        out.append(reliance_check(verdicts, verdicts_path, rows, prefix, factor, settings.inconclusive))
     return out
+
+
+def reliance_check(verdicts: pd.DataFrame, path: str | Path, rows: pd.Series, prefix: str, factor: str,
+                   inconclusive: str) -> GateCheck:
+    """The interventional verdict of a forbidden factor: ``relied_on`` fails, ``not_relied_on`` passes,
+    ``inconclusive`` fails or warns by ``gate.inconclusive``; anything else cannot be evaluated."""
+    name = f"{prefix}: relies on {factor}"
+    try:
+        index = the_row(verdicts, path, f"{prefix} factor {factor}", rows & (verdicts["factor"].astype(str) == factor))
+        if index is None:
+            return GateCheck(name, None, "not_relied_on", "error", f"no verdict for factor {factor} in {path}")
+        state = verdicts.at[index, "state"]
+        if state not in VERDICT_STATES:
+            raise ArtefactError(path, f"verdict {state!r} is not one of {', '.join(VERDICT_STATES)}",
+                                row=index + 1, column="state")
+        drop, low, high = (gated_number(verdicts, path, index, c) for c in ("drop", "ci_low", "ci_high"))
+    except ArtefactError as err:
+        return GateCheck(name, None, "not_relied_on", "error", str(err))
+    numbers = f"Shapley drop {drop:.3f}, 95% interval [{low:.3f}, {high:.3f}]"
+    if state == "relied_on":
+        return GateCheck(name, state, "not_relied_on", "fail", f"relied on: {numbers}")
+    if state == "not_relied_on":
+        return GateCheck(name, state, "not_relied_on", "pass", f"not relied on: {numbers}")
+    return GateCheck(name, state, "not_relied_on", inconclusive,
+                     f"inconclusive: {numbers} straddles the threshold even at the largest budget; "
+                     f"gate.inconclusive = {inconclusive}")
 
 
 def overall_status(checks: Sequence[GateCheck]) -> str:
@@ -324,17 +360,16 @@ def _missing_inputs(paths: Sequence[Path]) -> list[str]:
 #: Columns of each input the gate reads.
 INPUT_COLUMNS = {
     SUMMARY_CSV: ("suite", "status", "failed_expectations", "reason"),
-    MODELS_CSV: ("dataset_id", "arch", "unbiased_acc", "aligned_conflicting_gap"),
-    MORRIS_CSV: ("dataset_id", "arch", "factor", "output", "mu_star_share"),
-    VERDICTS_CSV: ("dataset_id", "arch", "factor", "morris_relied_on", "intervention_relied_on"),
+    MODELS_CSV: ("dataset_id", "arch", "seed", "unbiased_acc", "aligned_conflicting_gap"),
+    MORRIS_CSV: ("dataset_id", "arch", "seed", "sampling", "factor", "output", "mu_star_share"),
+    VERDICTS_CSV: ("dataset_id", "arch", "seed", "factor", "state", "drop", "ci_low", "ci_high"),
 }
 
 
 def read_input(path: Path, columns: Sequence[str], text: str | None = None, name: str | None = None) -> pd.DataFrame:
-    """One gate input read with its declared types (``text``, ``name``: see
-    :func:`~shortcut_audit.artefact_dtypes.read_artefact`); ArtefactError when malformed
-    or lacking ``columns``."""
-    frame = read_artefact(path, text=text, name=name)
+    """One gate input read through :mod:`shortcut_audit.schema` (``text``, ``name``: a git revision's
+    content and its label); ArtefactError when malformed or lacking ``columns``."""
+    frame = schema.read(path, text=text, name=name)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ArtefactError(name or path, f"missing column(s) {missing}")

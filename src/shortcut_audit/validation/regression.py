@@ -67,8 +67,10 @@ def regression_checks(settings: GateSettings, models: pd.DataFrame, morris: pd.D
     checks = []
     base_paths = (f"{MODELS_CSV}@{baseline}", f"{MORRIS_CSV}@{baseline}")
     for candidate in settings.candidates:
-        now = candidate_metrics(models, morris, candidate, settings.morris_output)
-        then = candidate_metrics(base_models, base_morris, candidate, settings.morris_output, base_paths)
+        now = candidate_metrics(models, morris, candidate, settings.morris_output,
+                                sampling=settings.morris_sampling)
+        then = candidate_metrics(base_models, base_morris, candidate, settings.morris_output, base_paths,
+                                 settings.morris_sampling)
         if now is None or then is None:
             where = "the baseline" if then is None else "the current run"
             checks.append(GateCheck(f"regression: {candidate.name}", None, baseline, "error",

@@ -3,14 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shortcut_audit.config import ParamError, require
-from shortcut_audit.validation.derived import FACTOR_LEVELS, DatasetSpec, parse_dataset_id
-
-
-def _non_empty_str_list(params: dict, key: str) -> tuple[str, ...]:
-    values = require(params, key, list, lambda v: len(v) > 0 and all(isinstance(x, str) and x for x in v),
-                     "a non-empty list of names")
-    return tuple(values)
+from shortcut_audit.config import require
+from shortcut_audit.data import biased_mnist as bm
+from shortcut_audit.data.biased_mnist import DatasetSpec
+from shortcut_audit.training.loop import check_params as check_train_params
 
 
 def _fraction(params: dict, key: str) -> float:
@@ -25,12 +21,14 @@ def _positive_int(params: dict, key: str) -> int:
 class ValidationSettings:
     """Everything the suites need from ``params.yaml``.
 
-    Attributes mirror ``biased_mnist.*``, ``train.architectures`` and ``validation.*``;
-    see the comments in ``params.yaml`` for their meaning.
+    Attributes mirror ``biased_mnist.*``, ``train.architectures``, ``train.seeds``,
+    ``audit.morris.sampling`` and ``validation.*``; see the comments in ``params.yaml``.
     """
 
-    datasets: tuple[DatasetSpec, ...]
+    dataset_ids: tuple[str, ...]
+    dataset_specs: tuple[DatasetSpec, ...]
     architectures: tuple[str, ...]
+    seeds: tuple[int, ...]
     split_sizes: dict[str, int]
     canvas: int
     mnist_counts: dict[str, int]
@@ -39,53 +37,45 @@ class ValidationSettings:
     label_share: tuple[float, float]
     sobol_tolerance: float
     abs_tolerance: float
-    min_verdict_agreement: float
-    monotonic_tolerance: float
-    morris_output: str
+    min_morris_auroc: float
+    primary_sampling: str
 
     @property
     def specs(self) -> dict[str, DatasetSpec]:
-        return {spec.dataset_id: spec for spec in self.datasets}
+        """``dataset_id -> DatasetSpec`` of the sweep."""
+        return dict(zip(self.dataset_ids, self.dataset_specs))
 
     @property
     def models(self) -> tuple[str, ...]:
-        """``<dataset_id>/<arch>`` for every model of the sweep."""
-        return tuple(f"{d.dataset_id}/{a}" for d in self.datasets for a in self.architectures)
+        """``<dataset_id>/<arch>/seed<seed>`` for every model of the sweep."""
+        return tuple(f"{d}/{a}/seed{s}" for d in self.dataset_ids for a in self.architectures for s in self.seeds)
 
     @classmethod
     def from_params(cls, params: dict) -> "ValidationSettings":
         """Validate and collect the settings; raise :class:`ParamError` naming the bad key."""
-        biased = _non_empty_str_list(params, "biased_mnist.biased_factors")
-        unknown = [f for f in biased if f not in FACTOR_LEVELS]
-        if unknown:
-            raise ParamError("biased_mnist.biased_factors", f"unknown factor(s) {unknown}; known: {list(FACTOR_LEVELS)}")
-        specs = []
-        for dataset_id in _non_empty_str_list(params, "biased_mnist.datasets"):
-            try:
-                specs.append(parse_dataset_id(dataset_id, biased))
-            except ValueError as err:
-                raise ParamError("biased_mnist.datasets", str(err)) from None
-        n_test = _positive_int(params, "biased_mnist.n_test")
-        split_sizes = {"train": _positive_int(params, "biased_mnist.n_train"),
-                       "val": _positive_int(params, "biased_mnist.n_val"),
-                       "test_unbiased": n_test, "test_aligned": n_test}
+        from shortcut_audit.audit.model_audit import check_samplings
+
+        data = bm.check_params(params)
+        train = check_train_params(params)
         label_share = require(params, "validation.label_share", list,
-                              lambda v: len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-                              and 0 <= v[0] <= v[1] <= 1, "[low, high] with 0 <= low <= high <= 1")
-        output = require(params, "validation.morris_output", str, lambda v: v in ("normalised_mean", "true_class_prob"),
-                         "normalised_mean or true_class_prob")
+                              lambda v: len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                            for x in v) and 0 <= v[0] <= v[1] <= 1,
+                              "[low, high] with 0 <= low <= high <= 1")
         return cls(
-            datasets=tuple(specs),
-            architectures=_non_empty_str_list(params, "train.architectures"),
-            split_sizes=split_sizes,
-            canvas=_positive_int(params, "biased_mnist.canvas"),
+            dataset_ids=data.datasets,
+            dataset_specs=data.specs,
+            architectures=train.architectures,
+            seeds=train.seeds,
+            split_sizes={"train": data.n_train, "val": data.n_val, "test_unbiased": data.n_test,
+                         "test_aligned": data.n_test},
+            canvas=data.canvas,
             mnist_counts={split: _positive_int(params, f"validation.mnist_counts.{split}") for split in ("train", "test")},
             tolerance=_fraction(params, "validation.tolerance"),
             linked_rate_z=require(params, "validation.linked_rate_z", float, lambda v: v >= 0, "a number >= 0"),
             label_share=(float(label_share[0]), float(label_share[1])),
             sobol_tolerance=_fraction(params, "validation.sobol_tolerance"),
-            abs_tolerance=require(params, "validation.abs_tolerance", float, lambda v: 0 <= v < 0.01, "a number in [0, 0.01)"),
-            min_verdict_agreement=_fraction(params, "validation.min_verdict_agreement"),
-            monotonic_tolerance=_fraction(params, "validation.monotonic_tolerance"),
-            morris_output=output,
+            abs_tolerance=require(params, "validation.abs_tolerance", float, lambda v: 0 <= v < 0.01,
+                                  "a number in [0, 0.01)"),
+            min_morris_auroc=_fraction(params, "validation.min_morris_auroc"),
+            primary_sampling=check_samplings(params)[0],
         )

@@ -10,8 +10,9 @@ is absent; the reason is recorded, it never counts as a pass) or ``error`` (a re
 input is missing or unreadable: a CSV cut mid-row or holding a value that does not
 parse as its declared type, a truncated ``.npz``; the reason names the file).
 
-CSV inputs are read with their declared column types (:mod:`shortcut_audit.artefact_dtypes`),
-so a text column that happens to be empty in every row is text, not NaN. Folder
+Table inputs are read through :mod:`shortcut_audit.schema` (declared columns and types),
+so a text column that happens to be empty in every row is text, not NaN, and a table
+whose columns differ from its declaration is an error. Folder
 listings skip the temporary siblings an interrupted stage may leave
 (:func:`shortcut_audit.io.visible`). Results go to ``<output>/<suite>.json`` (the full GX
 result: every expectation, its observed value and unexpected examples) and
@@ -20,6 +21,7 @@ result: every expectation, its observed value and unexpected examples) and
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +30,10 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from shortcut_audit.artefact_dtypes import read_artefact
+from shortcut_audit import schema
 from shortcut_audit.config import ParamError, load_params
-from shortcut_audit.io import ArtefactError, atomic_dir, load_npz, visible, write_json, write_table
+from shortcut_audit.io import ArtefactError, atomic_dir, load_npz, visible, write_json
+from shortcut_audit.factors.registry import factor_registry
 from shortcut_audit.validation import checks as C
 from shortcut_audit.validation.derived import (
     FACTOR_LEVELS,
@@ -43,31 +46,16 @@ from shortcut_audit.validation.derived import (
     linked_values,
     morris_share_sums,
     presence_table,
-    reliance_steps,
+    total_drop_steps,
 )
 from shortcut_audit.validation.gx import CheckedTable, validate_tables
 from shortcut_audit.validation.settings import ValidationSettings
 
-SUMMARY_COLUMNS = ("suite", "success", "evaluated", "failed", "failed_expectations", "status", "reason")
-COLOUR_FACTORS = ("digit_color", "bg_color")
+SUMMARY_COLUMNS = tuple(schema.table("validation/summary").columns)
 MORRIS_OUTPUTS = ("normalised_mean", "true_class_prob")
-MODEL_COLUMNS = (
-    "dataset_id", "p", "biased_factors", "arch", "n_params", "val_acc", "unbiased_acc", "aligned_acc",
-    *(f"conflicting_acc_{f}" for f in FACTOR_LEVELS), "aligned_conflicting_gap", "epochs", "train_seconds", "device",
-)
+MODEL_COLUMNS = tuple(schema.table("train_summary/models").columns)
 ACCURACY_COLUMNS = ("val_acc", "unbiased_acc", "aligned_acc", *(f"conflicting_acc_{f}" for f in FACTOR_LEVELS))
-MORRIS_COLUMNS = ("dataset_id", "p", "arch", "factor", "output", "mu", "mu_star", "sigma", "mu_star_conf",
-                  "mu_star_share", "sigma_over_mu_star")
-VERDICT_COLUMNS = ("dataset_id", "arch", "factor", "mu_star_share", "morris_relied_on", "drop",
-                   "intervention_relied_on", "agree")
-#: Required columns of the audit summary tables (docs/architecture.md).
-AUDIT_SUMMARY_COLUMNS = {
-    "morris": MORRIS_COLUMNS,
-    "verdicts": VERDICT_COLUMNS,
-    "interventions": ("dataset_id", "arch", "order", "step", "factor", "accuracy", "ci_low", "ci_high"),
-    "single_drop": ("dataset_id", "arch", "factor", "accuracy", "drop", "ci_low", "ci_high"),
-    "pixel_view": ("dataset_id", "arch", "image", "label", "background_share", "background_pixel_fraction"),
-}
+VERDICT_STATES = ("relied_on", "not_relied_on", "inconclusive")
 MAP_ARRAYS = ("images", "maps", "digit_mask")
 #: Column-name conventions of sensitivity tables: bounds that hold wherever such a column appears.
 NON_NEGATIVE = ("mu_star", "sigma", "mu_star_conf", "sigma_over_mu_star", "ci_low", "ci_high")
@@ -113,17 +101,11 @@ def _require_file(path: Path) -> Path:
     return path
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_table(path: Path) -> pd.DataFrame:
+    """A declared table (CSV or parquet) read through :mod:`shortcut_audit.schema`."""
     try:
-        return read_artefact(_require_file(path))
+        return schema.read(_require_file(path))
     except (OSError, ValueError) as err:  # ArtefactError is a ValueError and names the row and column
-        raise MissingInput(f"{path} is unreadable: {err}") from None
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(_require_file(path))
-    except (OSError, ValueError) as err:
         raise MissingInput(f"{path} is unreadable: {err}") from None
 
 
@@ -201,8 +183,8 @@ def _factor_tables(data: Path, settings: ValidationSettings) -> dict[tuple[str, 
     root = data / "biased_mnist"
     if not root.is_dir():
         raise MissingInput(f"required input {root} is missing")
-    return {(spec.dataset_id, split): _read_parquet(root / spec.dataset_id / f"{split}.parquet")
-            for spec in settings.datasets for split in SPLITS}
+    return {(dataset_id, split): _read_table(root / dataset_id / f"{split}.parquet")
+            for dataset_id in settings.dataset_ids for split in SPLITS}
 
 
 def biased_mnist_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
@@ -248,9 +230,10 @@ def biased_mnist_suite(data: Path, settings: ValidationSettings) -> list[Checked
 
 def training_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Per-model training metrics: schema, accuracies in [0, 1], every model of the sweep once."""
-    models = _read_csv(data / "train_summary" / "models.csv")
+    models = _read_table(data / "train_summary" / "models.csv")
     present = [c for c in MODEL_COLUMNS if c in models.columns]
-    models = _keyed(models, ["dataset_id", "arch"])
+    models = models.assign(key=[f"{d}/{a}/seed{s}" for d, a, s in zip(models["dataset_id"], models["arch"],
+                                                                        models["seed"])])
     table_checks = [C.non_empty("models"), *C.has_columns("models", MODEL_COLUMNS), C.unique("models", "key"),
                     C.in_set("models", "key", settings.models, "every model belongs to the sweep")]
     for column in ACCURACY_COLUMNS:
@@ -313,28 +296,28 @@ def sensitivity_checks(table: str, frame: pd.DataFrame, sobol_tolerance: float, 
 def _sensitivity_tables(folder: Path, settings: ValidationSettings) -> list[CheckedTable]:
     out = []
     for path in _listed(folder, "*.csv"):
-        frame = _keyed(_read_csv(path), ["dataset_id", "arch", "factor", "output", "order", "step", "image", "method"])
+        frame = _keyed(_read_table(path), ["dataset_id", "arch", "seed", "sampling", "factor", "output", "order",
+                                           "step", "image", "method"])
         frame, found = sensitivity_checks(path.stem, frame, settings.sobol_tolerance, settings.abs_tolerance)
-        schema = []
-        if folder.name == "audit_summary":
-            schema = C.has_columns(path.stem, AUDIT_SUMMARY_COLUMNS.get(path.stem, ()))
-            if path.stem in ("morris", "verdicts", "single_drop") and "factor" in frame.columns:
-                schema.append(C.in_set(path.stem, "factor", FACTOR_LEVELS))
-        out.append(CheckedTable(f"{folder.name}.{path.stem}", frame, (*schema, *found), id_columns=("key",)))
+        vocabulary = []
+        if folder.name == "audit_summary" and "factor" in frame.columns and path.stem != "interventions":
+            vocabulary.append(C.in_set(path.stem, "factor", factor_registry().names, "every factor is registered"))
+        if folder.name == "audit_summary" and "state" in frame.columns:
+            vocabulary.append(C.in_set(path.stem, "state", VERDICT_STATES, "verdict states"))
+        out.append(CheckedTable(f"{folder.name}.{path.stem}", frame, (*vocabulary, *found), id_columns=("key",)))
     return out
 
 
 def sensitivity_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Sensitivity results of the factor audit (and of the ImageNet audit when present)."""
-    morris = _read_csv(data / "audit_summary" / "morris.csv")
+    morris = _read_table(data / "audit_summary" / "morris.csv")
     tables = _sensitivity_tables(data / "audit_summary", settings)
     if (data / "imagenet").is_dir():
         tables += _sensitivity_tables(data / "imagenet", settings)
-    if set(MORRIS_COLUMNS) <= set(morris.columns):
-        tables.append(CheckedTable("morris_share_sums", morris_share_sums(morris), (
-            C.between("morris_share_sums", "share_sum_error", high=1e-3,
-                      label="mu* shares of a model and output sum to 1 (or all 0)"),
-        ), id_columns=("key",)))
+    tables.append(CheckedTable("morris_share_sums", morris_share_sums(morris), (
+        C.between("morris_share_sums", "share_sum_error", high=1e-3,
+                  label="mu* shares of a model, sampling and output sum to 1 (or all 0)"),
+    ), id_columns=("key",)))
     return tables
 
 
@@ -342,11 +325,10 @@ def sensitivity_suite(data: Path, settings: ValidationSettings) -> list[CheckedT
 
 def attribution_maps_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Per-model ``maps.npz`` of the factor audit: every array finite and of the right shape."""
-    paths = _listed(data / "audit", "*/*/maps.npz") if (data / "audit").is_dir() else []
+    paths = _listed(data / "audit", "*/*/*/maps.npz") if (data / "audit").is_dir() else []
     if not paths:
         raise SuiteSkipped(f"no attribution maps under {data / 'audit'}")
-    rows = [array_stats(f"{path.parent.parent.name}/{path.parent.name}", _read_npz(path, MAP_ARRAYS))
-            for path in paths]
+    rows = [array_stats("/".join(path.parts[-4:-1]), _read_npz(path, MAP_ARRAYS)) for path in paths]
     stats = pd.DataFrame(rows)
     canvas = settings.canvas
     table_checks = [
@@ -380,7 +362,7 @@ def imagenet_suite(data: Path, settings: ValidationSettings) -> list[CheckedTabl
         raise SuiteSkipped(f"{root} is absent (the ImageNet audit did not run)")
     tables = []
     for path in _listed(root, "*.csv"):
-        frame = _read_csv(path)
+        frame = _read_table(path)
         tables.append(CheckedTable(path.stem, frame, (C.non_empty(path.stem), *C.all_numeric_finite(path.stem, frame))))
     for path in _listed(root, "*.npz"):
         arrays = _read_npz(path)
@@ -401,36 +383,64 @@ def imagenet_suite(data: Path, settings: ValidationSettings) -> list[CheckedTabl
 # --------------------------------------------------------------------------- findings
 
 def findings_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
-    """Expectations of the science: unbiased (p = 0.1) models do not rely on colour,
-    spurious reliance does not fall as p rises, Morris and intervention verdicts agree."""
-    morris = _read_csv(data / "audit_summary" / "morris.csv")
-    verdicts = _read_csv(data / "audit_summary" / "verdicts.csv")
-    for name, frame, columns in (("morris.csv", morris, MORRIS_COLUMNS), ("verdicts.csv", verdicts, VERDICT_COLUMNS)):
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise MissingInput(f"{data / 'audit_summary' / name} lacks column(s) {missing}")
+    """Expectations of the science, on the interventional verdicts of the whole sweep.
+
+    - models trained at p = 0.1 (unbiased) rely on no factor: every verdict ``not_relied_on``;
+    - models trained with only the background biased rely on the background only;
+    - the total accuracy drop when every factor is re-drawn does not fall as p rises
+      (per architecture and seed, beyond both intervals: :func:`total_drop_steps`);
+    - Morris (the primary sampling's mu*) screens for the verdicts with an AUROC of at
+      least ``validation.min_morris_auroc`` (an undefined AUROC fails);
+    - MoSIP's order check holds for every model that relies on some factor.
+    """
+    root = data / "audit_summary"
+    verdicts = _keyed(_read_table(root / "verdicts.csv"), ["dataset_id", "arch", "seed", "factor"])
+    models = _read_table(root / "models.csv")
+    order = _keyed(_read_table(root / "order_check.csv"), ["dataset_id", "arch", "seed", "sampling"])
+    try:
+        screen = json.loads((root / "screen.json").read_text())
+        auroc = screen["samplings"][settings.primary_sampling]["auroc"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise MissingInput(f"{root / 'screen.json'} is unreadable or lacks the {settings.primary_sampling} "
+                           f"AUROC: {err}") from None
     specs = settings.specs
-    verdicts = _keyed(verdicts, ["dataset_id", "arch", "factor"])
     unbiased_ids = [d for d, spec in specs.items() if spec.p <= 1.0 / N_CLASSES + 1e-9]
-    unbiased = verdicts[verdicts["dataset_id"].isin(unbiased_ids) & verdicts["factor"].isin(COLOUR_FACTORS)]
-    agreement = settings.min_verdict_agreement
+    bg_only_ids = [d for d, spec in specs.items() if tuple(spec.biased) == ("bg_color",)]
     tables = [CheckedTable("verdicts", verdicts, (
-        C.non_empty("verdicts"),
-        C.in_set("verdicts", "agree", [True, False], "agree is boolean"),
-        C.mean_at_least("verdicts", "agree", agreement, f"Morris and intervention verdicts agree in >= {agreement:g} of cells"),
+        C.non_empty("verdicts"), C.in_set("verdicts", "state", VERDICT_STATES, "verdict states"),
     ), id_columns=("key",))]
+    unbiased = verdicts[verdicts["dataset_id"].isin(unbiased_ids)].reset_index(drop=True)
     if not unbiased.empty:
-        tables.append(CheckedTable("unbiased_colour", unbiased.reset_index(drop=True), (
-            C.in_set("unbiased_colour", "morris_relied_on", [False], "p = 0.1 models do not rely on colour"),
+        tables.append(CheckedTable("unbiased", unbiased, (
+            C.in_set("unbiased", "state", ["not_relied_on"], "p = 0.1 models rely on no factor"),
         ), id_columns=("key",)))
-    steps = reliance_steps(morris, specs, settings.morris_output)
+    bg_only = verdicts[verdicts["dataset_id"].isin(bg_only_ids)]
+    if not bg_only.empty:
+        expected = np.where(bg_only["factor"] == "bg_color", "relied_on", "not_relied_on")
+        bg_only = bg_only.assign(as_expected=bg_only["state"].to_numpy() == expected).reset_index(drop=True)
+        tables.append(CheckedTable("background_only", bg_only, (
+            C.all_true("background_only", "as_expected", "background-only models rely on the background only"),
+        ), id_columns=("key",)))
+    steps = total_drop_steps(models, specs)
     if not steps.empty:
-        tol = settings.monotonic_tolerance
-        tables.append(CheckedTable("reliance", steps, (
-            C.between("reliance", "drop", high=tol, label=f"spurious reliance does not fall as p rises (tolerance {tol:g})"),
+        tables.append(CheckedTable("total_drop", steps, (
+            C.between("total_drop", "fall_beyond_ci", high=0.0,
+                      label="the total drop does not fall as p rises (beyond both intervals)"),
+        ), id_columns=("key",)))
+    low = settings.min_morris_auroc
+    tables.append(CheckedTable("screen", pd.DataFrame([{
+        "key": settings.primary_sampling, "auroc": -1.0 if auroc is None else float(auroc),
+        "defined": auroc is not None}]), (
+        C.all_true("screen", "defined", "the AUROC is defined (relied-on and not-relied-on cells both exist)"),
+        C.between("screen", "auroc", low, label=f"Morris AUROC >= {low:g}"),
+    ), id_columns=("key",)))
+    relying = models.loc[models["n_relied_on"] > 0, ["dataset_id", "arch", "seed"]]
+    checked = order[order["sampling"] == settings.primary_sampling].merge(relying, on=["dataset_id", "arch", "seed"])
+    if not checked.empty:
+        tables.append(CheckedTable("order_check", checked.reset_index(drop=True), (
+            C.all_true("order_check", "holds", "re-drawing in mu* order loses accuracy at least as fast"),
         ), id_columns=("key",)))
     return tables
-
 
 
 # --------------------------------------------------------------------------- running
@@ -475,7 +485,8 @@ def write_outcomes(outcomes: Sequence[SuiteOutcome], output: str | Path) -> None
     with atomic_dir(output) as tmp:
         for outcome in outcomes:
             write_json(outcome.document, tmp / f"{outcome.suite}.json")
-        write_table(pd.DataFrame([o.summary_row() for o in outcomes], columns=list(SUMMARY_COLUMNS)), tmp / "summary.csv")
+        schema.write("validation/summary", pd.DataFrame([o.summary_row() for o in outcomes],
+                                                        columns=list(SUMMARY_COLUMNS)), tmp / "summary.csv")
 
 
 def read_summary(path: str | Path) -> pd.DataFrame:
@@ -484,11 +495,7 @@ def read_summary(path: str | Path) -> pd.DataFrame:
     Raises ``ValueError`` (an :class:`~shortcut_audit.io.ArtefactError`) when the file
     is malformed or lacks a column of :data:`SUMMARY_COLUMNS`.
     """
-    frame = read_artefact(path)
-    missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ArtefactError(path, f"missing column(s) {missing}")
-    return frame
+    return schema.read(path, "validation/summary")
 
 
 def format_outcomes(outcomes: Sequence[SuiteOutcome]) -> str:
