@@ -84,7 +84,7 @@ def _tiny_imagenet(section: dict) -> dict:
     tiny = dict(section)
     tiny.update(models=["efficientnet_lite0", "efficientnet_lite1"], max_images=1, input_size=64, forwards=80)
     tiny["morris"] = {**section.get("morris", {}), "n_trajectories": 2}
-    tiny["convergence"] = {**section.get("convergence", {}), "budgets": [80], "reference_forwards": 160}
+    tiny["convergence"] = {**section.get("convergence", {}), "grid_size": 3, "budgets": [40], "reference_forwards": 80}
     return tiny
 
 
@@ -92,8 +92,8 @@ def _tiny_imagenet(section: dict) -> dict:
 def test_repro_produces_every_output(tiny_repo):
     root, _, _ = tiny_repo
     for rel in ["data/mnist/train_images.npy", "data/biased_mnist/summary.csv",
-                "data/models/p0.99/simple_cnn/model.pt", "data/train_summary/models.csv",
-                "data/audit/p0.1/mlp/morris.parquet", "data/audit_summary/metrics.json",
+                "data/models/p0.99/simple_cnn/seed0/model.pt", "data/train_summary/models.csv",
+                "data/audit/p0.1/mlp/seed0/morris.parquet", "data/audit_summary/metrics.json",
                 "data/validation/summary.csv", "reports/gate.json",
                 "reports/audit.html", "reports/audit.pdf"]:
         assert (root / rel).is_file(), rel

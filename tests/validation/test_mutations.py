@@ -146,10 +146,10 @@ class Mutation:
 
 
 MUTATIONS = [
-    Mutation("nan_mu_star", _set_morris("mu_star", np.nan), "sensitivity", "morris: mu_star not NaN"),
-    Mutation("negative_mu_star", _set_morris("mu_star", -0.05), "sensitivity", "morris: mu_star >= 0"),
-    Mutation("mu_above_mu_star", _set_morris("mu", 0.5), "sensitivity", "morris: |mu| <= mu*"),
-    Mutation("first_order_above_total", first_above_total, "sensitivity", "sobol: S1 <= ST + 0.05"),
+    Mutation("nan_mu_star", _set_morris("mu_star", np.nan), "sensitivity", "audit_summary.morris: mu_star not NaN"),
+    Mutation("negative_mu_star", _set_morris("mu_star", -0.05), "sensitivity", "audit_summary.morris: mu_star >= 0"),
+    Mutation("mu_above_mu_star", _set_morris("mu", 0.5), "sensitivity", "audit_summary.morris: |mu| <= mu*"),
+    Mutation("first_order_above_total", first_above_total, "sensitivity", "imagenet.sobol: S1 <= ST + 0.05"),
     Mutation("wrong_row_count", drop_validation_rows, "biased_mnist", "split_sizes: row count per split as in params"),
     Mutation("unknown_factor_value", unknown_factor_value, "biased_mnist", f"rows: bg_color in {list(range(10))}"),
     Mutation("shuffled_labels", shuffled_labels, "biased_mnist",

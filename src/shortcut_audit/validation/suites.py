@@ -58,8 +58,10 @@ ACCURACY_COLUMNS = ("val_acc", "unbiased_acc", "aligned_acc", *(f"conflicting_ac
 VERDICT_STATES = ("relied_on", "not_relied_on", "inconclusive")
 MAP_ARRAYS = ("images", "maps", "digit_mask")
 #: Column-name conventions of sensitivity tables: bounds that hold wherever such a column appears.
-NON_NEGATIVE = ("mu_star", "sigma", "mu_star_conf", "sigma_over_mu_star", "ci_low", "ci_high")
-UNIT_INTERVAL = ("mu_star_share", "accuracy", "drop", "background_share", "background_pixel_fraction", "ci_low", "ci_high")
+NON_NEGATIVE = ("mu_star", "sigma", "mu_star_conf", "sigma_over_mu_star")
+UNIT_INTERVAL = ("mu_star_share", "accuracy", "background_share", "background_pixel_fraction")
+#: Differences of accuracies (Shapley shares of a drop, single drops, order gaps) and their interval bounds.
+SIGNED_UNIT = ("drop", "single_drop", "total_drop", "drop_alone", "drop_last", "order_gap", "area")
 SOBOL_FIRST = ("S1", "first_order")
 SOBOL_TOTAL = ("ST", "total_order")
 
@@ -266,11 +268,14 @@ def sensitivity_checks(table: str, frame: pd.DataFrame, sobol_tolerance: float, 
     """
     frame = frame.copy()
     found = [C.non_empty(table), *C.all_numeric_finite(table, frame)]
-    found += [C.between(table, c, 0.0) for c in NON_NEGATIVE if c in frame.columns and c not in UNIT_INTERVAL]
-    # A Shapley drop is an estimate (a weighted sum of accuracy differences over random re-draws):
-    # like a Sobol index, sampling noise can take it just below 0, so it gets the estimator tolerance.
-    found += [C.between(table, c, -sobol_tolerance if c == "drop" else 0.0, 1.0)
-              for c in UNIT_INTERVAL if c in frame.columns]
+    found += [C.between(table, c, 0.0) for c in NON_NEGATIVE if c in frame.columns]
+    found += [C.between(table, c, 0.0, 1.0) for c in UNIT_INTERVAL if c in frame.columns]
+    # A drop is a difference of accuracies: a re-draw can also help a model, so a drop, and more so the
+    # lower end of its interval, can lie below 0; it cannot leave [-1, 1].
+    signed = [c for c in frame.columns if c in SIGNED_UNIT or c.endswith(("ci_low", "ci_high"))]
+    bounds = {c: (0.0, 1.0) if "accuracy" in frame.columns and c in ("ci_low", "ci_high") else (-1.0, 1.0)
+              for c in signed}
+    found += [C.between(table, c, *bounds[c]) for c in signed]
     found += [C.between(table, c, 0.0) for c in frame.columns if c.endswith("_conf") and c != "mu_star_conf"]
     if {"mu", "mu_star"} <= set(frame.columns):
         frame["check_abs_mu_minus_mu_star"] = frame["mu"].abs() - frame["mu_star"]
@@ -298,13 +303,14 @@ def _sensitivity_tables(folder: Path, settings: ValidationSettings) -> list[Chec
     for path in _listed(folder, "*.csv"):
         frame = _keyed(_read_table(path), ["dataset_id", "arch", "seed", "sampling", "factor", "output", "order",
                                            "step", "image", "method"])
-        frame, found = sensitivity_checks(path.stem, frame, settings.sobol_tolerance, settings.abs_tolerance)
+        name = f"{folder.name}.{path.stem}"  # qualified: audit_summary and imagenet both hold a models table
+        frame, found = sensitivity_checks(name, frame, settings.sobol_tolerance, settings.abs_tolerance)
         vocabulary = []
         if folder.name == "audit_summary" and "factor" in frame.columns and path.stem != "interventions":
-            vocabulary.append(C.in_set(path.stem, "factor", factor_registry().names, "every factor is registered"))
+            vocabulary.append(C.in_set(name, "factor", factor_registry().names, "every factor is registered"))
         if folder.name == "audit_summary" and "state" in frame.columns:
-            vocabulary.append(C.in_set(path.stem, "state", VERDICT_STATES, "verdict states"))
-        out.append(CheckedTable(f"{folder.name}.{path.stem}", frame, (*vocabulary, *found), id_columns=("key",)))
+            vocabulary.append(C.in_set(name, "state", VERDICT_STATES, "verdict states"))
+        out.append(CheckedTable(name, frame, (*vocabulary, *found), id_columns=("key",)))
     return out
 
 
