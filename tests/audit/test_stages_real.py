@@ -16,7 +16,9 @@ from shortcut_audit.data import mnist
 from shortcut_audit.io import read_json, write_table
 from shortcut_audit.models.checkpoints import save_model
 from shortcut_audit.models.registry import build
-from shortcut_audit.training.loop import RenderedSplit, TrainConfig, train_model
+from shortcut_audit.training.loop import train_model
+from shortcut_audit.training.settings import TrainConfig
+from shortcut_audit.training.splits import RenderedSplit
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = "p0.99"

@@ -17,7 +17,8 @@ from shortcut_audit.training.evaluate import (
     model_metrics,
     predict,
 )
-from shortcut_audit.training.loop import RenderedSplit, TrainResult
+from shortcut_audit.training.results import TrainResult
+from shortcut_audit.training.splits import RenderedSplit
 
 
 class BackgroundReader(nn.Module):

@@ -13,14 +13,9 @@ import shortcut_audit  # noqa: F401
 from shortcut_audit.config import ParamError
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.models.registry import build
-from shortcut_audit.training.loop import (
-    NonFiniteLossError,
-    RenderedSplit,
-    TrainConfig,
-    _lr_schedule,
-    check_params,
-    train_model,
-)
+from shortcut_audit.training.loop import NonFiniteLossError, _lr_schedule, train_model
+from shortcut_audit.training.settings import TrainConfig, check_params
+from shortcut_audit.training.splits import RenderedSplit
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,9 @@ import shortcut_audit  # noqa: F401
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.models.registry import build
 from shortcut_audit.training.evaluate import model_metrics
-from shortcut_audit.training.loop import RenderedSplit, TrainConfig, train_model
+from shortcut_audit.training.loop import train_model
+from shortcut_audit.training.settings import TrainConfig
+from shortcut_audit.training.splits import RenderedSplit
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from shortcut_audit.factors.registry import factor_registry
 from shortcut_audit.factors.scene import digit_scene
 from shortcut_audit.models.checkpoints import load_model
 from shortcut_audit.runtime import resolve_device, seed_everything
-from shortcut_audit.training.loop import check_params as check_train_params
+from shortcut_audit.training.settings import check_params as check_train_params
 from shortcut_audit.training.summary import model_dir
 
 

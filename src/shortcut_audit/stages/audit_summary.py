@@ -26,7 +26,7 @@ from shortcut_audit.audit.summary import (
 from shortcut_audit.config import load_params, require
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.io import atomic_dir, write_json
-from shortcut_audit.training.loop import check_params as check_train_params
+from shortcut_audit.training.settings import check_params as check_train_params
 
 
 def main(argv: list[str] | None = None) -> int:

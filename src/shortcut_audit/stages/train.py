@@ -18,7 +18,9 @@ from shortcut_audit.models.checkpoints import save_model
 from shortcut_audit.models.registry import build
 from shortcut_audit.runtime import resolve_device, seed_everything
 from shortcut_audit.training.evaluate import model_metrics
-from shortcut_audit.training.loop import RenderedSplit, check_params, train_model
+from shortcut_audit.training.loop import train_model
+from shortcut_audit.training.settings import check_params
+from shortcut_audit.training.splits import RenderedSplit
 from shortcut_audit.training.summary import model_dir
 
 SPLITS = ("train", "val", "test_unbiased", "test_aligned")

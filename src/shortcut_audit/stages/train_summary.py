@@ -14,7 +14,7 @@ from shortcut_audit import schema
 from shortcut_audit.config import load_params
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.io import atomic_dir, write_json
-from shortcut_audit.training.loop import check_params
+from shortcut_audit.training.settings import check_params
 from shortcut_audit.training.summary import collect_models, summary_metrics
 
 

@@ -26,7 +26,8 @@ from shortcut_audit.data.biased_mnist import FACTORS, DatasetSpec
 from shortcut_audit.models.registry import count_parameters
 
 if TYPE_CHECKING:
-    from shortcut_audit.training.loop import RenderedSplit, TrainResult
+    from shortcut_audit.training.results import TrainResult
+    from shortcut_audit.training.splits import RenderedSplit
 
 CONFLICTING_PREFIX = "conflicting_acc_"
 # Column order of one model's metrics.json and of train_summary/models.csv (shortcut_audit.schema).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from shortcut_audit.validation.gate import (
+from shortcut_audit.validation.gate_inputs import (
     INPUT_COLUMNS,
     MODELS_CSV,
     MORRIS_CSV,

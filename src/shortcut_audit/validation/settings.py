@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from shortcut_audit.config import require
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.data.biased_mnist import DatasetSpec
-from shortcut_audit.training.loop import check_params as check_train_params
+from shortcut_audit.training.settings import check_params as check_train_params
 
 
 def _fraction(params: dict, key: str) -> float:
