@@ -1,7 +1,7 @@
 """``shortcut-audit`` command line: one sub-command per user-facing task.
 
-Sub-commands are resolved lazily so that ``shortcut-audit gate`` does not pay for
-importing torch or Great Expectations unless it needs them.
+Each sub-command's module is imported only when that command runs, so ``gate`` does
+not load Great Expectations or the report's renderer (the package itself imports torch).
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import pandas as pd
 import pypdf
 import pytest
 
@@ -23,14 +24,17 @@ def test_stage_writes_both_reports_and_nothing_half_written(stage_outputs):
     assert not [p.name for p in stage_outputs.iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_pdf_page_count_and_verdict_table_text(stage_outputs, fx):
+def test_pdf_page_count_and_verdict_table_text(stage_outputs, report_tree, fx):
     reader = pypdf.PdfReader(stage_outputs / "audit.pdf")
     assert 6 <= len(reader.pages) <= 20
     text = _pdftotext(stage_outputs / "audit.pdf")
     first_page = text.split("\f")[0]
     assert "Verdict matrix" in first_page and "Release gate" in first_page and "FAIL" in first_page
     assert all(a in first_page for a in fx.ARCHS) and "bg_color-p0.9" in first_page
-    assert "background colour" in first_page and "48%" in first_page
+    verdicts = pd.read_csv(report_tree / "data/audit_summary/verdicts.csv")
+    strongest = verdicts.loc[verdicts["drop"].idxmax()]
+    cell = f"{100 * strongest['drop']:.0f} [{100 * strongest['ci_low']:.0f}\u2013{100 * strongest['ci_high']:.0f}]"
+    assert "background colour" in first_page and cell in first_page
     assert f"Page 1 of {len(reader.pages)}" in first_page
 
 

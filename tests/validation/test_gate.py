@@ -10,7 +10,7 @@ import yaml
 import shortcut_audit_validation_fixtures as fx
 from shortcut_audit import cli
 from shortcut_audit.config import ParamError
-from shortcut_audit.validation.gate import GateSettings, bound_check, format_summary, gate_document
+from shortcut_audit.validation.gate import GateSettings, bound_check, format_summary, gate_document, headline_metrics
 
 
 def _set_gate(root, **values) -> None:
@@ -194,3 +194,13 @@ def test_cli_dispatches_to_the_gate(tree, monkeypatch, capsys):
     monkeypatch.chdir(tree)
     assert cli.main(["gate", "--output", "out/gate.json"]) == 0
     assert json.loads((tree / "out/gate.json").read_text())["status"] == "pass"
+
+
+def test_metrics_file_is_the_small_headline(tree, monkeypatch):
+    monkeypatch.chdir(tree)
+    assert cli.main(["gate", "--output", "out/gate.json", "--metrics", "out/gate_metrics.json"]) == 0
+    assert json.loads((tree / "out/gate_metrics.json").read_text()) == {
+        "status": "pass", "exit_code": 0, "checks": {"fail": 0, "error": 0, "warn": 0}}
+    checks = [bound_check("a", 0.1, 0.5, upper=False), bound_check("b", 0.9, 0.5, upper=False)]
+    assert headline_metrics(gate_document(checks)) == {
+        "status": "fail", "exit_code": 1, "checks": {"fail": 1, "error": 0, "warn": 0}}

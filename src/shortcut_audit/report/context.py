@@ -15,7 +15,8 @@ import yaml
 
 from shortcut_audit.config import load_params
 from shortcut_audit.report import figures, findings, imagenet_section as imagenet
-from shortcut_audit.report.artefacts import Artefacts, imagenet_tables, load, read_maps, validation_documents
+from shortcut_audit.report.artefacts import (TABLE_PATHS, Artefacts, imagenet_tables, load, read_maps,
+                                             validation_documents)
 from shortcut_audit.report.findings import Finding
 from shortcut_audit.report.matrix import VerdictMatrix, build_matrix
 from shortcut_audit.report.naming import FACTOR_DESCRIPTIONS, arch_order, dataset_order, factor_label, factor_order
@@ -41,6 +42,8 @@ PAPER_SETTINGS = {
 }
 MORRIS_OUTPUT = "normalised_mean"
 GALLERY_IMAGES = 3
+#: Long reference tables print this many rows in the PDF (the HTML keeps every row).
+PRINT_ROWS = 30
 SPLIT_ORDER = ("train", "val", "test_unbiased", "test_aligned")
 
 
@@ -76,9 +79,9 @@ def screen_headline(screen: dict | None) -> ScreenHeadline | None:
     if auroc is None:
         return ScreenHeadline("n/a", f"Morris screen ({primary} mu*): AUROC undefined (the sweep lacks relied-on or "
                                      "not-relied-on cells)")
-    label = f"AUROC of the Morris screen ({primary} mu*) for the verdicts"
+    label = f"AUROC of the Morris screen ({primary} mu*)"
     if cv is not None:
-        label += f"; a threshold fitted on the other correlation levels agrees on {100 * cv:.0f}% of held-out cells"
+        label += f"; {100 * cv:.0f}% agreement on held-out levels"
     return ScreenHeadline(f"{auroc:.2f}", label)
 
 
@@ -306,7 +309,7 @@ def mosip_section(art: Artefacts, params: dict) -> Section:
             "MoSIP's own check (Fig. 3b) per model and Morris sampling: the mean gap between the accuracy curve of "
             "re-drawing the factors in increasing and in decreasing order of mu*, over the intermediate steps, with "
             "its 95% interval over digits. Positive: the mu* order loses accuracy faster, as it should; the check "
-            "holds unless the interval lies below 0."))
+            "holds unless the interval lies below 0.", print_rows=PRINT_ROWS, source=TABLE_PATHS["order_check"]))
     levels = art.table("screen_levels")
     if levels is not None and not levels.empty:
         section.tables.append(from_frame(
@@ -322,12 +325,14 @@ def mosip_section(art: Artefacts, params: dict) -> Section:
             interaction, "table-interaction",
             "Interaction against non-linearity, per model. Under pure non-linearity the drop caused by a factor "
             "scales with its sigma whatever the order it is re-drawn in; a drop that depends on the order "
-            "means the factors interact."))
+            "means the factors interact.", print_rows=PRINT_ROWS, source=TABLE_PATHS["interaction"]))
     seeds = art.table("seeds")
     if seeds is not None and int(seeds["n_seeds"].max()) > 1:
+        seeds = seeds.sort_values("seed_dependent", ascending=False, kind="stable")
         section.tables.append(from_frame(
             seeds, "table-seeds", "The verdict of every (training set, architecture, factor) under each training "
-            "seed, the most frequent state and the share of seeds that give it."))
+            "seed, the most frequent state and the share of seeds that give it; seed-dependent cells first.",
+            print_rows=PRINT_ROWS, source=TABLE_PATHS["seeds"]))
     return section
 
 
@@ -341,7 +346,8 @@ def _morris_table(morris: pd.DataFrame) -> Table:
         "Morris statistics per model, factor and sampling on each digit's probability of its own class: mu* is "
         "the mean absolute change of that probability when the factor changes value, sigma the standard deviation "
         "of the changes. Global sampling explores the factor space uniformly (MoSIP Sec. 4); local sampling starts "
-        "every trajectory at a digit of the training distribution (the analogue of MoSIP Sec. 5).", max_rows=400)
+        "every trajectory at a digit of the training distribution (the analogue of MoSIP Sec. 5).", max_rows=400,
+        print_rows=PRINT_ROWS, source=TABLE_PATHS["morris"])
 
 
 # ---------------------------------------------------------------- pixel view

@@ -34,6 +34,8 @@ class Table:
     note: str = ""
     sortable: bool = True
     css: str = ""
+    print_rows: int | None = None
+    print_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ def format_cell(value, status: bool = False) -> Cell:
 
 
 def from_frame(df: pd.DataFrame, id: str, caption: str, *, max_rows: int = 200,
-               style: TableStyle | None = None, sortable: bool = True, css: str = "") -> Table:
+               style: TableStyle | None = None, sortable: bool = True, css: str = "",
+               print_rows: int | None = None, source: str = "") -> Table:
     """Build a :class:`Table` from ``df`` showing at most ``max_rows`` rows.
 
     Parameters
@@ -84,6 +87,9 @@ def from_frame(df: pd.DataFrame, id: str, caption: str, *, max_rows: int = 200,
         What the table holds and what to look for.
     max_rows : int
         Longer tables are cut, with a note saying how many rows were left out.
+    print_rows : int, optional
+        The PDF shows only this many rows (the HTML all of them), with a note naming
+        ``source``, the file that holds every row; for long reference tables.
     """
     style = style or TableStyle()
     shown = df.head(max_rows)
@@ -94,4 +100,8 @@ def from_frame(df: pd.DataFrame, id: str, caption: str, *, max_rows: int = 200,
             for record in shown.itertuples(index=False, name=None)]
     note = f"First {max_rows} of {len(df)} rows shown." if len(df) > max_rows else ""
     labels = [style.labels.get(c, c.replace("_", " ")) for c in columns]
-    return Table(id, caption, labels, numeric, rows, note, sortable, css)
+    print_note = ""
+    if print_rows is not None and len(rows) > print_rows:
+        where = f"the HTML report and {source}" if source else "the HTML report"
+        print_note = f"First {print_rows} of {len(df)} rows printed; {where} hold every row."
+    return Table(id, caption, labels, numeric, rows, note, sortable, css, print_rows, print_note)

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(metrics, tmp / "metrics.json")
     primary = screen["samplings"][screen["primary_sampling"]]
     print(
-        f"audit_summary: {metrics['n_models']} models, {screen['n_cells']} cells: {screen['n_relied_on']} relied on, "
+        f"audit_summary: {len(models)} models, {screen['n_cells']} cells: {screen['n_relied_on']} relied on, "
         f"{screen['n_not_relied_on']} not, {screen['n_inconclusive']} inconclusive; Morris screen "
         f"({screen['primary_sampling']}) AUROC {primary['auroc']}, cross-validated agreement {primary['cv_agreement']}"
     )

@@ -204,10 +204,29 @@ def gate_document(checks: Sequence[GateCheck]) -> dict:
     return {"status": status, "exit_code": EXIT_CODES[status], "checks": [asdict(c) for c in checks]}
 
 
+CHECK_STATUSES = ("pass", "fail", "warn", "skip", "error")
+
+
+def status_counts(document: dict) -> dict[str, int]:
+    """Number of checks in each status (``pass``, ``fail``, ``warn``, ``skip``, ``error``)."""
+    return {s: sum(c["status"] == s for c in document["checks"]) for s in CHECK_STATUSES}
+
+
+def headline_metrics(document: dict) -> dict:
+    """The gate's DVC metric: status, exit code and how many checks fail, error or warn.
+
+    The checks themselves stay in gate.json; this file is small so that ``dvc metrics
+    show`` and ``dvc exp show`` fit a screen.
+    """
+    counts = status_counts(document)
+    return {"status": document["status"], "exit_code": document["exit_code"],
+            "checks": {s: counts[s] for s in ("fail", "error", "warn")}}
+
+
 def format_summary(document: dict, max_lines: int = 22) -> str:
     """A one-screen summary: verdict line, then problem checks first, passes last."""
     checks = document["checks"]
-    counts = {s: sum(c["status"] == s for c in checks) for s in ("pass", "fail", "warn", "skip", "error")}
+    counts = status_counts(document)
     head = (f"release gate: {document['status'].upper()} (exit {document['exit_code']}) - "
             + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     order = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
@@ -227,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--output", default="reports/gate.json", help="where to write gate.json (default: reports/gate.json)")
     parser.add_argument("--baseline", metavar="REV", help="git revision whose metrics the candidates must not regress from")
+    parser.add_argument("--metrics", metavar="PATH",
+                        help="also write the headline (status, exit code, check counts) for `dvc metrics show`")
     parser.add_argument("--exit-zero", action="store_true", help="record the status but exit 0 (lets the report render)")
     args = parser.parse_args(argv)
     try:
@@ -236,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     document = gate_document(evaluate(settings, Path("."), args.baseline))
     write_json(document, args.output)
+    if args.metrics:
+        write_json(headline_metrics(document), args.metrics)
     try:
         print(format_summary(document), flush=True)
     except BrokenPipeError:  # stdout piped into e.g. `head`: the exit code still carries the verdict
