@@ -71,3 +71,43 @@ def blind_reader(images: torch.Tensor) -> BrightnessReader:
     probe = BrightnessReader(weights, 0.0, 0.0)
     rival = GAIN * float(probe.brightness(images).max()) + 1.0
     return BrightnessReader(weights, 0.0, rival)
+
+
+TINY_MODULE = '''
+import torch
+from torch import nn
+
+
+def build():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 1000))
+'''
+TINY_MODEL = "tiny_watermark_net:build"
+
+
+def tiny_params(**watermark) -> dict:
+    """A fast watermark section: a random conv net on two sample photos at 48 px, small budgets."""
+    section = {
+        "models": [TINY_MODEL], "max_images": 2, "input_size": 48, "batch_size": 16, "n_bootstrap": 200,
+        "verdict": {"n_images": 4}, "morris": {"n_trajectories": 2},
+        "explain": {"models": [TINY_MODEL], "forwards": 40, "methods": ["sobol", "rise", "occlusion"],
+                    "white_box": ["gradient", "gradcam"], "sobol": {"grid_size": 3}, "rise": {"grid_size": 4},
+                    "ensembles": {"normalisations": ["z"], "aggregations": ["mean", "ucb"]}},
+    }
+    section.update(watermark)
+    return {"seed": 0, "device": "cpu", "watermark": section}
+
+
+def tiny_watermark_run(root, monkeypatch) -> None:
+    """Write ``root/data/watermark`` from a run of the tiny net (importable from ``root``)."""
+    from pathlib import Path
+
+    from shortcut_audit.watermark.config import WatermarkConfig
+    from shortcut_audit.watermark.pipeline import run_watermark_audit, write_results
+
+    root = Path(root)
+    (root / "tiny_watermark_net.py").write_text(TINY_MODULE)
+    monkeypatch.syspath_prepend(str(root))
+    config = WatermarkConfig.from_params(tiny_params())
+    write_results(run_watermark_audit(config, log=lambda message: None), root / "data" / "watermark")

@@ -14,19 +14,9 @@ import yaml
 from shortcut_audit.config import ParamError
 from shortcut_audit.factors.base import FactorError
 from shortcut_audit.watermark.pipeline import COLUMNS, map_key
+from watermark_synthetic import TINY_MODEL, TINY_MODULE, tiny_params
 
 STAGE = Path(__file__).resolve().parents[2] / "stages" / "audit_watermark.py"
-
-TINY_MODULE = textwrap.dedent('''
-    import torch
-    from torch import nn
-
-
-    def build():
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
-                             nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 1000))
-''')
 
 USER_FACTORS = textwrap.dedent('''
     import torch
@@ -64,19 +54,14 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _params(models=("tiny_watermark_net:build",), **watermark) -> dict:
-    section = {
-        "models": list(models), "max_images": 2, "input_size": 48, "batch_size": 16, "n_bootstrap": 200,
-        "verdict": {"n_images": 4}, "morris": {"n_trajectories": 2},
-        "explain": {"models": [models[0]], "forwards": 40, "methods": ["sobol", "rise", "occlusion"],
-                    "white_box": ["gradient", "gradcam"], "sobol": {"grid_size": 3}, "rise": {"grid_size": 4},
-                    "ensembles": {"normalisations": ["z"], "aggregations": ["mean", "ucb"]}},
-    }
-    section.update(watermark)
-    return {"seed": 0, "device": "cpu", "watermark": section,
-            "factors": {"red_border": {"function": "my_factors.py:red_border", "levels": ["none", "red"]},
-                        "wrong_shape": {"function": "my_factors.py:wrong_shape", "levels": ["off", "on"]},
-                        "not_a_number": {"function": "my_factors.py:not_a_number", "range": [0.0, 1.0]}}}
+def _params(models=(TINY_MODEL,), **watermark) -> dict:
+    params = tiny_params(models=list(models), **watermark)
+    if "explain" not in watermark:
+        params["watermark"]["explain"]["models"] = [models[0]]
+    params["factors"] = {"red_border": {"function": "my_factors.py:red_border", "levels": ["none", "red"]},
+                         "wrong_shape": {"function": "my_factors.py:wrong_shape", "levels": ["off", "on"]},
+                         "not_a_number": {"function": "my_factors.py:not_a_number", "range": [0.0, 1.0]}}
+    return params
 
 
 def _run(folder: Path, params: dict, output: Path) -> int:
@@ -103,7 +88,7 @@ def test_stage_writes_every_table_and_audits_a_user_factor(workdir):
     assert set(summary["method"]) == {"sobol", "rise", "occlusion", "gradient", "gradcam", "z_mean", "z_ucb"}
     assert summary["chance"].nunique() == 1 and 0 < summary["chance"].iloc[0] < 1
     metrics = json.loads((out / "metrics.json").read_text())
-    model = "tiny_watermark_net:build"
+    model = TINY_MODEL
     assert metrics["models"][model]["verdict"]["state"] == verdicts["state"].iloc[0]
     assert metrics["explainers"][model]["best_by_mask_share"] in set(summary["method"])
     maps = np.load(out / "maps.npz")
@@ -115,10 +100,10 @@ def test_stage_writes_every_table_and_audits_a_user_factor(workdir):
 def test_a_model_without_weights_is_skipped(workdir, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(workdir / "empty_hub"))
     out = workdir / "watermark"
-    assert _run(workdir, _params(models=("tiny_watermark_net:build", "resnet50")), out) == 0
+    assert _run(workdir, _params(models=(TINY_MODEL, "resnet50")), out) == 0
     models = pd.read_csv(out / "models.csv", keep_default_na=False).set_index("model")
     assert models.at["resnet50", "status"] == "skipped" and "resnet50" in models.at["resnet50", "reason"]
-    assert set(pd.read_csv(out / "verdicts.csv")["model"]) == {"tiny_watermark_net:build"}
+    assert set(pd.read_csv(out / "verdicts.csv")["model"]) == {TINY_MODEL}
 
 
 def _fails(folder: Path, params: dict, error, match: str) -> None:
@@ -160,9 +145,9 @@ def test_a_missing_imagenet_w_package_is_named(workdir, monkeypatch):
 
 @pytest.mark.parametrize("override, key", [
     ({"explain": {"models": ["efficientnet_lite0"], "forwards": 40, "methods": ["rise"]}}, "watermark.explain.models"),
-    ({"explain": {"models": ["tiny_watermark_net:build"], "forwards": 40, "methods": ["sobol"],
-                  "sobol": {"grid_size": 6}}}, "watermark.explain.forwards"),
-    ({"explain": {"models": ["tiny_watermark_net:build"], "forwards": 40, "methods": ["lime"]}},
+    ({"explain": {"models": [TINY_MODEL], "forwards": 40, "methods": ["sobol"], "sobol": {"grid_size": 6}}},
+     "watermark.explain.forwards"),
+    ({"explain": {"models": [TINY_MODEL], "forwards": 40, "methods": ["lime"]}},
      "watermark.explain.methods"),
     ({"models": ["no_such_net"]}, "watermark.models"),
     ({"verdict": {"drop_threshold": 1.5}}, "watermark.verdict.drop_threshold"),
