@@ -44,8 +44,9 @@ docs/architecture.md):
     (n, S, S) float32 for every base method and the best ensemble.
 ``metrics.json``
     Profile, per model the headline effects, verdict and the aspect with the largest
-    carton ``mu*``; per explained model each method's mean scores, the chance level and
-    the best method. No wall time (the file is a function of the params and seed).
+    carton ``mu*``; per explained model each single method's and the best ensemble's mean
+    scores, the chance level and the best method. No wall time (the file is a function of
+    the params and seed).
 """
 from __future__ import annotations
 
@@ -210,12 +211,16 @@ def summarise(tables: dict[str, pd.DataFrame], config: WatermarkConfig, n_images
     summary = tables["explainer_summary"]
     for model, group in summary.groupby("model", sort=False):
         best = group.loc[group["mask_share"].idxmax()]
+        ensembles = group[group["kind"] == "ensemble"]
+        shown = group[group["kind"] != "ensemble"]
+        if len(ensembles):  # the best ensemble only: metrics.json stays small
+            shown = pd.concat([shown, ensembles.loc[[ensembles["mask_share"].idxmax()]]])
         explainers[model] = {
             "chance": float(group["chance"].iloc[0]),
             "best_by_mask_share": str(best["method"]),
             "methods": {str(r.method): {"mask_share": float(r.mask_share), "pointing": float(r.pointing),
                                         "kind": str(r.kind), "forwards": float(r.forwards)}
-                        for r in group.itertuples(index=False)},
+                        for r in shown.itertuples(index=False)},
         }
     e = config.explain
     return {
