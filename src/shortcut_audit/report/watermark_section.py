@@ -50,8 +50,10 @@ STATE_TEXT = {"relied_on": "relies on the watermark", "not_relied_on": "does not
               "inconclusive": "is inconclusive about the watermark"}
 KIND_LABELS = {"black_box": "black box", "white_box": "white box", "ensemble": "ensemble"}
 GALLERY_IMAGES = 2
-#: sigma / mu* readings (a common rule of thumb for Morris screening: below 0.5 the effect keeps
-#: its sign and size across the other inputs' values; above 1 it changes strongly with them).
+#: sigma / mu* readings. MoSIP (Sec. 2) reads sigma only qualitatively (high sigma: interaction
+#: and/or non-linearity); these thresholds are this report's choice, in line with common practice
+#: for Morris screening: below 0.5 the effect keeps its sign and size across the other inputs'
+#: values, above 1 it changes strongly with them.
 STEADY_RATIO, VARYING_RATIO = 0.5, 1.0
 #: mu* below this share of the largest mu* of an output counts as no effect.
 NEGLIGIBLE_SHARE = 0.05

@@ -26,7 +26,7 @@ Aspects (:func:`aspect_morris`)
     (``true_class_prob``: its true class, or its clean top-1 class without labels),
     ``sigma`` and ``sigma / mu*`` whether an aspect's effect depends on the others'
     values (interaction) or on its own value (non-linearity) -- Morris cannot tell
-    the two apart (MoSIP, Sec. 3).
+    the two apart (MoSIP, Sec. 2).
 
 ``do(watermark)`` sets one value (present), so repeating it draws the same images:
 the only way to narrow an inconclusive interval is more images. The adaptive budget
