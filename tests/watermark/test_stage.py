@@ -168,3 +168,13 @@ def test_stage_on_efficientnet_lite0(workdir):
     summary = pd.read_csv(out / "explainer_summary.csv")
     assert (summary["forwards"][summary["kind"] == "black_box"] <= 40).all()
     assert pd.read_csv(out / "models.csv")["input_size"].iloc[0] == 224
+
+
+def test_same_seed_same_numbers(workdir):
+    first, second = workdir / "first", workdir / "second"
+    assert _run(workdir, _params(), first) == 0 and _run(workdir, _params(), second) == 0
+    for name in COLUMNS:
+        a, b = (pd.read_csv(folder / f"{name}.csv") for folder in (first, second))
+        timing = [c for c in a.columns if "seconds" in c]
+        pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing), check_exact=True, obj=name)
+    assert (first / "metrics.json").read_text() == (second / "metrics.json").read_text()
