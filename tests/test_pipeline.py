@@ -64,6 +64,7 @@ def tiny_repo(tmp_path_factory):
     for key, value in TINY.items():
         _set(params, key, value)
     params["imagenet"] = _tiny_imagenet(params["imagenet"])
+    params["watermark"] = _tiny_watermark(params["watermark"])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
@@ -88,12 +89,24 @@ def _tiny_imagenet(section: dict) -> dict:
     return tiny
 
 
+def _tiny_watermark(section: dict) -> dict:
+    """Shrink the watermark stage to one model on two photos and a few forwards per method."""
+    tiny = dict(section)
+    tiny.update(models=["efficientnet_lite0"], max_images=2, input_size=64)
+    tiny["morris"] = {**section.get("morris", {}), "n_trajectories": 2}
+    tiny["explain"] = {**section.get("explain", {}), "n_images": 2, "forwards": 40, "sobol": {"grid_size": 3},
+                       "morris_grid": {"grid_size": 3, "levels": 4},
+                       "smoothgrad": {"n_samples": 2}, "integrated_gradients": {"steps": 2}}
+    return tiny
+
+
 @pytest.mark.slow
 def test_repro_produces_every_output(tiny_repo):
     root, _, _ = tiny_repo
     for rel in ["data/mnist/train_images.npy", "data/biased_mnist/summary.csv",
                 "data/models/p0.99/simple_cnn/seed0/model.pt", "data/train_summary/models.csv",
                 "data/audit/p0.1/mlp/seed0/morris.parquet", "data/audit_summary/metrics.json",
+                "data/watermark/verdicts.csv", "data/watermark/metrics.json",
                 "data/validation/summary.csv", "reports/gate.json",
                 "reports/audit.html", "reports/audit.pdf"]:
         assert (root / rel).is_file(), rel
