@@ -24,7 +24,7 @@ from typing import Mapping
 
 from shortcut_audit import io
 
-__all__ = ["MODEL_ID", "TABLES", "Table", "markdown", "path", "read", "table", "write"]
+__all__ = ["MODEL_ID", "TABLES", "Table", "columns_of", "markdown", "path", "read", "table", "write"]
 
 #: Identity of a Biased-MNIST model in every summary table.
 MODEL_ID = {"dataset_id": "str", "p": "float", "biased_factors": "str", "arch": "str", "seed": "int"}
@@ -201,6 +201,38 @@ TABLES: dict[str, Table] = _declare(
            "deletion_ci_low": "float", "deletion_ci_high": "float", "insertion_auc": "float",
            "insertion_ci_low": "float", "insertion_ci_high": "float"},
           "one base map, reference map or ensemble scored by insertion and deletion"),
+    Table("watermark/models", "data/watermark/models.csv",
+          {"model": "str", "status": "str", "reason": "str", "source": "str", "input_size": "int",
+           "n_images": "int", "target_kind": "str", "top1_accuracy": "float", "explained": "bool",
+           "forwards": "int", "seconds": "float", "forward_seconds": "float"},
+          "one ImageNet model of the watermark audit, loaded or skipped"),
+    Table("watermark/images", "data/watermark/images.csv",
+          {"model": "str", "image_id": "str", "label": "int", "clean_top1": "int", "watermarked_top1": "int",
+           "changed": "bool", "carton_prob_clean": "float", "carton_prob_watermarked": "float",
+           "carton_logit_clean": "float", "carton_logit_watermarked": "float"},
+          "one photo classified without and with the watermark"),
+    Table("watermark/effects", "data/watermark/effects.csv",
+          {"model": "str", "target_kind": "str", "statistic": "str", "value": "float", "ci_low": "float",
+           "ci_high": "float", "n_images": "int"},
+          "one effect of adding the watermark, with its bootstrap interval over photos"),
+    Table("watermark/verdicts", "data/watermark/verdicts.csv",
+          {"model": "str", "target_kind": "str", "factor": "str", "state": "str", "drop": "float",
+           "ci_low": "float", "ci_high": "float", "threshold": "float", "statistic": "str",
+           "first_round_state": "str", "n_items": "int", "repetitions": "int", "rounds": "int", "n_pool": "int",
+           "n_correct": "int"},
+          "the three-state verdict on one model's reliance on the watermark"),
+    Table("watermark/morris", "data/watermark/morris.csv", {"model": "str", "target_kind": "str", **_MORRIS},
+          "Morris statistics of one watermark aspect and output"),
+    Table("watermark/explainers", "data/watermark/explainers.csv",
+          {"model": "str", "method": "str", "kind": "str", "image_id": "str", "mask_share": "float",
+           "pointing": "float", "positive_mass": "float", "forwards": "float", "seconds": "float"},
+          "one explainer's map of one photo scored on the watermark's pixels"),
+    Table("watermark/explainer_summary", "data/watermark/explainer_summary.csv",
+          {"model": "str", "method": "str", "kind": "str", "n_images": "int", "mask_share": "float",
+           "mask_share_ci_low": "float", "mask_share_ci_high": "float", "pointing": "float",
+           "pointing_ci_low": "float", "pointing_ci_high": "float", "chance": "float", "forwards": "float",
+           "seconds": "float", "no_positive_mass": "int"},
+          "one explainer's mean scores on the watermark's pixels against chance"),
     Table("validation/summary", "data/validation/summary.csv",
           {"suite": "str", "success": "bool", "evaluated": "int", "failed": "int", "failed_expectations": "str",
            "status": "str", "reason": "str"},
@@ -213,6 +245,12 @@ def table(key: str) -> Table:
     if key not in TABLES:
         raise KeyError(f"no table {key!r} is declared in shortcut_audit.schema; known: {', '.join(TABLES)}")
     return TABLES[key]
+
+
+def columns_of(folder: str) -> dict[str, list[str]]:
+    """File stem -> declared columns of every table of one folder (e.g. ``imagenet``), in declaration order."""
+    prefix = folder.rstrip("/") + "/"
+    return {key[len(prefix):]: declared.names for key, declared in TABLES.items() if key.startswith(prefix)}
 
 
 def path(key: str, root: str | os.PathLike = ".", **model: object) -> Path:

@@ -12,7 +12,7 @@ import pytest
 from shortcut_audit.config import ParamError
 from shortcut_audit.validation.gate import GateCheck, overall_status
 from shortcut_audit.validation.gx import validate_tables
-from shortcut_audit.validation.suites import MissingInput, SuiteSkipped
+from shortcut_audit.validation.inputs import MissingInput, SuiteSkipped
 from shortcut_audit.validation.watermark_checks import ImagenetGateSettings, imagenet_gate_checks, watermark_suite
 
 GATE = {"candidates": ["lite0"], "max_carton_gap": 0.05, "max_top1_change_rate": 0.2,

@@ -13,10 +13,10 @@ import yaml
 
 from shortcut_audit.config import ParamError
 from shortcut_audit.factors.base import FactorError
+from shortcut_audit.stages import audit_watermark
 from shortcut_audit.watermark.pipeline import COLUMNS, map_key
 from watermark_synthetic import TINY_MODEL, TINY_MODULE, tiny_params
 
-STAGE = Path(__file__).resolve().parents[2] / "stages" / "audit_watermark.py"
 
 USER_FACTORS = textwrap.dedent('''
     import torch
@@ -38,10 +38,7 @@ USER_FACTORS = textwrap.dedent('''
 
 
 def _stage():
-    spec = importlib.util.spec_from_file_location("audit_watermark_stage", STAGE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return audit_watermark
 
 
 @pytest.fixture()
@@ -91,6 +88,10 @@ def test_stage_writes_every_table_and_audits_a_user_factor(workdir):
     model = TINY_MODEL
     assert metrics["models"][model]["verdict"]["state"] == verdicts["state"].iloc[0]
     assert metrics["explainers"][model]["best_by_mask_share"] in set(summary["method"])
+    gap = effects.loc[effects["statistic"] == "carton_gap", "value"].iloc[0]
+    assert json.loads((out / "headline.json").read_text()) == {
+        "carton_gap": {model: round(gap, 4)}, "relied_on": int(verdicts["state"].iloc[0] == "relied_on"),
+        "inconclusive": int(verdicts["state"].iloc[0] == "inconclusive")}
     maps = np.load(out / "maps.npz")
     assert maps[map_key("images", model)].shape == (2, 3, 48, 48)
     assert maps[map_key("mask", model)].dtype == bool

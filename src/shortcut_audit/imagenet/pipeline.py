@@ -123,38 +123,14 @@ from shortcut_audit.imagenet.fidelity import (
     score_rows,
     summary_rows,
 )
-from shortcut_audit.io import atomic_dir, write_json, write_table
+from shortcut_audit import schema
+from shortcut_audit.io import atomic_dir, write_json
 from shortcut_audit.metrics import METRICS, l1_distance
 from shortcut_audit.models.imagenet import LoadedModel, WeightsNotFoundError, load_imagenet_model
 from shortcut_audit.runtime import resolve_device, seed_everything
 
-COLUMNS: dict[str, list[str]] = {
-    "models": ["model", "status", "reason", "source", "weights_path", "input_size", "n_params", "is_reference",
-               "n_images", "target_kind", "top1_accuracy", "mean_target_probability", "forwards", "seconds",
-               "forward_seconds"],
-    "fidelity": ["model", "method", "image_id", "target", "metric", "value", "direction", "forwards",
-                 "explain_seconds", "reference", "protocol"],
-    "fidelity_summary": ["model", "protocol", "method", "metric", "direction", "n_images", "mean", "ci_low",
-                         "ci_high", "random_mean", "constant_mean", "gain_vs_random", "gain_ci_low", "gain_ci_high",
-                         "vs_random", "beats_random", "protocol_detail"],
-    "curves": ["model", "method", "mode", "step", "fraction", "score", "protocol"],
-    "convergence": ["model", "method", "reference_kind", "image_id", "budget", "forwards", "reference_forwards",
-                    "spearman"],
-    "overlap": ["model", "reference", "requested_reference", "statistic", "image_id", "top_fraction", "radius",
-                "overlap_share", "n_overlapping", "n_differing", "mu_star_overlapping", "mu_star_differing",
-                "sigma_overlapping", "sigma_differing", "reference_mu_star_overlapping",
-                "reference_mu_star_differing", "reference_sigma_overlapping", "reference_sigma_differing"],
-    "ratio": ["model", "n_images", "threshold", "n_relevant", "n_ratio", "mean_ratio", "median_ratio"],
-    "interactions": ["model", "target_kind", "n_images", "region_x", "region_y", "drop_x", "drop_y", "drop_xy",
-                     "interaction", "interacts"],
-    "score_interactions": ["model", "image_id", "region_a", "region_b", "drop_a", "drop_b", "drop_ab",
-                           "interaction", "interacts"],
-    "masking": ["model", "scope", "ranking", "which", "target_kind", "n_images", "step", "fraction", "accuracy",
-                "score_change"],
-    "ensembles": ["model", "kind", "normalisation", "aggregation", "setting", "members", "n_members", "ordered_by",
-                  "deletion_auc", "deletion_ci_low", "deletion_ci_high", "insertion_auc", "insertion_ci_low",
-                  "insertion_ci_high"],
-}
+#: File stem -> columns of every table the stage writes (declared in :mod:`shortcut_audit.schema`).
+COLUMNS: dict[str, list[str]] = schema.columns_of("imagenet")
 TABLES = tuple(COLUMNS)
 
 
@@ -506,7 +482,7 @@ def write_results(results: ImagenetResults, out_dir: str | Path) -> None:
     """Write every table, ``maps.npz`` and ``metrics.json`` into ``out_dir`` atomically."""
     with atomic_dir(out_dir) as tmp:
         for name in TABLES:
-            write_table(results.tables[name], tmp / f"{name}.csv")
+            schema.write(f"imagenet/{name}", results.tables[name], tmp / f"{name}.csv")
         np.savez_compressed(tmp / "maps.npz", **results.arrays)
         write_json(results.metrics, tmp / "metrics.json")
 

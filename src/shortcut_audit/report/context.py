@@ -22,6 +22,7 @@ from shortcut_audit.report.matrix import VerdictMatrix, build_matrix
 from shortcut_audit.report.naming import FACTOR_DESCRIPTIONS, arch_order, dataset_order, factor_label, factor_order
 from shortcut_audit.report.provenance import Provenance, collect
 from shortcut_audit.report.sections import Section
+from shortcut_audit.report.watermark_section import watermark_section
 from shortcut_audit.report.tables import Table, TableStyle, format_number, from_frame
 
 LOG = logging.getLogger(__name__)
@@ -603,9 +604,7 @@ def build_context(root: Path, environ: dict | None = None) -> ReportContext:
     prov = collect(root, params, _devices(art, params), _run_seconds(art), environ)
     sections = [data_section(art, params), models_section(art, params), mosip_section(art, params),
                 pixel_section(art, params, min(GALLERY_IMAGES, int(_dotted(params, "audit.pixel_view.n_images") or 1)))]
-    imagenet = imagenet_section(art, params)
-    if imagenet is not None:
-        sections.append(imagenet)
+    sections += [s for s in (imagenet_section(art, params), watermark_section(root)) if s is not None]
     sections += [validation_section(art), provenance_section(prov), method_section(art, params)]
     notices = [] if (root / "params.yaml").is_file() else ["params.yaml: not found; parameters are unknown."]
     return ReportContext(TITLE, prov, summary_section(art, params), sections, notices)

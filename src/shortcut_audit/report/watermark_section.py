@@ -34,17 +34,8 @@ from shortcut_audit.report.tables import Table, TableStyle, format_number, from_
 LOG = logging.getLogger(__name__)
 
 WATERMARK_DIR = "data/watermark"
-#: Columns the report reads from each watermark table (the stage's documented schema).
-COLUMNS = {
-    "models": ("model", "status", "reason", "input_size", "n_images", "target_kind", "top1_accuracy", "explained"),
-    "effects": ("model", "target_kind", "statistic", "value", "ci_low", "ci_high", "n_images"),
-    "verdicts": ("model", "target_kind", "factor", "state", "drop", "ci_low", "ci_high", "threshold", "statistic",
-                 "n_items"),
-    "morris": ("model", "target_kind", "factor", "output", "mu", "mu_star", "sigma", "sigma_over_mu_star"),
-    "explainer_summary": ("model", "method", "kind", "n_images", "mask_share", "mask_share_ci_low",
-                          "mask_share_ci_high", "pointing", "pointing_ci_low", "pointing_ci_high", "chance",
-                          "forwards"),
-}
+#: The watermark tables the report reads (columns and types: :mod:`shortcut_audit.schema`).
+TABLES = ("models", "effects", "verdicts", "morris", "explainer_summary")
 CARTON_OUTPUT = "class_478_prob"
 STATE_TEXT = {"relied_on": "relies on the watermark", "not_relied_on": "does not rely on the watermark",
               "inconclusive": "is inconclusive about the watermark"}
@@ -79,8 +70,8 @@ def load_tables(root: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """The documented watermark tables under ``root`` and, per table, why it is unavailable."""
     folder = Path(root) / WATERMARK_DIR
     tables, problems = {}, {}
-    for name, required in COLUMNS.items():
-        table, problem = read_optional_table(folder / f"{name}.csv", required)
+    for name in TABLES:
+        table, problem = read_optional_table(folder / f"{name}.csv")
         if table is None:
             problems[name] = f"{WATERMARK_DIR}/{problem}"
         else:

@@ -192,6 +192,10 @@ def evaluate(settings: GateSettings, root: Path = Path("."), baseline: str | Non
     for candidate in settings.candidates:
         checks += candidate_checks(models, morris, verdicts, candidate, settings,
                                    (paths[MODELS_CSV], paths[MORRIS_CSV], paths[VERDICTS_CSV]))
+    if settings.imagenet is not None:
+        from shortcut_audit.validation.watermark_checks import imagenet_gate_checks
+
+        checks += imagenet_gate_checks(settings.imagenet, root)
     if baseline is not None:
         from shortcut_audit.validation.regression import regression_checks
 

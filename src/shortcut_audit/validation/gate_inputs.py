@@ -66,6 +66,8 @@ class GateSettings:
     advisory_suites: tuple[str, ...] = ()
     inconclusive: str = "fail"
     morris_sampling: str = "global"
+    #: ImageNet candidates against the watermark audit (``gate.imagenet``); None: no ImageNet gate.
+    imagenet: Any = None
 
     @classmethod
     def from_params(cls, params: dict) -> "GateSettings":
@@ -74,6 +76,7 @@ class GateSettings:
         from shortcut_audit.factors.registry import factor_registry
         from shortcut_audit.training.settings import check_params as check_train_params
         from shortcut_audit.validation.suites import SUITES
+        from shortcut_audit.validation.watermark_checks import ImagenetGateSettings
 
         seeds = check_train_params(params).seeds
         raw = require(params, "gate.candidates", list, lambda v: len(v) > 0,
@@ -114,6 +117,7 @@ class GateSettings:
                 f"a list of suites among {list(SUITES)}", default=[])),
             inconclusive=require_choice(params, "gate.inconclusive", INCONCLUSIVE_POLICIES, default="fail"),
             morris_sampling=check_samplings(params)[0],
+            imagenet=ImagenetGateSettings.from_params(params),
         )
 
 

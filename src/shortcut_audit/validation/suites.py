@@ -32,7 +32,10 @@ import pandas as pd
 
 from shortcut_audit import schema
 from shortcut_audit.config import ParamError, load_params
-from shortcut_audit.io import ArtefactError, atomic_dir, load_npz, visible, write_json
+from shortcut_audit.io import atomic_dir, visible, write_json
+from shortcut_audit.validation.watermark_checks import watermark_suite
+from shortcut_audit.validation.inputs import (MissingInput, SuiteSkipped, read_npy, read_npz, read_table,
+                                              require_file)
 from shortcut_audit.factors.registry import factor_registry
 from shortcut_audit.validation import checks as C
 from shortcut_audit.validation.derived import (
@@ -66,14 +69,6 @@ SOBOL_FIRST = ("S1", "first_order")
 SOBOL_TOTAL = ("ST", "total_order")
 
 
-class SuiteSkipped(Exception):
-    """An optional input of the suite is absent; the message says which."""
-
-
-class MissingInput(Exception):
-    """A required input of the suite is missing or unreadable; the message says which."""
-
-
 @dataclass(frozen=True)
 class SuiteOutcome:
     """Status of one suite and its JSON document (see module docstring)."""
@@ -96,36 +91,6 @@ class SuiteOutcome:
 
 
 # --------------------------------------------------------------------------- inputs
-
-def _require_file(path: Path) -> Path:
-    if not path.is_file():
-        raise MissingInput(f"required input {path} is missing")
-    return path
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    """A declared table (CSV or parquet) read through :mod:`shortcut_audit.schema`."""
-    try:
-        return schema.read(_require_file(path))
-    except (OSError, ValueError) as err:  # ArtefactError is a ValueError and names the row and column
-        raise MissingInput(f"{path} is unreadable: {err}") from None
-
-
-def _read_npz(path: Path, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    try:
-        return load_npz(path, names)
-    except (OSError, ArtefactError) as err:
-        raise MissingInput(f"{path} is unreadable: {err}") from None
-
-
-def _read_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
-    try:
-        return np.load(_require_file(path), mmap_mode=mmap_mode, allow_pickle=False)
-    except MissingInput:
-        raise
-    except Exception as err:  # noqa: BLE001 - a truncated .npy fails in NumPy with errors of many kinds
-        raise MissingInput(f"{path} is unreadable: {type(err).__name__}: {err}") from None
-
 
 def _listed(folder: Path, pattern: str) -> list[Path]:
     """Sorted matches of ``pattern`` below ``folder``, without temporary siblings."""
@@ -150,8 +115,8 @@ def mnist_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Source MNIST arrays: counts, 28x28 uint8 images, labels 0..9 and their shares."""
     rows, labels = [], {}
     for split in ("train", "test"):
-        images = _read_npy(data / "mnist" / f"{split}_images.npy", mmap_mode="r")
-        split_labels = _read_npy(data / "mnist" / f"{split}_labels.npy")
+        images = read_npy(data / "mnist" / f"{split}_images.npy", mmap_mode="r")
+        split_labels = read_npy(data / "mnist" / f"{split}_labels.npy")
         labels[split] = split_labels
         rows.append({
             "key": split, "n_images": images.shape[0] if images.ndim else 0, "expected_n": settings.mnist_counts[split],
@@ -185,7 +150,7 @@ def _factor_tables(data: Path, settings: ValidationSettings) -> dict[tuple[str, 
     root = data / "biased_mnist"
     if not root.is_dir():
         raise MissingInput(f"required input {root} is missing")
-    return {(dataset_id, split): _read_table(root / dataset_id / f"{split}.parquet")
+    return {(dataset_id, split): read_table(root / dataset_id / f"{split}.parquet")
             for dataset_id in settings.dataset_ids for split in SPLITS}
 
 
@@ -232,7 +197,7 @@ def biased_mnist_suite(data: Path, settings: ValidationSettings) -> list[Checked
 
 def training_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Per-model training metrics: schema, accuracies in [0, 1], every model of the sweep once."""
-    models = _read_table(data / "train_summary" / "models.csv")
+    models = read_table(data / "train_summary" / "models.csv")
     present = [c for c in MODEL_COLUMNS if c in models.columns]
     models = models.assign(key=[f"{d}/{a}/seed{s}" for d, a, s in zip(models["dataset_id"], models["arch"],
                                                                         models["seed"])])
@@ -301,7 +266,7 @@ def sensitivity_checks(table: str, frame: pd.DataFrame, sobol_tolerance: float, 
 def _sensitivity_tables(folder: Path, settings: ValidationSettings) -> list[CheckedTable]:
     out = []
     for path in _listed(folder, "*.csv"):
-        frame = _keyed(_read_table(path), ["dataset_id", "arch", "seed", "sampling", "factor", "output", "order",
+        frame = _keyed(read_table(path), ["dataset_id", "arch", "seed", "sampling", "factor", "output", "order",
                                            "step", "image", "method"])
         name = f"{folder.name}.{path.stem}"  # qualified: audit_summary and imagenet both hold a models table
         frame, found = sensitivity_checks(name, frame, settings.sobol_tolerance, settings.abs_tolerance)
@@ -316,7 +281,7 @@ def _sensitivity_tables(folder: Path, settings: ValidationSettings) -> list[Chec
 
 def sensitivity_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Sensitivity results of the factor audit (and of the ImageNet audit when present)."""
-    morris = _read_table(data / "audit_summary" / "morris.csv")
+    morris = read_table(data / "audit_summary" / "morris.csv")
     tables = _sensitivity_tables(data / "audit_summary", settings)
     if (data / "imagenet").is_dir():
         tables += _sensitivity_tables(data / "imagenet", settings)
@@ -334,7 +299,7 @@ def attribution_maps_suite(data: Path, settings: ValidationSettings) -> list[Che
     paths = _listed(data / "audit", "*/*/*/maps.npz") if (data / "audit").is_dir() else []
     if not paths:
         raise SuiteSkipped(f"no attribution maps under {data / 'audit'}")
-    rows = [array_stats("/".join(path.parts[-4:-1]), _read_npz(path, MAP_ARRAYS)) for path in paths]
+    rows = [array_stats("/".join(path.parts[-4:-1]), read_npz(path, MAP_ARRAYS)) for path in paths]
     stats = pd.DataFrame(rows)
     canvas = settings.canvas
     table_checks = [
@@ -368,10 +333,10 @@ def imagenet_suite(data: Path, settings: ValidationSettings) -> list[CheckedTabl
         raise SuiteSkipped(f"{root} is absent (the ImageNet audit did not run)")
     tables = []
     for path in _listed(root, "*.csv"):
-        frame = _read_table(path)
+        frame = read_table(path)
         tables.append(CheckedTable(path.stem, frame, (C.non_empty(path.stem), *C.all_numeric_finite(path.stem, frame))))
     for path in _listed(root, "*.npz"):
-        arrays = _read_npz(path)
+        arrays = read_npz(path)
         stats = pd.DataFrame([array_stats(name, {"array": array}) for name, array in arrays.items()
                               if array.dtype.kind in "biufc"])  # ids and labels are strings
         if stats.empty:
@@ -400,9 +365,9 @@ def findings_suite(data: Path, settings: ValidationSettings) -> list[CheckedTabl
     - MoSIP's order check holds for every model that relies on some factor.
     """
     root = data / "audit_summary"
-    verdicts = _keyed(_read_table(root / "verdicts.csv"), ["dataset_id", "arch", "seed", "factor"])
-    models = _read_table(root / "models.csv")
-    order = _keyed(_read_table(root / "order_check.csv"), ["dataset_id", "arch", "seed", "sampling"])
+    verdicts = _keyed(read_table(root / "verdicts.csv"), ["dataset_id", "arch", "seed", "factor"])
+    models = read_table(root / "models.csv")
+    order = _keyed(read_table(root / "order_check.csv"), ["dataset_id", "arch", "seed", "sampling"])
     try:
         screen = json.loads((root / "screen.json").read_text())
         auroc = screen["samplings"][settings.primary_sampling]["auroc"]
@@ -460,6 +425,7 @@ SUITES: dict[str, SuiteBuilder] = {
     "sensitivity": sensitivity_suite,
     "attribution_maps": attribution_maps_suite,
     "imagenet": imagenet_suite,
+    "watermark": watermark_suite,
     "findings": findings_suite,
 }
 

@@ -33,31 +33,19 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from shortcut_audit import schema
 from shortcut_audit.config import ParamError, get, require, require_choice, require_names
 from shortcut_audit.validation import checks as C
 from shortcut_audit.validation.derived import array_stats
-from shortcut_audit.validation.gate import GateCheck
+from shortcut_audit.validation.gate_inputs import GateCheck
 from shortcut_audit.validation.gx import CheckedTable
+from shortcut_audit.validation.inputs import MissingInput, SuiteSkipped, read_table, require_file
 
 __all__ = ["ImagenetGateSettings", "imagenet_gate_checks", "watermark_suite"]
 
 WATERMARK_DIR = Path("data/watermark")
 STATES = ("relied_on", "not_relied_on", "inconclusive")
 EFFECTS_CSV, VERDICTS_CSV = WATERMARK_DIR / "effects.csv", WATERMARK_DIR / "verdicts.csv"
-#: Columns every table must have (the stage's schema, :mod:`shortcut_audit.watermark.pipeline`).
-TABLE_COLUMNS = {
-    "models": ("model", "status", "reason", "input_size", "n_images", "target_kind", "top1_accuracy", "explained",
-               "forwards"),
-    "effects": ("model", "target_kind", "statistic", "value", "ci_low", "ci_high", "n_images"),
-    "verdicts": ("model", "target_kind", "factor", "state", "drop", "ci_low", "ci_high", "threshold", "statistic",
-                 "n_items", "repetitions", "n_pool", "n_correct"),
-    "morris": ("model", "target_kind", "sampling", "factor", "output", "mu", "mu_star", "sigma", "mu_star_conf",
-               "mu_star_share", "sigma_over_mu_star"),
-    "explainers": ("model", "method", "kind", "image_id", "mask_share", "pointing", "positive_mass", "forwards"),
-    "explainer_summary": ("model", "method", "kind", "n_images", "mask_share", "mask_share_ci_low",
-                          "mask_share_ci_high", "pointing", "pointing_ci_low", "pointing_ci_high", "chance",
-                          "forwards"),
-}
 RATE_STATISTICS = ("top1_change_rate", "carton_share_clean", "carton_share_watermarked", "accuracy_clean",
                    "accuracy_watermarked")
 GAP_STATISTICS = ("carton_gap", "accuracy_drop", "carton_prob_shift")
@@ -93,10 +81,6 @@ class ImagenetGateSettings:
         if not isinstance(section, Mapping):
             raise ParamError(p, f"expected a mapping with candidates, max_carton_gap, max_top1_change_rate, "
                                 f"forbid_watermark_reliance, inconclusive; got {section!r}")
-        known = ("candidates", "max_carton_gap", "max_top1_change_rate", "forbid_watermark_reliance", "inconclusive")
-        unknown = [k for k in section if k not in known]
-        if unknown:
-            raise ParamError(f"{p}.{unknown[0]}", f"unknown key; known: {', '.join(known)}")
         fraction = (float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
         return cls(
             candidates=tuple(require_names(params, f"{p}.candidates")),
@@ -107,18 +91,15 @@ class ImagenetGateSettings:
         )
 
 
-def _read(root: Path, relative: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame | None, str]:
+def _read(root: Path, relative: Path) -> tuple[pd.DataFrame | None, str]:
+    """A declared table (:mod:`shortcut_audit.schema`), or None with why it cannot be read."""
     path = root / relative
     if not path.is_file():
         return None, f"{relative} is missing (the audit_watermark stage has not run)"
     try:
-        frame = pd.read_csv(path, keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        return schema.read(path), ""
+    except (OSError, ValueError) as err:  # ArtefactError names the row and column
         return None, f"{relative} is unreadable: {err}"
-    lacking = [c for c in columns if c not in frame.columns]
-    if lacking:
-        return None, f"{relative} lacks column(s) {lacking}"
-    return frame, ""
 
 
 def _single(frame: pd.DataFrame, where: str, **match: str) -> tuple[pd.Series | None, str]:
@@ -175,9 +156,8 @@ def _reliance(name: str, verdicts: pd.DataFrame, model: str, settings: ImagenetG
 
 def imagenet_gate_checks(settings: ImagenetGateSettings, root: Path = Path(".")) -> list[GateCheck]:
     """Every gate check of the ImageNet candidates over ``root / data/watermark`` (module docstring)."""
-    effects, problem_e = _read(root, EFFECTS_CSV, ("model", "statistic", "value", "ci_low", "ci_high"))
-    verdicts, problem_v = _read(root, VERDICTS_CSV, ("model", "factor", "state", "drop", "ci_low", "ci_high",
-                                                     "threshold"))
+    effects, problem_e = _read(root, EFFECTS_CSV)
+    verdicts, problem_v = _read(root, VERDICTS_CSV)
     if effects is None or verdicts is None:
         return [GateCheck("watermark inputs", None, None, "error", "; ".join(p for p in (problem_e, problem_v) if p))]
     out = []
@@ -193,19 +173,7 @@ def imagenet_gate_checks(settings: ImagenetGateSettings, root: Path = Path("."))
 # --------------------------------------------------------------------------- GX suite
 
 def _table(folder: Path, name: str) -> pd.DataFrame:
-    from shortcut_audit.validation.suites import MissingInput
-
-    path = folder / f"{name}.csv"
-    if not path.is_file():
-        raise MissingInput(f"required input {path} is missing")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise MissingInput(f"{path} is unreadable: {err}") from None
-    lacking = [c for c in TABLE_COLUMNS[name] if c not in frame.columns]
-    if lacking:
-        raise MissingInput(f"{path} lacks column(s) {lacking}")
-    return frame
+    return read_table(folder / f"{name}.csv")
 
 
 def _ordered(table: str, frame: pd.DataFrame, value: str, low: str, high: str, tolerance: float) -> list:
@@ -302,12 +270,8 @@ def _explainer_tables(scores: pd.DataFrame, summary: pd.DataFrame, tolerance: fl
 
 
 def _maps_table(path: Path) -> CheckedTable:
-    from shortcut_audit.validation.suites import MissingInput
-
-    if not path.is_file():
-        raise MissingInput(f"required input {path} is missing")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(require_file(path), allow_pickle=False) as npz:
             stats = pd.DataFrame([array_stats(name, {"array": npz[name]}) for name in npz.files
                                   if npz[name].dtype.kind in "biufc"])
     except (OSError, ValueError) as err:
@@ -330,7 +294,6 @@ def watermark_suite(data: Path, settings) -> list[CheckedTable]:
     settings : ValidationSettings
         Its ``abs_tolerance`` is the rounding allowed in the orderings.
     """
-    from shortcut_audit.validation.suites import SuiteSkipped
 
     folder = Path(data) / "watermark"
     if not folder.is_dir():

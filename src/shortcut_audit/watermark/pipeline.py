@@ -42,6 +42,9 @@ docs/architecture.md):
     Per explained model ``m`` (key :func:`map_key`): ``images__m`` (n, 3, S, S) float16
     watermarked photos, ``image_ids__m``, ``mask__m`` (S, S) bool, ``map__m__<method>``
     (n, S, S) float32 for every base method and the best ensemble.
+``headline.json``
+    The DVC metric: carton gap per loaded model and how many models' verdicts are
+    relied_on and inconclusive (:func:`headline`).
 ``metrics.json``
     Profile, per model the headline effects, verdict and the aspect with the largest
     carton ``mu*``; per explained model each single method's and the best ensemble's mean
@@ -66,7 +69,8 @@ from shortcut_audit.factors.scene import ProbabilityReader, image_scene
 from shortcut_audit.factors.watermark import CARTON, watermark_mask
 from shortcut_audit.imagenet.explain import CountingScorer
 from shortcut_audit.imagenet.pipeline import image_items
-from shortcut_audit.io import atomic_dir, write_json, write_table
+from shortcut_audit import schema
+from shortcut_audit.io import atomic_dir, write_json
 from shortcut_audit.models.imagenet import WeightsNotFoundError, load_imagenet_model
 from shortcut_audit.runtime import resolve_device, seed_everything
 from shortcut_audit.watermark.audit import MORRIS_OUTPUTS, VERDICT_COLUMNS, audit_images, seeded_subset
@@ -76,16 +80,8 @@ from shortcut_audit.watermark.explainers import SCORE_COLUMNS, SUMMARY_COLUMNS, 
 
 __all__ = ["COLUMNS", "TABLES", "WatermarkResults", "map_key", "run_watermark_audit", "write_results"]
 
-COLUMNS: dict[str, list[str]] = {
-    "models": ["model", "status", "reason", "source", "input_size", "n_images", "target_kind", "top1_accuracy",
-               "explained", "forwards", "seconds", "forward_seconds"],
-    "images": ["model", *IMAGE_COLUMNS],
-    "effects": ["model", "target_kind", *EFFECT_COLUMNS],
-    "verdicts": ["model", "target_kind", *VERDICT_COLUMNS],
-    "morris": ["model", "target_kind", *MORRIS_COLUMNS],
-    "explainers": ["model", *SCORE_COLUMNS],
-    "explainer_summary": ["model", *SUMMARY_COLUMNS],
-}
+#: File stem -> columns of every table the stage writes (declared in :mod:`shortcut_audit.schema`).
+COLUMNS: dict[str, list[str]] = schema.columns_of("watermark")
 TABLES = tuple(COLUMNS)
 HEADLINE = ("carton_gap", "top1_change_rate", "carton_logit_shift", "accuracy_drop")
 
@@ -234,6 +230,19 @@ def summarise(tables: dict[str, pd.DataFrame], config: WatermarkConfig, n_images
     }
 
 
+def headline(tables: dict[str, pd.DataFrame]) -> dict:
+    """``headline.json``, the stage's DVC metric: carton gap per loaded model and verdict counts.
+
+    Small on purpose, so that ``dvc metrics show`` fits a screen; ``metrics.json``
+    holds the detail the report reads.
+    """
+    effects = tables["effects"]
+    gaps = effects[effects["statistic"] == "carton_gap"]
+    states = tables["verdicts"]["state"].value_counts()
+    return {"carton_gap": {str(r.model): round(float(r.value), 4) for r in gaps.itertuples(index=False)},
+            "relied_on": int(states.get("relied_on", 0)), "inconclusive": int(states.get("inconclusive", 0))}
+
+
 def run_watermark_audit(config: WatermarkConfig, log: Callable[[str], None] = print) -> WatermarkResults:
     """Run the whole watermark audit for ``config`` (module docstring)."""
     return WatermarkAudit(config, log).run()
@@ -243,6 +252,7 @@ def write_results(results: WatermarkResults, out_dir: str | Path) -> None:
     """Write every table, ``maps.npz`` and ``metrics.json`` into ``out_dir`` atomically."""
     with atomic_dir(out_dir) as tmp:
         for name in TABLES:
-            write_table(results.tables[name], tmp / f"{name}.csv")
+            schema.write(f"watermark/{name}", results.tables[name], tmp / f"{name}.csv")
         np.savez_compressed(tmp / "maps.npz", **results.arrays)
         write_json(results.metrics, tmp / "metrics.json")
+        write_json(headline(results.tables), tmp / "headline.json")
