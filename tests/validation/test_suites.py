@@ -28,7 +28,10 @@ def test_results_hold_every_expectation_and_the_summary(healthy):
     summary = read_summary(out / "summary.csv")
     assert tuple(summary.columns) == SUMMARY_COLUMNS
     assert summary["suite"].tolist() == list(SUITES)
-    assert summary["status"].eq("passed").all() and summary["failed"].eq(0).all()
+    status = summary.set_index("suite")["status"]
+    # the miniature tree has no watermark audit: that suite is skipped, the others pass
+    assert status.pop("watermark") == "skipped"
+    assert status.eq("passed").all() and summary["failed"].eq(0).all()
     document = json.loads((out / "biased_mnist.json").read_text())
     assert document["success"] is True and document["status"] == "passed"
     tables = {t["table"]: t for t in document["tables"]}

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shortcut_audit import schema
 from shortcut_audit.config import ParamError
+from shortcut_audit.params_schema import check_known_keys
 from shortcut_audit.validation.gate import GateCheck, overall_status
 from shortcut_audit.validation.gx import validate_tables
 from shortcut_audit.validation.inputs import MissingInput, SuiteSkipped
@@ -31,8 +33,13 @@ def _write(root: Path, gap=0.01, rate=0.1, state="not_relied_on", drop=0.02, low
                {"model": "lite0", "statistic": "top1_change_rate", "value": rate, "ci_low": 0.0, "ci_high": rate + 0.1}]
     verdicts = [{"model": "lite0", "factor": "watermark", "state": state, "drop": drop, "ci_low": low,
                  "ci_high": high, "threshold": 0.1}]
-    pd.DataFrame(effects + (extra_effects or [])).to_csv(folder / "effects.csv", index=False)
-    pd.DataFrame(verdicts + (extra_verdicts or [])).to_csv(folder / "verdicts.csv", index=False)
+    effects_defaults = {"target_kind": "predicted", "n_images": 6}
+    verdict_defaults = {"target_kind": "predicted", "statistic": "top1_change_rate", "first_round_state": state,
+                        "n_items": 6, "repetitions": 1, "rounds": 1, "n_pool": 6, "n_correct": 6}
+    for name, rows, defaults in (("effects", effects + (extra_effects or []), effects_defaults),
+                                 ("verdicts", verdicts + (extra_verdicts or []), verdict_defaults)):
+        frame = pd.DataFrame([{**defaults, **row} for row in rows])[schema.table(f"watermark/{name}").names]
+        frame.to_csv(folder / f"{name}.csv", index=False)  # not schema.write: the tests write NaNs on purpose
     return root
 
 
@@ -92,10 +99,15 @@ def test_a_candidate_without_rows_or_inputs_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("key, value", [("max_carton_gap", 1.5), ("inconclusive", "ignore"), ("candidates", []),
-                                        ("forbid_watermark_reliance", "yes"), ("max_gap", 0.1)])
+                                        ("forbid_watermark_reliance", "yes")])
 def test_bad_gate_settings_name_their_key(key, value):
     with pytest.raises(ParamError, match=f"gate.imagenet.{key}"):
         ImagenetGateSettings.from_params({"gate": {"imagenet": {**GATE, key: value}}})
+
+
+def test_an_unknown_gate_key_is_refused_with_a_suggestion():
+    with pytest.raises(ParamError, match="gate.imagenet.max_gap.*max_carton_gap"):
+        check_known_keys({"gate": {"imagenet": {**GATE, "max_gap": 0.1}}})
 
 
 def test_no_imagenet_section_means_no_imagenet_gate():
