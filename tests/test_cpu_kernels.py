@@ -42,3 +42,12 @@ def test_a_value_in_the_environment_wins():
 def test_native_mode_pins_nothing():
     settings = _settings(SHORTCUT_AUDIT_CPU_KERNELS="native")
     assert settings["ATEN_CPU_CAPABILITY"] == settings["ONEDNN_MAX_CPU_ISA"] == settings["MKL_CBWR"] == ""
+
+
+def test_the_label_names_mode_and_capability(monkeypatch):
+    import torch
+
+    from shortcut_audit._cpu_kernels import MODE_VARIABLE, kernel_label
+
+    monkeypatch.delenv(MODE_VARIABLE, raising=False)
+    assert kernel_label() == f"portable: ATen {torch.backends.cpu.get_cpu_capability()}"

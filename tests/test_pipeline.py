@@ -13,7 +13,11 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-COPY = ["src", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvcignore"]
+COPY = ["src", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvc/plots/offline.html",
+        ".dvcignore"]
+#: The small headline files declared as DVC metrics (the rest is in tables and plain outputs).
+METRIC_FILES = {"data/train_summary/metrics.json", "data/audit_summary/metrics.json", "data/watermark/headline.json",
+                "reports/gate_metrics.json"}
 
 TINY = {
     "biased_mnist.datasets": ["p0.1", "p0.99"],
@@ -150,3 +154,49 @@ def test_push_sends_data_and_models_to_a_remote(tiny_repo, tmp_path):
     _run([sys.executable, "-m", "dvc", "remote", "modify", "storage", "url", str(remote)], root, env)
     _run([sys.executable, "-m", "dvc", "push"], root, env)
     assert sum(1 for p in remote.rglob("*") if p.is_file()) > 10
+
+
+@pytest.mark.slow
+def test_metrics_show_lists_only_the_headlines(tiny_repo):
+    root, env, _ = tiny_repo
+    shown = json.loads(_run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
+    files = {f for rev in shown.values() for f in rev["data"]}
+    assert files == METRIC_FILES
+
+    def keys(node, prefix=""):
+        for key, value in node.items():
+            yield from keys(value, f"{prefix}{key}.") if isinstance(value, dict) else [prefix + key]
+
+    columns = {k for rev in shown.values() for doc in rev["data"].values() for k in keys(doc["data"])}
+    assert len(columns) <= 20, sorted(columns)
+    table = _run([sys.executable, "-m", "dvc", "metrics", "show"], root, env)
+    assert "status" in table and "screen_auroc" in table
+
+
+@pytest.mark.slow
+def test_plots_show_renders_offline(tiny_repo, tmp_path):
+    root, env, _ = tiny_repo
+    assert (root / ".dvc/plots/offline.html").is_file(), "run `make setup` (it writes .dvc/plots/offline.html)"
+    _run([sys.executable, "-m", "dvc", "plots", "show", "-o", str(tmp_path / "plots")], root, env)
+    page = (tmp_path / "plots" / "index.html").read_text()
+    assert "<script src" not in page and "cdn." not in page
+    n_plots = page.count("vegaEmbed(")
+    assert n_plots >= 2
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not (chromium and shutil.which("chromedriver")):
+        pytest.skip("chromium and chromium-driver are not installed; `make system-deps` installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
+                 "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)  # no network: a CDN script could not load
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        driver.get((tmp_path / "plots" / "index.html").as_uri())
+        drawn = "return document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length"
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script(drawn) >= n_plots)
+    finally:
+        driver.quit()

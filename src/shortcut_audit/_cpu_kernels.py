@@ -12,17 +12,17 @@ The variables are read when each library first runs, so :func:`pin` must run bef
 the first tensor operation; importing :mod:`shortcut_audit` does it (it is imported
 first by every stage). A value already in the environment wins: set, for example,
 ``ATEN_CPU_CAPABILITY=avx512`` to trade reproducibility across processors for speed.
-``SHORTCUT_AUDIT_CPU_KERNELS=native`` skips the pins altogether: the ImageNet stages run
-so (``dvc.yaml``), because their fast path (bfloat16 on processors with native support)
-needs the processor's full instruction set and their numbers are not bitwise portable
-across processors anyway. :func:`kernel_settings` records what was in effect (the
-stages write it into their metrics and the report shows it).
+``SHORTCUT_AUDIT_CPU_KERNELS=native`` skips the pins altogether, for speed on a processor
+with wider instructions (AVX-512, AMX; bfloat16 on CPU needs it), at the price of
+results that are no longer bitwise equal across processors. :func:`kernel_label` names
+what was in effect: the training stage records it per model (``cpu_kernels`` of
+``train_summary/models.csv``) and the report's provenance shows it.
 """
 from __future__ import annotations
 
 import os
 
-__all__ = ["MODE_VARIABLE", "PINNED", "kernel_settings", "pin"]
+__all__ = ["MODE_VARIABLE", "PINNED", "kernel_label", "kernel_settings", "pin"]
 
 MODE_VARIABLE = "SHORTCUT_AUDIT_CPU_KERNELS"
 MODES = ("portable", "native")
@@ -55,3 +55,9 @@ def kernel_settings() -> dict[str, str]:
     return {MODE_VARIABLE: os.environ.get(MODE_VARIABLE, "portable"),
             **{key: os.environ.get(key, "") for key in PINNED},
             "aten_capability": str(torch.backends.cpu.get_cpu_capability())}
+
+
+def kernel_label() -> str:
+    """One line for provenance, e.g. ``portable: ATen AVX2``."""
+    settings = kernel_settings()
+    return f"{settings[MODE_VARIABLE]}: ATen {settings['aten_capability']}"

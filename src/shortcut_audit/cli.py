@@ -12,6 +12,7 @@ COMMANDS = {
     "gate": ("shortcut_audit.validation.gate", "Evaluate the release gate (exit 0 pass, 1 fail, 2 missing inputs)."),
     "validate": ("shortcut_audit.validation.suites", "Run the Great Expectations suites over the pipeline outputs."),
     "report": ("shortcut_audit.report.build", "Render the HTML and PDF audit report."),
+    "plots-template": ("shortcut_audit.dvc_plots", "Write the offline page for `dvc plots show` (run by make setup)."),
 }
 
 

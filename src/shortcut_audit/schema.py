@@ -105,7 +105,7 @@ TABLES: dict[str, Table] = _declare(
     Table("train_summary/models", "data/train_summary/models.csv",
           {**MODEL_ID, "n_params": "int", "val_acc": "float", "unbiased_acc": "float", "aligned_acc": "float",
            **_CONFLICTING, "aligned_conflicting_gap": "float", "epochs": "int", "train_seconds": "float",
-           "device": "str"},
+           "device": "str", "cpu_kernels": "str"},
           "one trained model and its accuracies"),
     Table("train_summary/curves", "data/train_summary/curves.csv",
           {"dataset_id": "str", "arch": "str", "seed": "int", **_CURVE}, "one epoch of one model"),

@@ -162,9 +162,9 @@ def test_summary_stacks_tables_and_measures_the_screen(sweep):
     assert models.loc["bg_color-p0.9", "relied_on"] == "bg_color" and models.loc["p0.1", "relied_on"] == "digit_color"
     seeds = seed_table(tables["verdicts"])
     assert len(seeds) == 6 and not seeds["seed_dependent"].any() and (seeds["n_seeds"] == 1).all()
-    metrics = summary_metrics(tables, models.reset_index(), screen, seeds)
+    metrics = summary_metrics(screen, seeds)
     assert metrics == {"cells": {"relied_on": 2, "not_relied_on": 4, "inconclusive": 0}, "screen_auroc": 1.0,
-                       "order_check_failures": 0, "seed_dependent_cells": 0}
+                       "seed_dependent_cells": 0}
 
 
 def test_summary_names_missing_audits(sweep):

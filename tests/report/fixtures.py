@@ -108,7 +108,8 @@ def train_models() -> pd.DataFrame:
         rows.append({**model, "n_params": ARCHS[model["arch"]][1], "val_acc": 0.97,
                      "unbiased_acc": round(0.97 - sum(gaps.values()) / 3, 4), "aligned_acc": 0.98,
                      **conflicting, "aligned_conflicting_gap": round(0.98 - mean_conf, 4),
-                     "epochs": 1, "train_seconds": 3.5, "device": "cpu"})
+                     "epochs": 1, "train_seconds": 3.5, "device": "cpu",
+                     "cpu_kernels": "portable: ATen AVX2"})
     return pd.DataFrame(rows)
 
 

@@ -124,7 +124,8 @@ def model_rows() -> pd.DataFrame:
             rows.append({**_identity(dataset_id, arch), "n_params": 12000 + 1000 * k, "val_acc": val - shift,
                          "unbiased_acc": unbiased - shift, "aligned_acc": aligned,
                          **{f"conflicting_acc_{f}": v for f, v in conflicting.items()},
-                         "aligned_conflicting_gap": gap, "epochs": 2, "train_seconds": 30.0 + k, "device": "cpu"})
+                         "aligned_conflicting_gap": gap, "epochs": 2, "train_seconds": 30.0 + k, "device": "cpu",
+                         "cpu_kernels": "portable: ATen AVX2"})
     return pd.DataFrame(rows)
 
 

@@ -90,8 +90,7 @@ def test_stage_writes_every_table_and_audits_a_user_factor(workdir):
     assert metrics["explainers"][model]["best_by_mask_share"] in set(summary["method"])
     gap = effects.loc[effects["statistic"] == "carton_gap", "value"].iloc[0]
     assert json.loads((out / "headline.json").read_text()) == {
-        "carton_gap": {model: round(gap, 4)}, "relied_on": int(verdicts["state"].iloc[0] == "relied_on"),
-        "inconclusive": int(verdicts["state"].iloc[0] == "inconclusive")}
+        "carton_gap": {model: round(gap, 4)}, "relied_on": int(verdicts["state"].iloc[0] == "relied_on")}
     maps = np.load(out / "maps.npz")
     assert maps[map_key("images", model)].shape == (2, 3, 48, 48)
     assert maps[map_key("mask", model)].dtype == bool

@@ -188,23 +188,16 @@ def seed_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=schema.table("audit_summary/seeds").names)
 
 
-def summary_metrics(tables: Mapping[str, pd.DataFrame], models: pd.DataFrame, screen: dict,
-                    seeds: pd.DataFrame) -> dict:
+def summary_metrics(screen: dict, seeds: pd.DataFrame) -> dict:
     """``audit_summary/metrics.json``: the sweep's headline for ``dvc metrics show``.
 
-    Verdict cells by state, the Morris screen's AUROC under the primary sampling, how
-    many models with a relied-on factor fail the order check, and how many cells
-    change verdict across training seeds. Small on purpose so that ``dvc metrics
-    show`` and ``dvc exp show`` fit a screen; everything else is in the tables.
+    Verdict cells by state, the Morris screen's AUROC under the primary sampling and
+    how many cells change verdict across training seeds. Small on purpose so that
+    ``dvc metrics show`` and ``dvc exp show`` fit a screen; the rest is in the tables.
     """
-    order = tables["order_check"]
-    primary = order[order["sampling"] == screen["primary_sampling"]]
-    keys = ["dataset_id", "arch", "seed"]
-    checked = primary.merge(models.loc[models["n_relied_on"] > 0, keys], on=keys)
     screen_auroc = screen["samplings"][screen["primary_sampling"]]["auroc"]
     return {
         "cells": {state: int(screen[f"n_{state}"]) for state in ("relied_on", "not_relied_on", "inconclusive")},
         "screen_auroc": None if screen_auroc is None else round(float(screen_auroc), 4),
-        "order_check_failures": int((~checked["holds"].astype(bool)).sum()),
         "seed_dependent_cells": int(seeds["seed_dependent"].sum()),
     }

@@ -466,7 +466,10 @@ def _run_seconds(art: Artefacts) -> dict[str, float]:
 def _devices(art: Artefacts, params: dict) -> tuple[str, ...]:
     models = art.table("models")
     if models is not None and "device" in models:
-        return tuple(sorted(set(models["device"].astype(str))))
+        devices = models["device"].astype(str)
+        if "cpu_kernels" in models:
+            devices = devices + " (CPU kernels " + models["cpu_kernels"].astype(str) + ")"
+        return tuple(sorted(set(devices)))
     return (f"{params.get('device', 'auto')} (requested)",)
 
 

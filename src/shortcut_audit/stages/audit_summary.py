@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     screen, per_level = screen_summary(tables["verdicts"], tables["morris"], config.samplings, shipped)
     models = model_table(tables, folders, specs)
     seeds = seed_table(tables["verdicts"])
-    metrics = summary_metrics(tables, models, screen, seeds)
+    metrics = summary_metrics(screen, seeds)
     with atomic_dir(args.output) as tmp:
         for name in TABLES:
             schema.write(f"audit_summary/{name}", tables[name], tmp / f"{name}.csv")

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         schema.write("train_summary/models", models, tmp / "models.csv")
         schema.write("train_summary/curves", curves, tmp / "curves.csv")
         write_json(metrics, tmp / "metrics.json")
-    print(f"train_summary: {metrics['n_models']} models, mean unbiased acc {models['unbiased_acc'].mean():.3f}, "
+    print(f"train_summary: {len(models)} models, mean unbiased acc {models['unbiased_acc'].mean():.3f}, "
           f"max aligned-conflicting gap {models['aligned_conflicting_gap'].max():.3f} -> {args.output}")
     return 0
 

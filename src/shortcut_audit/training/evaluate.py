@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from shortcut_audit import schema
+from shortcut_audit._cpu_kernels import kernel_label
 from shortcut_audit.data.biased_mnist import FACTORS, DatasetSpec
 from shortcut_audit.models.registry import count_parameters
 
@@ -143,5 +144,6 @@ def model_metrics(model: nn.Module, splits: Mapping[str, "RenderedSplit"], *, da
         "epochs": len(result.history),
         "train_seconds": round(float(result.seconds), 3),
         "device": result.device,
+        "cpu_kernels": kernel_label(),
     }
     return {key: record[key] for key in MODEL_METRIC_COLUMNS}

@@ -73,7 +73,7 @@ def collect_models(models_root: str | Path, datasets: Sequence[str], architectur
 
 
 def summary_metrics(models: pd.DataFrame) -> dict:
-    """Headline numbers for ``dvc metrics show``: model count and unbiased accuracy by correlation level.
+    """Headline numbers for ``dvc metrics show``: unbiased accuracy by correlation level.
 
     Small on purpose, so that ``dvc metrics show`` and ``dvc exp show`` fit a screen
     (per-model numbers are in ``models.csv``); the level's accuracy is the mean over
@@ -83,5 +83,4 @@ def summary_metrics(models: pd.DataFrame) -> dict:
     if models.empty:
         raise ValueError("no model to summarise")
     by_level = models.groupby("dataset_id", sort=False)["unbiased_acc"].mean()
-    return {"n_models": int(len(models)),
-            "unbiased_acc": {str(k): round(float(v), 4) for k, v in by_level.items()}}
+    return {"unbiased_acc": {str(k): round(float(v), 4) for k, v in by_level.items()}}

@@ -217,14 +217,13 @@ def status_counts(document: dict) -> dict[str, int]:
 
 
 def headline_metrics(document: dict) -> dict:
-    """The gate's DVC metric: status, exit code and how many checks fail, error or warn.
+    """The gate's DVC metric: status and how many checks fail or cannot be evaluated.
 
     The checks themselves stay in gate.json; this file is small so that ``dvc metrics
     show`` and ``dvc exp show`` fit a screen.
     """
     counts = status_counts(document)
-    return {"status": document["status"], "exit_code": document["exit_code"],
-            "checks": {s: counts[s] for s in ("fail", "error", "warn")}}
+    return {"status": document["status"], "checks": {s: counts[s] for s in ("fail", "error")}}
 
 
 def format_summary(document: dict, max_lines: int = 22) -> str:

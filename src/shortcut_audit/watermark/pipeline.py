@@ -43,8 +43,8 @@ docs/architecture.md):
     watermarked photos, ``image_ids__m``, ``mask__m`` (S, S) bool, ``map__m__<method>``
     (n, S, S) float32 for every base method and the best ensemble.
 ``headline.json``
-    The DVC metric: carton gap per loaded model and how many models' verdicts are
-    relied_on and inconclusive (:func:`headline`).
+    The DVC metric: carton gap per loaded model and how many models rely on the
+    watermark (:func:`headline`).
 ``metrics.json``
     Profile, per model the headline effects, verdict and the aspect with the largest
     carton ``mu*``; per explained model each single method's and the best ensemble's mean
@@ -231,7 +231,7 @@ def summarise(tables: dict[str, pd.DataFrame], config: WatermarkConfig, n_images
 
 
 def headline(tables: dict[str, pd.DataFrame]) -> dict:
-    """``headline.json``, the stage's DVC metric: carton gap per loaded model and verdict counts.
+    """``headline.json``, the stage's DVC metric: carton gap per loaded model, models relying on the watermark.
 
     Small on purpose, so that ``dvc metrics show`` fits a screen; ``metrics.json``
     holds the detail the report reads.
@@ -240,7 +240,7 @@ def headline(tables: dict[str, pd.DataFrame]) -> dict:
     gaps = effects[effects["statistic"] == "carton_gap"]
     states = tables["verdicts"]["state"].value_counts()
     return {"carton_gap": {str(r.model): round(float(r.value), 4) for r in gaps.itertuples(index=False)},
-            "relied_on": int(states.get("relied_on", 0)), "inconclusive": int(states.get("inconclusive", 0))}
+            "relied_on": int(states.get("relied_on", 0))}
 
 
 def run_watermark_audit(config: WatermarkConfig, log: Callable[[str], None] = print) -> WatermarkResults:
