@@ -80,8 +80,11 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     ``map_<method>`` (n, S, S) float32, ``mu_star_<model>`` / ``sigma_<model>`` (n, w, w) of the
     local analysis, ``mu_star_global_<model>`` / ``sigma_global_<model>`` (w, w) of the global one.
 ``metrics.json``
-    Profile (resolution, budgets, images, device, interval level, ensemble protocol),
-    per-method mean scores and the Sobol vs RISE/Occlusion deletion comparison under the
+    Profile (resolution, budgets, images, device, interval level, ensemble protocol, and the
+    arithmetic of the forward passes: ``precision`` as asked, ``compute_path`` as taken, e.g.
+    ``cpu-fp32-channels_last`` or ``cuda-bf16-channels_last``, see
+    :func:`shortcut_audit.runtime.select_compute_path`), per-method mean scores and the
+    Sobol vs RISE/Occlusion deletion comparison under the
     headline protocol (``headline_protocol``, the first of ``fidelity.protocols``),
     ``fidelity_protocols`` (name -> description), ``not_beating_random`` (protocol -> methods
     not shown to beat the random map on every score), mean L1 to each white-box map per
@@ -126,7 +129,7 @@ from shortcut_audit.imagenet.fidelity import (
 from shortcut_audit.io import atomic_dir, write_json, write_table
 from shortcut_audit.metrics import METRICS, l1_distance
 from shortcut_audit.models.imagenet import LoadedModel, WeightsNotFoundError, load_imagenet_model
-from shortcut_audit.runtime import resolve_device, seed_everything
+from shortcut_audit.runtime import resolve_device, seed_everything, select_compute_path
 
 COLUMNS: dict[str, list[str]] = {
     "models": ["model", "status", "reason", "source", "weights_path", "input_size", "n_params", "is_reference",
@@ -222,13 +225,14 @@ class ImagenetAudit:
         self.device = resolve_device(config.device)
         self.rows: dict[str, list] = {name: [] for name in TABLES}
         self.protocols = fidelity_protocols(config)
+        self.compute_path = select_compute_path(self.device, config.precision, config.compile)
         self.arrays: dict[str, np.ndarray] = {}
         self.stats: dict[str, dict[str, torch.Tensor]] = {}  # local MoSIP statistics per model
 
     # ------------------------------------------------------------------ steps
     def prepare(self, loaded: LoadedModel, items) -> tuple[ImageBatch, torch.Tensor, str, CountingScorer]:
         batch = load_images(items, loaded.preprocessing)
-        scorer = CountingScorer(loaded.model, self.device, self.config.autocast)
+        scorer = CountingScorer(loaded.model, self.device, path=self.compute_path)
         predicted, _ = predicted_classes(scorer, batch.images, self.config.batch_size)
         if batch.has_labels:
             return batch, batch.labels, "true", scorer
@@ -349,7 +353,8 @@ class ImagenetAudit:
         model_rows = []
         for loaded in loaded_models:
             t0 = time.perf_counter()
-            self.log(f"{loaded.name}: {len(items)} images at {loaded.preprocessing.input_size}px")
+            self.log(f"{loaded.name}: {len(items)} images at {loaded.preprocessing.input_size}px, "
+                     f"{self.compute_path.name}")
             batch, targets, target_kind, scorer = self.prepare(loaded, items)
             morris_run = self.cross_architecture_steps(loaded, batch, targets, target_kind, scorer)
             if loaded.name == reference:
@@ -383,6 +388,7 @@ class ImagenetAudit:
         tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in self.rows.items()}
         metrics = summarise(tables, c, reference, items, time.perf_counter() - start, self.device,
                             overlap_reference)
+        metrics["profile"].update(precision=c.precision, compute_path=self.compute_path.name)
         return ImagenetResults(tables, self.arrays, metrics)
 
     def _target_probabilities(self, scorer, batch, targets):
