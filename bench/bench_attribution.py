@@ -31,13 +31,13 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     environment,
     interleaved,
     load_average,
+    output_path,
     print_table,
     ratio_summary,
     spread,
     timed_call,
 )
 
-RESULTS = Path(__file__).parent / "results" / "attribution.json"
 OURS = ("ours_occlusion", "ours_rise", "ours_sobol")
 REFERENCES = ("captum_occlusion", "captum_feature_ablation")
 
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (7: every-round agreement p = 0.016)")
     parser.add_argument("--quick", action="store_true", help="tiny setting, 2 rounds: checks the script runs")
-    parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--output", help=f"default: bench/results/attribution.json (quick: bench/results/quick/)")
     args = parser.parse_args(argv)
     if args.quick:
         n_images, size, batch, patch, stride, rounds, sobol = 2, 24, 32, 8, 8, 2, (2, 2)  # 10 forwards each
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     print_table(comparisons, [("ours", "ours", ""), ("reference", "reference", ""), ("median", "median ratio", ".2f"),
                               ("low", "min", ".2f"), ("high", "max", ".2f"), ("q1", "q1", ".2f"), ("q3", "q3", ".2f"),
                               ("verdict", "verdict", "")])
-    output = Path(args.output)
+    output = output_path("attribution", args.quick, args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({
         "setup": {"images": n_images, "size": size, "model_batch": batch, "rounds": rounds, "warmup_rounds": 1,

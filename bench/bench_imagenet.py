@@ -41,8 +41,8 @@ from shortcut_audit.imagenet.explain import CountingScorer, method_settings, pre
 from shortcut_audit.imagenet.fidelity import FidelityProtocol, fidelity_scores
 from shortcut_audit.models.imagenet import load_imagenet_model
 from shortcut_audit.runtime import PRECISIONS, resolve_device
+from common import output_path  # noqa: E402  (bench/ is on sys.path when run as a script)
 
-RESULTS = Path(__file__).resolve().parent / "results" / "imagenet.json"
 
 
 def bench_config(sobol_grid: int, rise_grid: int, convergence_grid: int, budgets: list[int], reference: int):
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
                         help="compute path of the forward passes (see shortcut_audit.runtime)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny setting (32 px, small budgets) that checks the script runs")
-    parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--output", help=f"default: bench/results/imagenet.json (quick: bench/results/quick/)")
     args = parser.parse_args(argv)
     if args.quick:
         args.input_size, args.budgets, args.reference, args.deletion_forwards, args.deletion_steps = 64, [20, 40], 80, 40, 4
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     scorer = CountingScorer(loaded.model, device, precision=args.precision)
     targets, _ = predicted_classes(scorer, batch.images, args.batch_size)
     scorer.total_inputs, scorer.total_forward_seconds = 0, 0.0
-    output = Path(args.output)
+    output = output_path("imagenet", args.quick, args.output)
     previous = json.loads(output.read_text()) if output.is_file() else {}
     if args.part == "deletion":
         previous[f"deletion_{args.output_kind}"] = deletion_part(args, config, scorer, batch, targets)

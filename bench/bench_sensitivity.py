@@ -32,13 +32,13 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     environment,
     interleaved,
     load_average,
+    output_path,
     print_table,
     ratio_summary,
     spread,
     timed_call,
 )
 
-RESULTS = Path(__file__).parent / "results" / "sensitivity.json"
 RESAMPLES = 100
 
 
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (7: every-round agreement p = 0.016)")
     parser.add_argument("--quick", action="store_true", help="tiny setting, 2 rounds: checks the script runs")
-    parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--output", help=f"default: bench/results/sensitivity.json (quick: bench/results/quick/)")
     args = parser.parse_args(argv)
     rounds = 2 if args.quick else args.rounds
     load_before = load_average()
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
                 [("method", "method", ""), ("partition", "partition", ""), ("d", "d", "d"),
                  ("forwards", "forwards", "d"), ("total", "total s", ".3f"), ("outside", "outside", ".1%"),
                  ("outside_range", "min-max", ""), ("overhead", "overhead ms/fwd", ".3f")])
-    output = Path(args.output)
+    output = output_path("sensitivity", args.quick, args.output)
     write_json({"environment": {**environment(load_before), "device": device.type},
                 "setup": {"rounds": rounds, "warmup_rounds": 1, "order": "alternating (listed, reversed)",
                           "quick": args.quick},

@@ -21,11 +21,13 @@ import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 VERDICTS = ("faster", "slower", "on par", "too few rounds")
 #: fewest rounds whose unanimous direction is significant (two-sided sign test, p = 2^(1-n) < 0.05)
 MIN_ROUNDS = 6
@@ -177,6 +179,14 @@ def column(measurements: list[dict], key: str) -> list[float]:
 
 
 # ------------------------------------------------------------------- reporting
+
+def output_path(name: str, quick: bool, output: str | None) -> Path:
+    """Where a benchmark writes: ``--output``, else ``results/<name>.json`` (``results/quick/`` for ``--quick``,
+    so a check run never replaces the recorded results)."""
+    if output:
+        return Path(output)
+    return RESULTS_DIR / ("quick" if quick else "") / f"{name}.json"
+
 
 def load_average() -> tuple[float, float, float] | None:
     """The 1, 5 and 15 minute load averages (None where the system has none)."""
