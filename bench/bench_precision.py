@@ -54,6 +54,7 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     output_path,
     print_table,
     ratio_summary,
+    round_order,
     spread,
 )
 
@@ -76,6 +77,17 @@ def paths(names: list[str], emulated_bf16: bool) -> dict[str, ComputePath]:
             continue
         chosen[name] = PATHS[name]
     return chosen
+
+
+def emulated(path: ComputePath) -> bool:
+    """True for a bf16 path on a CPU without native bfloat16 (measured only for its agreement)."""
+    return path.bf16_autocast and not has_native_bf16(CPU)
+
+
+def shown_path(path: str) -> str:
+    """``path`` relative to the repository when inside it (results name no machine paths)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else resolved.name
 
 
 def scorer(model_name: str, input_size: int, path: ComputePath) -> tuple[CountingScorer, object]:
@@ -108,7 +120,7 @@ def throughput_part(args, chosen: dict[str, ComputePath]) -> dict:
         walls = column(measured[name], "wall_s")
         summary = ratio_summary(walls, column(measured["fp32"], "wall_s"))
         same_top1 = (top[name].indices == top["fp32"].indices)
-        rows.append({"path": name, "compute_path": chosen[name].name,
+        rows.append({"path": name, "compute_path": chosen[name].name, "emulated": emulated(chosen[name]),
                      "images_per_s": spread([args.batch / w for w in walls]),
                      "time_over_fp32": summary.as_dict(), "speedup_median": 1.0 / summary.median,
                      "top1_same_as_fp32": f"{int(same_top1.sum())}/{len(same_top1)}",
@@ -146,17 +158,16 @@ def agreement_part(args, chosen: dict[str, ComputePath]) -> dict:
     if unknown:
         raise SystemExit(f"--methods: {unknown} not in the profile's methods {config.methods}")
     items = image_items(config)
-    maps, seconds, targets, ids = {}, {}, None, None
-    for name, path in chosen.items():
-        s, preprocessing = scorer(model, config.input_size, path)
-        batch = load_images(items, preprocessing)
-        if targets is None:  # fp32 first: its top-1 (or the labels) are every path's targets
-            targets = batch.labels if batch.has_labels else s(batch.images).argmax(dim=1)
-            ids = batch.image_ids
-        size = batch.images.shape[-1]
-        input_scale = float(np.mean(preprocessing.std))
-        for method in methods:
-            run = run_method(method, s, batch.images, targets,
+    scorers = {name: scorer(model, config.input_size, path) for name, path in chosen.items()}
+    batch = load_images(items, scorers["fp32"][1])
+    fp32 = scorers["fp32"][0]
+    targets = batch.labels if batch.has_labels else fp32(batch.images).argmax(dim=1)  # every path's targets
+    ids, size = batch.image_ids, batch.images.shape[-1]
+    input_scale = float(np.mean(scorers["fp32"][1].std))
+    maps, seconds = {}, {}
+    for index, method in enumerate(methods):  # the paths alternate their order from method to method
+        for name in round_order(list(chosen), index):
+            run = run_method(method, scorers[name][0], batch.images, targets,
                              method_settings(method, config.forwards, size, config, input_scale=input_scale),
                              config.batch_size, config.seed, config.explained_output)
             maps[name, method], seconds[f"{name}/{method}"] = run.maps, run.seconds
@@ -164,7 +175,8 @@ def agreement_part(args, chosen: dict[str, ComputePath]) -> dict:
     for name in list(chosen)[1:]:
         for method in methods:
             rho = spearman(maps[name, method], maps["fp32", method])
-            rows.append({"path": name, "compute_path": chosen[name].name, "method": method,
+            rows.append({"path": name, "compute_path": chosen[name].name, "emulated": emulated(chosen[name]),
+                         "method": method,
                          "spearman": dict(zip(ids, map(float, rho))), "min_spearman": float(rho.min()),
                          "agrees": bool((rho >= THRESHOLD).all()),
                          "explain_s": seconds[f"{name}/{method}"], "fp32_explain_s": seconds[f"fp32/{method}"]})
@@ -173,10 +185,16 @@ def agreement_part(args, chosen: dict[str, ComputePath]) -> dict:
     print_table(rows, [("path", "path", ""), ("method", "method", ""), ("min_spearman", "min Spearman", ".4f"),
                        ("agrees", f">= {THRESHOLD}", ""), ("explain_s", "explain s", ".1f"),
                        ("fp32_explain_s", "fp32 explain s", ".1f")])
-    return {"setting": {"model": model, "params": str(args.params), "images": ids, "targets": targets.tolist(),
+    # one run per method and path, the order alternating: each method is one "round" of the ratio
+    explain_time = {name: ratio_summary([seconds[f"{name}/{m}"] for m in methods],
+                                        [seconds[f"fp32/{m}"] for m in methods]).as_dict()
+                    for name in list(chosen)[1:]}
+    for name, summary in explain_time.items():
+        print(f"explain time {name} / fp32 over the {len(methods)} methods: {summary['text']}")
+    return {"setting": {"model": model, "params": shown_path(args.params), "images": ids, "targets": targets.tolist(),
                         "input_size": config.input_size, "forwards": config.forwards,
                         "explained_output": config.explained_output, "threshold": THRESHOLD, "quick": args.quick},
-            "rows": rows}
+            "rows": rows, "explain_time_over_fp32": explain_time}
 
 
 def merged_agreement(previous: dict | None, new: dict) -> dict:
@@ -188,7 +206,7 @@ def merged_agreement(previous: dict | None, new: dict) -> dict:
         return new
     done = {(r["path"], r["method"]) for r in new["rows"]}
     kept = [r for r in previous["rows"] if (r["path"], r["method"]) not in done]
-    return {**new, "rows": kept + new["rows"]}
+    return {**new, "rows": kept + new["rows"]}  # explain_time_over_fp32: of the latest run's methods
 
 
 def main(argv=None) -> int:
