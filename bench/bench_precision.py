@@ -13,8 +13,10 @@ sample photos against fp32's.
 
 ``--part agreement``: the maps of every method of the default ImageNet profile
 (``--params``: its photos, input size, forward budget, grids and explained output) under
-each path, compared with fp32's by the Spearman rank correlation per image. The fast
-path may be the default only where every image of every method has Spearman >= 0.99.
+each path, compared with fp32's by the Spearman rank correlation per image. A path may
+be the default (``imagenet.precision``) only where every image of every method has
+Spearman >= 0.99. An emulated bf16 path takes minutes per method: ``--methods`` measures
+a few at a time, and the rows of earlier runs in the same setting are kept.
 
 The ImageNet stages run with ``SHORTCUT_AUDIT_CPU_KERNELS=native`` (bfloat16 needs the
 processor's own instruction set), so this script does too unless the environment says

@@ -84,20 +84,26 @@ def test_cpu_native_bf16_needs_the_flag_an_uncapped_onednn_and_its_support(monke
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_fast_path_is_channels_last_with_bf16_only_where_native(monkeypatch, native):
+def test_fast_is_channels_last_float32_and_bf16_only_where_native(monkeypatch, native):
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
     fast = select_compute_path(cpu, "fast")
-    assert fast.channels_last and fast.bf16_autocast is native and not fast.compiled
-    assert fast.name == ("cpu-bf16-channels_last" if native else "cpu-fp32-channels_last")
-    fp32 = select_compute_path(cpu, "fp32")  # forcing fp32 wins over native bf16
+    assert fast.channels_last and not fast.bf16_autocast and not fast.compiled
+    assert fast.name == "cpu-fp32-channels_last"
+    fp32 = select_compute_path(cpu, "fp32")
     assert not fp32.channels_last and not fp32.bf16_autocast and fp32.name == "cpu-fp32"
-    assert select_compute_path(cpu, "fast", compile=True).name.endswith("-compiled")
+    if native:
+        bf16 = select_compute_path(cpu, "bf16")
+        assert bf16.channels_last and bf16.bf16_autocast and bf16.name == "cpu-bf16-channels_last"
+    else:  # emulated bfloat16 would be slower than float32: refused, not silently taken
+        with pytest.raises(ValueError, match="precision bf16 needs native bfloat16, which this cpu device lacks"):
+            select_compute_path(cpu, "bf16")
+    assert select_compute_path(cpu, "fast", compile=True).name == "cpu-fp32-channels_last-compiled"
     assert fast.as_dict()["compute_path"] == fast.name and fast.as_dict()["precision"] == "fast"
 
 
 def test_unknown_precision_is_refused():
-    with pytest.raises(ValueError, match="precision must be one of fast, fp32"):
+    with pytest.raises(ValueError, match="precision must be one of fast, bf16, fp32"):
         select_compute_path(torch.device("cpu"), "fp16")
 
 

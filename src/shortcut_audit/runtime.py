@@ -7,13 +7,17 @@ from the ``precision`` setting and what the hardware offers:
 
 - ``"fp32"``: float32 in the default (contiguous) memory layout; on CUDA with TF32
   switched off, so every product is IEEE float32.
-- ``"fast"``: channels_last inputs and weights (the layout oneDNN's and cuDNN's
-  fastest convolutions use), plus bfloat16 autocast where the device computes
-  bfloat16 natively (:func:`has_native_bf16`): CUDA devices of compute capability
-  8.0 or later, CPUs with AVX512-BF16 or AMX-BF16 (Arm: BF16) whose oneDNN is not
-  capped below those instructions. Elsewhere bfloat16 would be emulated, several
-  times slower than float32 (measured in ``bench/results/precision.json``), so the
-  fast path then stays float32.
+- ``"fast"`` (the default): the same float32 arithmetic with channels_last inputs and
+  weights, the layout oneDNN's and cuDNN's fastest convolutions use. Its maps agree
+  with fp32's (Spearman 1.000 per image for every method of the default ImageNet
+  profile; ``bench/results/precision.json``) and it is 1.4x faster on a CPU.
+- ``"bf16"``: ``"fast"`` plus bfloat16 autocast, only on a device that computes
+  bfloat16 natively (:func:`has_native_bf16`: CUDA compute capability 8.0 or later,
+  CPUs with AVX512-BF16 or AMX-BF16, Arm BF16, whose oneDNN is not capped below those
+  instructions); elsewhere it is refused, because emulated bfloat16 is about 15 times
+  slower than float32 (measured). Not the default: its maps do not all agree with
+  fp32's (MoSIP grid Morris: Spearman 0.958 on one photo of the default profile, its
+  elementary effects are differences of nearby outputs, which bfloat16 rounding blurs).
 
 The path taken is a :class:`ComputePath`; its :attr:`ComputePath.name` is what the
 stages record.
@@ -29,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-PRECISIONS = ("fast", "fp32")
+PRECISIONS = ("fast", "bf16", "fp32")
 # processor flags (x86 /proc/cpuinfo "flags", Arm "Features") of native bfloat16 dot products
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 # ONEDNN_MAX_CPU_ISA values that still let oneDNN use those instructions
@@ -131,7 +135,7 @@ class ComputePath:
     device_type : str
         ``"cpu"`` or ``"cuda"``.
     precision : str
-        The setting asked for, ``"fast"`` or ``"fp32"``.
+        The setting asked for, one of :data:`PRECISIONS`.
     channels_last : bool
         Inputs and weights in the channels_last memory layout.
     bf16_autocast : bool
@@ -189,13 +193,17 @@ def select_compute_path(device: torch.device, precision: str = "fast", compile: 
     Raises
     ------
     ValueError
-        For a precision other than ``"fast"`` or ``"fp32"``.
+        For a precision not in :data:`PRECISIONS`, and for ``"bf16"`` on a device
+        without native bfloat16.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "fp32":
         return ComputePath(device.type, precision, channels_last=False, bf16_autocast=False, compiled=compile)
-    return ComputePath(device.type, precision, channels_last=True, bf16_autocast=has_native_bf16(device),
+    if precision == "bf16" and not has_native_bf16(device):
+        raise ValueError(f"precision bf16 needs native bfloat16, which this {device.type} device lacks (emulated "
+                         f"bfloat16 is many times slower than float32); use fast or fp32")
+    return ComputePath(device.type, precision, channels_last=True, bf16_autocast=precision == "bf16",
                        compiled=compile)
 
 

@@ -14,7 +14,8 @@ def test_precision_defaults_to_the_fast_path_without_compile(make_params):
     del params["imagenet"]["precision"]
     config = parse_config(params)
     assert (config.precision, config.compile) == ("fast", False)
-    assert parse_config(make_params(["efficientnet_lite0"], precision="fp32", compile=True)).precision == "fp32"
+    for precision in ("fp32", "bf16"):  # bf16 is checked against the device when the audit starts
+        assert parse_config(make_params(["efficientnet_lite0"], precision=precision, compile=True)).precision == precision
 
 
 def test_empty_model_list(make_params):

@@ -4,7 +4,8 @@ Default (CPU) profile: few images at a reduced input resolution and a few hundre
 forward passes per image and method. Full (paper) profile for a GPU: each model's
 own resolution (``input_size: null``), 80 ImageNet images (``val_dir`` with the
 MoSIP classes), ``forwards: 3936``, ``morris.n_trajectories: 40``, ``batch_size:
-512`` with ``precision: fast`` (channels_last, and bfloat16 where the device has it natively), convergence
+512`` (``precision: bf16`` trades map agreement for speed on such a GPU, see
+:mod:`shortcut_audit.runtime`), convergence
 budgets up to 7,000 against a 10,000-forward reference on 7 x 7 masks (Sobol paper,
 Sec. 4.3); GEEX's ``n* = 5000`` mirrored pairs would need ``forwards: 10000``;
 ``fidelity.steps: 224`` (RISE: one step per 224 pixels at 224 px; the ensemble paper's

@@ -36,13 +36,13 @@ OUTPUTS = ("logit", "probability")
 class CountingScorer:
     """``images in [0, 1] -> logits`` (float32), counting inputs and forward time.
 
-    The forward passes take the compute path of ``precision`` (``"fast"`` or
-    ``"fp32"``, see :func:`shortcut_audit.runtime.select_compute_path`) unless
-    ``path`` names one: channels_last weights and inputs, bfloat16 autocast only
-    where the device has it natively, ``torch.compile`` when ``compile`` is set (its
-    compilation time lands in the first calls' forward time). Inputs on the CPU reach
-    a CUDA device through pinned memory and a non-blocking copy. The model is
-    converted in place (its layout; the values are unchanged).
+    The forward passes take the compute path of ``precision`` (``"fast"``, ``"bf16"``
+    or ``"fp32"``, see :func:`shortcut_audit.runtime.select_compute_path`) unless
+    ``path`` names one: channels_last weights and inputs (fast, bf16), bfloat16
+    autocast (bf16, only where the device has it natively), ``torch.compile`` when
+    ``compile`` is set (its compilation time lands in the first calls' forward time).
+    Inputs on the CPU reach a CUDA device through pinned memory and a non-blocking
+    copy. The model is converted in place (its layout; the values are unchanged).
     """
 
     def __init__(self, model: nn.Module, device: torch.device, precision: str = "fast", compile: bool = False,

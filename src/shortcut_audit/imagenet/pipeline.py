@@ -104,6 +104,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from shortcut_audit.config import ParamError
 from shortcut_audit.data.image_sets import ImageBatch, load_images, sample_photo_items, val_folder_items
 from shortcut_audit.imagenet import cross_architecture as xarch
 from shortcut_audit.imagenet.config import ImagenetConfig
@@ -225,7 +226,10 @@ class ImagenetAudit:
         self.device = resolve_device(config.device)
         self.rows: dict[str, list] = {name: [] for name in TABLES}
         self.protocols = fidelity_protocols(config)
-        self.compute_path = select_compute_path(self.device, config.precision, config.compile)
+        try:
+            self.compute_path = select_compute_path(self.device, config.precision, config.compile)
+        except ValueError as err:
+            raise ParamError("imagenet.precision", str(err)) from None
         self.arrays: dict[str, np.ndarray] = {}
         self.stats: dict[str, dict[str, torch.Tensor]] = {}  # local MoSIP statistics per model
 
