@@ -6,8 +6,8 @@ contenders run once per round, in alternating order, for ``--rounds`` rounds (se
 ``common.py``); each of ours is compared with each Captum method by the per-round
 ratio of wall times (median, min-max, IQR; "on par" unless every round agrees).
 Also reported: the share of the wall time spent inside the model's forward passes
-(the rest is mask generation, perturbation and estimation overhead) and that
-overhead per forward pass in milliseconds.
+(the rest is mask generation, perturbation and estimation overhead), that overhead per
+forward pass in milliseconds, and its per-round ratio to Captum's.
 
 Captum is a benchmark-only dependency (``pip install captum==0.9.0 --no-deps``).
 Run: ``python bench/bench_attribution.py`` (writes ``bench/results/attribution.json``);
@@ -79,17 +79,23 @@ def summarise(measurements: dict[str, list[dict]], n_images: int) -> tuple[list[
     methods = []
     for name, runs in measurements.items():
         walls, forwards = column(runs, "wall_s"), column(runs, "forward_s")
-        inputs = runs[0]["inputs"]
-        overhead_ms = [1000 * (w - f) / inputs for w, f in zip(walls, forwards)]
-        methods.append({"method": name, "forwards_per_image": inputs / n_images, "wall_s": spread(walls),
+        methods.append({"method": name, "forwards_per_image": runs[0]["inputs"] / n_images, "wall_s": spread(walls),
                         "forward_share": spread([f / w for w, f in zip(walls, forwards)]),
-                        "overhead_ms_per_forward": spread(overhead_ms)})
+                        "overhead_ms_per_forward": spread(overhead_per_forward(runs))})
     comparisons = []
     for ours in OURS:
         for reference in REFERENCES:
             summary = ratio_summary(column(measurements[ours], "wall_s"), column(measurements[reference], "wall_s"))
-            comparisons.append({"ours": ours, "reference": reference, **summary.as_dict()})
+            overhead = ratio_summary(overhead_per_forward(measurements[ours]),
+                                     overhead_per_forward(measurements[reference]))
+            comparisons.append({"ours": ours, "reference": reference, **summary.as_dict(),
+                                "overhead_per_forward": overhead.as_dict()})
     return methods, comparisons
+
+
+def overhead_per_forward(runs: list[dict]) -> list[float]:
+    """Wall time outside the model per forward pass, in ms, per round."""
+    return [1000 * (r["wall_s"] - r["forward_s"]) / r["inputs"] for r in runs]
 
 
 def main(argv=None) -> int:
@@ -120,9 +126,10 @@ def main(argv=None) -> int:
                 [("method", "method", ""), ("forwards", "forwards/img", ".0f"), ("wall", "median s", ".3f"),
                  ("spread", "min-max s", ""), ("share", "in forwards", ".1%"), ("overhead", "overhead ms/fwd", ".3f")])
     print()
-    print_table(comparisons, [("ours", "ours", ""), ("reference", "reference", ""), ("median", "median ratio", ".2f"),
-                              ("low", "min", ".2f"), ("high", "max", ".2f"), ("q1", "q1", ".2f"), ("q3", "q3", ".2f"),
-                              ("verdict", "verdict", "")])
+    print_table([{**c, "overhead": c["overhead_per_forward"]["text"]} for c in comparisons],
+                [("ours", "ours", ""), ("reference", "reference", ""), ("median", "time ratio", ".2f"),
+                 ("low", "min", ".2f"), ("high", "max", ".2f"), ("q1", "q1", ".2f"), ("q3", "q3", ".2f"),
+                 ("verdict", "verdict", ""), ("overhead", "overhead/fwd ratio (min-max)", "")])
     output = output_path("attribution", args.quick, args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({

@@ -237,10 +237,14 @@ def main(argv=None) -> int:
     results = json.loads(output.read_text()) if output.is_file() else {}
     results["environment"] = {**environment(load_before), "native_bf16": has_native_bf16(CPU),
                               "fast_path_here": select_compute_path(CPU, "fast").name}
-    if args.part in ("throughput", "both"):
-        results["throughput"] = throughput_part(args, chosen)
+    if args.part in ("throughput", "both"):  # one entry per setting: runs at other sizes are kept
+        key = f"throughput_{args.input_size}px_batch{args.batch}" + ("_emulated_bf16" if args.emulated_bf16 else "")
+        before = load_average()
+        results[key] = {**throughput_part(args, chosen), "load_average": {"before": before, "after": load_average()}}
     if args.part in ("agreement", "both"):
-        results["agreement"] = merged_agreement(results.get("agreement"), agreement_part(args, chosen))
+        before = load_average()
+        part = {**agreement_part(args, chosen), "load_average": {"before": before, "after": load_average()}}
+        results["agreement"] = merged_agreement(results.get("agreement"), part)
     results["environment"]["load_average_after"] = load_average()
     print(f"native bf16: {results['environment']['native_bf16']}; the fast path here: "
           f"{results['environment']['fast_path_here']}; load average before {load_before}, "

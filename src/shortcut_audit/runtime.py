@@ -10,14 +10,16 @@ from the ``precision`` setting and what the hardware offers:
 - ``"fast"`` (the default): the same float32 arithmetic with channels_last inputs and
   weights, the layout oneDNN's and cuDNN's fastest convolutions use. Its maps agree
   with fp32's (Spearman 1.000 per image for every method of the default ImageNet
-  profile; ``bench/results/precision.json``) and it is 1.4x faster on a CPU.
+  profile) and EfficientNet-Lite0 runs 1.35x faster on an AVX2 CPU at 128 px
+  (``bench/results/precision.json``).
 - ``"bf16"``: ``"fast"`` plus bfloat16 autocast, only on a device that computes
   bfloat16 natively (:func:`has_native_bf16`: CUDA compute capability 8.0 or later,
   CPUs with AVX512-BF16 or AMX-BF16, Arm BF16, whose oneDNN is not capped below those
-  instructions); elsewhere it is refused, because emulated bfloat16 is about 15 times
-  slower than float32 (measured). Not the default: its maps do not all agree with
-  fp32's (MoSIP grid Morris: Spearman 0.958 on one photo of the default profile, its
-  elementary effects are differences of nearby outputs, which bfloat16 rounding blurs).
+  instructions); elsewhere it is refused, because emulated bfloat16 is an order of
+  magnitude slower than float32 (13x measured). Not the default: its maps do not all
+  agree with fp32's (min Spearman per image on the default profile: Sobol 0.984, MoSIP
+  grid Morris 0.957; both estimate from differences of nearby outputs, which bfloat16
+  rounding blurs; RISE 1.000, Occlusion 0.998, GEEX 0.994).
 
 The path taken is a :class:`ComputePath`; its :attr:`ComputePath.name` is what the
 stages record.
