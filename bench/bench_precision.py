@@ -50,6 +50,7 @@ from shortcut_audit.models.imagenet import load_imagenet_model  # noqa: E402
 from shortcut_audit.runtime import ComputePath, has_native_bf16, select_compute_path  # noqa: E402
 from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     column,
+    cpu_model,
     environment,
     interleaved,
     load_average,
@@ -195,12 +196,14 @@ def agreement_part(args, chosen: dict[str, ComputePath]) -> dict:
         print(f"explain time {name} / fp32 over the {len(methods)} methods: {summary['text']}")
     return {"setting": {"model": model, "params": shown_path(args.params), "images": ids, "targets": targets.tolist(),
                         "input_size": config.input_size, "forwards": config.forwards,
-                        "explained_output": config.explained_output, "threshold": THRESHOLD, "quick": args.quick},
+                        "explained_output": config.explained_output, "threshold": THRESHOLD, "quick": args.quick,
+                        "cpu": cpu_model(), "torch": torch.__version__},
             "rows": rows, "explain_time_over_fp32": explain_time}
 
 
 def merged_agreement(previous: dict | None, new: dict) -> dict:
-    """``new``, plus the rows of ``previous`` for other (path, method) pairs measured in the same setting.
+    """``new``, plus the rows of ``previous`` for other (path, method) pairs measured in the same setting
+    (profile, photos, processor and torch).
 
     Lets a slow path (emulated bf16) be measured one method at a time.
     """

@@ -129,3 +129,17 @@ def test_each_benchmark_runs_quick(common, monkeypatch, tmp_path, script, needs)
         sys.modules.pop(script, None)
         torch.set_num_threads(threads)
     assert json.loads(output.read_text())
+
+
+def test_agreement_rows_of_one_setting_accumulate_and_another_setting_replaces_them(common, monkeypatch):
+    monkeypatch.setenv("SHORTCUT_AUDIT_CPU_KERNELS", "portable")  # the script sets native when unset
+    precision = importlib.import_module("bench_precision")
+    setting = {"images": ["chelsea"], "cpu": "X", "torch": "2"}
+    first = {"setting": setting, "rows": [{"path": "bf16", "method": "rise", "min_spearman": 0.9}]}
+    second = {"setting": dict(setting), "rows": [{"path": "bf16", "method": "sobol", "min_spearman": 0.8},
+                                                 {"path": "bf16", "method": "rise", "min_spearman": 0.95}]}
+    merged = precision.merged_agreement(first, second)
+    assert sorted((r["method"], r["min_spearman"]) for r in merged["rows"]) == [("rise", 0.95), ("sobol", 0.8)]
+    other_machine = {"setting": {**setting, "cpu": "Y"}, "rows": []}
+    assert precision.merged_agreement(merged, other_machine) == other_machine
+    sys.modules.pop("bench_precision", None)
