@@ -5,7 +5,10 @@
 equal number of forward passes per image (Fel et al. 2021, Table 1 protocol).
 
 Each part updates its own entry of ``bench/results/imagenet.json`` (suffixed by the
-explained output, ``--output-kind logit|probability``).
+explained output, ``--output-kind logit|probability``). These are measurements of
+quality (rank correlations, AUCs: deterministic for a seed); the wall times they print
+come from one run and compare nothing. ``--quick`` runs a tiny setting (pass
+``--output`` elsewhere to keep the recorded results).
 
 Convergence: for each method a converged map is computed with ``--reference`` forward passes
 (independent seed), then the method is re-run at each budget and the Spearman rank
@@ -35,17 +38,19 @@ from shortcut_audit.data.image_sets import load_images, sample_photo_items
 from shortcut_audit.imagenet.config import parse_config
 from shortcut_audit.imagenet.convergence import convergence_rows
 from shortcut_audit.imagenet.explain import CountingScorer, method_settings, predicted_classes, run_method
-from shortcut_audit.imagenet.fidelity import fidelity_scores
+from shortcut_audit.imagenet.fidelity import FidelityProtocol, fidelity_scores
 from shortcut_audit.models.imagenet import load_imagenet_model
-from shortcut_audit.runtime import resolve_device
+from shortcut_audit.runtime import PRECISIONS, resolve_device
+from common import output_path  # noqa: E402  (bench/ is on sys.path when run as a script)
 
-RESULTS = Path(__file__).resolve().parent / "results" / "imagenet.json"
 
 
-def bench_config(sobol_grid: int, rise_grid: int, convergence_grid: int = 7):
-    params = {"imagenet": {"models": ["efficientnet_lite0"], "methods": ["sobol", "rise"], "forwards": 2 * (sobol_grid ** 2 + 1),
+def bench_config(sobol_grid: int, rise_grid: int, convergence_grid: int, budgets: list[int], reference: int):
+    params = {"imagenet": {"models": ["efficientnet_lite0"], "methods": ["sobol", "rise"],
+                           "forwards": max(16, 2 * (sobol_grid ** 2 + 1)),
                            "sobol": {"grid_size": sobol_grid}, "rise": {"grid_size": rise_grid},
-                           "convergence": {"grid_size": convergence_grid}}}
+                           "convergence": {"grid_size": convergence_grid, "budgets": budgets,
+                                           "reference_forwards": reference}}}
     return parse_config(params)
 
 
@@ -59,14 +64,14 @@ def _group(rows: list[dict], keys: tuple[str, ...]) -> dict:
 def deletion_part(args, config, scorer, batch, targets) -> dict:
     """Deletion/insertion AUC of Sobol, RISE and Occlusion at ``--deletion-forwards`` per image."""
     size = batch.images.shape[-1]
+    protocol = FidelityProtocol("rise", "zero", "blur", args.deletion_steps)  # the RISE paper's baselines
     table = []
     start = time.perf_counter()
     for method in ("sobol", "rise", "occlusion"):
         settings = method_settings(method, args.deletion_forwards, size, config)
         run = run_method(method, scorer, batch.images, targets, settings, args.batch_size, seed=0,
                          output=args.output_kind)
-        scores, _ = fidelity_scores(scorer, batch.images, run.maps, targets, args.deletion_steps, "zero", "blur",
-                                    args.batch_size)
+        scores, _ = fidelity_scores(scorer, batch.images, run.maps, targets, protocol, args.batch_size)
         table.append({"method": method, "forwards": run.forwards_per_image, "settings": settings,
                       "deletion_auc": float(scores["deletion_auc"].mean()),
                       "insertion_auc": float(scores["insertion_auc"].mean()),
@@ -80,7 +85,8 @@ def deletion_part(args, config, scorer, batch, targets) -> dict:
         "setting": {"model": args.model, "images": batch.image_ids, "targets": targets.tolist(),
                     "input_size": args.input_size, "forwards_per_image": args.deletion_forwards,
                     "steps": args.deletion_steps, "sobol_grid": args.sobol_grid, "deletion_baseline": "zero",
-                    "insertion_baseline": "blur", "threads": args.threads, "explained_output": args.output_kind},
+                    "insertion_baseline": "blur", "threads": args.threads, "explained_output": args.output_kind,
+                    "compute_path": scorer.path.name, "quick": args.quick},
         "results": table,
         "sobol_over_rise": by_method["sobol"] / by_method["rise"],
         "sobol_over_occlusion": by_method["sobol"] / by_method["occlusion"],
@@ -108,18 +114,25 @@ def main(argv=None) -> int:
     parser.add_argument("--output-kind", choices=("logit", "probability"), default="logit",
                         help="model output the methods explain")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--precision", choices=PRECISIONS, default="fast",
+                        help="compute path of the forward passes (see shortcut_audit.runtime)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny setting (32 px, small budgets) that checks the script runs")
+    parser.add_argument("--output", help=f"default: bench/results/imagenet.json (quick: bench/results/quick/)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.input_size, args.budgets, args.reference, args.deletion_forwards, args.deletion_steps = 64, [20, 40], 80, 40, 4
+        args.sobol_grid, args.convergence_grid, args.batch_size = 3, 2, 64
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
 
-    config = bench_config(args.sobol_grid, args.rise_grid, args.convergence_grid)
+    config = bench_config(args.sobol_grid, args.rise_grid, args.convergence_grid, args.budgets, args.reference)
     loaded = load_imagenet_model(args.model, input_size=args.input_size, device=device)
     batch = load_images(sample_photo_items(max_images=args.images), loaded.preprocessing)
-    scorer = CountingScorer(loaded.model, device, autocast=True)
+    scorer = CountingScorer(loaded.model, device, precision=args.precision)
     targets, _ = predicted_classes(scorer, batch.images, args.batch_size)
     scorer.total_inputs, scorer.total_forward_seconds = 0, 0.0
-    output = Path(args.output)
+    output = output_path("imagenet", args.quick, args.output)
     previous = json.loads(output.read_text()) if output.is_file() else {}
     if args.part == "deletion":
         previous[f"deletion_{args.output_kind}"] = deletion_part(args, config, scorer, batch, targets)
@@ -160,6 +173,7 @@ def main(argv=None) -> int:
             "input_size": args.input_size, "budgets": args.budgets, "reference_forwards": args.reference,
             "convergence_grid": args.convergence_grid, "batch_size": args.batch_size,
             "threads": args.threads, "device": str(device), "explained_output": args.output_kind,
+            "compute_path": scorer.path.name, "quick": args.quick,
             "cpu": platform.processor() or platform.machine(),
             "note": "reduced from the paper (224 px, 10,000-forward reference, many images) to fit a 2-core CPU",
         },

@@ -1,4 +1,8 @@
-"""Run every benchmark in this folder (each prints a table and writes bench/results/<name>.json)."""
+"""Run every benchmark in this folder (each prints a table and writes bench/results/<name>.json).
+
+``python bench/run_all.py --quick`` passes ``--quick`` on: a tiny setting that only checks the
+scripts run (write its results elsewhere with each script's ``--output`` to keep the recorded ones).
+"""
 from __future__ import annotations
 
 import subprocess
@@ -8,11 +12,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    extra = list(sys.argv[1:] if argv is None else argv)
     failed = []
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"== {script.name}", flush=True)
-        if subprocess.run([sys.executable, str(script)]).returncode != 0:
+        if subprocess.run([sys.executable, str(script), *extra]).returncode != 0:
             failed.append(script.name)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

@@ -30,7 +30,7 @@ def tiny_model_path(tmp_path, monkeypatch):
 def small_params(models, **overrides):
     imagenet = {
         "models": models, "weights_dir": None, "val_dir": None, "classes": None, "max_images": 2,
-        "input_size": 32, "batch_size": 32, "autocast": True,
+        "input_size": 32, "batch_size": 32, "precision": "fast",
         "methods": ["sobol", "rise", "occlusion", "morris_grid", "geex"], "forwards": 40,
         "sobol": {"grid_size": 3}, "rise": {"grid_size": 4, "keep_prob": 0.5},
         "occlusion": {"patch_fraction": 0.25}, "geex": {"sigma": 0.15, "noise_size": 4,

@@ -9,6 +9,15 @@ def test_small_params_parse(make_params):
     assert config.forwards == 40 and config.convergence_budgets == [20, 40]
 
 
+def test_precision_defaults_to_the_fast_path_without_compile(make_params):
+    params = make_params(["efficientnet_lite0"])
+    del params["imagenet"]["precision"]
+    config = parse_config(params)
+    assert (config.precision, config.compile) == ("fast", False)
+    for precision in ("fp32", "bf16"):  # bf16 is checked against the device when the audit starts
+        assert parse_config(make_params(["efficientnet_lite0"], precision=precision, compile=True)).precision == precision
+
+
 def test_empty_model_list(make_params):
     with pytest.raises(ParamError, match=r"imagenet\.models"):
         parse_config(make_params([]))
@@ -37,6 +46,8 @@ def test_empty_model_list(make_params):
     ({"morris": {"sampling": "regional"}}, "imagenet.morris.sampling"),
     ({"cross_architecture": {"reference_model": "lenet"}}, "imagenet.cross_architecture.reference_model"),
     ({"cross_architecture": {"mask_baseline": "pink"}}, "imagenet.cross_architecture.mask_baseline"),
+    ({"precision": "fp16"}, "imagenet.precision"),
+    ({"compile": "yes"}, "imagenet.compile"),
 ])
 def test_bad_values_name_the_key(make_params, override, key):
     with pytest.raises(ParamError, match=key.replace(".", r"\.")):

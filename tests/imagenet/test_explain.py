@@ -146,3 +146,69 @@ def test_occlusion_on_a_small_budget_gives_finite_maps(make_params, tiny_model_p
     run = run_method("occlusion", scorer, torch.rand(1, 3, 64, 64), torch.tensor([1]),
                      method_settings("occlusion", 20, 64, config), 16, 0)
     assert torch.isfinite(run.maps).all() and run.forwards_per_image <= 20
+
+
+def _conv_output_dtypes(model):
+    """dtypes of every conv layer's output, recorded by forward hooks."""
+    seen = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(lambda m, args, out: seen.append((args[0].is_contiguous(), out.dtype)))
+    return seen
+
+
+@pytest.mark.parametrize("precision, native, bf16, channels_last", [
+    ("bf16", True, True, True), ("fast", True, False, True), ("fast", False, False, True),
+    ("fp32", True, False, False),
+])
+def test_scorer_takes_the_selected_compute_path(monkeypatch, tiny_model_path, precision, native, bf16,
+                                                channels_last):
+    from shortcut_audit import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    loaded = load_imagenet_model(tiny_model_path, input_size=32)
+    seen = _conv_output_dtypes(loaded.model)
+    scorer = CountingScorer(loaded.model, torch.device("cpu"), precision=precision)
+    logits = scorer(torch.rand(3, 3, 32, 32))
+    assert logits.dtype == torch.float32 and logits.shape == (3, 1000) and scorer.total_inputs == 3
+    assert seen == [(not channels_last, torch.bfloat16 if bf16 else torch.float32)]
+    conv = loaded.model.net[0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) is channels_last
+    assert scorer.path.precision == precision
+
+
+def test_scorer_refuses_a_path_of_another_device():
+    from shortcut_audit.runtime import ComputePath
+
+    with pytest.raises(ValueError, match="does not run on device cpu"):
+        CountingScorer(torch.nn.Linear(2, 2), torch.device("cpu"), path=ComputePath("cuda", "fast", True, True))
+
+
+def test_fast_path_maps_agree_with_fp32(make_params, tiny_model_path):
+    """The default fast path (channels_last float32) keeps every map's ranking: Spearman
+    >= 0.999 per image against plain float32."""
+    from shortcut_audit.metrics.convergence import spearman
+
+    config = parse_config(make_params([tiny_model_path]))
+    images, targets = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.tensor([1, 2])
+    maps = {}
+    for precision in ("fp32", "fast"):
+        scorer = CountingScorer(load_imagenet_model(tiny_model_path, input_size=32).model, torch.device("cpu"),
+                                precision=precision)
+        maps[scorer.path.name] = {method: run_method(method, scorer, images, targets,
+                                              method_settings(method, 60, 32, config), 16, 0).maps
+                           for method in ("sobol", "rise", "occlusion", "morris_grid", "geex")}
+    for method, fp32 in maps["cpu-fp32"].items():
+        rho = spearman(maps["cpu-fp32-channels_last"][method], fp32)
+        assert (rho >= 0.999).all(), (method, rho)
+
+
+@pytest.mark.slow
+def test_compiled_scorer_matches_eager(tiny_model_path):
+    loaded = load_imagenet_model(tiny_model_path, input_size=32)
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        eager = loaded.model(x)
+    scorer = CountingScorer(loaded.model, torch.device("cpu"), precision="fp32", compile=True)
+    assert scorer.path.name == "cpu-fp32-compiled"
+    torch.testing.assert_close(scorer(x), eager, rtol=1e-4, atol=1e-5)

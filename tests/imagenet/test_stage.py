@@ -107,6 +107,34 @@ def test_stage_uses_the_configured_overlap_reference(tmp_path, monkeypatch, make
     assert set(overlap["requested_reference"]) == {other}
 
 
+@pytest.mark.parametrize("precision, path", [
+    ("fp32", "cpu-fp32"), ("fast", "cpu-fp32-channels_last"), ("bf16", "cpu-bf16-channels_last"),
+])
+def test_stage_records_the_compute_path_and_fp32_can_be_forced(tmp_path, monkeypatch, make_params, tiny_model_path,
+                                                               precision, path):
+    """On a CPU with native bfloat16 (detection patched) each precision takes its path, and
+    metrics.json says which arithmetic produced the numbers."""
+    from shortcut_audit import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    params = make_params([tiny_model_path], methods=["rise", "occlusion"], precision=precision,
+                         convergence={"methods": ["rise"], "budgets": [20], "reference_forwards": 40, "n_images": 1})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _stage().main(["--params", str(tmp_path / "params.yaml"), "--output", str(tmp_path / "out")]) == 0
+    profile = json.loads((tmp_path / "out" / "metrics.json").read_text())["profile"]
+    assert (profile["precision"], profile["compute_path"]) == (precision, path)
+
+
+def test_stage_refuses_bf16_without_native_support_before_work(tmp_path, monkeypatch, make_params, tiny_model_path):
+    from shortcut_audit import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(make_params([tiny_model_path], precision="bf16")))
+    with pytest.raises(ParamError, match=r"imagenet\.precision.*needs native bfloat16"):
+        _stage().main(["--params", str(tmp_path / "params.yaml"), "--output", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
 def test_stage_validates_before_work(tmp_path, make_params):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(make_params(["efficientnet_lite0"], forwards=-1)))
     with pytest.raises(ParamError, match="imagenet.forwards"):

@@ -4,7 +4,8 @@ Default (CPU) profile: few images at a reduced input resolution and a few hundre
 forward passes per image and method. Full (paper) profile for a GPU: each model's
 own resolution (``input_size: null``), 80 ImageNet images (``val_dir`` with the
 MoSIP classes), ``forwards: 3936``, ``morris.n_trajectories: 40``, ``batch_size:
-512`` with ``autocast: true`` (bfloat16 and channels_last on CUDA), convergence
+512`` (``precision: bf16`` trades map agreement for speed on such a GPU, see
+:mod:`shortcut_audit.runtime`), convergence
 budgets up to 7,000 against a 10,000-forward reference on 7 x 7 masks (Sobol paper,
 Sec. 4.3); GEEX's ``n* = 5000`` mirrored pairs would need ``forwards: 10000``;
 ``fidelity.steps: 224`` (RISE: one step per 224 pixels at 224 px; the ensemble paper's
@@ -22,6 +23,7 @@ from shortcut_audit.config import ParamError, get, require, require_choice, requ
 from shortcut_audit.imagenet.fidelity import PROTOCOLS
 from shortcut_audit.metrics.perturbation import BASELINES
 from shortcut_audit.models.imagenet import model_spec
+from shortcut_audit.runtime import PRECISIONS
 
 FORWARD_METHODS = ("sobol", "rise", "occlusion", "morris_grid", "geex", "gers", "igeex")
 ENSEMBLE_NORMALISATIONS = ("linear", "z", "l1", "l2")
@@ -78,7 +80,8 @@ class ImagenetConfig:
     max_images: int
     input_size: int | None
     batch_size: int
-    autocast: bool
+    precision: str
+    compile: bool
     explained_output: str
     methods: list[str]
     forwards: int
@@ -179,7 +182,8 @@ def parse_config(params: dict) -> ImagenetConfig:
         max_images=_positive_int(params, f"{p}.max_images", default=3),
         input_size=input_size,
         batch_size=_positive_int(params, f"{p}.batch_size", default=64),
-        autocast=require(params, f"{p}.autocast", bool, default=True),
+        precision=require_choice(params, f"{p}.precision", PRECISIONS, default="fast"),
+        compile=require(params, f"{p}.compile", bool, default=False),
         explained_output=require_choice(params, f"{p}.explained_output", ("logit", "probability"), default="logit"),
         methods=methods,
         forwards=forwards,

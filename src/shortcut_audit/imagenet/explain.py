@@ -20,6 +20,7 @@ from torch import nn
 
 from shortcut_audit import attribution
 from shortcut_audit.attribution.morris_grid import average_over_images
+from shortcut_audit.runtime import ComputePath, select_compute_path, to_device
 
 # methods explained on the reference architecture -> class name in the attribution registry
 METHOD_CLASSES = {
@@ -35,16 +36,25 @@ OUTPUTS = ("logit", "probability")
 class CountingScorer:
     """``images in [0, 1] -> logits`` (float32), counting inputs and forward time.
 
-    On CUDA the forward runs under bfloat16 autocast with channels_last inputs when
-    ``autocast`` is set (the full profile).
+    The forward passes take the compute path of ``precision`` (``"fast"``, ``"bf16"``
+    or ``"fp32"``, see :func:`shortcut_audit.runtime.select_compute_path`) unless
+    ``path`` names one: channels_last weights and inputs (fast, bf16), bfloat16
+    autocast (bf16, only where the device has it natively), ``torch.compile`` when
+    ``compile`` is set (its compilation time lands in the first calls' forward time).
+    Inputs on the CPU reach a CUDA device through pinned memory and a non-blocking
+    copy. The model is converted in place (its layout; the values are unchanged).
     """
 
-    def __init__(self, model: nn.Module, device: torch.device, autocast: bool = True):
+    def __init__(self, model: nn.Module, device: torch.device, precision: str = "fast", compile: bool = False,
+                 path: ComputePath | None = None):
+        self.path = path or select_compute_path(device, precision, compile)
+        if self.path.device_type != device.type:
+            raise ValueError(f"compute path {self.path.name} does not run on device {device}")
         self.model = model.to(device).eval()
         self.device = device
-        self.fast_cuda = autocast and device.type == "cuda"
-        if self.fast_cuda:
+        if self.path.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self._forward = torch.compile(self.model) if self.path.compiled else self.model
         self.inputs_seen = 0
         self.forward_seconds = 0.0
         self.total_inputs = 0
@@ -52,15 +62,12 @@ class CountingScorer:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         start = time.perf_counter()
-        images = images.to(self.device, non_blocking=True)
-        with torch.no_grad():
-            if self.fast_cuda:
-                images = images.contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    logits = self.model(images)
-            else:
-                logits = self.model(images)
-            logits = logits.float()
+        images = to_device(images, self.device)
+        if self.path.channels_last and images.ndim == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad(), self.path.forward_context():
+            logits = self._forward(images)
+        logits = logits.float()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         elapsed = time.perf_counter() - start

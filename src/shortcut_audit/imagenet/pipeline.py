@@ -80,8 +80,11 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     ``map_<method>`` (n, S, S) float32, ``mu_star_<model>`` / ``sigma_<model>`` (n, w, w) of the
     local analysis, ``mu_star_global_<model>`` / ``sigma_global_<model>`` (w, w) of the global one.
 ``metrics.json``
-    Profile (resolution, budgets, images, device, interval level, ensemble protocol),
-    per-method mean scores and the Sobol vs RISE/Occlusion deletion comparison under the
+    Profile (resolution, budgets, images, device, interval level, ensemble protocol, and the
+    arithmetic of the forward passes: ``precision`` as asked, ``compute_path`` as taken, e.g.
+    ``cpu-fp32-channels_last`` or ``cuda-bf16-channels_last``, see
+    :func:`shortcut_audit.runtime.select_compute_path`), per-method mean scores and the
+    Sobol vs RISE/Occlusion deletion comparison under the
     headline protocol (``headline_protocol``, the first of ``fidelity.protocols``),
     ``fidelity_protocols`` (name -> description), ``not_beating_random`` (protocol -> methods
     not shown to beat the random map on every score), mean L1 to each white-box map per
@@ -101,6 +104,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from shortcut_audit.config import ParamError
 from shortcut_audit.data.image_sets import ImageBatch, load_images, sample_photo_items, val_folder_items
 from shortcut_audit.imagenet import cross_architecture as xarch
 from shortcut_audit.imagenet.config import ImagenetConfig
@@ -127,7 +131,7 @@ from shortcut_audit import schema
 from shortcut_audit.io import atomic_dir, write_json
 from shortcut_audit.metrics import METRICS, l1_distance
 from shortcut_audit.models.imagenet import LoadedModel, WeightsNotFoundError, load_imagenet_model
-from shortcut_audit.runtime import resolve_device, seed_everything
+from shortcut_audit.runtime import resolve_device, seed_everything, select_compute_path
 
 #: File stem -> columns of every table the stage writes (declared in :mod:`shortcut_audit.schema`).
 COLUMNS: dict[str, list[str]] = schema.columns_of("imagenet")
@@ -198,13 +202,17 @@ class ImagenetAudit:
         self.device = resolve_device(config.device)
         self.rows: dict[str, list] = {name: [] for name in TABLES}
         self.protocols = fidelity_protocols(config)
+        try:
+            self.compute_path = select_compute_path(self.device, config.precision, config.compile)
+        except ValueError as err:
+            raise ParamError("imagenet.precision", str(err)) from None
         self.arrays: dict[str, np.ndarray] = {}
         self.stats: dict[str, dict[str, torch.Tensor]] = {}  # local MoSIP statistics per model
 
     # ------------------------------------------------------------------ steps
     def prepare(self, loaded: LoadedModel, items) -> tuple[ImageBatch, torch.Tensor, str, CountingScorer]:
         batch = load_images(items, loaded.preprocessing)
-        scorer = CountingScorer(loaded.model, self.device, self.config.autocast)
+        scorer = CountingScorer(loaded.model, self.device, path=self.compute_path)
         predicted, _ = predicted_classes(scorer, batch.images, self.config.batch_size)
         if batch.has_labels:
             return batch, batch.labels, "true", scorer
@@ -325,7 +333,8 @@ class ImagenetAudit:
         model_rows = []
         for loaded in loaded_models:
             t0 = time.perf_counter()
-            self.log(f"{loaded.name}: {len(items)} images at {loaded.preprocessing.input_size}px")
+            self.log(f"{loaded.name}: {len(items)} images at {loaded.preprocessing.input_size}px, "
+                     f"{self.compute_path.name}")
             batch, targets, target_kind, scorer = self.prepare(loaded, items)
             morris_run = self.cross_architecture_steps(loaded, batch, targets, target_kind, scorer)
             if loaded.name == reference:
@@ -359,6 +368,7 @@ class ImagenetAudit:
         tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in self.rows.items()}
         metrics = summarise(tables, c, reference, items, time.perf_counter() - start, self.device,
                             overlap_reference)
+        metrics["profile"].update(precision=c.precision, compute_path=self.compute_path.name)
         return ImagenetResults(tables, self.arrays, metrics)
 
     def _target_probabilities(self, scorer, batch, targets):
