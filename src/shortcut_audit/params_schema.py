@@ -212,7 +212,7 @@ KNOWN_KEYS: dict[str, Any] = {
         "max_images": VALUE,
         "input_size": VALUE,
         "batch_size": VALUE,
-        "autocast": VALUE,
+        "precision": VALUE,
         "texts": {ANY: VALUE},
         "n_bootstrap": VALUE,
         "verdict": {

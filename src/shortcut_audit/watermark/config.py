@@ -21,6 +21,7 @@ from typing import Mapping
 import torch
 
 from shortcut_audit.attribution.geex import DEFAULT_SIGMA, LOSSES, NOISES
+from shortcut_audit.runtime import PRECISIONS
 from shortcut_audit.config import ParamError, get, require, require_choice, require_names
 from shortcut_audit.factors.base import ImageFactor
 from shortcut_audit.factors.registry import FactorRegistry, factor_registry
@@ -209,7 +210,7 @@ class WatermarkConfig:
     max_images: int | None
     input_size: int | None
     batch_size: int
-    autocast: bool
+    precision: str
     texts: dict[str, str]
     n_bootstrap: int
     drop_threshold: float
@@ -252,7 +253,7 @@ class WatermarkConfig:
             max_images=_optional_int(params, f"{p}.max_images"),
             input_size=input_size,
             batch_size=_int(params, f"{p}.batch_size", default=32),
-            autocast=require(params, f"{p}.autocast", bool, default=True),
+            precision=require_choice(params, f"{p}.precision", PRECISIONS, default="fast"),
             texts=_texts(params),
             n_bootstrap=_int(params, f"{p}.n_bootstrap", 100, default=2000),
             drop_threshold=require(params, f"{p}.verdict.drop_threshold", float, lambda v: 0 < v <= 1,

@@ -64,6 +64,7 @@ import pandas as pd
 import torch
 
 from shortcut_audit.audit.factor_morris import COLUMNS as MORRIS_COLUMNS
+from shortcut_audit.config import ParamError
 from shortcut_audit.data.image_sets import load_images
 from shortcut_audit.factors.scene import ProbabilityReader, image_scene
 from shortcut_audit.factors.watermark import CARTON, watermark_mask
@@ -72,7 +73,7 @@ from shortcut_audit.imagenet.pipeline import image_items
 from shortcut_audit import schema
 from shortcut_audit.io import atomic_dir, write_json
 from shortcut_audit.models.imagenet import WeightsNotFoundError, load_imagenet_model
-from shortcut_audit.runtime import resolve_device, seed_everything
+from shortcut_audit.runtime import resolve_device, seed_everything, select_compute_path
 from shortcut_audit.watermark.audit import MORRIS_OUTPUTS, VERDICT_COLUMNS, audit_images, seeded_subset
 from shortcut_audit.watermark.config import WatermarkConfig, check_inputs
 from shortcut_audit.watermark.effects import EFFECT_COLUMNS, IMAGE_COLUMNS
@@ -109,12 +110,16 @@ class WatermarkAudit:
     def __init__(self, config: WatermarkConfig, log: Callable[[str], None] = print):
         self.config, self.log = config, log
         self.device = resolve_device(config.device)
+        try:
+            self.compute_path = select_compute_path(self.device, config.precision, False)
+        except ValueError as err:
+            raise ParamError("watermark.precision", str(err)) from None
         self.rows: dict[str, list[dict]] = {name: [] for name in TABLES}
         self.arrays: dict[str, np.ndarray] = {}
 
     def model_step(self, loaded, batch) -> dict:
         c = self.config
-        scorer = CountingScorer(loaded.model, self.device, c.autocast)
+        scorer = CountingScorer(loaded.model, self.device, path=self.compute_path)
         reader = ProbabilityReader(scorer, c.batch_size)
         start = time.perf_counter()
         result = audit_images(reader, batch, c.image_factors(), c, self.device)
@@ -224,7 +229,7 @@ def summarise(tables: dict[str, pd.DataFrame], config: WatermarkConfig, n_images
                     "input_size": config.input_size or "model default", "texts": list(config.texts),
                     "drop_threshold": config.drop_threshold, "morris_trajectories": config.morris_trajectories,
                     "explained_models": list(e.models), "forwards_per_method": e.forwards,
-                    "dilation": e.dilation, "target_class": CARTON},
+                    "dilation": e.dilation, "target_class": CARTON, "precision": config.precision},
         "models": models,
         "explainers": explainers,
     }
