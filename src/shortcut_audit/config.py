@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
@@ -72,7 +72,7 @@ def load_params(path: str | os.PathLike = "params.yaml") -> dict:
     return data
 
 
-def get(params: dict, key: str, default: Any = _MISSING) -> Any:
+def get(params: Mapping, key: str, default: Any = _MISSING) -> Any:
     """Return the value at dotted ``key``; raise ParamError if absent and no default."""
     node: Any = params
     for part in key.split("."):
@@ -85,7 +85,7 @@ def get(params: dict, key: str, default: Any = _MISSING) -> Any:
 
 
 def require(
-    params: dict,
+    params: Mapping,
     key: str,
     kind: type | tuple[type, ...],
     check: Callable[[Any], bool] | None = None,
@@ -109,7 +109,7 @@ def require(
     return value
 
 
-def require_choice(params: dict, key: str, choices: Iterable[str], default: Any = _MISSING) -> str:
+def require_choice(params: Mapping, key: str, choices: Iterable[str], default: Any = _MISSING) -> str:
     choices = list(choices)
     value = get(params, key, default)
     if value not in choices:
@@ -117,7 +117,7 @@ def require_choice(params: dict, key: str, choices: Iterable[str], default: Any 
     return value
 
 
-def require_names(params: dict, key: str, known: Iterable[str] | None = None, default: Any = _MISSING) -> list[str]:
+def require_names(params: Mapping, key: str, known: Iterable[str] | None = None, default: Any = _MISSING) -> list[str]:
     """A non-empty list of unique names at dotted ``key``, each among ``known`` when given."""
     value = get(params, key, default)
     known = None if known is None else list(known)

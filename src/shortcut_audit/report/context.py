@@ -607,7 +607,8 @@ def build_context(root: Path, environ: dict | None = None) -> ReportContext:
     prov = collect(root, params, _devices(art, params), _run_seconds(art), environ)
     sections = [data_section(art, params), models_section(art, params), mosip_section(art, params),
                 pixel_section(art, params, min(GALLERY_IMAGES, int(_dotted(params, "audit.pixel_view.n_images") or 1)))]
-    sections += [s for s in (imagenet_section(art, params), watermark_section(root)) if s is not None]
+    # ImageNet opens with the real shortcut (the watermark), then how faithful the explainers are.
+    sections += [s for s in (watermark_section(root), imagenet_section(art, params)) if s is not None]
     sections += [validation_section(art), provenance_section(prov), method_section(art, params)]
     notices = [] if (root / "params.yaml").is_file() else ["params.yaml: not found; parameters are unknown."]
     return ReportContext(TITLE, prov, summary_section(art, params), sections, notices)

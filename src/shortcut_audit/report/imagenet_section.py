@@ -927,7 +927,7 @@ def imagenet_section(root: Path, metrics=None, wanted_methods: list[str] | None 
     if not tables:
         return None
     methods = method_order(tables, [str(m) for m in wanted_methods or []])
-    section = Section("imagenet", "ImageNet: pretrained classifiers")
+    section = Section("imagenet", "ImageNet: how faithful the explainers are")
     section.paragraphs.append(
         "Attribution methods explained on ImageNet-pretrained classifiers: how faithful each method's map is "
         "(deletion, insertion, nAOPC), how fast it converges, and, as in MoSIP Section 5, whether architectures "

@@ -334,7 +334,7 @@ def watermark_section(root: Path, metrics: dict | None = None) -> Section | None
         return None
     if metrics is None:
         metrics, _ = read_optional_json(Path(root) / WATERMARK_DIR / "metrics.json")
-    section = Section("watermark", "Watermark shortcut: ImageNet-W")
+    section = Section("watermark", "ImageNet: the watermark shortcut (ImageNet-W)")
     section.paragraphs.append(
         "A translucent text watermark pushes ImageNet classifiers towards \u201ccarton\u201d (Li et al., CVPR "
         "2023, ImageNet-W). The audit draws it on every photo (do(watermark)), asks whether each architecture "
