@@ -13,7 +13,8 @@ repetition to the next so that a change of machine load hits both alike:
 Reported: median and spread (min, max) of the wall times, the ratio of the medians and
 the median and spread of the per-repetition ratios 1 process / 2 processes, the machine's
 load average before and after, and the largest difference between the tables the two
-configurations wrote (float rounding only: see :mod:`shortcut_audit.distributed.shards`). Writes ``bench/results/distributed.json``. Run from the repository root::
+configurations wrote (float rounding only: see :mod:`shortcut_audit.distributed.shards`).
+Writes ``bench/results/distributed.json``. Run from the repository root::
 
     python bench/bench_distributed.py --quick          # 2 images, small budgets, 2 repetitions
     python bench/bench_distributed.py                  # 4 images, every step at 64 px, 3 repetitions

@@ -65,9 +65,9 @@ def _audit(workspace: Path, name: str, processes: int) -> Path:
     params["launcher"] = {"nproc_per_node": processes}
     (workspace / f"{name}.yaml").write_text(yaml.safe_dump(params))
     data = workspace / "data"
-    assert audit_factors.main(["--dataset", DATASET, "--arch", "simple_cnn", "--params", str(workspace / f"{name}.yaml"),
-                               "--data", str(data), "--models", str(data / "models"),
-                               "--output", str(workspace / name)]) == 0
+    assert audit_factors.main(["--dataset", DATASET, "--arch", "simple_cnn",
+                               "--params", str(workspace / f"{name}.yaml"), "--data", str(data),
+                               "--models", str(data / "models"), "--output", str(workspace / name)]) == 0
     return workspace / name / DATASET / "simple_cnn" / "seed0"
 
 

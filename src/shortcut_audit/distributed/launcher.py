@@ -45,10 +45,14 @@ after every rank has delivered its part, so a failed run writes no output.
 Several nodes
 -------------
 Set ``nnodes`` and ``rdzv_endpoint`` (``host:port`` on one of the nodes, reachable from
-all) and run the same command (``dvc repro <stage>``, or ``python stages/<name>.py``)
-on every node, in the same working directory on a shared filesystem. Node ranks are
-assigned at the rendezvous (torchrun's c10d backend, run id derived from the stage and
-its output, so equal on every node).
+all; that node's torchrun hosts the rendezvous) and start the same stage on every node,
+in the same working directory on a filesystem all nodes share (the shards are written
+next to the output): ``dvc repro <stage>`` on one node (DVC's lock allows one ``repro``
+per workspace) and the stage's command from ``dvc.yaml`` (``python stages/<name>.py
+...``) on each of the others. Node ranks are assigned at the rendezvous (torchrun's c10d
+backend; the run id is derived from the stage and its output, so equal on every node).
+Every process waits until rank 0, wherever it runs, has written the output, so the
+``dvc repro`` node records a complete output.
 """
 from __future__ import annotations
 
@@ -259,9 +263,10 @@ def worker_session(output: str | os.PathLike, launcher: Launcher | None = None) 
 
     Outside torchrun the block gets :meth:`Shard.single` and nothing else happens. A worker
     joins the process group, takes its rank from torchrun's variables and the shard folder
-    from its parent (or from the rendezvous id when torchrun was started by hand). Rank 0
-    removes the folder after a successful block; a failing rank records its error there
-    first (see the module docstring).
+    from its parent (or from the rendezvous id when torchrun was started by hand). After a
+    successful block every process waits for the others (rank 0 writes the output in the
+    block), so a node's stage command never ends before the output exists; rank 0 then
+    removes the folder. A failing rank records its error there first (module docstring).
     """
     if not is_worker():
         yield Shard.single()
@@ -278,6 +283,8 @@ def worker_session(output: str | os.PathLike, launcher: Launcher | None = None) 
     succeeded = False
     try:
         yield shard
+        # nobody leaves before rank 0 has written the output: a node's stage ends with the output in place
+        shard.barrier()
         succeeded = True
     except BaseException as exc:
         _record_failure(folder if managed else None, shard, exc)

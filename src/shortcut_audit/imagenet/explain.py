@@ -205,7 +205,10 @@ def morris_statistics(scorer: CountingScorer, images: torch.Tensor, targets: tor
     output = ExplainedOutput(scorer, config.explained_output)
     results, runs = {}, {}
     for sampling in ("local", "global"):
-        extra = {} if sampling == "local" else {"bounds": bounds} if bounds is not None else {"reference_images": images}
+        if sampling == "local":
+            extra = {}
+        else:
+            extra = {"bounds": bounds} if bounds is not None else {"reference_images": images}
         explainer = attribution.build("morris_grid", output, batch_size=batch_size, device=scorer.device,
                                       seed=seed, sampling=sampling, statistic="mu_star", **settings, **extra)
         scorer.reset()

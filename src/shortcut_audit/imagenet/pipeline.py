@@ -7,11 +7,14 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     ``source`` (package | torchvision | import), ``weights_path``, ``input_size``,
     ``n_params``, ``is_reference``, ``n_images``, ``target_kind`` ("true" | "predicted"),
     ``top1_accuracy`` (against true classes; -1 without labels), ``mean_target_probability``,
-    ``forwards`` (all forward passes of the model in this run), ``seconds``, ``forward_seconds``.
+    ``forwards`` (all forward passes of the model in this run), ``seconds``, ``forward_seconds``
+    (wall seconds of the model's steps and of its forward passes; summed over the processes of a
+    sharded run, see :class:`ImagenetAudit`).
 ``fidelity.csv``
     ``model, method, image_id, target, metric`` (deletion_auc | insertion_auc | naopc |
     l1_to_white_box), ``value, direction`` (higher | lower), ``forwards`` (per image),
-    ``explain_seconds``, ``reference`` (white-box map of an l1_to_white_box row, else ""),
+    ``explain_seconds`` (the method's wall seconds on all images, summed over processes),
+    ``reference`` (white-box map of an l1_to_white_box row, else ""),
     ``protocol`` (sobol | rise | ensemble | region, see :mod:`shortcut_audit.imagenet.fidelity`;
     "" for l1_to_white_box). ``method`` also takes the reference maps ``random`` and
     ``constant`` (forwards 0), scored under every protocol like the methods. ``target`` is
