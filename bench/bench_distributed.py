@@ -11,8 +11,8 @@ repetition to the next so that a change of machine load hits both alike:
   separates the gain of the processes from that of dropping intra-op threading.
 
 Reported: median and spread (min, max) of the wall times, the ratio of the medians and
-the median and spread of the per-repetition ratios 1 process / 2 processes, the machine's
-load average before and after, and the largest difference between the tables the two
+the median and spread of the per-repetition ratios (each configuration / 2 processes), the
+machine's 1-minute load average as each run starts, and the largest difference between the tables the two
 configurations wrote (float rounding only: see :mod:`shortcut_audit.distributed.shards`).
 Writes ``bench/results/distributed.json``. Run from the repository root::
 
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one_thread:
         configs["1 process, 1 thread"] = (1, {"OMP_NUM_THREADS": "1"})
     times: dict[str, list[float]] = {name: [] for name in configs}
+    loads: dict[str, list[float]] = {name: [] for name in configs}  # 1-minute load average as each run starts
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -136,13 +137,17 @@ def main(argv: list[str] | None = None) -> int:
                 run_stage(files[name], tmp / "warmup", {**base_env, **configs[name][1]})
         for repetition in range(repetitions):
             for name in order if repetition % 2 == 0 else order[::-1]:
+                loads[name].append(os.getloadavg()[0])
                 seconds = run_stage(files[name], tmp / f"out-{order.index(name)}", {**base_env, **configs[name][1]})
                 times[name].append(seconds)
-                print(f"repetition {repetition + 1}/{repetitions}, {name}: {seconds:.1f} s", flush=True)
+                print(f"repetition {repetition + 1}/{repetitions}, {name}: {seconds:.1f} s "
+                      f"(load average {loads[name][-1]:.1f} at its start)", flush=True)
         differences = table_differences(tmp / "out-0", tmp / "out-1")
     load_after = os.getloadavg()
 
-    ratios = [one / two for one, two in zip(times["1 process"], times["2 processes"])]
+    ratios = {f"{name} / 2 processes": [one / two for one, two in zip(values, times["2 processes"])]
+              for name, values in times.items() if name != "2 processes"}
+    two = statistics.median(times["2 processes"])
     result = {
         "command": " ".join(["python bench/bench_distributed.py", *(argv if argv is not None else sys.argv[1:])]),
         "workload": {"model": "efficientnet_lite0", "images": images, "quick": args.quick,
@@ -152,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                     "load_average_after": [round(v, 2) for v in load_after]},
         "repetitions": repetitions,
         "wall_seconds": {name: spread(values) for name, values in times.items()},
-        "speedup_of_medians": statistics.median(times["1 process"]) / statistics.median(times["2 processes"]),
-        "speedup_per_repetition": spread(ratios),
+        "load_average_at_start": {name: [round(v, 2) for v in values] for name, values in loads.items()},
+        "ratio_of_medians": {key: statistics.median(times[key.split(" / ")[0]]) / two for key in ratios},
+        "ratio_per_repetition": {key: spread(values) for key, values in ratios.items()},
         "max_abs_difference_1_vs_2_processes": differences,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -161,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, values in times.items():
         s = result["wall_seconds"][name]
         print(f"{name}: median {s['median']:.1f} s (min {s['min']:.1f}, max {s['max']:.1f})")
-    print(f"1 process / 2 processes: {result['speedup_of_medians']:.2f} (medians); per repetition median "
-          f"{result['speedup_per_repetition']['median']:.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}); "
-          f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after on {os.cpu_count()} CPUs -> "
+    for key, values in ratios.items():
+        print(f"{key}: {result['ratio_of_medians'][key]:.2f} (medians); per repetition median "
+              f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})")
+    print(f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after on {os.cpu_count()} CPUs -> "
           f"{args.output}")
     print("largest difference of the tables, 1 vs 2 processes:", json.dumps(differences))
     return 0
