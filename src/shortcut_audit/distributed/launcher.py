@@ -73,6 +73,7 @@ from typing import Iterator, Mapping, Sequence
 
 from shortcut_audit.config import ParamError, get, require
 from shortcut_audit.distributed.shards import Shard, env_int, shard_file
+from shortcut_audit.runtime import resolve_device
 
 __all__ = ["DistributedRunError", "Launcher", "is_worker", "relaunch", "shard_folder", "worker_session"]
 
@@ -126,6 +127,16 @@ class Launcher:
     @property
     def world_size(self) -> int:
         return self.nproc_per_node * self.nnodes
+
+    def check_device(self, requested: str) -> None:
+        """Fail before any work when the processes of a GPU node would outnumber its GPUs (one GPU each)."""
+        import torch
+
+        if self.nproc_per_node > 1 and resolve_device(requested).type == "cuda":
+            count = torch.cuda.device_count()
+            if self.nproc_per_node > count:
+                raise ParamError("launcher.nproc_per_node", f"{self.nproc_per_node} processes on a node with {count} "
+                                                            "GPU(s): each process takes one GPU (cuda:LOCAL_RANK)")
 
     def wants_relaunch(self) -> bool:
         """More than one process asked for, and this process is not a torchrun worker already."""

@@ -29,7 +29,12 @@ seed and the item (its id, or its position in the full sample), and draws shared
 items (masks, designs) from the seed alone. What can differ between world sizes is the
 last bits of a forward pass: a model's output for one input may differ in the last
 digits with the number of inputs batched with it (measured up to about 1e-7 relative on
-CPU), and a rank batches fewer items together than a single process does.
+CPU; larger under bfloat16 autocast on GPUs, not measured here), and a rank batches fewer
+items together than a single process does. Measured on EfficientNet-Lite0 on CPU: the
+tables of 1 and 2 processes differed by at most 3e-6 (``bench/bench_distributed.py``);
+in a smaller setting, where a map ties some pixels within 1e-5, a pixel-wise deletion path
+took them in another order and deletion/insertion AUCs differed by up to 1e-4. Row sets,
+predictions and region rankings were equal.
 """
 from __future__ import annotations
 

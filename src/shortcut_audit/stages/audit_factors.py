@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     training_seed = train.config_for(args.arch, args.seed).seed
     requested = require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto")
     launcher = Launcher.from_params(params)
+    launcher.check_device(requested)
     output = audit_dir(args.output, args.dataset, args.arch, training_seed)
     if launcher.wants_relaunch():
         return relaunch(__name__, argv, launcher, output)

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
     config = parse_config(params)
     launcher = Launcher.from_params(params)
+    launcher.check_device(config.device)
     if launcher.wants_relaunch():
         return relaunch(__name__, argv, launcher, args.output)
     with worker_session(args.output, launcher) as shard:
