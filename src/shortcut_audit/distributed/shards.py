@@ -33,8 +33,8 @@ CPU; larger under bfloat16 autocast on GPUs, not measured here), and a rank batc
 items together than a single process does. Measured on EfficientNet-Lite0 on CPU: the
 tables of 1 and 2 processes differed by at most 3e-6 (``bench/bench_distributed.py``);
 in a smaller setting, where a map ties some pixels within 1e-5, a pixel-wise deletion path
-took them in another order and deletion/insertion AUCs differed by up to 1e-4. Row sets,
-predictions and region rankings were equal.
+took them in another order and deletion/insertion AUCs differed by up to 1e-4 (their
+two-image Student-t bounds by up to 1e-3). Row sets, predictions and region rankings were equal.
 """
 from __future__ import annotations
 
