@@ -245,6 +245,12 @@ KNOWN_KEYS: dict[str, Any] = {
             "ensembles": {"normalisations": VALUE, "aggregations": VALUE},
         },
     },
+    "launcher": {
+        "nproc_per_node": VALUE,
+        "nnodes": VALUE,
+        "rdzv_endpoint": VALUE,
+        "timeout_minutes": VALUE,
+    },
     "validation": {
         "tolerance": VALUE,
         "linked_rate_z": VALUE,

@@ -12,6 +12,7 @@ with any callable ``images -> scores (N, classes)``, NumPy in and out included.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from typing import Callable, ClassVar
@@ -116,6 +117,17 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 def index_seed(seed: int, index: int) -> int:
     """A 63-bit seed derived from (seed, index), so draw k never depends on chunking."""
     return int(np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32).view(np.uint64)[0] >> 1)
+
+
+def key_seed(seed: int, key: str) -> int:
+    """A 63-bit seed derived from (seed, key), e.g. an image id.
+
+    Draws seeded so belong to the item itself: they do not depend on the items processed
+    with it, on their order, or on which process of a sharded run handles it.
+    """
+    words = np.frombuffer(hashlib.sha256(str(key).encode("utf-8")).digest(), dtype=np.uint32)
+    state = np.random.SeedSequence([int(seed), *words.tolist()]).generate_state(2, dtype=np.uint32)
+    return int(state.view(np.uint64)[0] >> 1)
 
 
 def indexed_randn(seed: int, indices: torch.Tensor, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:

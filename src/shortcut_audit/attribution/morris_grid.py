@@ -63,6 +63,10 @@ class MorrisGridAttribution(BlackBoxExplainer):
     reference_images
         (R, C, H, W) images whose per-region lumped minimum and maximum bound the
         global range (MoSIP Sec. 5: all analysed images).
+    bounds
+        ``(lower, upper)``, each ``(rows, cols)``: the global range itself, in place of
+        ``reference_images`` (e.g. the minimum and maximum over images held by several
+        processes, :func:`~shortcut_audit.sensitivity.partitions.global_lump_bounds` of each).
     statistic
         ``"mu_star"`` (default), ``"sigma"`` or ``"mu_star_plus_sigma"``.
     """
@@ -70,7 +74,7 @@ class MorrisGridAttribution(BlackBoxExplainer):
     name = "morris_grid"
 
     def __init__(self, model, *, grid_size=8, n_trajectories: int = 40, levels: int = 8,
-                 sampling: str = "local", radius: float = 0.5, reference_images=None,
+                 sampling: str = "local", radius: float = 0.5, reference_images=None, bounds=None,
                  statistic: str = "mu_star", batch_size: int = 256, device=None, seed: int = 0):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.grid_size = pair("grid_size", grid_size)
@@ -81,9 +85,11 @@ class MorrisGridAttribution(BlackBoxExplainer):
         if radius < 0:
             raise ValueError(f"radius must be >= 0, got {radius!r}")
         self.radius = float(radius)
-        if self.sampling == "global" and reference_images is None:
-            raise ValueError("global sampling needs reference_images (R, C, H, W)")
+        if self.sampling == "global" and (reference_images is None) == (bounds is None):
+            raise ValueError("global sampling needs reference_images (R, C, H, W) or bounds (lower, upper), "
+                             "one of them")
         self.reference_images = reference_images
+        self.bounds = bounds
         self.statistic = check_choice("statistic", statistic, STATISTICS)
 
     @property
@@ -97,12 +103,15 @@ class MorrisGridAttribution(BlackBoxExplainer):
     def partitions(self, images: torch.Tensor, grid: ImageGrid) -> list[GridPartition]:
         """One engine partition per image (its region map and lumped-value bounds).
 
-        Global bounds are computed once over ``reference_images`` and shared by every image.
+        Global bounds (given, or computed once over ``reference_images``) are shared by every image.
         """
         if self.sampling == "local":
             return [GridPartition.local(grid, img, self.radius) for img in images]
-        refs = torch.as_tensor(self.reference_images, dtype=torch.float32).to(self.device)
-        lower, upper = global_lump_bounds(grid, refs, self.batch_size)
+        if self.bounds is not None:
+            lower, upper = (torch.as_tensor(b).to(self.device) for b in self.bounds)
+        else:
+            refs = torch.as_tensor(self.reference_images, dtype=torch.float32).to(self.device)
+            lower, upper = global_lump_bounds(grid, refs, self.batch_size)
         return [GridPartition(grid, img, lower, upper) for img in images]
 
     def region_statistics(self, images, targets) -> dict[str, torch.Tensor]:

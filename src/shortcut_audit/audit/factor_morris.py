@@ -80,8 +80,10 @@ __all__ = [
     "SAMPLINGS",
     "FactorMorris",
     "class_output",
+    "factor_changes",
     "factor_morris",
     "local_trajectories",
+    "morris_from_changes",
     "mu_star_by_sampling",
     "output_changes",
     "summarise",
@@ -213,8 +215,11 @@ def local_trajectories(scene: Scene, factors: Sequence[str], n_trajectories: int
     return points.to(scene.device), orders
 
 
-def _local_changes(reader, scene, factors, n_trajectories, seed) -> tuple[torch.Tensor, int]:
+def _local_changes(reader, scene, factors, n_trajectories, seed, items=None) -> tuple[torch.Tensor, int]:
+    # the trajectories of every item are drawn (no forward pass), then those of ``items`` are evaluated
     points, orders = local_trajectories(scene, factors, n_trajectories, seed)
+    if items is not None:
+        points, orders, scene = points[:, :, items.to(points.device)], orders[:, items.cpu()], scene.select(items)
     r, steps, n, width = points.shape
     d = steps - 1
     items = torch.arange(n, device=scene.device)
@@ -311,6 +316,59 @@ def summarise(
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def factor_changes(
+    reader: ProbabilityReader,
+    sample: Scene,
+    factors: Sequence[str],
+    n_trajectories: int,
+    levels: int,
+    design: str,
+    seed: int,
+    sampling: str,
+    items: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, int]:
+    """The output changes ``(r, d, n, C)`` of :func:`factor_morris` (on the CPU) and the images evaluated.
+
+    ``items`` (positions in ``sample``; default all) evaluates some items only, e.g. a
+    process's share: every item's draws (the design, the local trajectories) are those
+    of the full sample, so the changes of an item do not depend on which items are
+    evaluated with it.
+    """
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown Morris sampling {sampling!r}; choose one of {list(SAMPLINGS)}")
+    if isinstance(n_trajectories, bool) or int(n_trajectories) < 2:
+        raise ValueError(f"n_trajectories must be >= 2 (sigma uses ddof = 1), got {n_trajectories!r}")
+    if sampling == "global":
+        scene = sample if items is None else sample.select(items)
+        changes, n_images = _global_changes(reader, scene, factors, int(n_trajectories), levels, design, seed)
+    else:
+        changes, n_images = _local_changes(reader, sample, factors, int(n_trajectories), seed, items)
+    return changes.cpu(), n_images
+
+
+def morris_from_changes(
+    changes: torch.Tensor,
+    labels: torch.Tensor,
+    factors: Sequence[str],
+    n_images: int,
+    conf_level: float = 0.95,
+    n_resamples: int = 100,
+    seed: int = 0,
+    sampling: str = "global",
+    outputs: Sequence[str] = OUTPUTS,
+) -> FactorMorris:
+    """:class:`FactorMorris` from the output changes ``(r, d, n, C)`` of every item and their ``labels``."""
+    if not bool(changes.any()):
+        warnings.warn(
+            f"the model's outputs do not change with any of the factors {list(factors)} over "
+            f"{n_images} images ({sampling} sampling; constant model?); all Morris indices are 0",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    table = summarise(changes, labels.cpu(), factors, conf_level, n_resamples, seed, outputs, sampling)
+    return FactorMorris(table=table, changes=changes, n_evaluations=n_images)
+
+
 def factor_morris(
     reader: ProbabilityReader,
     sample: Scene,
@@ -354,24 +412,9 @@ def factor_morris(
         Costs ``n_trajectories * (d + 1) * len(sample)`` images in both samplings.
     """
     factors = sample.check(sample.names if factors is None else factors)
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"unknown Morris sampling {sampling!r}; choose one of {list(SAMPLINGS)}")
-    if isinstance(n_trajectories, bool) or int(n_trajectories) < 2:
-        raise ValueError(f"n_trajectories must be >= 2 (sigma uses ddof = 1), got {n_trajectories!r}")
-    if sampling == "global":
-        changes, n_images = _global_changes(reader, sample, factors, int(n_trajectories), levels, design, seed)
-    else:
-        changes, n_images = _local_changes(reader, sample, factors, int(n_trajectories), seed)
-    if not bool(changes.any()):
-        warnings.warn(
-            f"the model's outputs do not change with any of the factors {list(factors)} over "
-            f"{n_images} images ({sampling} sampling; constant model?); all Morris indices are 0",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    changes = changes.cpu()
-    table = summarise(changes, sample.labels.cpu(), factors, conf_level, n_resamples, seed, outputs, sampling)
-    return FactorMorris(table=table, changes=changes, n_evaluations=n_images)
+    changes, n_images = factor_changes(reader, sample, factors, n_trajectories, levels, design, seed, sampling)
+    return morris_from_changes(changes, sample.labels, factors, n_images, conf_level, n_resamples, seed, sampling,
+                               outputs)
 
 
 def mu_star_by_sampling(table: pd.DataFrame, output: str = "true_class_prob") -> dict[str, dict[str, float]]:

@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from shortcut_audit.distributed.shards import Shard
 from shortcut_audit.factors.scene import ProbabilityReader, Scene
 
 __all__ = [
@@ -119,15 +120,21 @@ def shapley_weights(d: int) -> dict[int, float]:
     return {size: math.factorial(size) * math.factorial(d - size - 1) / math.factorial(d) for size in range(d)}
 
 
-def correctly_classified(reader: ProbabilityReader, pool: Scene) -> torch.Tensor:
+def correctly_classified(reader: ProbabilityReader, pool: Scene, shard: Shard | None = None) -> torch.Tensor:
     """Pool positions (in pool order) of the items the model classifies correctly with their own values.
+
+    With ``shard`` each process classifies its share of the pool and every process gets all positions.
 
     Raises
     ------
     ValueError
         When no item is classified correctly: accuracy losses are then undefined.
     """
-    predicted = reader.predict(pool.render_own())
+    if shard is None or not shard.distributed:
+        predicted = reader.predict(pool.render_own())
+    else:
+        mine = reader.predict(pool.select(shard.items(len(pool))).render_own())
+        predicted = shard.gather_items(mine, len(pool)).to(pool.device)
     correct = torch.nonzero(predicted == pool.labels).squeeze(1)
     if correct.numel() == 0:
         raise ValueError(
@@ -155,11 +162,15 @@ class CellSampler:
     factors : sequence of str
         The factors that may be re-drawn.
     seed : int
+    shard : Shard, optional
+        A process of a sharded run: it evaluates the items at positions ``j`` with
+        ``j % world_size == rank`` and receives the others' cells, so every process holds
+        every cell (and takes the same budget decisions).
     """
 
     def __init__(self, reader: ProbabilityReader, pool: Scene, positions: torch.Tensor, factors: Sequence[str],
-                 seed: int) -> None:
-        self.reader, self.pool, self.seed = reader, pool, int(seed)
+                 seed: int, shard: Shard | None = None) -> None:
+        self.reader, self.pool, self.seed, self.shard = reader, pool, int(seed), shard
         self.factors = pool.check(factors)
         self.positions = positions.to(pool.device)
         self.columns = pool.columns(self.factors)
@@ -200,12 +211,25 @@ class CellSampler:
         self.cells = grown
 
     def _evaluate(self, out: dict[Subset, np.ndarray], items: range, reps: range) -> None:
+        index = torch.arange(items.start, items.stop)
+        if self.shard is not None and self.shard.distributed:
+            index = index[index % self.shard.world_size == self.shard.rank]
+        cells = self._cells(index.to(self.pool.device), reps)
+        parts = [(index, cells)] if self.shard is None else self.shard.all_gather((index, cells))
+        columns = np.asarray(list(reps))
+        for rows, part in parts:
+            for subset in self.subsets:
+                out[subset][np.ix_(rows.numpy(), columns)] = part[subset]
+
+    def _cells(self, index: torch.Tensor, reps: range) -> dict[Subset, np.ndarray]:
+        """``correct[S]`` of the items at ``index`` for the repetitions ``reps``, ``(len(index), len(reps))`` each."""
+        cells = {s: np.zeros((len(index), len(reps)), dtype=bool) for s in self.subsets}
         masks = torch.tensor([[f in s for f in self.factors] for s in self.subsets], device=self.pool.device)
         per_batch = max(1, self.reader.batch_size // len(self.subsets))
-        index = torch.arange(items.start, items.stop, device=self.pool.device)
-        for r in reps:
+        rows = torch.arange(len(index))
+        for rep_column, r in enumerate(reps):
             draws = self.draws(r)
-            for chunk in index.split(per_batch):
+            for chunk, chunk_rows in zip(index.split(per_batch), rows.split(per_batch)):
                 positions = self.positions[chunk]
                 own = self.pool.own_values[positions]  # (m, D)
                 new = draws[positions]  # (m, d)
@@ -216,7 +240,8 @@ class CellSampler:
                 predicted = self.reader.predict(self.pool.render(items_flat, values.reshape(-1, values.shape[-1])))
                 correct = (predicted.view(len(self.subsets), -1) == self.pool.labels[positions][None]).cpu().numpy()
                 for k, subset in enumerate(self.subsets):
-                    out[subset][chunk.cpu().numpy(), r] = correct[k]
+                    cells[subset][chunk_rows.numpy(), rep_column] = correct[k]
+        return cells
 
     def accuracy_cells(self) -> dict[Subset, np.ndarray]:
         """``{subset: (n, R) float}``, including the empty subset (all ones)."""
@@ -391,6 +416,7 @@ def run_interventions(
     seed: int = 0,
     conf_level: float = 0.95,
     n_resamples: int = 2000,
+    shard: Shard | None = None,
 ) -> InterventionResult:
     """Interventions on the correctly classified items of ``pool``, growing the budget while a verdict is unsure.
 
@@ -409,10 +435,13 @@ def run_interventions(
         Seeds the re-draws and the bootstrap (identical on every device).
     conf_level, n_resamples
         Bootstrap percentile interval.
+    shard : Shard, optional
+        A process of a sharded run: it classifies and re-draws its share of the items and
+        receives the others' results, so every process returns the same result.
     """
     factors = pool.check(pool.names if factors is None else factors)
-    positions = correctly_classified(reader, pool)
-    sampler = CellSampler(reader, pool, positions, factors, seed)
+    positions = correctly_classified(reader, pool, shard)
+    sampler = CellSampler(reader, pool, positions, factors, seed, shard)
     n_items = min(int(budget.n_items), sampler.n_available)
     repetitions = int(budget.repetitions)
     rounds = 0

@@ -18,12 +18,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from shortcut_audit.audit.factor_morris import SAMPLINGS, FactorMorris, factor_morris, mu_star_by_sampling
+from shortcut_audit.audit.factor_morris import (
+    SAMPLINGS,
+    FactorMorris,
+    factor_changes,
+    morris_from_changes,
+    mu_star_by_sampling,
+)
 from shortcut_audit.audit.interaction import interaction_table
 from shortcut_audit.audit.interventions import Budget, InterventionResult, importance_order, run_interventions
 from shortcut_audit.audit.pixel_view import PixelView, pixel_view
 from shortcut_audit.audit.verdicts import VERDICT_OUTPUT, VerdictRule, verdict_table
 from shortcut_audit.config import ParamError, get, require, require_choice
+from shortcut_audit.distributed.shards import Shard, ShardData, merge
 from shortcut_audit.data.biased_mnist import FACTORS
 from shortcut_audit.factors.registry import FactorRegistry, factor_registry
 from shortcut_audit.factors.scene import ProbabilityReader, Scene
@@ -204,7 +211,8 @@ def audit_model(
     heldout: Scene,
     pool: Scene,
     config: AuditConfig,
-) -> ModelAudit:
+    shard: Shard | None = None,
+) -> ModelAudit | None:
     """Run the factor audit of one model.
 
     Parameters
@@ -220,25 +228,59 @@ def audit_model(
         interventions draw their correctly classified digits from it, and its first
         ``config.n_digits`` digits start the local Morris trajectories.
     config : AuditConfig
+    shard : Shard, optional
+        A process of a sharded run (:mod:`shortcut_audit.distributed`): it evaluates its
+        share of the digits of every step (Morris, interventions, pixel view); rank 0
+        merges the shares and returns the audit, the other ranks return None. Every
+        digit's draws derive from the seed and its position in its sample, never from
+        the rank, so the audit is that of a single process.
 
     Returns
     -------
-    ModelAudit
+    ModelAudit or None
     """
+    shard = shard or Shard.single()
     start = time.perf_counter()
     reader = ProbabilityReader(model, batch_size=config.batch_size)
     scenes = {"global": heldout, "local": pool.select(torch.arange(min(config.n_digits, len(pool))))}
-    runs = [
-        factor_morris(reader, scenes[s], config.factors, config.n_trajectories, config.levels, config.design,
-                      seed=config.seed, conf_level=CONF_LEVEL, sampling=s)
-        for s in config.samplings
-    ]
-    morris = FactorMorris(table=pd.concat([r.table for r in runs], ignore_index=True), changes=runs[0].changes,
-                          n_evaluations=sum(r.n_evaluations for r in runs))
+    for what, n in (("held-out digits", len(heldout)), ("pool digits", min(config.n_digits, len(pool))),
+                    ("pixel-view images (audit.pixel_view.n_images)", config.pixel_images)):
+        shard.check_items(n, what)
+    parts = {s: ShardData(shard.items(len(scenes[s]))) for s in config.samplings}
+    for sampling, part in parts.items():
+        changes, n_images = factor_changes(reader, scenes[sampling], config.factors, config.n_trajectories,
+                                           config.levels, config.design, config.seed, sampling, items=part.index)
+        part.put("changes", changes.permute(2, 0, 1, 3))  # items first
+        part.add("n_images", n_images)
     interventions = run_interventions(
         reader, pool, config.factors, config.budget, config.rule.drop_threshold,
-        seed=config.seed + 1, conf_level=CONF_LEVEL, n_resamples=config.n_bootstrap,
+        seed=config.seed + 1, conf_level=CONF_LEVEL, n_resamples=config.n_bootstrap, shard=shard,
     )
+    parts["pixel"] = ShardData(shard.items(config.pixel_images))
+    pixels = pixel_view(
+        model, heldout, config.pixel_images, config.grid_size, config.nb_design,
+        batch_size=config.batch_size, seed=config.seed + 2, index=parts["pixel"].index,
+    )
+    for key, values in pixels.per_image().items():
+        parts["pixel"].put(key, values)
+    parts["pixel"].add("reader_images", reader.n_images)
+    gathered = shard.gather_to_root(parts)
+    if gathered is None:
+        return None
+    sizes = {**{s: len(scenes[s]) for s in config.samplings}, "pixel": config.pixel_images}
+    merged = {name: merge([g[name] for g in gathered], sizes[name]) for name in parts}
+    runs = [morris_from_changes(merged[s].per_item["changes"].permute(1, 2, 0, 3), scenes[s].labels, config.factors,
+                                int(merged[s].totals["n_images"]), CONF_LEVEL, seed=config.seed, sampling=s)
+            for s in config.samplings]
+    return _combine(config, runs, interventions, PixelView.from_per_image(merged["pixel"].per_item),
+                    time.perf_counter() - start, int(merged["pixel"].totals["reader_images"]))
+
+
+def _combine(config: AuditConfig, runs: list[FactorMorris], interventions: InterventionResult, pixels: PixelView,
+             seconds: float, reader_images: int) -> ModelAudit:
+    """The audit from the Morris runs (one per sampling), the interventions and the pixel view of every digit."""
+    morris = FactorMorris(table=pd.concat([r.table for r in runs], ignore_index=True), changes=runs[0].changes,
+                          n_evaluations=sum(r.n_evaluations for r in runs))
     mu_stars = mu_star_by_sampling(morris.table, VERDICT_OUTPUT)
     sequential = pd.concat([interventions.sequential(importance_order(mu_stars[s], config.factors), s)
                             for s in config.samplings], ignore_index=True)
@@ -248,10 +290,6 @@ def audit_model(
     primary_rows = morris.table[(morris.table["output"] == VERDICT_OUTPUT) & (morris.table["sampling"] == primary)]
     interaction = interaction_table(primary_rows, interventions, config.rule.drop_threshold,
                                     config.interaction_min_mu_star)
-    pixels = pixel_view(
-        model, heldout, config.pixel_images, config.grid_size, config.nb_design,
-        batch_size=config.batch_size, seed=config.seed + 2,
-    )
     pixel_forwards = config.pixel_images * config.nb_design * (config.grid_size**2 + 1)
     return ModelAudit(
         morris=morris,
@@ -261,8 +299,8 @@ def audit_model(
         verdicts=verdicts,
         interaction=interaction,
         pixel=pixels,
-        seconds=time.perf_counter() - start,
-        n_forwards=reader.n_images + pixel_forwards,
+        seconds=seconds,
+        n_forwards=reader_images + pixel_forwards,
     )
 
 

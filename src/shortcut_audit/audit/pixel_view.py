@@ -77,6 +77,18 @@ class PixelView:
         """Arrays for ``maps.npz``: images as float16, maps float32, masks bool."""
         return {"images": self.images.astype(np.float16), "maps": self.maps, "digit_mask": self.digit_mask}
 
+    def per_image(self) -> dict[str, torch.Tensor]:
+        """Every field with one row per image (the table's columns included), for :meth:`from_per_image`."""
+        columns = {f"table/{c}": torch.from_numpy(self.table[c].to_numpy().copy()) for c in self.table.columns}
+        return {**columns, "images": torch.from_numpy(self.images), "maps": torch.from_numpy(self.maps),
+                "digit_mask": torch.from_numpy(self.digit_mask)}
+
+    @classmethod
+    def from_per_image(cls, fields: dict[str, torch.Tensor]) -> "PixelView":
+        """The view from :meth:`per_image`'s fields (of one batch of images, or several put together)."""
+        table = pd.DataFrame({k.split("/", 1)[1]: v.numpy() for k, v in fields.items() if k.startswith("table/")})
+        return cls(table, fields["images"].numpy(), fields["maps"].numpy(), fields["digit_mask"].numpy())
+
 
 def pixel_view(
     model: Callable[[torch.Tensor], torch.Tensor],
@@ -86,15 +98,22 @@ def pixel_view(
     nb_design: int = 16,
     batch_size: int = 512,
     seed: int = 0,
+    index: torch.Tensor | None = None,
 ) -> PixelView:
     """Sobol total-index maps of the first ``n_images`` digits of ``sample``, scored by the digit mask.
 
     Each image is the digit rendered with its own factor values; the target is its
-    true label. Costs ``nb_design * (grid_size**2 + 1)`` forwards per image.
+    true label. Costs ``nb_design * (grid_size**2 + 1)`` forwards per image. ``index``
+    (positions among the first ``n_images``; default all) explains some of them only, e.g.
+    a process's share; the Sobol design is shared by every image, so an image's map does
+    not depend on the others.
     """
     if isinstance(n_images, bool) or not 1 <= int(n_images) <= len(sample):
         raise ValueError(f"n_images must be in [1, {len(sample)}] (the digit sample), got {n_images!r}")
-    part = sample.select(torch.arange(int(n_images), device=sample.device))
+    index = torch.arange(int(n_images)) if index is None else torch.as_tensor(index, dtype=torch.int64).cpu()
+    if index.numel() and not 0 <= int(index.min()) <= int(index.max()) < int(n_images):
+        raise ValueError(f"index must hold positions among the first {n_images} digits")
+    part = sample.select(index.to(sample.device))
     if not isinstance(part.base, DigitBase):
         raise ValueError("the pixel view scores maps by the digit mask: it needs a scene of Biased-MNIST digits")
     images = part.render_own()
@@ -109,7 +128,7 @@ def pixel_view(
     shares = background_share(maps, digit_pixels)
     table = pd.DataFrame(
         {
-            "image": np.arange(len(part), dtype=np.int64),
+            "image": index.numpy().astype(np.int64),
             "label": part.labels.cpu().numpy().astype(np.int64),
             "background_share": shares.numpy(),
             "background_pixel_fraction": (~digit_pixels).flatten(1).double().mean(dim=1).numpy(),

@@ -25,9 +25,55 @@ import torch
 
 from shortcut_audit.imagenet.explain import method_settings, run_method
 from shortcut_audit.metrics import convergence_curve
+from shortcut_audit.metrics.convergence import ConvergencePoint
 
 REFERENCE_SEED_OFFSET = 10_007
 REFERENCE_KINDS = ("independent", "nested")
+
+
+def convergence_results(scorer, images: torch.Tensor, targets: torch.Tensor, methods: list[str],
+                        budgets: list[int], reference_forwards: int, config, batch_size: int, seed: int,
+                        output: str = "logit", reference_kinds: tuple[str, ...] = ("independent",)
+                        ) -> dict[tuple[str, str], tuple[list[ConvergencePoint], int]]:
+    """Per ``(method, reference kind)``: the points at each budget (Spearman per image) and the
+    reference's forwards per image.
+
+    Sobol and RISE use ``config.convergence_grid`` masks; other settings are those of
+    :func:`~shortcut_audit.imagenet.explain.method_settings` at each budget. Every draw is
+    shared by the images (masks, designs), so an image's numbers do not depend on the others.
+    """
+    unknown = set(reference_kinds) - set(REFERENCE_KINDS)
+    if unknown:
+        raise ValueError(f"unknown reference kind(s) {sorted(unknown)}; known: {REFERENCE_KINDS}")
+    size = images.shape[-1]
+
+    def explain(method, budget, run_seed):
+        settings = method_settings(method, budget, size, config, grid_size=config.convergence_grid)
+        return run_method(method, scorer, images, targets, settings, batch_size, run_seed, output)
+
+    results = {}
+    for method in methods:
+        cheap = {budget: explain(method, budget, seed) for budget in budgets}
+        for kind in reference_kinds:
+            reference = explain(method, reference_forwards,
+                                seed + (REFERENCE_SEED_OFFSET if kind == "independent" else 0))
+            points = convergence_curve(lambda b: (cheap[b].maps, cheap[b].forwards_per_image), budgets,
+                                       reference.maps)
+            results[(method, kind)] = (points, int(round(reference.forwards_per_image)))
+    return results
+
+
+def convergence_table(model: str, image_ids: list[str], budgets: list[int],
+                      results: dict[tuple[str, str], tuple[list[ConvergencePoint], int]]) -> list[dict]:
+    """Rows ``model, method, reference_kind, image_id, budget, forwards, reference_forwards, spearman``."""
+    rows = []
+    for (method, kind), (points, reference_forwards) in results.items():
+        for budget, point in zip(budgets, points):
+            for image_id, rho in zip(image_ids, point.spearman.tolist()):
+                rows.append({"model": model, "method": method, "reference_kind": kind, "image_id": image_id,
+                             "budget": int(budget), "forwards": int(point.forwards),
+                             "reference_forwards": int(reference_forwards), "spearman": float(rho)})
+    return rows
 
 
 def convergence_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, image_ids: list[str],
@@ -39,27 +85,6 @@ def convergence_rows(model: str, scorer, images: torch.Tensor, targets: torch.Te
     Sobol and RISE use ``config.convergence_grid`` masks; other settings are those of
     :func:`~shortcut_audit.imagenet.explain.method_settings` at each budget.
     """
-    unknown = set(reference_kinds) - set(REFERENCE_KINDS)
-    if unknown:
-        raise ValueError(f"unknown reference kind(s) {sorted(unknown)}; known: {REFERENCE_KINDS}")
-    size = images.shape[-1]
-
-    def explain(method, budget, run_seed):
-        settings = method_settings(method, budget, size, config, grid_size=config.convergence_grid)
-        return run_method(method, scorer, images, targets, settings, batch_size, run_seed, output)
-
-    rows = []
-    for method in methods:
-        cheap = {budget: explain(method, budget, seed) for budget in budgets}
-        for kind in reference_kinds:
-            reference = explain(method, reference_forwards,
-                                seed + (REFERENCE_SEED_OFFSET if kind == "independent" else 0))
-            points = convergence_curve(lambda b: (cheap[b].maps, cheap[b].forwards_per_image), budgets,
-                                       reference.maps)
-            for budget, point in zip(budgets, points):
-                for image_id, rho in zip(image_ids, point.spearman.tolist()):
-                    rows.append({"model": model, "method": method, "reference_kind": kind, "image_id": image_id,
-                                 "budget": int(budget), "forwards": int(point.forwards),
-                                 "reference_forwards": int(round(reference.forwards_per_image)),
-                                 "spearman": float(rho)})
-    return rows
+    results = convergence_results(scorer, images, targets, methods, budgets, reference_forwards, config,
+                                  batch_size, seed, output, reference_kinds)
+    return convergence_table(model, image_ids, budgets, results)

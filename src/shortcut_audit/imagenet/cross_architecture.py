@@ -25,8 +25,8 @@ import torch
 
 from shortcut_audit.attribution.morris_grid import STATISTICS
 from shortcut_audit.metrics.overlap import region_overlap
-from shortcut_audit.metrics.perturbation import select_score
-from shortcut_audit.metrics.region_masking import WHICH, masked_region_outputs, masking_curve
+from shortcut_audit.metrics.perturbation import Seeds, select_score
+from shortcut_audit.metrics.region_masking import WHICH, MaskingCurve, masked_region_outputs, masking_curve
 
 SCOPES = ("local", "global")
 
@@ -105,9 +105,39 @@ def ratio_row(model: str, n_images: int, mu_star: torch.Tensor, sigma: torch.Ten
             "median_ratio": float(ratios.median()) if len(ratios) else 0.0}
 
 
+def masking_curves(scorer, images: torch.Tensor, targets: torch.Tensor, local: dict[str, torch.Tensor],
+                   global_: dict[str, torch.Tensor], max_fraction: float, baseline: str, batch_size: int,
+                   seed: Seeds = 0) -> dict[tuple[str, str, str], MaskingCurve]:
+    """The masking curves of :func:`masking_rows`, keyed ``(scope, ranking, which)``.
+
+    ``seed`` seeds a random ``baseline`` (one int, or one per image).
+    """
+    curves = {}
+    for scope, stats in (("local", local), ("global", global_)):
+        for ranking in STATISTICS:
+            for which in WHICH:
+                curves[(scope, ranking, which)] = masking_curve(
+                    scorer, images, stats[ranking], targets, max_fraction=max_fraction, which=which,
+                    baseline=baseline, score="probability", batch_size=batch_size, seed=seed)
+    return curves
+
+
+def masking_table(model: str, target_kind: str, curves: dict[tuple[str, str, str], MaskingCurve]) -> list[dict]:
+    """One row per (scope, ranking, direction, step) of :func:`masking_curves`' curves."""
+    rows = []
+    for (scope, ranking, which), curve in curves.items():
+        accuracy, change = curve.accuracy, curve.score_change
+        for s, step in enumerate(curve.steps.tolist()):
+            rows.append({"model": model, "scope": scope, "ranking": ranking, "which": which,
+                         "target_kind": target_kind, "n_images": curve.n_images, "step": step,
+                         "fraction": float(curve.fractions[s]), "accuracy": float(accuracy[s]),
+                         "score_change": float(change[s])})
+    return rows
+
+
 def masking_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, target_kind: str,
                  local: dict[str, torch.Tensor], global_: dict[str, torch.Tensor], max_fraction: float,
-                 baseline: str, batch_size: int) -> list[dict]:
+                 baseline: str, batch_size: int, seed: Seeds = 0) -> list[dict]:
     """MoSIP masking validation: one row per (scope, ranking, direction, step).
 
     ``local`` statistics ``(N, w, w)`` rank each image's own regions (Figs. 4, 9);
@@ -115,19 +145,8 @@ def masking_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor
     Only the images whose clean top-1 equals the target are used; with ``target_kind``
     "predicted" (no labels) the target is the clean top-1, so every image counts.
     """
-    rows = []
-    for scope, stats in (("local", local), ("global", global_)):
-        for ranking in STATISTICS:
-            for which in WHICH:
-                curve = masking_curve(scorer, images, stats[ranking], targets, max_fraction=max_fraction,
-                                      which=which, baseline=baseline, score="probability", batch_size=batch_size)
-                accuracy, change = curve.accuracy, curve.score_change
-                for s, step in enumerate(curve.steps.tolist()):
-                    rows.append({"model": model, "scope": scope, "ranking": ranking, "which": which,
-                                 "target_kind": target_kind, "n_images": curve.n_images, "step": step,
-                                 "fraction": float(curve.fractions[s]), "accuracy": float(accuracy[s]),
-                                 "score_change": float(change[s])})
-    return rows
+    curves = masking_curves(scorer, images, targets, local, global_, max_fraction, baseline, batch_size, seed)
+    return masking_table(model, target_kind, curves)
 
 
 def _subsets(k: int) -> tuple[list[tuple[int, ...]], list[tuple[int, int]]]:
@@ -136,8 +155,51 @@ def _subsets(k: int) -> tuple[list[tuple[int, ...]], list[tuple[int, int]]]:
     return [()] + [(a,) for a in range(k)] + pairs, pairs
 
 
+def _top_regions(ranking: torch.Tensor, top_k: int) -> torch.Tensor:
+    """The ``min(top_k, w^2)`` regions of largest ``ranking`` (row-major ids; ties in region order)."""
+    k = min(top_k, ranking.shape[-1] * ranking.shape[-2])
+    return torch.argsort(ranking.flatten(), descending=True, stable=True)[:k]
+
+
+def pair_predictions(scorer, images: torch.Tensor, targets: torch.Tensor, ranking: torch.Tensor, top_k: int,
+                     baseline: str, batch_size: int, seed: Seeds = 0) -> torch.Tensor:
+    """Top-1 predictions ``(S, N)`` of :func:`pair_rows`' variants: clean, each top region, each pair."""
+    grid = ranking.shape[-1]
+    top = _top_regions(ranking, top_k)
+    subsets, _ = _subsets(len(top))
+    selections = torch.zeros(len(subsets), grid * grid, dtype=torch.bool)
+    for s, subset in enumerate(subsets):
+        selections[s, top[list(subset)]] = True
+    predictions, _ = masked_region_outputs(scorer, images, targets, selections.view(-1, grid, grid), baseline,
+                                           batch_size, seed)
+    return predictions
+
+
+def pair_table(model: str, target_kind: str, ranking: torch.Tensor, top_k: int, predictions: torch.Tensor,
+               labels: torch.Tensor) -> list[dict]:
+    """The rows of :func:`pair_rows` from its variants' ``predictions`` ``(S, N)`` and the ``labels`` ``(N,)``."""
+    top = _top_regions(ranking, top_k)
+    k = len(top)
+    _, pairs = _subsets(k)
+    labels = labels.cpu()
+    kept = predictions[0] == labels
+    n_kept = int(kept.sum())
+    if n_kept == 0:
+        return []
+    accuracy = (predictions[:, kept] == labels[kept]).float().mean(dim=1)
+    drop = accuracy[0] - accuracy
+    rows = []
+    for p, (a, b) in enumerate(pairs):
+        d_x, d_y, d_xy = float(drop[1 + a]), float(drop[1 + b]), float(drop[1 + k + p])
+        rows.append({"model": model, "target_kind": target_kind, "n_images": n_kept,
+                     "region_x": int(top[a]), "region_y": int(top[b]),
+                     "drop_x": d_x, "drop_y": d_y, "drop_xy": d_xy,
+                     "interaction": d_x + d_y - d_xy, "interacts": d_x + d_y > d_xy})
+    return rows
+
+
 def pair_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, target_kind: str,
-              ranking: torch.Tensor, top_k: int, baseline: str, batch_size: int) -> list[dict]:
+              ranking: torch.Tensor, top_k: int, baseline: str, batch_size: int, seed: Seeds = 0) -> list[dict]:
     """MoSIP's top-K pairwise heuristic (Sec. 5, Fig. 6b), one row per pair of top-K regions.
 
     The K regions of largest ``ranking`` (the global analysis' mu*, ``(w, w)``: the same
@@ -157,55 +219,34 @@ def pair_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, t
     pairs (either suffices, ``D_xy > D_x + D_y``); :func:`score_interaction_rows` is the
     two-sided extension.
     """
-    grid = ranking.shape[-1]
-    k = min(top_k, grid * grid)
-    top = torch.argsort(ranking.flatten(), descending=True, stable=True)[:k]
-    subsets, pairs = _subsets(k)
-    selections = torch.zeros(len(subsets), grid * grid, dtype=torch.bool)
-    for s, subset in enumerate(subsets):
-        selections[s, top[list(subset)]] = True
-    predictions, _ = masked_region_outputs(scorer, images, targets, selections.view(-1, grid, grid), baseline,
-                                           batch_size)
-    labels = targets.cpu()
-    kept = predictions[0] == labels
-    n_kept = int(kept.sum())
-    if n_kept == 0:
-        return []
-    accuracy = (predictions[:, kept] == labels[kept]).float().mean(dim=1)
-    drop = accuracy[0] - accuracy
-    rows = []
-    for p, (a, b) in enumerate(pairs):
-        d_x, d_y, d_xy = float(drop[1 + a]), float(drop[1 + b]), float(drop[1 + k + p])
-        rows.append({"model": model, "target_kind": target_kind, "n_images": n_kept,
-                     "region_x": int(top[a]), "region_y": int(top[b]),
-                     "drop_x": d_x, "drop_y": d_y, "drop_xy": d_xy,
-                     "interaction": d_x + d_y - d_xy, "interacts": d_x + d_y > d_xy})
-    return rows
+    predictions = pair_predictions(scorer, images, targets, ranking, top_k, baseline, batch_size, seed)
+    return pair_table(model, target_kind, ranking, top_k, predictions, targets)
 
 
-def score_interaction_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, image_ids: list[str],
-                           mu_star: torch.Tensor, top_k: int, threshold: float, baseline: str,
-                           batch_size: int, score: str = "probability") -> list[dict]:
-    """Extension (not MoSIP's statistic): a two-sided per-image interaction test on the score.
-
-    For the K regions of largest local mu* of each image, mask each region alone and
-    each pair together; the pair interacts when the joint drop of the target score
-    departs from the sum of the single drops by more than ``threshold`` times the clean
-    score, in either direction: ``|D_ij - D_i - D_j| > threshold * f(x)`` with
-    ``D = f(x) - f(x masked)``. ``score`` is ``"probability"`` (softmax) or ``"output"``.
-    """
+def score_interaction_scores(scorer, images: torch.Tensor, targets: torch.Tensor, mu_star: torch.Tensor,
+                             top_k: int, baseline: str, batch_size: int, score: str = "probability",
+                             seed: Seeds = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, its K regions of largest local mu* ``(N, K)`` and the target scores ``(N, S)`` of
+    :func:`score_interaction_rows`' variants (clean, each region alone, each pair)."""
     n = images.shape[0]
     grid = mu_star.shape[-1]
     k = min(top_k, grid * grid)
     top = torch.argsort(mu_star.flatten(1), dim=1, descending=True, stable=True)[:, :k]
-    subsets, pairs = _subsets(k)
+    subsets, _ = _subsets(k)
     selections = torch.zeros(n, len(subsets), grid * grid, dtype=torch.bool)
     for s, subset in enumerate(subsets):
         for position in subset:
             selections[torch.arange(n), s, top[:, position]] = True
     _, values = masked_region_outputs(scorer, images, targets, selections.view(n, -1, grid, grid), baseline,
-                                      batch_size)
-    scores = select_score(values.reshape(-1, 2), score).view(len(subsets), n).T  # (N, S)
+                                      batch_size, seed)
+    return top, select_score(values.reshape(-1, 2), score).view(len(subsets), n).T
+
+
+def score_interaction_table(model: str, image_ids: list[str], top: torch.Tensor, scores: torch.Tensor,
+                            threshold: float) -> list[dict]:
+    """The rows of :func:`score_interaction_rows` from :func:`score_interaction_scores`' ``top`` and ``scores``."""
+    k = top.shape[1]
+    _, pairs = _subsets(k)
     clean = scores[:, 0]
     rows = []
     for i, image_id in enumerate(image_ids):
@@ -222,5 +263,22 @@ def score_interaction_rows(model: str, scorer, images: torch.Tensor, targets: to
     return rows
 
 
+def score_interaction_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, image_ids: list[str],
+                           mu_star: torch.Tensor, top_k: int, threshold: float, baseline: str,
+                           batch_size: int, score: str = "probability", seed: Seeds = 0) -> list[dict]:
+    """Extension (not MoSIP's statistic): a two-sided per-image interaction test on the score.
+
+    For the K regions of largest local mu* of each image, mask each region alone and
+    each pair together; the pair interacts when the joint drop of the target score
+    departs from the sum of the single drops by more than ``threshold`` times the clean
+    score, in either direction: ``|D_ij - D_i - D_j| > threshold * f(x)`` with
+    ``D = f(x) - f(x masked)``. ``score`` is ``"probability"`` (softmax) or ``"output"``.
+    """
+    top, scores = score_interaction_scores(scorer, images, targets, mu_star, top_k, baseline, batch_size, score,
+                                           seed)
+    return score_interaction_table(model, image_ids, top, scores, threshold)
+
+
 __all__ = ["SCOPES", "with_sum", "choose_reference", "normalise_by_max", "overlap_rows", "ratio_row",
-           "masking_rows", "pair_rows", "score_interaction_rows"]
+           "masking_curves", "masking_table", "masking_rows", "pair_predictions", "pair_table", "pair_rows",
+           "score_interaction_scores", "score_interaction_table", "score_interaction_rows"]

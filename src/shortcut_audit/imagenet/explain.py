@@ -195,14 +195,15 @@ class MorrisAnalyses:
 
 
 def morris_statistics(scorer: CountingScorer, images: torch.Tensor, targets: torch.Tensor,
-                      config, batch_size: int, seed: int) -> MorrisAnalyses:
+                      config, batch_size: int, seed: int, bounds=None) -> MorrisAnalyses:
     """MoSIP grid Morris, local and global analyses (Sec. 5), ``r (w^2 + 1)`` forwards per image each.
 
     Local: each image's lumped values are sampled around its own (MoSIP: "uniformly
     sampled for each input, with the lumped values of the inputs as the mean").
     Global: bounds are the minimum and maximum lumped value of each region over
     ``images``, the same design samples are used with each image's map, and the
-    results are averaged over images (:attr:`MorrisAnalyses.global_`).
+    results are averaged over images (:attr:`MorrisAnalyses.global_`). ``bounds`` (lower,
+    upper) replaces the bounds over ``images`` when these are a shard of the analysed images.
     """
     from shortcut_audit.metrics.regions import expand_regions
 
@@ -211,7 +212,10 @@ def morris_statistics(scorer: CountingScorer, images: torch.Tensor, targets: tor
     output = ExplainedOutput(scorer, config.explained_output)
     results, runs = {}, {}
     for sampling in ("local", "global"):
-        extra = {"reference_images": images} if sampling == "global" else {}
+        if sampling == "local":
+            extra = {}
+        else:
+            extra = {"bounds": bounds} if bounds is not None else {"reference_images": images}
         explainer = attribution.build("morris_grid", output, batch_size=batch_size, device=scorer.device,
                                       seed=seed, sampling=sampling, statistic="mu_star", **settings, **extra)
         scorer.reset()

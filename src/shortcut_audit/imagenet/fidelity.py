@@ -45,6 +45,7 @@ import torch
 
 from shortcut_audit.metrics.intervals import mean_interval
 from shortcut_audit.metrics import METRICS, aopc_from_curve, perturbation_curve, region_perturbation_curve
+from shortcut_audit.metrics.perturbation import Seeds, seeded_draws
 
 PROTOCOLS = ("rise", "sobol", "ensemble", "region")
 REFERENCE_MAPS = ("random", "constant")
@@ -89,7 +90,7 @@ class FidelityProtocol:
         return (f"{unit}, deletion to {self.deletion_baseline}, insertion from {self.insertion_baseline}, "
                 f"ties in random order ({_SOURCES[self.name]})")
 
-    def curve(self, scorer, images, maps, targets, mode: str, batch_size: int, seed: int):
+    def curve(self, scorer, images, maps, targets, mode: str, batch_size: int, seed: Seeds):
         baseline = self.deletion_baseline if mode == "deletion" else self.insertion_baseline
         kwargs = dict(baseline=baseline, batch_size=batch_size, seed=seed, score="probability")
         if self.region_wise:
@@ -112,15 +113,18 @@ def build_protocols(names: list[str], steps: int, deletion_baseline: str, insert
     return [table[n] for n in names]
 
 
-def reference_maps(shape: tuple[int, int, int], seed: int) -> dict[str, torch.Tensor]:
-    """The uninformative maps every method is compared with: uniform noise and a constant map."""
-    state = np.random.SeedSequence([int(seed), _RANDOM_MAP_STREAM]).generate_state(1)[0]
-    noise = torch.rand(shape, generator=torch.Generator().manual_seed(int(state)))
+def reference_maps(shape: tuple[int, int, int], seed: Seeds) -> dict[str, torch.Tensor]:
+    """The uninformative maps every method is compared with: uniform noise and a constant map.
+
+    ``seed``: one int for the batch of ``shape[0]`` images, or one per image (then an
+    image's random map depends only on its own seed).
+    """
+    noise = seeded_draws(lambda size, gen: torch.rand(size, generator=gen), tuple(shape), seed, _RANDOM_MAP_STREAM)
     return {"random": noise, "constant": torch.zeros(shape)}
 
 
 def fidelity_scores(scorer, images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor,
-                    protocol: FidelityProtocol, batch_size: int, seed: int = 0,
+                    protocol: FidelityProtocol, batch_size: int, seed: Seeds = 0,
                     decided: torch.Tensor | None = None):
     """Per-image scores and the two curves of one method's maps under ``protocol``.
 
@@ -171,21 +175,42 @@ def curve_rows(model: str, method: str, curves: dict, **extra) -> list[dict]:
     return rows
 
 
-def protocol_rows(model: str, method: str, scorer, images, maps, targets, image_ids, protocols, batch_size: int,
-                  seed: int, decided: torch.Tensor | None = None, **extra) -> tuple[list[dict], list[dict]]:
-    """Fidelity rows and curve rows of one method's maps under every protocol (column ``protocol``).
+def protocol_results(scorer, images, maps, targets, protocols, batch_size: int, seed: Seeds,
+                     decided: torch.Tensor | None = None) -> dict[str, tuple[dict, dict]]:
+    """:func:`fidelity_scores` of one method's maps under every protocol: ``{protocol: (scores, curves)}``.
+
+    ``seed`` is one int, or one per image (then an image's scores do not depend on the others).
+    """
+    return {protocol.name: fidelity_scores(scorer, images, maps, targets, protocol, batch_size, seed, decided)
+            for protocol in protocols}
+
+
+def result_rows(model: str, method: str, image_ids, targets: torch.Tensor, results: dict,
+                decided: torch.Tensor | None = None, **extra) -> tuple[list[dict], list[dict]]:
+    """Fidelity rows and curve rows of :func:`protocol_results`' ``results`` (column ``protocol``).
 
     nAOPC rows carry ``decided`` as their target (default: ``targets``).
     """
     decided = targets if decided is None else decided
     fidelity, curves = [], []
-    for protocol in protocols:
-        scores, paths = fidelity_scores(scorer, images, maps, targets, protocol, batch_size, seed, decided)
+    for name, (scores, paths) in results.items():
+        scores = dict(scores)
         naopc = {"naopc": scores.pop("naopc")}
-        fidelity += score_rows(model, method, image_ids, targets, scores, **extra, protocol=protocol.name)
-        fidelity += score_rows(model, method, image_ids, decided, naopc, **extra, protocol=protocol.name)
-        curves += curve_rows(model, method, paths, protocol=protocol.name)
+        fidelity += score_rows(model, method, image_ids, targets, scores, **extra, protocol=name)
+        fidelity += score_rows(model, method, image_ids, decided, naopc, **extra, protocol=name)
+        curves += curve_rows(model, method, paths, protocol=name)
     return fidelity, curves
+
+
+def protocol_rows(model: str, method: str, scorer, images, maps, targets, image_ids, protocols, batch_size: int,
+                  seed: Seeds, decided: torch.Tensor | None = None, **extra) -> tuple[list[dict], list[dict]]:
+    """Fidelity rows and curve rows of one method's maps under every protocol (column ``protocol``).
+
+    nAOPC rows carry ``decided`` as their target (default: ``targets``).
+    """
+    decided = targets if decided is None else decided
+    results = protocol_results(scorer, images, maps, targets, protocols, batch_size, seed, decided)
+    return result_rows(model, method, image_ids, targets, results, decided, **extra)
 
 
 def _gain(values: pd.Series, random: pd.Series, direction: str) -> np.ndarray:

@@ -32,6 +32,7 @@ from shortcut_audit.metrics.info import MetricInfo
 from shortcut_audit.metrics.perturbation import (
     TIES,
     Model,
+    Seeds,
     check_maps,
     make_baseline,
     pixel_ranks,
@@ -107,7 +108,7 @@ def _prepare(images, maps, targets, mode, baseline, seed, ties):
     return targets, maps, start, end
 
 
-def _ranks(values: torch.Tensor, ties: str, seed: int) -> torch.Tensor:
+def _ranks(values: torch.Tensor, ties: str, seed: Seeds) -> torch.Tensor:
     keys = tie_keys(values.shape, seed, values.device) if ties == "random" else None
     return pixel_ranks(values, keys)
 
@@ -141,7 +142,7 @@ def perturbation_curve(
     baseline: str | torch.Tensor | None = None,
     score: str = "probability",
     batch_size: int = 64,
-    seed: int = 0,
+    seed: Seeds = 0,
     ties: str = "random",
 ) -> PerturbationCurve:
     """Pixel-wise deletion or insertion curve of every image, batched over images and steps.
@@ -162,8 +163,10 @@ def perturbation_curve(
         See :func:`~shortcut_audit.metrics.perturbation.make_baseline`; defaults to
         ``"zero"`` for deletion and ``"blur"`` for insertion (the RISE paper's choices).
     score : {"probability", "output"}
-    seed : int
-        Seeds the ``random_normal`` baseline and, from a separate stream, the tie order.
+    seed : int or sequence of int
+        Seeds the ``random_normal`` baseline and, from a separate stream, the tie order:
+        one int for the batch, or one per image, so that an image's curve does not depend
+        on the images it is batched with (:func:`~shortcut_audit.metrics.perturbation.seeded_draws`).
     ties : {"random", "raster"}
         Order of pixels with equal attribution (see the module docstring).
     """
@@ -184,7 +187,7 @@ def region_perturbation_curve(
     baseline: str | torch.Tensor | None = None,
     score: str = "probability",
     batch_size: int = 64,
-    seed: int = 0,
+    seed: Seeds = 0,
     ties: str = "random",
 ) -> PerturbationCurve:
     """Region-wise deletion or insertion: one cell of a ``grid x grid`` partition per step.

@@ -8,13 +8,49 @@ from (image, step) index pairs, so memory never holds all perturbed images.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import torch
 
 BASELINES = ("zero", "gray", "blur", "random_normal")
 SCORES = ("probability", "output")
+
+#: A seed for a batch of images: one int for the whole batch, or one int per image.
+Seeds = Union[int, Sequence[int]]
+
+
+def _stream_state(seed: int, stream: int | None) -> int:
+    return int(seed) if stream is None else int(np.random.SeedSequence([int(seed), stream]).generate_state(1)[0])
+
+
+def seeded_draws(draw: Callable[[tuple, torch.Generator], torch.Tensor], shape: tuple[int, ...], seed: Seeds,
+                 stream: int | None = None) -> torch.Tensor:
+    """Random draws of shape ``(N, ...)`` for a batch of N images.
+
+    ``draw(shape, generator)`` draws one tensor (e.g. ``torch.rand(shape, generator=g)``).
+    With an int ``seed`` one generator (seeded by ``seed``, or by ``(seed, stream)``) draws
+    the whole batch, so an image's draws depend on its position in the batch. With a
+    sequence of N seeds each image gets its own generator: its draws depend on its seed
+    only, whatever images share the batch (what a run sharded over processes needs).
+    """
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return draw(tuple(shape), torch.Generator().manual_seed(_stream_state(seed, stream)))
+    seeds = [int(s) for s in seed]
+    if len(seeds) != shape[0]:
+        raise ValueError(f"got {len(seeds)} per-image seeds for {shape[0]} images")
+    if not seeds:
+        return draw(tuple(shape), torch.Generator())
+    return torch.stack([draw(tuple(shape[1:]), torch.Generator().manual_seed(_stream_state(s, stream)))
+                        for s in seeds])
+
+
+def seeds_at(seed: Seeds, index: torch.Tensor | Sequence[int]) -> Seeds:
+    """The per-image seeds of the images ``index`` (an int seed is returned unchanged)."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return seed
+    seeds = list(seed)
+    return [seeds[int(i)] for i in torch.as_tensor(index).reshape(-1).tolist()]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 # build(indices (b,)) -> (inputs (b, C, H, W), targets (b,))
@@ -37,7 +73,7 @@ def check_maps(images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor) 
 def make_baseline(
     images: torch.Tensor,
     kind: str | torch.Tensor,
-    seed: int = 0,
+    seed: Seeds = 0,
     blur_sigma: float = 5.0,
 ) -> torch.Tensor:
     """The image every pixel is replaced with (deletion) or inserted into (insertion).
@@ -52,6 +88,9 @@ def make_baseline(
         ``"random_normal"`` (Gaussian noise with each image's per-channel mean and
         standard deviation; the ensemble paper's random-normal baseline). A tensor
         broadcastable to ``images`` is used as given.
+    seed : int or sequence of int
+        Seeds the ``random_normal`` noise: one int for the batch, or one per image
+        (:func:`seeded_draws`).
     """
     if torch.is_tensor(kind):
         return kind.to(images).expand_as(images)
@@ -66,8 +105,8 @@ def make_baseline(
         radius = min(radius, (min(images.shape[-2:]) - 1) // 2) or 1
         return gaussian_blur(images, kernel_size=[2 * radius + 1] * 2, sigma=[blur_sigma] * 2)
     if kind == "random_normal":
-        gen = torch.Generator().manual_seed(seed)
-        noise = torch.randn(images.shape, generator=gen).to(images)
+        noise = seeded_draws(lambda shape, gen: torch.randn(shape, generator=gen), tuple(images.shape), seed)
+        noise = noise.to(images)
         mean = images.mean(dim=(2, 3), keepdim=True)
         std = images.std(dim=(2, 3), keepdim=True)
         return mean + std * noise
@@ -78,11 +117,13 @@ TIES = ("random", "raster")
 _TIE_STREAM = 7  # keeps tie-breaking keys independent of the baseline noise drawn from the same seed
 
 
-def tie_keys(shape: tuple[int, ...], seed: int, device=None) -> torch.Tensor:
-    """Uniform random keys that order tied pixels, from a stream of its own for ``seed``."""
-    state = np.random.SeedSequence([int(seed), _TIE_STREAM]).generate_state(1)[0]
-    gen = torch.Generator().manual_seed(int(state))
-    return torch.rand(shape, generator=gen).to(device)
+def tie_keys(shape: tuple[int, ...], seed: Seeds, device=None) -> torch.Tensor:
+    """Uniform random keys ``(N, ...)`` that order tied pixels, from a stream of their own for ``seed``.
+
+    ``seed``: one int for the batch, or one per image (:func:`seeded_draws`).
+    """
+    keys = seeded_draws(lambda size, gen: torch.rand(size, generator=gen), tuple(shape), seed, _TIE_STREAM)
+    return keys.to(device)
 
 
 def pixel_ranks(maps: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:

@@ -26,7 +26,9 @@ import torch
 from shortcut_audit.metrics.info import MetricInfo
 from shortcut_audit.metrics.perturbation import (
     Model,
+    Seeds,
     make_baseline,
+    seeds_at,
     select_score,
     streamed_outputs,
 )
@@ -97,6 +99,26 @@ class MaskingCurve:
             return torch.zeros(len(self.steps))
         return (self.score - self.score[:1]).mean(dim=1)
 
+    def per_image(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``kept`` (N,), ``correct`` and ``score`` as ``(N, K + 1)`` (rows of images not kept: False, 0).
+
+        One row per image, so that the curves of several batches of images can be put
+        together (:meth:`from_per_image`).
+        """
+        n = self.kept.shape[0]
+        correct = torch.zeros(n, self.correct.shape[0], dtype=torch.bool)
+        score = torch.zeros(n, self.score.shape[0], dtype=self.score.dtype)
+        correct[self.kept] = self.correct.T.cpu()
+        score[self.kept] = self.score.T.cpu()
+        return self.kept.cpu(), correct, score
+
+    @classmethod
+    def from_per_image(cls, which: str, steps: torch.Tensor, fractions: torch.Tensor, kept: torch.Tensor,
+                       correct: torch.Tensor, score: torch.Tensor) -> "MaskingCurve":
+        """The curve from :meth:`per_image`'s three tensors (of one batch, or several concatenated)."""
+        return cls(which=which, steps=steps, fractions=fractions, kept=kept, correct=correct[kept].T.contiguous(),
+                   score=score[kept].T.contiguous())
+
 
 def region_order(region_importance: torch.Tensor, which: str) -> torch.Tensor:
     """Region ids (row-major) from the most (``which="most"``) or least important, (N, g*g).
@@ -120,7 +142,7 @@ def masking_curve(
     baseline: str | torch.Tensor = "zero",
     score: str = "probability",
     batch_size: int = 64,
-    seed: int = 0,
+    seed: Seeds = 0,
 ) -> MaskingCurve:
     """Mask 0, 1, ..., K regions in ranking order (K = ``max_fraction`` of the regions) and score.
 
@@ -139,6 +161,8 @@ def masking_curve(
         ``"correct"`` (MoSIP): only the images whose clean prediction equals the target.
     baseline : str or Tensor
         What masked pixels become (see :func:`~shortcut_audit.metrics.perturbation.make_baseline`).
+    seed : int or sequence of int
+        Seeds a random baseline: one int for the batch, or one per image of ``images``.
     """
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
@@ -170,7 +194,7 @@ def masking_curve(
     selections = rank[index][:, None, :] < steps[1:].to(rank.device)[None, :, None]
     predictions, values = masked_region_outputs(model, images[index], targets[index],
                                                 selections.view(len(index), k_max, grid, grid),
-                                                baseline, batch_size, seed)
+                                                baseline, batch_size, seeds_at(seed, index.cpu()))
     labels = targets.cpu()[kept]
     correct = torch.cat([(clean_pred[kept] == labels)[None], predictions == labels])
     scores = torch.cat([select_score(clean_values, score)[kept][None],
@@ -185,7 +209,7 @@ def masked_region_outputs(
     selections: torch.Tensor,
     baseline: str | torch.Tensor = "zero",
     batch_size: int = 64,
-    seed: int = 0,
+    seed: Seeds = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Outputs of every image under every selection of masked regions, streamed.
 
@@ -195,6 +219,8 @@ def masked_region_outputs(
     targets : Tensor (N,)
     selections : Tensor (N, S, g, g) bool, or (S, g, g) for the same selections on every image
         ``selections[i, s]`` are the regions of image ``i`` masked in its variant ``s``.
+    seed : int or sequence of int
+        Seeds a random ``baseline``: one int for the batch, or one per image.
 
     Returns
     -------

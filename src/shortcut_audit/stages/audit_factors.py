@@ -4,25 +4,31 @@ Morris screening over the audited factors (global: held-out digits with uniform
 factors; local: digits of the training distribution), the interventional verdicts
 with their intervals on the training distribution, the interaction reading and the
 Sobol pixel view (schema in docs/architecture.md); the folder appears whole or not at all.
+With ``launcher.nproc_per_node`` (or ``launcher.nnodes``) above 1 the stage re-launches
+itself with torchrun and the digits of every step are shared out between the processes;
+the artefacts are those of one process (:mod:`shortcut_audit.distributed`).
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from shortcut_audit.audit.model_audit import AuditConfig, audit_model, write_model_audit
 from shortcut_audit.audit.summary import audit_dir
 from shortcut_audit.config import ParamError, get, load_params, require_choice
 from shortcut_audit.data import biased_mnist as bm
+from shortcut_audit.distributed import Launcher, relaunch, worker_session
 from shortcut_audit.factors.registry import factor_registry
 from shortcut_audit.factors.scene import digit_scene
 from shortcut_audit.models.checkpoints import load_model
-from shortcut_audit.runtime import resolve_device, seed_everything
+from shortcut_audit.runtime import seed_everything
 from shortcut_audit.training.settings import check_params as check_train_params
 from shortcut_audit.training.summary import model_dir
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True, help="dataset id from biased_mnist.datasets, e.g. p0.9")
     parser.add_argument("--arch", required=True, help="architecture from train.architectures, e.g. simple_cnn")
@@ -43,8 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     spec = bm.dataset_spec(params, args.dataset)
     train = check_train_params(params)
     training_seed = train.config_for(args.arch, args.seed).seed
-    device = resolve_device(require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto"))
+    requested = require_choice(params, "device", ("auto", "cpu", "cuda"), default="auto")
+    launcher = Launcher.from_params(params)
+    launcher.check_device(requested)
+    output = audit_dir(args.output, args.dataset, args.arch, training_seed)
+    if launcher.wants_relaunch():
+        return relaunch(__name__, argv, launcher, output)
+    with worker_session(output, launcher) as shard:
+        return _audit(args, config, spec, image_factors, training_seed, shard.device(requested), output, shard)
 
+
+def _audit(args, config: AuditConfig, spec, image_factors, training_seed: int, device, output, shard) -> int:
+    """The audit on this process's share of the digits; rank 0 writes the folder."""
     seed_everything(config.seed)
     model, model_config = load_model(model_dir(args.models, args.dataset, args.arch, training_seed), device=device)
     if model_config["image_size"] != config.canvas:
@@ -58,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         seed=config.seed + 1, image_factors=image_factors, shuffle=True,
     )
     start = time.perf_counter()
-    audit = audit_model(model, heldout, pool, config)
+    audit = audit_model(model, heldout, pool, config, shard)
+    if audit is None:  # another rank than 0: its share is with rank 0
+        return 0
     identity = {
         "dataset_id": args.dataset,
         "p": spec.p,
@@ -67,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": training_seed,
         "device": device.type,
     }
-    write_model_audit(audit, identity, audit_dir(args.output, args.dataset, args.arch, training_seed))
+    write_model_audit(audit, identity, output)
     states = ", ".join(f"{r.factor} {r.state} ({r.drop:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}])"
                        for r in audit.verdicts.itertuples())
     budget = audit.interventions
@@ -78,3 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     return 0
 
+
+if __name__ == "__main__":
+    sys.exit(main())

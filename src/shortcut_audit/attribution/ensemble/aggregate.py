@@ -57,7 +57,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
+import numpy as np
 import torch
 
 from shortcut_audit.attribution.ensemble.normalise import normalise
@@ -228,7 +230,7 @@ def variance_aggregation(mu, sigma, epsilon: float, delta: float) -> torch.Tenso
 
 
 def aggregate(stack, normalization: str = "z", method: str = "ucb", settings: AggregationSettings = TABLE_1,
-              seed: int = 0) -> torch.Tensor:
+              seed: int | Sequence[int] = 0) -> torch.Tensor:
     """Aggregate ``stack`` (K, N, H, W) of K methods' maps into (N, H, W) float32.
 
     Parameters
@@ -243,7 +245,8 @@ def aggregate(stack, normalization: str = "z", method: str = "ucb", settings: Ag
     settings
         Hyperparameters; the default is the paper's Table 1.
     seed
-        Seed of the ``rbm`` training (the other aggregations are deterministic).
+        Seed of the ``rbm`` training (the other aggregations are deterministic): one int,
+        or one per image (each image's RBM then has its own random stream).
     """
     maps = torch.as_tensor(stack, dtype=torch.float32)
     if maps.ndim != 4:
@@ -281,13 +284,15 @@ def aggregate(stack, normalization: str = "z", method: str = "ucb", settings: Ag
 
 
 def aggregate_all(stack, normalizations: list[str], methods: list[str], settings: AggregationSettings = TABLE_1,
-                  seed: int = 0) -> dict[tuple[str, str], torch.Tensor]:
+                  seed: int | Sequence[int] = 0) -> dict[tuple[str, str], torch.Tensor]:
     """Every (normalisation, aggregation) of ``stack`` (K, N, H, W): ``{(norm, method): (N, H, W)}``.
 
     The same maps as :func:`aggregate`, except that the RBMs of all normalisations are
     trained in one vectorised run (its cost is a Python loop over mini-batches, shared
-    this way); they then share one random stream, so their numbers differ from separate
-    :func:`aggregate` calls with the same seed (still deterministic).
+    this way). With an int ``seed`` they share one random stream, so their numbers differ
+    from separate :func:`aggregate` calls with the same seed (still deterministic); with
+    one seed per image, image i's RBM of every normalisation draws from seed i, exactly as
+    in a separate :func:`aggregate` call.
     """
     maps = torch.as_tensor(stack, dtype=torch.float32)
     out = {(norm, method): aggregate(maps, norm, method, settings, seed)
@@ -296,8 +301,9 @@ def aggregate_all(stack, normalizations: list[str], methods: list[str], settings
         if maps.ndim != 4:
             raise ValueError(f"stack must have shape (K, N, H, W), got {tuple(maps.shape)}")
         visible = torch.cat([normalise(normalise(maps, norm).double(), "linear") for norm in normalizations], dim=1)
+        seeds = seed if isinstance(seed, (int, np.integer)) else list(seed) * len(normalizations)
         trained = rbm_aggregate(visible, iterations=settings.rbm_iterations, learning_rate=settings.rbm_learning_rate,
-                                batch_size=settings.rbm_batch_size, seed=seed)
+                                batch_size=settings.rbm_batch_size, seed=seeds)
         for norm, part in zip(normalizations, trained.split(maps.shape[1])):
             out[(norm, "rbm")] = part
     return out

@@ -34,6 +34,8 @@ All images are trained together, one independent RBM each, vectorised over image
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 from scipy.special import expit
@@ -81,20 +83,52 @@ def hidden_probability(v: np.ndarray, w: np.ndarray, c: np.ndarray) -> np.ndarra
     return expit(np.einsum("mnk,mk->mn", v, w) + c[:, None])
 
 
+class _Uniforms:
+    """The random numbers of M RBMs: one stream for all (an int seed), or one stream per RBM.
+
+    With one seed per RBM (per image), an RBM's numbers do not depend on which other
+    RBMs are trained with it: the same image gets the same aggregation whatever images
+    share its batch (or process).
+    """
+
+    def __init__(self, seed: int | Sequence[int], m: int):
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            self.shared, self.own = np.random.default_rng(int(seed)), None
+        else:
+            seeds = [int(s) for s in seed]
+            if len(seeds) != m:
+                raise ValueError(f"rbm: got {len(seeds)} per-image seeds for {m} RBMs")
+            self.shared, self.own = None, [np.random.default_rng(s) for s in seeds]
+
+    def normal(self, scale: float, k: int, m: int) -> np.ndarray:
+        if self.own is None:
+            return self.shared.normal(0.0, scale, size=(m, k))
+        return np.stack([rng.normal(0.0, scale, size=k) for rng in self.own]).reshape(m, k)
+
+    def random(self, blocks: int, m: int, *shape: int) -> np.ndarray:
+        """Uniform numbers ``(blocks, m, *shape)``."""
+        if self.own is None:
+            return self.shared.random((blocks, m, *shape))
+        return np.stack([rng.random((blocks, *shape)) for rng in self.own], axis=1).reshape(blocks, m, *shape)
+
+
 def train_rbms(v: np.ndarray, *, iterations: int, learning_rate: float, batch_size: int,
-               seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train M independent RBMs on ``v`` (M, n, K) in [0, 1]; returns ``(w, b, c)``."""
+               seed: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train M independent RBMs on ``v`` (M, n, K) in [0, 1]; returns ``(w, b, c)``.
+
+    ``seed``: one int for all RBMs (one random stream), or one per RBM (:class:`_Uniforms`).
+    """
     m, n, k = v.shape
-    rng = np.random.default_rng(seed)
-    w = rng.normal(0.0, 0.01, size=(m, k))
+    rng = _Uniforms(seed, m)
+    w = rng.normal(0.01, k, m)
     b, c = np.zeros((m, k)), np.zeros(m)
     chain = np.zeros((m, batch_size))
     starts = list(range(0, n, batch_size))
     for _ in range(iterations):
         for first in range(0, len(starts), _CHUNK):
             block = starts[first:first + _CHUNK]
-            u_visible = rng.random((len(block), m, batch_size, k))
-            u_hidden = rng.random((len(block), m, batch_size))
+            u_visible = rng.random(len(block), m, batch_size, k)
+            u_hidden = rng.random(len(block), m, batch_size)
             for j, start in enumerate(block):
                 w, b, c, chain = pcd_step(v[:, start:start + batch_size], w, b, c, chain, u_visible[j],
                                           u_hidden[j], learning_rate)
@@ -102,7 +136,7 @@ def train_rbms(v: np.ndarray, *, iterations: int, learning_rate: float, batch_si
 
 
 def rbm_aggregate(stack: torch.Tensor, *, iterations: int = 100, learning_rate: float = 1e-4,
-                  batch_size: int = 10, seed: int = 0) -> torch.Tensor:
+                  batch_size: int = 10, seed: int | Sequence[int] = 0) -> torch.Tensor:
     """Aggregate a stack (K, N, H, W) of maps in [0, 1] with one single-hidden-unit RBM per image.
 
     Parameters
@@ -114,7 +148,8 @@ def rbm_aggregate(stack: torch.Tensor, *, iterations: int = 100, learning_rate: 
     batch_size
         Pixels per mini-batch (scikit-learn's default 10; not given in the papers).
     seed
-        Seeds initialisation and sampling; same seed, same result.
+        Seeds initialisation and sampling; same seed, same result. One int seeds every
+        image's RBM from one stream; a sequence of N ints gives each image's RBM its own.
 
     Returns
     -------
