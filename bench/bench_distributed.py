@@ -19,6 +19,7 @@ Writes ``bench/results/distributed.json``. Run from the repository root::
     python bench/bench_distributed.py --quick          # 2 images, small budgets, 2 repetitions
     python bench/bench_distributed.py                  # 4 images, every step at 64 px, 3 repetitions
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,13 @@ def stage_params(images: int, quick: bool) -> dict:
 def run_stage(params_file: Path, output: Path, env: dict) -> float:
     """Wall seconds of one stage run (raises with its output when it fails)."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "stages/explain_imagenet.py", "--params", str(params_file),
-                           "--output", str(output)], cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "stages/explain_imagenet.py", "--params", str(params_file), "--output", str(output)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     if done.returncode:
         raise RuntimeError(f"stage failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
@@ -100,8 +106,12 @@ def table_differences(a: Path, b: Path) -> dict[str, float | str]:
 
 
 def spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "values": [round(v, 3) for v in values]}
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "values": [round(v, 3) for v in values],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,21 +150,34 @@ def main(argv: list[str] | None = None) -> int:
                 loads[name].append(os.getloadavg()[0])
                 seconds = run_stage(files[name], tmp / f"out-{order.index(name)}", {**base_env, **configs[name][1]})
                 times[name].append(seconds)
-                print(f"repetition {repetition + 1}/{repetitions}, {name}: {seconds:.1f} s "
-                      f"(load average {loads[name][-1]:.1f} at its start)", flush=True)
+                print(
+                    f"repetition {repetition + 1}/{repetitions}, {name}: {seconds:.1f} s "
+                    f"(load average {loads[name][-1]:.1f} at its start)",
+                    flush=True,
+                )
         differences = table_differences(tmp / "out-0", tmp / "out-1")
     load_after = os.getloadavg()
 
-    ratios = {f"{name} / 2 processes": [one / two for one, two in zip(values, times["2 processes"])]
-              for name, values in times.items() if name != "2 processes"}
+    ratios = {
+        f"{name} / 2 processes": [one / two for one, two in zip(values, times["2 processes"])]
+        for name, values in times.items()
+        if name != "2 processes"
+    }
     two = statistics.median(times["2 processes"])
     result = {
         "command": " ".join(["python bench/bench_distributed.py", *(argv if argv is not None else sys.argv[1:])]),
-        "workload": {"model": "efficientnet_lite0", "images": images, "quick": args.quick,
-                     "imagenet": params["imagenet"]},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_average_before": [round(v, 2) for v in load_before],
-                    "load_average_after": [round(v, 2) for v in load_after]},
+        "workload": {
+            "model": "efficientnet_lite0",
+            "images": images,
+            "quick": args.quick,
+            "imagenet": params["imagenet"],
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": [round(v, 2) for v in load_before],
+            "load_average_after": [round(v, 2) for v in load_after],
+        },
         "repetitions": repetitions,
         "wall_seconds": {name: spread(values) for name, values in times.items()},
         "load_average_at_start": {name: [round(v, 2) for v in values] for name, values in loads.items()},
@@ -164,14 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    for name, values in times.items():
+    for name in times:
         s = result["wall_seconds"][name]
         print(f"{name}: median {s['median']:.1f} s (min {s['min']:.1f}, max {s['max']:.1f})")
     for key, values in ratios.items():
-        print(f"{key}: {result['ratio_of_medians'][key]:.2f} (medians); per repetition median "
-              f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})")
-    print(f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after on {os.cpu_count()} CPUs -> "
-          f"{args.output}")
+        print(
+            f"{key}: {result['ratio_of_medians'][key]:.2f} (medians); per repetition median "
+            f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+        )
+    print(
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after on {os.cpu_count()} CPUs -> {args.output}"
+    )
     print("largest difference of the tables, 1 vs 2 processes:", json.dumps(differences))
     return 0
 

@@ -25,6 +25,7 @@ otherwise. Run from the repository root::
     python bench/bench_precision.py                # both parts, writes bench/results/precision.json
     python bench/bench_precision.py --quick        # tiny setting: checks the script runs
 """
+
 from __future__ import annotations
 
 import os
@@ -38,16 +39,6 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
-import shortcut_audit  # noqa: E402,F401  (kernel settings and torchvision shim first)
-from shortcut_audit.config import load_params  # noqa: E402
-from shortcut_audit.data.image_sets import load_images, sample_photo_items  # noqa: E402
-from shortcut_audit.imagenet.config import parse_config  # noqa: E402
-from shortcut_audit.imagenet.explain import CountingScorer, method_settings, run_method  # noqa: E402
-from shortcut_audit.imagenet.pipeline import image_items  # noqa: E402
-from shortcut_audit.metrics.convergence import spearman  # noqa: E402
-from shortcut_audit.models.imagenet import load_imagenet_model  # noqa: E402
-from shortcut_audit.runtime import ComputePath, has_native_bf16, select_compute_path  # noqa: E402
 from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     column,
     cpu_model,
@@ -61,14 +52,26 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     spread,
 )
 
+import shortcut_audit  # noqa: E402,F401  (kernel settings and torchvision shim first)
+from shortcut_audit.config import load_params  # noqa: E402
+from shortcut_audit.data.image_sets import load_images, sample_photo_items  # noqa: E402
+from shortcut_audit.imagenet.config import parse_config  # noqa: E402
+from shortcut_audit.imagenet.explain import CountingScorer, method_settings, run_method  # noqa: E402
+from shortcut_audit.imagenet.pipeline import image_items  # noqa: E402
+from shortcut_audit.metrics.convergence import spearman  # noqa: E402
+from shortcut_audit.models.imagenet import load_imagenet_model  # noqa: E402
+from shortcut_audit.runtime import ComputePath, has_native_bf16, select_compute_path  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = 0.99
 CPU = torch.device("cpu")
 
 
-PATHS = {"fp32": ComputePath("cpu", "fp32", channels_last=False, bf16_autocast=False),
-         "channels_last": ComputePath("cpu", "fast", channels_last=True, bf16_autocast=False),
-         "bf16": ComputePath("cpu", "fast", channels_last=True, bf16_autocast=True)}
+PATHS = {
+    "fp32": ComputePath("cpu", "fp32", channels_last=False, bf16_autocast=False),
+    "channels_last": ComputePath("cpu", "fast", channels_last=True, bf16_autocast=False),
+    "bf16": ComputePath("cpu", "fast", channels_last=True, bf16_autocast=True),
+}
 
 
 def paths(names: list[str], emulated_bf16: bool) -> dict[str, ComputePath]:
@@ -110,6 +113,7 @@ def throughput_part(args, chosen: dict[str, ComputePath]) -> dict:
             start = time.perf_counter()
             s(batch)
             return {"wall_s": time.perf_counter() - start}
+
         return run
 
     measured = interleaved({name: timed(s) for name, s in scorers.items()}, args.rounds)
@@ -122,23 +126,53 @@ def throughput_part(args, chosen: dict[str, ComputePath]) -> dict:
     for name in chosen:
         walls = column(measured[name], "wall_s")
         summary = ratio_summary(walls, column(measured["fp32"], "wall_s"))
-        same_top1 = (top[name].indices == top["fp32"].indices)
-        rows.append({"path": name, "compute_path": chosen[name].name, "emulated": emulated(chosen[name]),
-                     "images_per_s": spread([args.batch / w for w in walls]),
-                     "time_over_fp32": summary.as_dict(), "speedup_median": 1.0 / summary.median,
-                     "top1_same_as_fp32": f"{int(same_top1.sum())}/{len(same_top1)}",
-                     "max_abs_top1_probability_change": float((top[name].values - top["fp32"].values).abs().max())})
-    print(f"(a) throughput: {args.model} at {args.input_size} px, batch {args.batch}, {args.threads} threads, "
-          f"{args.rounds} interleaved rounds")
-    print_table([{**r, "ips": r["images_per_s"]["median"],
-                  "ips_range": f"{r['images_per_s']['min']:.1f}-{r['images_per_s']['max']:.1f}",
-                  "ratio": r["time_over_fp32"]["text"]} for r in rows],
-                [("path", "path", ""), ("ips", "img/s", ".1f"), ("ips_range", "min-max", ""),
-                 ("ratio", "time / fp32 (min-max)", ""), ("top1_same_as_fp32", "top-1 = fp32", ""),
-                 ("max_abs_top1_probability_change", "max |dp|", ".4f")])
-    return {"setting": {"model": args.model, "input_size": args.input_size, "batch": args.batch,
-                        "rounds": args.rounds, "photos": photos.image_ids},
-            "rows": rows, "raw": measured}
+        same_top1 = top[name].indices == top["fp32"].indices
+        rows.append(
+            {
+                "path": name,
+                "compute_path": chosen[name].name,
+                "emulated": emulated(chosen[name]),
+                "images_per_s": spread([args.batch / w for w in walls]),
+                "time_over_fp32": summary.as_dict(),
+                "speedup_median": 1.0 / summary.median,
+                "top1_same_as_fp32": f"{int(same_top1.sum())}/{len(same_top1)}",
+                "max_abs_top1_probability_change": float((top[name].values - top["fp32"].values).abs().max()),
+            }
+        )
+    print(
+        f"(a) throughput: {args.model} at {args.input_size} px, batch {args.batch}, {args.threads} threads, "
+        f"{args.rounds} interleaved rounds"
+    )
+    print_table(
+        [
+            {
+                **r,
+                "ips": r["images_per_s"]["median"],
+                "ips_range": f"{r['images_per_s']['min']:.1f}-{r['images_per_s']['max']:.1f}",
+                "ratio": r["time_over_fp32"]["text"],
+            }
+            for r in rows
+        ],
+        [
+            ("path", "path", ""),
+            ("ips", "img/s", ".1f"),
+            ("ips_range", "min-max", ""),
+            ("ratio", "time / fp32 (min-max)", ""),
+            ("top1_same_as_fp32", "top-1 = fp32", ""),
+            ("max_abs_top1_probability_change", "max |dp|", ".4f"),
+        ],
+    )
+    return {
+        "setting": {
+            "model": args.model,
+            "input_size": args.input_size,
+            "batch": args.batch,
+            "rounds": args.rounds,
+            "photos": photos.image_ids,
+        },
+        "rows": rows,
+        "raw": measured,
+    }
 
 
 def profile_config(args):
@@ -146,9 +180,14 @@ def profile_config(args):
     if args.quick:  # the profile's methods at a tiny size and budget
         from dataclasses import replace
 
-        budget = max(40, 2 * (config.sobol_grid ** 2 + 1))
-        config = replace(config, input_size=32, max_images=1, forwards=budget,
-                         morris_trajectories=max(2, budget // (config.morris_grid ** 2 + 1)))
+        budget = max(40, 2 * (config.sobol_grid**2 + 1))
+        config = replace(
+            config,
+            input_size=32,
+            max_images=1,
+            forwards=budget,
+            morris_trajectories=max(2, budget // (config.morris_grid**2 + 1)),
+        )
     return config
 
 
@@ -170,35 +209,75 @@ def agreement_part(args, chosen: dict[str, ComputePath]) -> dict:
     maps, seconds = {}, {}
     for index, method in enumerate(methods):  # the paths alternate their order from method to method
         for name in round_order(list(chosen), index):
-            run = run_method(method, scorers[name][0], batch.images, targets,
-                             method_settings(method, config.forwards, size, config, input_scale=input_scale),
-                             config.batch_size, config.seed, config.explained_output)
+            run = run_method(
+                method,
+                scorers[name][0],
+                batch.images,
+                targets,
+                method_settings(method, config.forwards, size, config, input_scale=input_scale),
+                config.batch_size,
+                config.seed,
+                config.explained_output,
+            )
             maps[name, method], seconds[f"{name}/{method}"] = run.maps, run.seconds
     rows = []
     for name in list(chosen)[1:]:
         for method in methods:
             rho = spearman(maps[name, method], maps["fp32", method])
-            rows.append({"path": name, "compute_path": chosen[name].name, "emulated": emulated(chosen[name]),
-                         "method": method,
-                         "spearman": dict(zip(ids, map(float, rho))), "min_spearman": float(rho.min()),
-                         "agrees": bool((rho >= THRESHOLD).all()),
-                         "explain_s": seconds[f"{name}/{method}"], "fp32_explain_s": seconds[f"fp32/{method}"]})
-    print(f"\n(b) map agreement with fp32: {model}, {len(ids)} photo(s) at {config.input_size} px, "
-          f"{config.forwards} forwards per method, {config.explained_output}")
-    print_table(rows, [("path", "path", ""), ("method", "method", ""), ("min_spearman", "min Spearman", ".4f"),
-                       ("agrees", f">= {THRESHOLD}", ""), ("explain_s", "explain s", ".1f"),
-                       ("fp32_explain_s", "fp32 explain s", ".1f")])
+            rows.append(
+                {
+                    "path": name,
+                    "compute_path": chosen[name].name,
+                    "emulated": emulated(chosen[name]),
+                    "method": method,
+                    "spearman": dict(zip(ids, map(float, rho))),
+                    "min_spearman": float(rho.min()),
+                    "agrees": bool((rho >= THRESHOLD).all()),
+                    "explain_s": seconds[f"{name}/{method}"],
+                    "fp32_explain_s": seconds[f"fp32/{method}"],
+                }
+            )
+    print(
+        f"\n(b) map agreement with fp32: {model}, {len(ids)} photo(s) at {config.input_size} px, "
+        f"{config.forwards} forwards per method, {config.explained_output}"
+    )
+    print_table(
+        rows,
+        [
+            ("path", "path", ""),
+            ("method", "method", ""),
+            ("min_spearman", "min Spearman", ".4f"),
+            ("agrees", f">= {THRESHOLD}", ""),
+            ("explain_s", "explain s", ".1f"),
+            ("fp32_explain_s", "fp32 explain s", ".1f"),
+        ],
+    )
     # one run per method and path, the order alternating: each method is one "round" of the ratio
-    explain_time = {name: ratio_summary([seconds[f"{name}/{m}"] for m in methods],
-                                        [seconds[f"fp32/{m}"] for m in methods]).as_dict()
-                    for name in list(chosen)[1:]}
+    explain_time = {
+        name: ratio_summary(
+            [seconds[f"{name}/{m}"] for m in methods], [seconds[f"fp32/{m}"] for m in methods]
+        ).as_dict()
+        for name in list(chosen)[1:]
+    }
     for name, summary in explain_time.items():
         print(f"explain time {name} / fp32 over the {len(methods)} methods: {summary['text']}")
-    return {"setting": {"model": model, "params": shown_path(args.params), "images": ids, "targets": targets.tolist(),
-                        "input_size": config.input_size, "forwards": config.forwards,
-                        "explained_output": config.explained_output, "threshold": THRESHOLD, "quick": args.quick,
-                        "cpu": cpu_model(), "torch": torch.__version__},
-            "rows": rows, "explain_time_over_fp32": explain_time}
+    return {
+        "setting": {
+            "model": model,
+            "params": shown_path(args.params),
+            "images": ids,
+            "targets": targets.tolist(),
+            "input_size": config.input_size,
+            "forwards": config.forwards,
+            "explained_output": config.explained_output,
+            "threshold": THRESHOLD,
+            "quick": args.quick,
+            "cpu": cpu_model(),
+            "torch": torch.__version__,
+        },
+        "rows": rows,
+        "explain_time_over_fp32": explain_time,
+    }
 
 
 def merged_agreement(previous: dict | None, new: dict) -> dict:
@@ -217,19 +296,27 @@ def merged_agreement(previous: dict | None, new: dict) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("throughput", "agreement", "both"), default="both")
-    parser.add_argument("--model", default="efficientnet_lite0",
-                        help="throughput model; agreement: the model explained (default: the profile's first)")
+    parser.add_argument(
+        "--model",
+        default="efficientnet_lite0",
+        help="throughput model; agreement: the model explained (default: the profile's first)",
+    )
     parser.add_argument("--input-size", type=int, default=224, help="throughput resolution")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (7: every-round agreement p = 0.016)")
     parser.add_argument("--params", default=str(ROOT / "params.yaml"), help="the ImageNet profile of the maps")
-    parser.add_argument("--paths", nargs="+", choices=("channels_last", "bf16"), default=["channels_last", "bf16"],
-                        help="paths compared with fp32")
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=("channels_last", "bf16"),
+        default=["channels_last", "bf16"],
+        help="paths compared with fp32",
+    )
     parser.add_argument("--methods", nargs="+", help="agreement: a subset of the profile's methods")
     parser.add_argument("--emulated-bf16", action="store_true", help="measure bf16 even without native support")
     parser.add_argument("--quick", action="store_true", help="tiny setting, 2 rounds: checks the script runs")
-    parser.add_argument("--output", help=f"default: bench/results/precision.json (quick: bench/results/quick/)")
+    parser.add_argument("--output", help="default: bench/results/precision.json (quick: bench/results/quick/)")
     args = parser.parse_args(argv)
     if args.quick:
         args.input_size, args.batch, args.rounds = 32, 4, 2
@@ -238,8 +325,11 @@ def main(argv=None) -> int:
     chosen = paths(args.paths, args.emulated_bf16)
     output = output_path("precision", args.quick, args.output)
     results = json.loads(output.read_text()) if output.is_file() else {}
-    results["environment"] = {**environment(load_before), "native_bf16": has_native_bf16(CPU),
-                              "fast_path_here": select_compute_path(CPU, "fast").name}
+    results["environment"] = {
+        **environment(load_before),
+        "native_bf16": has_native_bf16(CPU),
+        "fast_path_here": select_compute_path(CPU, "fast").name,
+    }
     if args.part in ("throughput", "both"):  # one entry per setting: runs at other sizes are kept
         key = f"throughput_{args.input_size}px_batch{args.batch}" + ("_emulated_bf16" if args.emulated_bf16 else "")
         before = load_average()
@@ -249,9 +339,11 @@ def main(argv=None) -> int:
         part = {**agreement_part(args, chosen), "load_average": {"before": before, "after": load_average()}}
         results["agreement"] = merged_agreement(results.get("agreement"), part)
     results["environment"]["load_average_after"] = load_average()
-    print(f"native bf16: {results['environment']['native_bf16']}; the fast path here: "
-          f"{results['environment']['fast_path_here']}; load average before {load_before}, "
-          f"after {results['environment']['load_average_after']}")
+    print(
+        f"native bf16: {results['environment']['native_bf16']}; the fast path here: "
+        f"{results['environment']['fast_path_here']}; load average before {load_before}, "
+        f"after {results['environment']['load_average_after']}"
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {output}")

@@ -14,17 +14,13 @@
 Run: ``python bench/bench_sensitivity.py`` (writes ``bench/results/sensitivity.json``);
 ``--quick`` runs a tiny setting to check that the script works.
 """
+
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
-
-import shortcut_audit  # noqa: F401  (kernel pins and torchvision shim first)
-from shortcut_audit.io import write_json
-from shortcut_audit.sensitivity import GridPartition, ImageGrid, MaskPartition, compose, morris, sobol
 from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     SmallCNN,
     TimedModel,
@@ -38,6 +34,10 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     spread,
     timed_call,
 )
+
+import shortcut_audit  # noqa: F401  (kernel pins and torchvision shim first)
+from shortcut_audit.io import write_json
+from shortcut_audit.sensitivity import GridPartition, ImageGrid, MaskPartition, compose, morris, sobol
 
 RESAMPLES = 100
 
@@ -77,23 +77,30 @@ def analytic_cases(quick: bool) -> dict[str, dict]:
 
     def salib_morris():
         x = salib_morris_sample.sample(problem(d_m), trajectories, num_levels=levels, seed=0)
-        salib_morris_analyze.analyze(problem(d_m), x, g_function_numpy(x, a_m), num_levels=levels,
-                                     num_resamples=RESAMPLES, seed=0)
+        salib_morris_analyze.analyze(
+            problem(d_m), x, g_function_numpy(x, a_m), num_levels=levels, num_resamples=RESAMPLES, seed=0
+        )
 
     def ours_morris():
         morris(g_function_torch(a_m), d_m, n_trajectories=trajectories, levels=levels, seed=0, n_resamples=RESAMPLES)
 
     def salib_sobol():
         x = salib_sobol_sample.sample(problem(d_s), n, calc_second_order=False, seed=0)
-        salib_sobol_analyze.analyze(problem(d_s), g_function_numpy(x, a_s), calc_second_order=False,
-                                    num_resamples=RESAMPLES, seed=0)
+        salib_sobol_analyze.analyze(
+            problem(d_s), g_function_numpy(x, a_s), calc_second_order=False, num_resamples=RESAMPLES, seed=0
+        )
 
     def ours_sobol():
         sobol(g_function_torch(a_s), d_s, n=n, seed=0, n_resamples=RESAMPLES, estimator="saltelli")
 
     return {
-        "morris": {"d": d_m, "n": trajectories, "evaluations": trajectories * (d_m + 1),
-                   "ours": ours_morris, "salib": salib_morris},
+        "morris": {
+            "d": d_m,
+            "n": trajectories,
+            "evaluations": trajectories * (d_m + 1),
+            "ours": ours_morris,
+            "salib": salib_morris,
+        },
         "sobol": {"d": d_s, "n": n, "evaluations": n * (d_s + 2), "ours": ours_sobol, "salib": salib_sobol},
     }
 
@@ -107,16 +114,20 @@ def cnn_cases(device: torch.device, quick: bool) -> dict[str, tuple[TimedModel, 
     n, trajectories = (4, 4) if quick else (32, 32)
     cases = {
         "sobol": (MaskPartition(image, 8), lambda f, d: sobol(f, d, n=n, batch_size=512, device=device, seed=0)),
-        "morris": (GridPartition.local(ImageGrid(56, 56, 8), image, radius=0.5),
-                   lambda f, d: morris(f, d, n_trajectories=trajectories, levels=8, batch_size=512, device=device,
-                                       seed=0)),
+        "morris": (
+            GridPartition.local(ImageGrid(56, 56, 8), image, radius=0.5),
+            lambda f, d: morris(f, d, n_trajectories=trajectories, levels=8, batch_size=512, device=device, seed=0),
+        ),
     }
     out = {}
     for method, (partition, run) in cases.items():
         timed = TimedModel(model, device)
         f = compose(timed, partition, output=lambda logits: logits.softmax(dim=1)[:, target])
-        out[method] = (timed, lambda run=run, f=f, d=partition.d: run(f, d),
-                       {"partition": type(partition).__name__, "d": partition.d})
+        out[method] = (
+            timed,
+            lambda run=run, f=f, d=partition.d: run(f, d),
+            {"partition": type(partition).__name__, "d": partition.d},
+        )
     return out
 
 
@@ -125,9 +136,18 @@ def analytic_rows(cases: dict, measured: dict) -> list[dict]:
     for method, case in cases.items():
         ours, salib = column(measured[f"ours_{method}"], "wall_s"), column(measured[f"salib_{method}"], "wall_s")
         summary = ratio_summary(ours, salib)
-        rows.append({"method": method, "d": case["d"], "n": case["n"], "evaluations": case["evaluations"],
-                     "ours_s": spread(ours), "salib_s": spread(salib), "ours_over_salib": summary.as_dict(),
-                     "salib_over_ours_median": 1.0 / summary.median})
+        rows.append(
+            {
+                "method": method,
+                "d": case["d"],
+                "n": case["n"],
+                "evaluations": case["evaluations"],
+                "ours_s": spread(ours),
+                "salib_s": spread(salib),
+                "ours_over_salib": summary.as_dict(),
+                "salib_over_ours_median": 1.0 / summary.median,
+            }
+        )
     return rows
 
 
@@ -136,10 +156,17 @@ def cnn_rows(cases: dict, measured: dict) -> list[dict]:
     for method, (_, _, info) in cases.items():
         runs = measured[f"cnn_{method}"]
         walls, forwards, inputs = column(runs, "wall_s"), column(runs, "forward_s"), runs[0]["inputs"]
-        rows.append({"method": method, **info, "forwards": inputs, "total_s": spread(walls),
-                     "forward_s": spread(forwards),
-                     "outside_forward_share": spread([1.0 - f / w for w, f in zip(walls, forwards)]),
-                     "overhead_ms_per_forward": spread([1000 * (w - f) / inputs for w, f in zip(walls, forwards)])})
+        rows.append(
+            {
+                "method": method,
+                **info,
+                "forwards": inputs,
+                "total_s": spread(walls),
+                "forward_s": spread(forwards),
+                "outside_forward_share": spread([1.0 - f / w for w, f in zip(walls, forwards)]),
+                "overhead_ms_per_forward": spread([1000 * (w - f) / inputs for w, f in zip(walls, forwards)]),
+            }
+        )
     return rows
 
 
@@ -147,7 +174,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (7: every-round agreement p = 0.016)")
     parser.add_argument("--quick", action="store_true", help="tiny setting, 2 rounds: checks the script runs")
-    parser.add_argument("--output", help=f"default: bench/results/sensitivity.json (quick: bench/results/quick/)")
+    parser.add_argument("--output", help="default: bench/results/sensitivity.json (quick: bench/results/quick/)")
     args = parser.parse_args(argv)
     rounds = 2 if args.quick else args.rounds
     load_before = load_average()
@@ -165,25 +192,65 @@ def main(argv=None) -> int:
     measured = interleaved(runs, rounds)
     analytic_table, cnn_table = analytic_rows(analytic, measured), cnn_rows(cnn, measured)
 
-    print(f"(a) analytic g-function, {rounds} interleaved rounds, {RESAMPLES} bootstrap resamples; "
-          f"load average before {load_before}")
-    print_table([{**r, "ours": r["ours_s"]["median"], "salib": r["salib_s"]["median"],
-                  "ratio": r["ours_over_salib"]["text"]} for r in analytic_table],
-                [("method", "method", ""), ("d", "d", "d"), ("n", "N", "d"), ("evaluations", "evals", "d"),
-                 ("ours", "ours s", ".3f"), ("salib", "SALib s", ".3f"), ("ratio", "ours/SALib (min-max)", "")])
+    print(
+        f"(a) analytic g-function, {rounds} interleaved rounds, {RESAMPLES} bootstrap resamples; "
+        f"load average before {load_before}"
+    )
+    print_table(
+        [
+            {**r, "ours": r["ours_s"]["median"], "salib": r["salib_s"]["median"], "ratio": r["ours_over_salib"]["text"]}
+            for r in analytic_table
+        ],
+        [
+            ("method", "method", ""),
+            ("d", "d", "d"),
+            ("n", "N", "d"),
+            ("evaluations", "evals", "d"),
+            ("ours", "ours s", ".3f"),
+            ("salib", "SALib s", ".3f"),
+            ("ratio", "ours/SALib (min-max)", ""),
+        ],
+    )
     print(f"\n(b) small CNN on 56x56 RGB ({device.type}), median of {rounds} rounds")
-    print_table([{**r, "total": r["total_s"]["median"], "outside": r["outside_forward_share"]["median"],
-                  "outside_range": f"{r['outside_forward_share']['min']:.1%}-{r['outside_forward_share']['max']:.1%}",
-                  "overhead": r["overhead_ms_per_forward"]["median"]} for r in cnn_table],
-                [("method", "method", ""), ("partition", "partition", ""), ("d", "d", "d"),
-                 ("forwards", "forwards", "d"), ("total", "total s", ".3f"), ("outside", "outside", ".1%"),
-                 ("outside_range", "min-max", ""), ("overhead", "overhead ms/fwd", ".3f")])
+    print_table(
+        [
+            {
+                **r,
+                "total": r["total_s"]["median"],
+                "outside": r["outside_forward_share"]["median"],
+                "outside_range": f"{r['outside_forward_share']['min']:.1%}-{r['outside_forward_share']['max']:.1%}",
+                "overhead": r["overhead_ms_per_forward"]["median"],
+            }
+            for r in cnn_table
+        ],
+        [
+            ("method", "method", ""),
+            ("partition", "partition", ""),
+            ("d", "d", "d"),
+            ("forwards", "forwards", "d"),
+            ("total", "total s", ".3f"),
+            ("outside", "outside", ".1%"),
+            ("outside_range", "min-max", ""),
+            ("overhead", "overhead ms/fwd", ".3f"),
+        ],
+    )
     output = output_path("sensitivity", args.quick, args.output)
-    write_json({"environment": {**environment(load_before), "device": device.type},
-                "setup": {"rounds": rounds, "warmup_rounds": 1, "order": "alternating (listed, reversed)",
-                          "quick": args.quick},
-                "analytic_vs_salib": analytic_table, "cnn_overhead": cnn_table,
-                "target_outside_forward_share": 0.10, "raw": measured}, output)
+    write_json(
+        {
+            "environment": {**environment(load_before), "device": device.type},
+            "setup": {
+                "rounds": rounds,
+                "warmup_rounds": 1,
+                "order": "alternating (listed, reversed)",
+                "quick": args.quick,
+            },
+            "analytic_vs_salib": analytic_table,
+            "cnn_overhead": cnn_table,
+            "target_outside_forward_share": 0.10,
+            "raw": measured,
+        },
+        output,
+    )
     print(f"wrote {output}")
     return 0
 

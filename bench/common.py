@@ -14,15 +14,16 @@ p = 2^(1-n) < 0.05 from 6 rounds; 0.016 for the default 7); otherwise "on par" (
 few rounds" below 6, as in ``--quick`` runs). Only such ratios are stated as faster or
 slower in the README.
 """
+
 from __future__ import annotations
 
 import os
 import platform
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -74,6 +75,7 @@ class TimedModel:
 
 
 # ----------------------------------------------------------------------- harness
+
 
 def round_order(names: Sequence[str], round_index: int) -> list[str]:
     """The order of round ``round_index``: as listed on even rounds, reversed on odd ones."""
@@ -138,7 +140,7 @@ class RatioSummary:
 
 
 def verdict(low: float, high: float, n: int) -> str:
-    """"faster" when all ``n`` ratios are below 1, "slower" when all are above, else "on par";
+    """ "faster" when all ``n`` ratios are below 1, "slower" when all are above, else "on par";
     "too few rounds" when ``n < MIN_ROUNDS`` (a ``--quick`` run decides nothing)."""
     if n < MIN_ROUNDS:
         return "too few rounds"
@@ -180,6 +182,7 @@ def column(measurements: list[dict], key: str) -> list[float]:
 
 # ------------------------------------------------------------------- reporting
 
+
 def output_path(name: str, quick: bool, output: str | None) -> Path:
     """Where a benchmark writes: ``--output``, else ``results/<name>.json`` (``results/quick/`` for ``--quick``,
     so a check run never replaces the recorded results)."""
@@ -210,9 +213,16 @@ def environment(load_before) -> dict:
     """What a reader needs to judge a timing: software, processor, threads, and how loaded the machine was."""
     from shortcut_audit._cpu_kernels import kernel_settings
 
-    return {"torch": torch.__version__, "python": platform.python_version(), "cpu": cpu_model(),
-            "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "kernels": kernel_settings(),
-            "load_average_before": load_before, "load_average_after": load_average()}
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "kernels": kernel_settings(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }
 
 
 def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:

@@ -3,6 +3,7 @@
 ``python bench/run_all.py --quick`` passes ``--quick`` on: a tiny setting that only checks the
 scripts run (write its results elsewhere with each script's ``--output`` to keep the recorded ones).
 """
+
 from __future__ import annotations
 
 import subprocess

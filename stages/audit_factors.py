@@ -1,4 +1,5 @@
-"""DVC stage audit_factors: MoSIP factor audit of one trained model -> data/audit/<dataset>/<arch>/ (:mod:`shortcut_audit.stages.audit_factors`)."""
+"""DVC stage audit_factors: runs :func:`shortcut_audit.stages.audit_factors.main`."""
+
 import sys
 
 from shortcut_audit.stages.audit_factors import main

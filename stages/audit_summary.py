@@ -1,4 +1,5 @@
-"""DVC stage audit_summary: factor audits of every model -> data/audit_summary/ (:mod:`shortcut_audit.stages.audit_summary`)."""
+"""DVC stage audit_summary: runs :func:`shortcut_audit.stages.audit_summary.main`."""
+
 import sys
 
 from shortcut_audit.stages.audit_summary import main

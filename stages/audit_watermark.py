@@ -1,4 +1,5 @@
-"""DVC stage: the ImageNet-W watermark shortcut in pretrained models -> data/watermark/ (:mod:`shortcut_audit.stages.audit_watermark`)."""
+"""DVC stage audit_watermark: runs :func:`shortcut_audit.stages.audit_watermark.main`."""
+
 import sys
 
 from shortcut_audit.stages.audit_watermark import main

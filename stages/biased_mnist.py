@@ -1,4 +1,5 @@
-"""DVC stage biased_mnist: factor tables per dataset id -> data/biased_mnist/ (:mod:`shortcut_audit.stages.biased_mnist`)."""
+"""DVC stage biased_mnist: runs :func:`shortcut_audit.stages.biased_mnist.main`."""
+
 import sys
 
 from shortcut_audit.stages.biased_mnist import main

@@ -1,4 +1,5 @@
-"""DVC stage: explain ImageNet classifiers and score the explanations -> data/imagenet/ (:mod:`shortcut_audit.stages.explain_imagenet`)."""
+"""DVC stage explain_imagenet: runs :func:`shortcut_audit.stages.explain_imagenet.main`."""
+
 import sys
 
 from shortcut_audit.stages.explain_imagenet import main

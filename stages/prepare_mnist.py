@@ -1,4 +1,5 @@
-"""DVC stage prepare_mnist: real MNIST -> data/mnist/ (uint8 arrays + source.json) (:mod:`shortcut_audit.stages.prepare_mnist`)."""
+"""DVC stage prepare_mnist: runs :func:`shortcut_audit.stages.prepare_mnist.main`."""
+
 import sys
 
 from shortcut_audit.stages.prepare_mnist import main

@@ -1,9 +1,5 @@
-"""DVC stage `report`: render reports/audit.html and reports/audit.pdf from the run's artefacts.
+"""DVC stage report: HTML and PDF audit report (runs :func:`shortcut_audit.report.build.main`)."""
 
-Run from the repository root. Sections whose inputs do not exist yet say so in the
-report; both files are written atomically. Set SOURCE_DATE_EPOCH for a reproducible
-report date (and byte-identical HTML).
-"""
 import sys
 
 from shortcut_audit.report.build import main

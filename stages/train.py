@@ -1,4 +1,5 @@
-"""DVC stage train: one architecture on one Biased-MNIST dataset -> data/models/<dataset>/<arch>/ (:mod:`shortcut_audit.stages.train`)."""
+"""DVC stage train: runs :func:`shortcut_audit.stages.train.main`."""
+
 import sys
 
 from shortcut_audit.stages.train import main

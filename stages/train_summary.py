@@ -1,4 +1,5 @@
-"""DVC stage train_summary: every model of the sweep -> data/train_summary/ (:mod:`shortcut_audit.stages.train_summary`)."""
+"""DVC stage train_summary: runs :func:`shortcut_audit.stages.train_summary.main`."""
+
 import sys
 
 from shortcut_audit.stages.train_summary import main

@@ -1,4 +1,5 @@
 """Shared test settings: offline, deterministic, quiet."""
+
 import os
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

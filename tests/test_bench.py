@@ -1,5 +1,6 @@
 """The benchmark harness (``bench/common.py``): interleaving and the ratio statistics, on synthetic timings;
 and each benchmark script's ``--quick`` run (slow)."""
+
 import importlib
 import json
 import statistics
@@ -25,14 +26,17 @@ def test_rounds_alternate_the_order_and_drop_the_warmup(common):
         def run():
             calls.append(name)
             return {"wall_s": 1.0, "call": len(calls)}
+
         return run
 
-    results = common.interleaved({"a": contender("a"), "b": contender("b"), "c": contender("c")}, rounds=3,
-                                 warmup=1)
+    results = common.interleaved({"a": contender("a"), "b": contender("b"), "c": contender("c")}, rounds=3, warmup=1)
     # warm-up round (index -1, odd: reversed), then rounds 0 (listed), 1 (reversed), 2 (listed)
     assert calls == list("cba") + list("abc") + list("cba") + list("abc")
     assert {name: [m["call"] for m in runs] for name, runs in results.items()} == {
-        "a": [4, 9, 10], "b": [5, 8, 11], "c": [6, 7, 12]}
+        "a": [4, 9, 10],
+        "b": [5, 8, 11],
+        "c": [6, 7, 12],
+    }
 
 
 def _ratios_by_hand(ours, reference):
@@ -54,13 +58,16 @@ def test_ratio_summary_reports_median_range_and_quartiles(common):
     assert summary.verdict == "faster" and summary.text().startswith(f"{median:.2f}x (")
 
 
-@pytest.mark.parametrize("ratios, expected", [
-    ([0.6, 0.7, 0.65, 0.62, 0.58, 0.66, 0.61], "faster"),
-    ([1.2, 1.3, 1.25, 1.1, 1.4, 1.22], "slower"),
-    ([0.6, 0.7, 0.65, 1.02, 0.58, 0.66, 0.61], "on par"),   # one round the other way: no claim
-    ([0.95, 1.05, 0.98, 1.01, 0.97, 1.03, 0.99], "on par"),
-    ([0.5, 0.5, 0.5, 0.5, 0.5], "too few rounds"),         # unanimous but p = 2^(1-5) > 0.05
-])
+@pytest.mark.parametrize(
+    "ratios, expected",
+    [
+        ([0.6, 0.7, 0.65, 0.62, 0.58, 0.66, 0.61], "faster"),
+        ([1.2, 1.3, 1.25, 1.1, 1.4, 1.22], "slower"),
+        ([0.6, 0.7, 0.65, 1.02, 0.58, 0.66, 0.61], "on par"),  # one round the other way: no claim
+        ([0.95, 1.05, 0.98, 1.01, 0.97, 1.03, 0.99], "on par"),
+        ([0.5, 0.5, 0.5, 0.5, 0.5], "too few rounds"),  # unanimous but p = 2^(1-5) > 0.05
+    ],
+)
 def test_faster_or_slower_only_when_every_round_of_enough_rounds_agrees(common, ratios, expected):
     reference = [1.0 + 0.1 * k for k in range(len(ratios))]
     summary = common.ratio_summary([r * t for r, t in zip(ratios, reference)], reference)
@@ -79,11 +86,11 @@ def test_interleaved_rounds_cancel_a_load_drift_that_biases_back_to_back_runs(co
             clock["calls"] += 1
             load = 1.0 + 0.02 * clock["calls"]  # slows everything down as time goes on
             return {"wall_s": base * load}
+
         return run
 
     results = common.interleaved({"ours": contender(0.9), "reference": contender(1.0)}, rounds=7, warmup=0)
-    summary = common.ratio_summary([m["wall_s"] for m in results["ours"]],
-                                   [m["wall_s"] for m in results["reference"]])
+    summary = common.ratio_summary([m["wall_s"] for m in results["ours"]], [m["wall_s"] for m in results["reference"]])
     assert summary.median == pytest.approx(0.9, abs=0.02) and summary.low < 0.9 < summary.high
     clock["calls"] = 0
     ours = [contender(0.9)()["wall_s"] for _ in range(7)]
@@ -109,10 +116,15 @@ def test_quick_runs_never_replace_the_recorded_results(common, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script, needs", [
-    ("bench_attribution", "captum"), ("bench_sensitivity", "SALib"), ("bench_precision", None),
-    ("bench_imagenet", None),
-])
+@pytest.mark.parametrize(
+    "script, needs",
+    [
+        ("bench_attribution", "captum"),
+        ("bench_sensitivity", "SALib"),
+        ("bench_precision", None),
+        ("bench_imagenet", None),
+    ],
+)
 def test_each_benchmark_runs_quick(common, monkeypatch, tmp_path, script, needs):
     if needs:
         pytest.importorskip(needs)
@@ -136,8 +148,13 @@ def test_agreement_rows_of_one_setting_accumulate_and_another_setting_replaces_t
     precision = importlib.import_module("bench_precision")
     setting = {"images": ["chelsea"], "cpu": "X", "torch": "2"}
     first = {"setting": setting, "rows": [{"path": "bf16", "method": "rise", "min_spearman": 0.9}]}
-    second = {"setting": dict(setting), "rows": [{"path": "bf16", "method": "sobol", "min_spearman": 0.8},
-                                                 {"path": "bf16", "method": "rise", "min_spearman": 0.95}]}
+    second = {
+        "setting": dict(setting),
+        "rows": [
+            {"path": "bf16", "method": "sobol", "min_spearman": 0.8},
+            {"path": "bf16", "method": "rise", "min_spearman": 0.95},
+        ],
+    }
     merged = precision.merged_agreement(first, second)
     assert sorted((r["method"], r["min_spearman"]) for r in merged["rows"]) == [("rise", 0.95), ("sobol", 0.8)]
     other_machine = {"setting": {**setting, "cpu": "Y"}, "rows": []}

@@ -69,15 +69,25 @@ def test_the_repository_params_declare_only_known_keys():
     assert load_params(REPO_PARAMS)["train"]["epochs"] >= 1
 
 
-@pytest.mark.parametrize("edit, key, suggestion", [
-    (lambda p: p["train"].__setitem__("weight_decai", 0.1), "train.weight_decai", "train.weight_decay"),
-    (lambda p: p.__setitem__("trian", {}), "trian", "train"),
-    (lambda p: p["audit"]["morris"].__setitem__("n_trajectory", 3), "audit.morris.n_trajectory",
-     "audit.morris.n_trajectories"),
-    (lambda p: p["train"]["per_architecture"]["mlp"].__setitem__("epoch", 2),
-     "train.per_architecture.mlp.epoch", "train.per_architecture.mlp.epochs"),
-    (lambda p: p["imagenet"]["occlusion"].__setitem__("stride", 4), "imagenet.occlusion.stride", None),
-], ids=["typo", "section-typo", "nested-typo", "free-form-map", "no-close-match"])
+@pytest.mark.parametrize(
+    "edit, key, suggestion",
+    [
+        (lambda p: p["train"].__setitem__("weight_decai", 0.1), "train.weight_decai", "train.weight_decay"),
+        (lambda p: p.__setitem__("trian", {}), "trian", "train"),
+        (
+            lambda p: p["audit"]["morris"].__setitem__("n_trajectory", 3),
+            "audit.morris.n_trajectory",
+            "audit.morris.n_trajectories",
+        ),
+        (
+            lambda p: p["train"]["per_architecture"]["mlp"].__setitem__("epoch", 2),
+            "train.per_architecture.mlp.epoch",
+            "train.per_architecture.mlp.epochs",
+        ),
+        (lambda p: p["imagenet"]["occlusion"].__setitem__("stride", 4), "imagenet.occlusion.stride", None),
+    ],
+    ids=["typo", "section-typo", "nested-typo", "free-form-map", "no-close-match"],
+)
 def test_unknown_keys_are_errors_with_a_suggestion(tmp_path, edit, key, suggestion):
     import yaml
 
@@ -96,14 +106,19 @@ def test_unknown_keys_are_errors_with_a_suggestion(tmp_path, edit, key, suggesti
 def test_free_form_maps_accept_any_name_but_check_the_keys_below():
     from shortcut_audit.params_schema import unknown_keys
 
-    params = {"gate": {"max_mu_star_share": {"texture": 0.5, "bg_color": 0.4}},
-              "train": {"per_architecture": {"vgg_small": {"lr": 0.1, "momentum": 0.9}}}}
+    params = {
+        "gate": {"max_mu_star_share": {"texture": 0.5, "bg_color": 0.4}},
+        "train": {"per_architecture": {"vgg_small": {"lr": 0.1, "momentum": 0.9}}},
+    }
     assert unknown_keys(params) == [("train.per_architecture.vgg_small.momentum", None)]
 
 
 def test_every_unknown_key_is_listed_at_once():
     from shortcut_audit.params_schema import check_known_keys
 
-    with pytest.raises(ParamError, match=r"train\.weight_decai: .*also unknown: gate\.min_unbiased_acc "
-                                         r"\(did you mean gate\.min_unbiased_accuracy\?\)"):
+    with pytest.raises(
+        ParamError,
+        match=r"train\.weight_decai: .*also unknown: gate\.min_unbiased_acc "
+        r"\(did you mean gate\.min_unbiased_accuracy\?\)",
+    ):
         check_known_keys({"train": {"weight_decai": 0}, "gate": {"min_unbiased_acc": 0.8}})

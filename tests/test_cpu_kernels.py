@@ -1,4 +1,5 @@
 """Importing the package pins PyTorch's CPU kernels to AVX2 unless the environment says otherwise."""
+
 from __future__ import annotations
 
 import json
@@ -8,15 +9,21 @@ import sys
 
 import pytest
 
-PROBE = ("import shortcut_audit, json, torch; from shortcut_audit._cpu_kernels import kernel_settings; "
-         "torch.ones(3).add(1); print(json.dumps(kernel_settings()))")
+PROBE = (
+    "import shortcut_audit, json, torch; from shortcut_audit._cpu_kernels import kernel_settings; "
+    "torch.ones(3).add(1); print(json.dumps(kernel_settings()))"
+)
 
 
 def _settings(**env) -> dict:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "SHORTCUT_AUDIT_CPU_KERNELS")}
-    out = subprocess.run([sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True,
-                         check=True)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "SHORTCUT_AUDIT_CPU_KERNELS")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -30,8 +37,13 @@ def _has_avx2() -> bool:
 @pytest.mark.skipif(not _has_avx2(), reason="the processor has no AVX2")
 def test_import_pins_every_kernel_family_to_avx2():
     settings = _settings()
-    assert settings == {"SHORTCUT_AUDIT_CPU_KERNELS": "portable", "ATEN_CPU_CAPABILITY": "avx2",
-                        "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2,STRICT", "aten_capability": "AVX2"}
+    assert settings == {
+        "SHORTCUT_AUDIT_CPU_KERNELS": "portable",
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "MKL_CBWR": "AVX2,STRICT",
+        "aten_capability": "AVX2",
+    }
 
 
 def test_a_value_in_the_environment_wins():

@@ -1,4 +1,5 @@
 """The launcher params, a process's items and the merge of the processes' parts (no process group here)."""
+
 from __future__ import annotations
 
 import json
@@ -24,13 +25,16 @@ def test_default_launcher_is_one_process_and_never_relaunches(monkeypatch):
     assert not Launcher.from_params({"launcher": {"nproc_per_node": 2}}).wants_relaunch()  # already a worker
 
 
-@pytest.mark.parametrize("section, key", [
-    ({"nproc_per_node": 0}, "launcher.nproc_per_node"),
-    ({"nproc_per_node": True}, "launcher.nproc_per_node"),
-    ({"nnodes": 2}, "launcher.rdzv_endpoint"),
-    ({"nnodes": 2, "rdzv_endpoint": "no-port"}, "launcher.rdzv_endpoint"),
-    ({"timeout_minutes": 0}, "launcher.timeout_minutes"),
-])
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ({"nproc_per_node": 0}, "launcher.nproc_per_node"),
+        ({"nproc_per_node": True}, "launcher.nproc_per_node"),
+        ({"nnodes": 2}, "launcher.rdzv_endpoint"),
+        ({"nnodes": 2, "rdzv_endpoint": "no-port"}, "launcher.rdzv_endpoint"),
+        ({"timeout_minutes": 0}, "launcher.timeout_minutes"),
+    ],
+)
 def test_bad_launcher_params_name_their_key(section, key):
     with pytest.raises(ParamError, match=key):
         Launcher.from_params({"launcher": section})
@@ -108,10 +112,15 @@ def test_a_single_process_exchanges_nothing():
 
 
 def test_failure_message_names_the_first_rank_that_failed(tmp_path):
-    for rank, when, error in ((0, 2.0, "RuntimeError: Connection closed by peer"),
-                              (1, 1.0, "ValueError: the model cannot load")):
-        (tmp_path / f"error-rank-{rank:05d}.json").write_text(json.dumps(
-            {"rank": rank, "world_size": 2, "local_rank": rank, "host": "node", "time": when, "error": error}))
+    for rank, when, error in (
+        (0, 2.0, "RuntimeError: Connection closed by peer"),
+        (1, 1.0, "ValueError: the model cannot load"),
+    ):
+        (tmp_path / f"error-rank-{rank:05d}.json").write_text(
+            json.dumps(
+                {"rank": rank, "world_size": 2, "local_rank": rank, "host": "node", "time": when, "error": error}
+            )
+        )
     message = failure_message(tmp_path, RuntimeError("child failed"))
     assert message.startswith("rank 1 of 2") and "ValueError: the model cannot load" in message
     assert "rank(s) 0 failed after it" in message

@@ -3,6 +3,7 @@ every declared artefact as ``shortcut_audit.schema`` declares it.
 
 Run ``python tests/test_docs.py`` to rewrite the generated artefact list after changing the schema.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,16 +18,17 @@ BEGIN, END = "<!-- schema:begin -->", "<!-- schema:end -->"
 
 
 def _generated_block(text: str) -> str:
-    return text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip("\n")
+    return text[text.index(BEGIN) + len(BEGIN) : text.index(END)].strip("\n")
 
 
 def _layout(text: str) -> str:
-    return text[text.index("## Layout"):text.index("## Shared interfaces")]
+    return text[text.index("## Layout") : text.index("## Shared interfaces")]
 
 
 def test_the_artefact_list_is_the_schema():
     assert _generated_block(ARCHITECTURE.read_text()) == schema.markdown().strip("\n"), (
-        "docs/architecture.md is out of date: run `python tests/test_docs.py`")
+        "docs/architecture.md is out of date: run `python tests/test_docs.py`"
+    )
 
 
 def _named(relative: Path, layout: str) -> bool:
@@ -42,8 +44,9 @@ def _named(relative: Path, layout: str) -> bool:
 def test_the_layout_names_every_module():
     layout = _layout(ARCHITECTURE.read_text())
     package = REPO / "src" / "shortcut_audit"
-    missing = [str(p.relative_to(package)) for p in sorted(package.rglob("*.py"))
-               if not _named(p.relative_to(package), layout)]
+    missing = [
+        str(p.relative_to(package)) for p in sorted(package.rglob("*.py")) if not _named(p.relative_to(package), layout)
+    ]
     assert not missing, f"docs/architecture.md's layout does not name: {missing}"
 
 

@@ -6,10 +6,10 @@ package on the way) and compared with the stage's ``deps`` in ``dvc.yaml``. A mo
 missing from a stage's dependencies would let ``dvc repro`` keep a stale result after
 that module changed.
 """
+
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 from pathlib import Path
 
@@ -22,7 +22,7 @@ PACKAGE = "shortcut_audit"
 #: Modules a stage may import without depending on them, and why.
 EXEMPT = {
     "src/shortcut_audit/params_schema.py": "decides only whether a params file is accepted, never what a stage "
-                                           "computes (declaring a key must not re-run the pipeline)",
+    "computes (declaring a key must not re-run the pipeline)",
 }
 
 

@@ -1,4 +1,5 @@
 """The offline page for ``dvc plots show``: pinned hashes, inlined libraries, no network."""
+
 from __future__ import annotations
 
 import base64

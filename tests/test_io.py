@@ -61,6 +61,7 @@ def test_atomic_dir_keeps_the_folders_gitignore(tmp_path):
 
 # ---------------------------------------------------------------- declared reads
 
+
 def test_read_csv_keeps_an_all_empty_text_column_as_text(tmp_path):
     path = tmp_path / "models.csv"
     path.write_text("model,status,reason,top1_accuracy,is_reference\na,loaded,,0.5,True\nb,loaded,,0.25,False\n")
@@ -81,15 +82,18 @@ def test_read_csv_types_and_missing_values(tmp_path):
     assert frame["flag"].tolist() == [True, None]  # a blank verdict stays missing, never False
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a,b\n1,2\n3,x\n", r"t\.csv, row 2 \(line 3\), column 'b': 'x' is not a number"),
-    ("a,b\n1,2\n3,4", r"t\.csv: does not end with a line break: the file was cut mid-row"),
-    ("a,b\n1,2\n3\n", r"t\.csv, row 2 \(line 3\): 1 field\(s\) where the header has 2"),
-    ("a,b\n1,2\n\n3,4\n", r"t\.csv, row 2 \(line 3\): a blank line where the header has 2"),
-    ("a,a\n1,2\n", r"column name\(s\) \['a'\] appear more than once"),
-    ("", r"t\.csv: empty file"),
-    ('a,b\n1,"2\n', r"t\.csv: malformed CSV"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a,b\n1,2\n3,x\n", r"t\.csv, row 2 \(line 3\), column 'b': 'x' is not a number"),
+        ("a,b\n1,2\n3,4", r"t\.csv: does not end with a line break: the file was cut mid-row"),
+        ("a,b\n1,2\n3\n", r"t\.csv, row 2 \(line 3\): 1 field\(s\) where the header has 2"),
+        ("a,b\n1,2\n\n3,4\n", r"t\.csv, row 2 \(line 3\): a blank line where the header has 2"),
+        ("a,a\n1,2\n", r"column name\(s\) \['a'\] appear more than once"),
+        ("", r"t\.csv: empty file"),
+        ('a,b\n1,"2\n', r"t\.csv: malformed CSV"),
+    ],
+)
 def test_read_csv_names_what_is_malformed(tmp_path, text, message):
     path = tmp_path / "t.csv"
     path.write_text(text)
@@ -132,8 +136,9 @@ def _writer(out, tmp_path):
     from pathlib import Path
 
     env = {**os.environ, "PYTHONPATH": str(Path(io.__file__).parents[1])}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(out)], stdout=subprocess.PIPE, text=True, env=env,
-                             cwd=tmp_path)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(out)], stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+    )
     tmp_name = child.stdout.readline().strip()
     assert tmp_name.startswith(".tmp-out-") and (tmp_path / tmp_name / "maps.npz").is_file()
     return child
@@ -186,11 +191,17 @@ def test_dvc_ignores_temporary_siblings(tmp_path):
 
     shutil.copy(Path(__file__).resolve().parents[1] / ".dvcignore", tmp_path / ".dvcignore")
     subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
-    paths = ["data/audit/p0.1/.tmp-mlp-4242-abcd1234/maps.npz", "data/audit/p0.1/.old-mlp-4242-abcd1234/x/maps.npz",
-             "data/train_summary/.tmp-models.csv-4242-abcd1234.csv", "data/audit/p0.1/mlp/maps.npz"]
+    paths = [
+        "data/audit/p0.1/.tmp-mlp-4242-abcd1234/maps.npz",
+        "data/audit/p0.1/.old-mlp-4242-abcd1234/x/maps.npz",
+        "data/train_summary/.tmp-models.csv-4242-abcd1234.csv",
+        "data/audit/p0.1/mlp/maps.npz",
+    ]
     for rel in paths:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
-    ignored = [subprocess.run([sys.executable, "-m", "dvc", "check-ignore", "-q", rel], cwd=tmp_path).returncode == 0
-               for rel in paths]
+    ignored = [
+        subprocess.run([sys.executable, "-m", "dvc", "check-ignore", "-q", rel], cwd=tmp_path).returncode == 0
+        for rel in paths
+    ]
     assert ignored == [True, True, True, False]

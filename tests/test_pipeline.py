@@ -1,4 +1,5 @@
 """End-to-end: the real DVC pipeline on tiny params in a temporary copy of the repo."""
+
 from __future__ import annotations
 
 import json
@@ -13,11 +14,23 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-COPY = ["src", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvc/plots/offline.html",
-        ".dvcignore"]
+COPY = [
+    "src",
+    "stages",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    ".dvc/config",
+    ".dvc/plots/offline.html",
+    ".dvcignore",
+]
 #: The small headline files declared as DVC metrics (the rest is in tables and plain outputs).
-METRIC_FILES = {"data/train_summary/metrics.json", "data/audit_summary/metrics.json", "data/watermark/headline.json",
-                "reports/gate_metrics.json"}
+METRIC_FILES = {
+    "data/train_summary/metrics.json",
+    "data/audit_summary/metrics.json",
+    "data/watermark/headline.json",
+    "reports/gate_metrics.json",
+}
 
 TINY = {
     "biased_mnist.datasets": ["p0.1", "p0.99"],
@@ -76,9 +89,13 @@ def tiny_repo(tmp_path_factory):
     env["GX_ANALYTICS_ENABLED"] = "false"
     env["DVC_NO_ANALYTICS"] = "1"
     env["SOURCE_DATE_EPOCH"] = "1700000000"
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "ci@example.org"],
-                ["git", "config", "user.name", "ci"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "tiny"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "ci@example.org"],
+        ["git", "config", "user.name", "ci"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "tiny"],
+    ):
         _run(cmd, root, env)
     first = _run([sys.executable, "-m", "dvc", "repro"], root, env)
     return root, env, first
@@ -98,21 +115,35 @@ def _tiny_watermark(section: dict) -> dict:
     tiny = dict(section)
     tiny.update(models=["efficientnet_lite0"], max_images=2, input_size=64)
     tiny["morris"] = {**section.get("morris", {}), "n_trajectories": 2}
-    tiny["explain"] = {**section.get("explain", {}), "n_images": 2, "forwards": 40, "sobol": {"grid_size": 3},
-                       "morris_grid": {"grid_size": 3, "levels": 4},
-                       "smoothgrad": {"n_samples": 2}, "integrated_gradients": {"steps": 2}}
+    tiny["explain"] = {
+        **section.get("explain", {}),
+        "n_images": 2,
+        "forwards": 40,
+        "sobol": {"grid_size": 3},
+        "morris_grid": {"grid_size": 3, "levels": 4},
+        "smoothgrad": {"n_samples": 2},
+        "integrated_gradients": {"steps": 2},
+    }
     return tiny
 
 
 @pytest.mark.slow
 def test_repro_produces_every_output(tiny_repo):
     root, _, _ = tiny_repo
-    for rel in ["data/mnist/train_images.npy", "data/biased_mnist/summary.csv",
-                "data/models/p0.99/simple_cnn/seed0/model.pt", "data/train_summary/models.csv",
-                "data/audit/p0.1/mlp/seed0/morris.parquet", "data/audit_summary/metrics.json",
-                "data/watermark/verdicts.csv", "data/watermark/metrics.json",
-                "data/validation/summary.csv", "reports/gate.json",
-                "reports/audit.html", "reports/audit.pdf"]:
+    for rel in [
+        "data/mnist/train_images.npy",
+        "data/biased_mnist/summary.csv",
+        "data/models/p0.99/simple_cnn/seed0/model.pt",
+        "data/train_summary/models.csv",
+        "data/audit/p0.1/mlp/seed0/morris.parquet",
+        "data/audit_summary/metrics.json",
+        "data/watermark/verdicts.csv",
+        "data/watermark/metrics.json",
+        "data/validation/summary.csv",
+        "reports/gate.json",
+        "reports/audit.html",
+        "reports/audit.pdf",
+    ]:
         assert (root / rel).is_file(), rel
     assert (root / "dvc.lock").is_file()
 
@@ -126,14 +157,17 @@ def test_a_correct_tiny_run_passes_validation(tiny_repo):
     summary = pd.read_csv(root / "data/validation/summary.csv", keep_default_na=False)
     advisory = set(yaml.safe_load((root / "params.yaml").read_text())["gate"]["advisory_suites"])
     statuses = dict(zip(summary["suite"], summary["status"]))
-    problems = {s: (status, r.reason or r.failed_expectations) for s, status, r in
-                zip(summary["suite"], summary["status"], summary.itertuples()) if status != "passed"}
+    problems = {
+        s: (status, r.reason or r.failed_expectations)
+        for s, status, r in zip(summary["suite"], summary["status"], summary.itertuples())
+        if status != "passed"
+    }
     assert all(statuses[s] == "passed" for s in statuses if s not in advisory), problems
     assert statuses["imagenet"] == "passed" and set(statuses) >= {"mnist", "training", "sensitivity"}
     gate = json.loads((root / "reports/gate.json").read_text())
     assert gate["status"] in {"pass", "fail"}
     assert not [c for c in gate["checks"] if c["status"] == "error"], gate["checks"]
-    suites = {c["name"][len("suite:"):]: c["status"] for c in gate["checks"] if c["name"].startswith("suite:")}
+    suites = {c["name"][len("suite:") :]: c["status"] for c in gate["checks"] if c["name"].startswith("suite:")}
     assert all(status == "pass" for s, status in suites.items() if s not in advisory), suites
     assert not list(root.rglob(".tmp-*")), "a stage left a temporary output behind"
 
@@ -190,8 +224,14 @@ def test_plots_show_renders_offline(tiny_repo, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
-                 "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--proxy-server=127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(flag)  # no network: a CDN script could not load
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     try:

@@ -57,23 +57,34 @@ def test_cpu_flags_are_read_from_x86_and_arm_cpuinfo(tmp_path):
     assert cpu_flags(tmp_path / "missing") == frozenset()
 
 
-@pytest.mark.parametrize("max_isa, allowed", [
-    (None, True), ("", True), ("ALL", True), ("avx512_core_amx", True), ("AVX512_CORE_BF16", True),
-    ("AVX2", False), ("AVX512_CORE", False), ("AVX512_CORE_VNNI", False),
-])
+@pytest.mark.parametrize(
+    "max_isa, allowed",
+    [
+        (None, True),
+        ("", True),
+        ("ALL", True),
+        ("avx512_core_amx", True),
+        ("AVX512_CORE_BF16", True),
+        ("AVX2", False),
+        ("AVX512_CORE", False),
+        ("AVX512_CORE_VNNI", False),
+    ],
+)
 def test_a_onednn_cap_below_bf16_rules_native_bf16_out(max_isa, allowed):
     assert onednn_allows_bf16(max_isa) is allowed
 
 
-@pytest.mark.parametrize("flags, max_isa, onednn, native", [
-    ({"avx2", "avx512_bf16"}, None, True, True),
-    ({"avx2", "amx_bf16"}, "ALL", True, True),
-    ({"avx2", "fma"}, None, True, False),              # AVX2 only: bf16 would be emulated
-    ({"avx512_bf16", "amx_bf16"}, "AVX2", True, False),  # the portable kernel pins
-    ({"avx512_bf16"}, None, False, False),            # a torch without oneDNN bf16
-])
-def test_cpu_native_bf16_needs_the_flag_an_uncapped_onednn_and_its_support(monkeypatch, flags, max_isa, onednn,
-                                                                            native):
+@pytest.mark.parametrize(
+    "flags, max_isa, onednn, native",
+    [
+        ({"avx2", "avx512_bf16"}, None, True, True),
+        ({"avx2", "amx_bf16"}, "ALL", True, True),
+        ({"avx2", "fma"}, None, True, False),  # AVX2 only: bf16 would be emulated
+        ({"avx512_bf16", "amx_bf16"}, "AVX2", True, False),  # the portable kernel pins
+        ({"avx512_bf16"}, None, False, False),  # a torch without oneDNN bf16
+    ],
+)
+def test_cpu_native_bf16_needs_the_flag_an_uncapped_onednn_and_its_support(monkeypatch, flags, max_isa, onednn, native):
     monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(runtime, "onednn_bf16_supported", lambda: onednn)
     if max_isa is None:

@@ -5,9 +5,10 @@ import torch
 
 
 def test_torchvision_imports_after_package_and_models_build():
-    import shortcut_audit  # noqa: F401  (installs the shim)
     import torchvision
     from torchvision.models import ResNet50_Weights, resnet18
+
+    import shortcut_audit  # noqa: F401  (installs the shim)
 
     assert len(ResNet50_Weights.IMAGENET1K_V2.meta["categories"]) == 1000
     out = resnet18(weights=None).eval()(torch.zeros(1, 3, 32, 32))
@@ -25,7 +26,7 @@ def test_shim_nms_matches_greedy_suppression():
 
 
 def test_shim_is_inert_when_torchvision_already_imported():
-    code = "import torchvision\n" "from shortcut_audit import _torchvision_compat as c\n" "print(c.install())"
+    code = "import torchvision\nfrom shortcut_audit import _torchvision_compat as c\nprint(c.install())"
     # torchvision alone fails with CPU torch; the check only matters if it imports
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if res.returncode == 0:

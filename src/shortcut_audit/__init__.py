@@ -5,6 +5,7 @@ Importing the package first pins the instruction sets of PyTorch's CPU kernels (
 installs the torchvision compatibility shim (see :mod:`shortcut_audit._torchvision_compat`)
 so that ``import torchvision`` works with the CPU build of torch.
 """
+
 from shortcut_audit import _cpu_kernels
 
 _cpu_kernels.pin()

@@ -18,6 +18,7 @@ results that are no longer bitwise equal across processors. :func:`kernel_label`
 what was in effect: the training stage records it per model (``cpu_kernels`` of
 ``train_summary/models.csv``) and the report's provenance shows it.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,9 +53,11 @@ def kernel_settings() -> dict[str, str]:
     """The kernel settings in effect: the variables and ATen's capability as torch reports it."""
     import torch
 
-    return {MODE_VARIABLE: os.environ.get(MODE_VARIABLE, "portable"),
-            **{key: os.environ.get(key, "") for key in PINNED},
-            "aten_capability": str(torch.backends.cpu.get_cpu_capability())}
+    return {
+        MODE_VARIABLE: os.environ.get(MODE_VARIABLE, "portable"),
+        **{key: os.environ.get(key, "") for key in PINNED},
+        "aten_capability": str(torch.backends.cpu.get_cpu_capability()),
+    }
 
 
 def kernel_label() -> str:

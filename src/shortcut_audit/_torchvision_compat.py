@@ -10,6 +10,7 @@ registers fake kernels for ops whose schemas were never declared.
 so with a working CUDA build it does nothing. It must run before torchvision is
 imported; ``shortcut_audit/__init__`` calls it.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -3,6 +3,7 @@
 Each sub-command's module is imported only when that command runs, so ``gate`` does
 not load Great Expectations or the report's renderer (the package itself imports torch).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -6,11 +6,13 @@ the one declaration in :mod:`shortcut_audit.params_schema`). Every stage then va
 the values it uses *before* doing any work, and a bad value raises :class:`ParamError`
 naming the full dotted key and what is expected.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 

@@ -10,6 +10,7 @@ placeholder, so DVC adds no CDN tags. ``.dvc/config`` names it as ``plots.html_t
 The versions are the ones DVC's own page asks for, so every built-in template renders as
 it would online.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,9 @@ import sys
 import tarfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from shortcut_audit.io import atomic_path
 
@@ -38,7 +39,7 @@ class Library:
     name: str
     version: str
     integrity: str  # the registry's "dist.integrity" (sha512, base64)
-    member: str     # the file inside the tarball
+    member: str  # the file inside the tarball
 
     @property
     def url(self) -> str:
@@ -46,15 +47,24 @@ class Library:
 
 
 LIBRARIES = (
-    Library("vega", "5.20.2",
-            "sha512-qmH7aD9GGPpssVdxL1xgcdxTbQzyRUeRR16Os385ymvQhiwCYQNA6+eXUPAZDTVLfk0RXu6Jzj6kUE5jQ80EVw==",
-            "package/build/vega.min.js"),
-    Library("vega-lite", "5.2.0",
-            "sha512-Yxcg8MvYfxHcG6BbkaKT0oVCIMIcE19UvqIsEwBmyd/7h2nzW7oRnID81T8UrY7hpDrIr6wa2JADOT2dhGNErw==",
-            "package/build/vega-lite.min.js"),
-    Library("vega-embed", "6.18.2",
-            "sha512-wcDyQPE4J5aiCDc3/suH5RQDvrKkjuLkhzUcbOLwEkNF8/+pp17tS0JghzEvAPNRg+5aG1/N2ydixq8Lk3dOlg==",
-            "package/build/vega-embed.min.js"),
+    Library(
+        "vega",
+        "5.20.2",
+        "sha512-qmH7aD9GGPpssVdxL1xgcdxTbQzyRUeRR16Os385ymvQhiwCYQNA6+eXUPAZDTVLfk0RXu6Jzj6kUE5jQ80EVw==",
+        "package/build/vega.min.js",
+    ),
+    Library(
+        "vega-lite",
+        "5.2.0",
+        "sha512-Yxcg8MvYfxHcG6BbkaKT0oVCIMIcE19UvqIsEwBmyd/7h2nzW7oRnID81T8UrY7hpDrIr6wa2JADOT2dhGNErw==",
+        "package/build/vega-lite.min.js",
+    ),
+    Library(
+        "vega-embed",
+        "6.18.2",
+        "sha512-wcDyQPE4J5aiCDc3/suH5RQDvrKkjuLkhzUcbOLwEkNF8/+pp17tS0JghzEvAPNRg+5aG1/N2ydixq8Lk3dOlg==",
+        "package/build/vega-embed.min.js",
+    ),
 )
 
 #: DVC's page layout; ``{plot_divs}`` is filled by DVC, the libraries are inlined.
@@ -87,8 +97,10 @@ def check_integrity(library: Library, payload: bytes) -> None:
     algorithm, _, expected = library.integrity.partition("-")
     found = base64.b64encode(hashlib.new(algorithm, payload).digest()).decode()
     if found != expected:
-        raise IntegrityError(f"{library.url}: {algorithm} {found} differs from the pinned {expected}; "
-                             "the download is corrupt or the registry served another file")
+        raise IntegrityError(
+            f"{library.url}: {algorithm} {found} differs from the pinned {expected}; "
+            "the download is corrupt or the registry served another file"
+        )
 
 
 def extract(library: Library, payload: bytes) -> str:

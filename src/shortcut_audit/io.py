@@ -19,6 +19,7 @@ columns with their declared types, naming the file, row and column of any value 
 does not parse; :func:`load_npz` reads every array of an ``.npz`` or raises
 :class:`ArtefactError` (a truncated archive raises many kinds of errors in NumPy).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,9 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +64,7 @@ class ArtefactError(ValueError):
 
 
 # --------------------------------------------------------------------------- temporaries
+
 
 def is_temporary(name: str) -> bool:
     """Whether a file or folder name is one of the temporary siblings of an output."""
@@ -292,8 +295,9 @@ def _csv_rows(name: str, text: str) -> list[list[str]]:
     for row, fields in enumerate(rows[1:], start=1):
         if len(fields) != len(header):
             what = "a blank line" if not fields else f"{len(fields)} field(s)"
-            raise ArtefactError(name, f"{what} where the header has {len(header)} (a row cut short, or a stray "
-                                      "separator)", row=row)
+            raise ArtefactError(
+                name, f"{what} where the header has {len(header)} (a row cut short, or a stray separator)", row=row
+            )
     return rows
 
 
@@ -322,7 +326,11 @@ def _parse_bool(value: str) -> bool | None:
     return lowered == "true"
 
 
-_PARSERS = {"float": (_parse_float, "a number"), "int": (_parse_int, "an integer"), "bool": (_parse_bool, "True or False")}
+_PARSERS = {
+    "float": (_parse_float, "a number"),
+    "int": (_parse_int, "an integer"),
+    "bool": (_parse_bool, "True or False"),
+}
 
 
 def _typed_column(name: str, column: str, texts: list[str], dtype: str):

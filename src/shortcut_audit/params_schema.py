@@ -29,10 +29,12 @@ This module decides only whether a params file is accepted, never what a stage
 computes, so it is deliberately not listed among the stages' DVC dependencies:
 declaring a key re-runs nothing.
 """
+
 from __future__ import annotations
 
 import difflib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 #: A setting whose value the section's parser checks (not looked into here).
 VALUE = None
@@ -60,24 +62,28 @@ KNOWN_KEYS: dict[str, Any] = {
         "lr": VALUE,
         "weight_decay": VALUE,
         "lr_schedule": VALUE,
-        "per_architecture": {ANY: {
-            "epochs": VALUE,
-            "batch_size": VALUE,
-            "lr": VALUE,
-            "weight_decay": VALUE,
-            "lr_schedule": VALUE,
-        }},
+        "per_architecture": {
+            ANY: {
+                "epochs": VALUE,
+                "batch_size": VALUE,
+                "lr": VALUE,
+                "weight_decay": VALUE,
+                "lr_schedule": VALUE,
+            }
+        },
         "num_threads": VALUE,
         "seeds": VALUE,
     },
-    "factors": {ANY: {
-        "function": VALUE,
-        "levels": VALUE,
-        "range": VALUE,
-        "neutral": VALUE,
-        "intervention": VALUE,
-        "description": VALUE,
-    }},
+    "factors": {
+        ANY: {
+            "function": VALUE,
+            "levels": VALUE,
+            "range": VALUE,
+            "neutral": VALUE,
+            "intervention": VALUE,
+            "description": VALUE,
+        }
+    },
     "audit": {
         "factors": VALUE,
         "n_digits": VALUE,
@@ -332,9 +338,13 @@ def check_known_keys(params: Mapping, source: str = "params.yaml") -> None:
     if not found:
         return
     key, suggestion = found[0]
-    parts = ["unknown key", f"did you mean {suggestion}?" if suggestion
-             else f"known here: {', '.join(known_under(key)) or 'none'}"]
+    parts = [
+        "unknown key",
+        f"did you mean {suggestion}?" if suggestion else f"known here: {', '.join(known_under(key)) or 'none'}",
+    ]
     parts += [f"also unknown: {k}" + (f" (did you mean {s}?)" if s else "") for k, s in found[1:]]
-    parts.append("no stage reads an undeclared key, so it would have no effect (a new setting is declared "
-                 "in src/shortcut_audit/params_schema.py)")
+    parts.append(
+        "no stage reads an undeclared key, so it would have no effect (a new setting is declared "
+        "in src/shortcut_audit/params_schema.py)"
+    )
     raise ParamError(key, "; ".join(parts), source=source)

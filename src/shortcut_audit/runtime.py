@@ -24,6 +24,7 @@ from the ``precision`` setting and what the hardware offers:
 The path taken is a :class:`ComputePath`; its :attr:`ComputePath.name` is what the
 stages record.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,8 +40,18 @@ PRECISIONS = ("fast", "bf16", "fp32")
 # processor flags (x86 /proc/cpuinfo "flags", Arm "Features") of native bfloat16 dot products
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 # ONEDNN_MAX_CPU_ISA values that still let oneDNN use those instructions
-_ONEDNN_BF16_ISAS = ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
-                     "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2")
+_ONEDNN_BF16_ISAS = (
+    "ALL",
+    "AVX512_CORE_BF16",
+    "AVX512_CORE_FP16",
+    "AVX512_CORE_AMX",
+    "AVX512_CORE_AMX_FP16",
+    "AVX10_1_512",
+    "AVX10_1_512_AMX",
+    "AVX10_1_512_AMX_FP16",
+    "AVX10_2_512",
+    "AVX10_2_512_AMX_2",
+)
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -104,8 +115,10 @@ def cpu_has_native_bf16() -> bool:
     if flags:
         native = bool(flags & NATIVE_BF16_FLAGS)
     else:
-        native = bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-                      or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+        native = bool(
+            getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+            or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+        )
     return native and onednn_allows_bf16(os.environ.get("ONEDNN_MAX_CPU_ISA")) and onednn_bf16_supported()
 
 
@@ -203,10 +216,11 @@ def select_compute_path(device: torch.device, precision: str = "fast", compile: 
     if precision == "fp32":
         return ComputePath(device.type, precision, channels_last=False, bf16_autocast=False, compiled=compile)
     if precision == "bf16" and not has_native_bf16(device):
-        raise ValueError(f"precision bf16 needs native bfloat16, which this {device.type} device lacks (emulated "
-                         f"bfloat16 is many times slower than float32); use fast or fp32")
-    return ComputePath(device.type, precision, channels_last=True, bf16_autocast=precision == "bf16",
-                       compiled=compile)
+        raise ValueError(
+            f"precision bf16 needs native bfloat16, which this {device.type} device lacks (emulated "
+            f"bfloat16 is many times slower than float32); use fast or fp32"
+        )
+    return ComputePath(device.type, precision, channels_last=True, bf16_autocast=precision == "bf16", compiled=compile)
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:

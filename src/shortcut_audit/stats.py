@@ -1,4 +1,5 @@
 """Small interval estimators shared by the audit, the metrics and the report."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,9 @@ from scipy import stats
 __all__ = ["mean_interval"]
 
 
-def mean_interval(values: np.ndarray, conf_level: float = 0.95, low: float = -math.inf,
-                  high: float = math.inf) -> tuple[float, float, float]:
+def mean_interval(
+    values: np.ndarray, conf_level: float = 0.95, low: float = -math.inf, high: float = math.inf
+) -> tuple[float, float, float]:
     """Mean and Student-t confidence interval of ``values``, clipped to ``[low, high]``.
 
     With a single value or no spread the interval collapses to the mean.

@@ -1,4 +1,5 @@
 """Tiny models with known attributions, shared by the attribution tests."""
+
 import numpy as np
 import pytest
 import torch
@@ -80,8 +81,9 @@ class LinearModel(nn.Module):
 class TinyCNN(nn.Module):
     def __init__(self, channels: int = 3, classes: int = 3):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.ReLU(),
-                                      nn.Conv2d(4, 6, 3, padding=1), nn.ReLU())
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, padding=1), nn.ReLU()
+        )
         self.head = nn.Linear(6, classes)
 
     def forward(self, x):
@@ -91,7 +93,7 @@ class TinyCNN(nn.Module):
 def quadrant(size: int) -> torch.Tensor:
     """Top-right quadrant of a size x size image, as a bool mask."""
     region = torch.zeros(size, size, dtype=torch.bool)
-    region[: size // 2, size // 2:] = True
+    region[: size // 2, size // 2 :] = True
     return region
 
 

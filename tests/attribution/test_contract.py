@@ -1,4 +1,5 @@
 """The shared contract of every method: black-box purity, batching, determinism, bounded batches."""
+
 import warnings
 
 import numpy as np
@@ -76,7 +77,7 @@ def test_batched_equals_one_by_one_and_is_deterministic_and_bounded(key):
     full = make(key, model, batch_size=16)(IMAGES, TARGETS)
     again = make(key, model, batch_size=16)(IMAGES, TARGETS)
     torch.testing.assert_close(full, again, rtol=0, atol=0)
-    singles = torch.cat([make(key, model, batch_size=16)(IMAGES[i:i + 1], TARGETS[i:i + 1]) for i in range(5)])
+    singles = torch.cat([make(key, model, batch_size=16)(IMAGES[i : i + 1], TARGETS[i : i + 1]) for i in range(5)])
     torch.testing.assert_close(full, singles, rtol=1e-4, atol=1e-5)
     recorder = _BatchRecorder(model)
     small = make(key, recorder, batch_size=3)(IMAGES, TARGETS)
@@ -117,19 +118,38 @@ def test_nan_model_output_is_a_clear_error(key):
         make(key, nan_model)(IMAGES[:2], TARGETS[:2])
 
 
-@pytest.mark.parametrize("name, kwargs", [
-    ("sobol", dict(grid_size=0)), ("sobol", dict(nb_design=1)), ("sobol", dict(perturbation="noise")),
-    ("sobol", dict(index="second")), ("sobol", dict(estimator="nope")), ("sobol", dict(sampler="nope")),
-    ("rise", dict(keep_prob=1.0)), ("rise", dict(keep_prob=0.0)), ("rise", dict(nb_masks=0)),
-    ("occlusion", dict(patch_size=0)), ("occlusion", dict(stride=(1, 2, 3))),
-    ("geex", dict(sigma=0.0)), ("geex", dict(loss="mse")), ("gers", dict(noise_size=0)),
-    ("geex", dict(noise="pixel")), ("geex", dict(model_output="scores")), ("sobol", dict(map_upsampling="cubic")),
-    ("sobol", dict(variance="population")), ("smoothgrad", dict(channel_reduction="max")),
-    ("igeex", dict(steps=0)), ("morris_grid", dict(levels=3)), ("morris_grid", dict(sampling="global")),
-    ("morris_grid", dict(n_trajectories=1)), ("morris_grid", dict(statistic="mu")),
-    ("integrated_gradients", dict(baseline="noise")), ("smoothgrad", dict(noise_level=-1.0)),
-    ("rise", dict(batch_size=0)),
-])
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("sobol", dict(grid_size=0)),
+        ("sobol", dict(nb_design=1)),
+        ("sobol", dict(perturbation="noise")),
+        ("sobol", dict(index="second")),
+        ("sobol", dict(estimator="nope")),
+        ("sobol", dict(sampler="nope")),
+        ("rise", dict(keep_prob=1.0)),
+        ("rise", dict(keep_prob=0.0)),
+        ("rise", dict(nb_masks=0)),
+        ("occlusion", dict(patch_size=0)),
+        ("occlusion", dict(stride=(1, 2, 3))),
+        ("geex", dict(sigma=0.0)),
+        ("geex", dict(loss="mse")),
+        ("gers", dict(noise_size=0)),
+        ("geex", dict(noise="pixel")),
+        ("geex", dict(model_output="scores")),
+        ("sobol", dict(map_upsampling="cubic")),
+        ("sobol", dict(variance="population")),
+        ("smoothgrad", dict(channel_reduction="max")),
+        ("igeex", dict(steps=0)),
+        ("morris_grid", dict(levels=3)),
+        ("morris_grid", dict(sampling="global")),
+        ("morris_grid", dict(n_trajectories=1)),
+        ("morris_grid", dict(statistic="mu")),
+        ("integrated_gradients", dict(baseline="noise")),
+        ("smoothgrad", dict(noise_level=-1.0)),
+        ("rise", dict(batch_size=0)),
+    ],
+)
 def test_invalid_arguments_are_rejected(name, kwargs):
     with pytest.raises(ValueError):
         A.build(name, TinyCNN(), **kwargs)

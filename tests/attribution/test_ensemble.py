@@ -1,5 +1,6 @@
 """Ensemble normalisations and aggregations (Mahlau & Nolde 2022, Sec. 3): each equation is
 re-implemented here from the paper text, in plain Python, and compared on small random stacks."""
+
 import math
 
 import numpy as np
@@ -13,14 +14,17 @@ from shortcut_audit.attribution.ensemble.rbm import pcd_step
 MAP = torch.tensor([[[1.0, 2.0], [3.0, 6.0]]])  # (1, 2, 2)
 
 
-@pytest.mark.parametrize("method, expected", [
-    ("linear", [[0.0, 0.2], [0.4, 1.0]]),
-    # mean 3, population std sqrt((4 + 1 + 0 + 9) / 4) = sqrt(3.5)
-    ("z", [[-2 / math.sqrt(3.5), -1 / math.sqrt(3.5)], [0.0, 3 / math.sqrt(3.5)]]),
-    ("l1", [[1 / 12, 2 / 12], [3 / 12, 6 / 12]]),
-    ("l2", [[1 / math.sqrt(50), 2 / math.sqrt(50)], [3 / math.sqrt(50), 6 / math.sqrt(50)]]),
-    ("none", [[1.0, 2.0], [3.0, 6.0]]),
-])
+@pytest.mark.parametrize(
+    "method, expected",
+    [
+        ("linear", [[0.0, 0.2], [0.4, 1.0]]),
+        # mean 3, population std sqrt((4 + 1 + 0 + 9) / 4) = sqrt(3.5)
+        ("z", [[-2 / math.sqrt(3.5), -1 / math.sqrt(3.5)], [0.0, 3 / math.sqrt(3.5)]]),
+        ("l1", [[1 / 12, 2 / 12], [3 / 12, 6 / 12]]),
+        ("l2", [[1 / math.sqrt(50), 2 / math.sqrt(50)], [3 / math.sqrt(50), 6 / math.sqrt(50)]]),
+        ("none", [[1.0, 2.0], [3.0, 6.0]]),
+    ],
+)
 def test_normalisations_match_hand_computed_values(method, expected):
     torch.testing.assert_close(ensemble.normalise(MAP, method)[0], torch.tensor(expected))
 
@@ -42,8 +46,8 @@ def test_unknown_names_are_rejected():
         ensemble.aggregate(MAP, method="mean")  # not (K, N, H, W)
 
 
-
 # ------------------------------------------------------------------ the paper's equations, written out
+
 
 def Phi(z):  # noqa: N802 (the paper's symbol)
     return 0.5 * (1 + math.erf(z / math.sqrt(2)))
@@ -92,8 +96,7 @@ def per_pixel(stack, rule):
 
 
 def agg(stack, method, **settings):
-    return ensemble.aggregate(stack, normalization="none", method=method,
-                              settings=AggregationSettings(**settings))
+    return ensemble.aggregate(stack, normalization="none", method=method, settings=AggregationSettings(**settings))
 
 
 @pytest.mark.parametrize("eps", [-4.0, -0.5, 0.3])
@@ -134,8 +137,7 @@ def test_api_and_aei_are_eqs_14_15_over_the_interval():
 def test_var_is_eq_16(eps, delta):
     stack = random_stack(5)
     expected = per_pixel(stack, lambda v, *_: sum(e / (eps * std(v) + delta) for e in v) / len(v))
-    torch.testing.assert_close(agg(stack, "var", var_epsilon=eps, var_delta=delta), expected,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(agg(stack, "var", var_epsilon=eps, var_delta=delta), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_var_at_table_1_setting_ranks_pixels_like_the_average():
@@ -158,8 +160,12 @@ def test_ucb_mean_and_percentile_are_eqs_8_5_and_g_k():
         high = min(low + 1, len(values) - 1)
         return ordered[low] + (position - low) * (ordered[high] - ordered[low])
 
-    torch.testing.assert_close(agg(stack, "percentile", percentile=25.0),
-                               per_pixel(stack, lambda v, *_: lower_quartile(v)), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        agg(stack, "percentile", percentile=25.0),
+        per_pixel(stack, lambda v, *_: lower_quartile(v)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_defaults_are_table_1():
@@ -167,10 +173,12 @@ def test_defaults_are_table_1():
     VAR 1e-7, RBM alpha 1e-4 and k=100."""
     stack = random_stack(8)
     z = ensemble.normalise(stack, "z").double()
-    for method, rule in (("pi", lambda v, e, _: pi_paper(v, -4.0, e)), ("ei", lambda v, e, _: ei_paper(v, -6.0, e)),
-                         ("ucb", lambda v, *_: mean(v) - 0.5 * std(v))):
-        torch.testing.assert_close(ensemble.aggregate(stack, method=method), per_pixel(z, rule),
-                                   rtol=1e-4, atol=1e-5)
+    for method, rule in (
+        ("pi", lambda v, e, _: pi_paper(v, -4.0, e)),
+        ("ei", lambda v, e, _: ei_paper(v, -6.0, e)),
+        ("ucb", lambda v, *_: mean(v) - 0.5 * std(v)),
+    ):
+        torch.testing.assert_close(ensemble.aggregate(stack, method=method), per_pixel(z, rule), rtol=1e-4, atol=1e-5)
     assert (TABLE_1.percentile, TABLE_1.api_range, TABLE_1.aei_range) == (25.0, (-7.0, 2.0), (-10.0, 5.0))
     assert (TABLE_1.var_epsilon, TABLE_1.rbm_learning_rate, TABLE_1.rbm_iterations) == (1e-7, 1e-4, 100)
 
@@ -197,6 +205,7 @@ def test_bad_settings_fail_closed():
 
 # ------------------------------------------------------------------ RBM (Borisov et al. 2021, ref. [5])
 
+
 def test_pcd_step_matches_a_hand_computed_update():
     sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
     v = np.array([[[1.0, 0.0], [0.0, 1.0]]])  # 1 RBM, a mini-batch of 2 pixels, 2 visible units
@@ -208,8 +217,10 @@ def test_pcd_step_matches_a_hand_computed_update():
     p_vis = [[sig(0.5), sig(-0.5)], [0.5, 0.5]]  # chain 1 -> sigmoid(w + b), chain 0 -> sigmoid(b)
     v_neg = [[1.0 if u < p else 0.0 for u, p in zip(us, ps)] for us, ps in zip(u_visible[0], p_vis)]
     h_neg = [sig(0.5 * x[0] - 0.5 * x[1]) for x in v_neg]
-    dw = [(v[0, 0, j] * h_pos[0] + v[0, 1, j] * h_pos[1]) / 2 - (v_neg[0][j] * h_neg[0] + v_neg[1][j] * h_neg[1]) / 2
-          for j in range(2)]
+    dw = [
+        (v[0, 0, j] * h_pos[0] + v[0, 1, j] * h_pos[1]) / 2 - (v_neg[0][j] * h_neg[0] + v_neg[1][j] * h_neg[1]) / 2
+        for j in range(2)
+    ]
     db = [(v[0, 0, j] + v[0, 1, j]) / 2 - (v_neg[0][j] + v_neg[1][j]) / 2 for j in range(2)]
     dc = (h_pos[0] + h_pos[1]) / 2 - (h_neg[0] + h_neg[1]) / 2
     w2, b2, c2, chain2 = pcd_step(v, w, b, c, chain, u_visible, u_hidden, lr=0.1)

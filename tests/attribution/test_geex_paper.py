@@ -5,6 +5,7 @@ For a linear loss the mirrored NES estimate is ``1/S sum_s eps_s eps_s^T v``, wh
 expectation is ``E[eps eps^T] v`` and whose per-component standard error is
 ``sqrt((|v|^2 + v_i^2) / S)`` (Gaussian eps); the tests allow five standard errors.
 """
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,7 +33,7 @@ def _weights(classes, channels, size, seed=0):
 
 
 def _assert_within_standard_errors(estimate, expected, n_pairs, effective_gradient_norm):
-    bound = 5.0 * torch.sqrt((effective_gradient_norm ** 2 + expected ** 2) / n_pairs)
+    bound = 5.0 * torch.sqrt((effective_gradient_norm**2 + expected**2) / n_pairs)
     assert ((estimate - expected).abs() <= bound).all(), float(((estimate - expected).abs() / bound).max())
 
 
@@ -62,8 +63,9 @@ def test_uniform_loss_reads_probabilities_when_told_so():
     w = 0.3 * _weights(3, 1, 4)
     x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     logits = A.GEEX(LinearModel(w), n_samples=64)(x, [0, 1])
-    probabilities = A.GEEX(lambda z: torch.softmax(LinearModel(w)(z), dim=1), n_samples=64,
-                           model_output="probabilities")(x, [0, 1])
+    probabilities = A.GEEX(
+        lambda z: torch.softmax(LinearModel(w)(z), dim=1), n_samples=64, model_output="probabilities"
+    )(x, [0, 1])
     torch.testing.assert_close(probabilities, logits, rtol=1e-3, atol=1e-4)
 
 
@@ -74,8 +76,9 @@ def test_noise_is_one_plane_for_all_channels_by_default(noise, shared):
     kwargs = {} if noise == "shared" else {"noise": noise}
     A.GEEX(model, n_samples=8, **kwargs)(x, [0])
     offsets = torch.cat(model.queries) - x
-    same = torch.allclose(offsets[:, 0], offsets[:, 1], atol=1e-6) and torch.allclose(offsets[:, 0], offsets[:, 2],
-                                                                                      atol=1e-6)
+    same = torch.allclose(offsets[:, 0], offsets[:, 1], atol=1e-6) and torch.allclose(
+        offsets[:, 0], offsets[:, 2], atol=1e-6
+    )
     assert same is shared
 
 
@@ -101,8 +104,8 @@ def test_estimate_of_a_linear_score_is_its_gradient_for_every_noise(noise, sigma
     maps = A.GEEX(LinearModel(w), n_samples=n, sigma=sigma, loss="target", noise=noise, batch_size=4096)(x, [0])[0]
     expected = w[0].sum(0)
     norm = expected.norm() if noise == "shared" else w.norm()
-    bound_scale = 1.0 if noise == "shared" else 3 ** 0.5  # three independent channel errors add up
-    _assert_within_standard_errors(maps, expected, n / bound_scale ** 2, norm)
+    bound_scale = 1.0 if noise == "shared" else 3**0.5  # three independent channel errors add up
+    _assert_within_standard_errors(maps, expected, n / bound_scale**2, norm)
 
 
 def _bilinear_operator(low: int, size: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """Known answers on tiny models: region localisation, IG / iGEEX on linear models, Sobol indices."""
+
 import pytest
 import torch
 
@@ -10,21 +11,44 @@ from .conftest import LinearModel, RegionModel, positive_mass_in, quadrant
 TARGETS = torch.zeros(3, dtype=torch.long)
 
 
-@pytest.mark.parametrize("make, size, channels, threshold", [
-    # bilinear map upsampling (the default) spreads half a cell of mass over the region's border
-    (lambda m: A.SobolAttribution(m, grid_size=4, nb_design=16, batch_size=128), 16, 3, 0.8),
-    (lambda m: A.SobolAttribution(m, grid_size=4, nb_design=16, index="signed_total",
-                                  map_upsampling="nearest"), 16, 3, 0.9),
-    (lambda m: A.MorrisGridAttribution(m, grid_size=4, n_trajectories=8, levels=4), 16, 3, 0.9),
-    (lambda m: A.MorrisGridAttribution(m, grid_size=4, n_trajectories=8, statistic="mu_star_plus_sigma"), 16, 3, 0.9),
-    (lambda m: A.Occlusion(m, patch_size=4, stride=4), 16, 3, 0.9),
-    (lambda m: A.Occlusion(m, patch_size=(2, 4), stride=(2, 4)), 16, 3, 0.9),
-    (lambda m: A.RISE(m, nb_masks=2000, grid_size=4, batch_size=256), 32, 3, 0.8),
-    (lambda m: A.GEEX(m, n_samples=1000, batch_size=256), 16, 1, 0.8),
-    (lambda m: A.GEEX(m, n_samples=1000, loss="uniform_ce", batch_size=256), 16, 1, 0.8),
-    (lambda m: A.GERS(m, n_samples=300, noise_size=8, batch_size=256), 32, 3, 0.8),
-], ids=["sobol", "sobol_signed", "morris", "morris_mu_sigma", "occlusion", "occlusion_rectangular",
-        "rise", "geex", "geex_uniform_ce", "gers"])
+@pytest.mark.parametrize(
+    "make, size, channels, threshold",
+    [
+        # bilinear map upsampling (the default) spreads half a cell of mass over the region's border
+        (lambda m: A.SobolAttribution(m, grid_size=4, nb_design=16, batch_size=128), 16, 3, 0.8),
+        (
+            lambda m: A.SobolAttribution(m, grid_size=4, nb_design=16, index="signed_total", map_upsampling="nearest"),
+            16,
+            3,
+            0.9,
+        ),
+        (lambda m: A.MorrisGridAttribution(m, grid_size=4, n_trajectories=8, levels=4), 16, 3, 0.9),
+        (
+            lambda m: A.MorrisGridAttribution(m, grid_size=4, n_trajectories=8, statistic="mu_star_plus_sigma"),
+            16,
+            3,
+            0.9,
+        ),
+        (lambda m: A.Occlusion(m, patch_size=4, stride=4), 16, 3, 0.9),
+        (lambda m: A.Occlusion(m, patch_size=(2, 4), stride=(2, 4)), 16, 3, 0.9),
+        (lambda m: A.RISE(m, nb_masks=2000, grid_size=4, batch_size=256), 32, 3, 0.8),
+        (lambda m: A.GEEX(m, n_samples=1000, batch_size=256), 16, 1, 0.8),
+        (lambda m: A.GEEX(m, n_samples=1000, loss="uniform_ce", batch_size=256), 16, 1, 0.8),
+        (lambda m: A.GERS(m, n_samples=300, noise_size=8, batch_size=256), 32, 3, 0.8),
+    ],
+    ids=[
+        "sobol",
+        "sobol_signed",
+        "morris",
+        "morris_mu_sigma",
+        "occlusion",
+        "occlusion_rectangular",
+        "rise",
+        "geex",
+        "geex_uniform_ce",
+        "gers",
+    ],
+)
 def test_region_model_mass_lies_in_the_region(make, size, channels, threshold):
     region = quadrant(size)
     x = torch.rand(3, channels, size, size, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
@@ -37,8 +61,9 @@ def test_morris_global_sampling_localises_the_region():
     region = quadrant(16)
     x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     refs = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    maps = A.MorrisGridAttribution(RegionModel(region), grid_size=4, n_trajectories=8, sampling="global",
-                                   reference_images=refs)(x, TARGETS)
+    maps = A.MorrisGridAttribution(
+        RegionModel(region), grid_size=4, n_trajectories=8, sampling="global", reference_images=refs
+    )(x, TARGETS)
     assert (positive_mass_in(maps, region) >= 0.9).all()
 
 
@@ -86,10 +111,12 @@ def test_dense_igeex_is_the_path_rule_with_one_pair_per_point():
 
 def _additive_mask_model(coefficients: torch.Tensor, grid: A.sobol.ImageGrid):
     """f(tau(1, M)) = sum_i a_i M_i: reads each cell's mean of a constant-one image inpainted by M."""
+
     def model(x):
         cells = torch.zeros(x.shape[0], grid.d).index_add_(1, grid.region_index.flatten(), x[:, 0].flatten(1))
         cells = cells / grid.region_sizes
         return torch.stack([cells @ coefficients, torch.zeros(x.shape[0])], 1)
+
     return model
 
 
@@ -99,8 +126,14 @@ def test_sobol_indices_of_an_additive_mask_model_match_analytic_values(index):
     a = torch.tensor([1.0, 2.0, 0.0, 3.0])
     grid = A.sobol.ImageGrid(8, 8, 2)
     x = torch.ones(1, 1, 8, 8)
-    maps = A.SobolAttribution(_additive_mask_model(a, grid), grid_size=2, nb_design=1024, index=index,
-                              map_upsampling="nearest", batch_size=1024)(x, torch.zeros(1, dtype=torch.long))
+    maps = A.SobolAttribution(
+        _additive_mask_model(a, grid),
+        grid_size=2,
+        nb_design=1024,
+        index=index,
+        map_upsampling="nearest",
+        batch_size=1024,
+    )(x, torch.zeros(1, dtype=torch.long))
     cells = maps[0, ::4, ::4].flatten()
     torch.testing.assert_close(cells, a**2 / (a**2).sum(), atol=0.03, rtol=0)
 
@@ -119,8 +152,9 @@ def test_sobol_uses_n_times_d_plus_one_forwards_without_first_order():
 def test_signed_sobol_flips_sign_with_the_region_effect(sign):
     region = quadrant(16)
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
-    maps = A.SobolAttribution(RegionModel(region, sign=sign), grid_size=4, nb_design=16, index="signed_total",
-                              map_upsampling="nearest")(x, torch.zeros(2, dtype=torch.long))
+    maps = A.SobolAttribution(
+        RegionModel(region, sign=sign), grid_size=4, nb_design=16, index="signed_total", map_upsampling="nearest"
+    )(x, torch.zeros(2, dtype=torch.long))
     inside = maps[:, region]
     assert (torch.sign(inside) == sign).all()
     assert (maps[:, ~region].abs() < 1e-3).all()

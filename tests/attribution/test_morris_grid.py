@@ -1,4 +1,5 @@
 """MoSIP grid Morris: known answers of the local and global analyses (MoSIP Sec. 3.2, 5)."""
+
 import pytest
 import torch
 
@@ -28,8 +29,9 @@ WEIGHTS = [0.5, -2.0, 1.0, 0.0]
 def test_local_analysis_of_a_linear_model():
     """Lumped values move in [L (1 - r), L (1 + r)]: every EE of region j is a_j * 2 r L_j, sigma = 0."""
     images = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0)) + 0.1
-    stats = MorrisGridAttribution(LumpedLinear(WEIGHTS), grid_size=2, n_trajectories=4, levels=4,
-                                  radius=0.5).region_statistics(images, torch.zeros(3))
+    stats = MorrisGridAttribution(
+        LumpedLinear(WEIGHTS), grid_size=2, n_trajectories=4, levels=4, radius=0.5
+    ).region_statistics(images, torch.zeros(3))
     expected = torch.tensor(WEIGHTS).abs() * _lumped(images)  # |a_j| * (2 * 0.5 * L_j)
     torch.testing.assert_close(stats["mu_star"].flatten(1).float(), expected, rtol=1e-4, atol=1e-4)
     assert stats["sigma"].abs().max() < 1e-3
@@ -41,8 +43,9 @@ def test_global_analysis_shares_bounds_and_averages():
     images = torch.rand(4, 3, 8, 8, generator=g) * torch.tensor([0.3, 0.6, 0.9, 1.2]).view(4, 1, 1, 1)
     lumped = _lumped(images)
     width = lumped.max(0).values - lumped.min(0).values
-    explainer = MorrisGridAttribution(LumpedLinear(WEIGHTS), grid_size=2, n_trajectories=4, levels=4,
-                                      sampling="global", reference_images=images)
+    explainer = MorrisGridAttribution(
+        LumpedLinear(WEIGHTS), grid_size=2, n_trajectories=4, levels=4, sampling="global", reference_images=images
+    )
     stats = explainer.region_statistics(images, torch.zeros(4))
     expected = torch.tensor(WEIGHTS).abs() * width
     torch.testing.assert_close(stats["mu_star"].flatten(1).float(), expected.expand(4, -1), rtol=1e-4, atol=1e-4)

@@ -1,4 +1,5 @@
 """Seeds of an item's own (key_seed), per-image RBM streams, and Morris global bounds given directly."""
+
 from dataclasses import replace
 
 import torch
@@ -21,7 +22,7 @@ def test_an_images_rbm_aggregation_is_its_own_with_per_image_seeds():
     seeds = [5, 6, 7, 8]
     batch = aggregate(stack, "z", "rbm", settings, seed=seeds)
     for i in range(4):
-        alone = aggregate(stack[:, i:i + 1], "z", "rbm", settings, seed=seeds[i:i + 1])
+        alone = aggregate(stack[:, i : i + 1], "z", "rbm", settings, seed=seeds[i : i + 1])
         torch.testing.assert_close(alone[0], batch[i])
     # the vectorised run over normalisations gives each image's RBM the same stream as a separate call
     both = aggregate_all(stack, ["z", "l1"], ["rbm"], settings, seed=seeds)

@@ -4,6 +4,7 @@ The model sees a constant-one image inpainted towards 0, so each input *is* its
 upsampled mask: the test reads the design back from the inputs, checks its structure
 (C(i) = A with column i from B) and computes the paper's estimator on the outputs.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -36,11 +37,11 @@ def paper_total_indices(model: RecordingMaskModel, n: int, d: int) -> np.ndarray
     assert len(y) == n * (d + 1)
     a_cells, f_a = cells[:n], y[:n]
     for i in range(d):  # C(i) shares every column with A but column i
-        c_cells = cells[n * (1 + i): n * (2 + i)]
+        c_cells = cells[n * (1 + i) : n * (2 + i)]
         assert np.array_equal(np.delete(c_cells, i, axis=1), np.delete(a_cells, i, axis=1))
     f0 = f_a.sum() / n
     v = ((f_a - f0) ** 2).sum() / (n - 1)
-    return np.array([((f_a - y[n * (1 + i): n * (2 + i)]) ** 2).sum() / (2 * n) / v for i in range(d)])
+    return np.array([((f_a - y[n * (1 + i) : n * (2 + i)]) ** 2).sum() / (2 * n) / v for i in range(d)])
 
 
 def bilinear(cells: np.ndarray, size: int) -> np.ndarray:
@@ -57,7 +58,8 @@ def bilinear(cells: np.ndarray, size: int) -> np.ndarray:
 def _explain(**kwargs):
     model = RecordingMaskModel()
     maps = A.SobolAttribution(model, grid_size=GRID, nb_design=N, batch_size=1024, **kwargs)(
-        torch.ones(1, 1, SIZE, SIZE), [0])
+        torch.ones(1, 1, SIZE, SIZE), [0]
+    )
     return model, maps[0].double().numpy()
 
 
@@ -90,6 +92,7 @@ def test_pooled_variance_rescales_total_indices_by_n_over_n_minus_one():
 @pytest.mark.parametrize("variance", ["sample_a", "pooled"])
 def test_constant_model_gives_zero_indices_with_either_variance(variance):
     with pytest.warns(RuntimeWarning, match="constant"):
-        maps = A.SobolAttribution(lambda x: torch.ones(x.shape[0], 2), grid_size=2, nb_design=4,
-                                  variance=variance)(torch.ones(1, 1, 8, 8), [0])
+        maps = A.SobolAttribution(lambda x: torch.ones(x.shape[0], 2), grid_size=2, nb_design=4, variance=variance)(
+            torch.ones(1, 1, 8, 8), [0]
+        )
     assert (maps == 0).all()

@@ -1,4 +1,5 @@
 """Fixtures of the factor-audit tests; the synthetic digits and models live in ``synthetic.py``."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -19,6 +20,7 @@ from audit_synthetic import (  # noqa: E402
     DigitColourModel,
     digit_sample,
 )
+
 from shortcut_audit.factors.scene import Scene  # noqa: E402
 
 

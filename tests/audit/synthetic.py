@@ -1,4 +1,5 @@
 """Known-answer stand-ins for the factor audit: synthetic digits and models with known reliance."""
+
 from __future__ import annotations
 
 import torch
@@ -64,8 +65,6 @@ class ConstantModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.linspace(-1.0, 1.0, 10, device=x.device).expand(x.shape[0], 10).clone()
-
-
 
 
 def bar_digits(widths: torch.Tensor) -> torch.Tensor:

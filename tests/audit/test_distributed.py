@@ -1,4 +1,5 @@
 """The audit_factors stage on 2 torchrun processes (CPU, gloo) against the single-process run."""
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,9 @@ def workspace(tmp_path_factory) -> Path:
     (data / "mnist").mkdir(parents=True)
     mnist.write_mnist_arrays(mnist.load_mnist(None), data / "mnist")
     arrays = mnist.load_mnist_arrays(data / "mnist")
-    tables = bm.make_dataset(DATASET, bm.parse_dataset_id(DATASET), arrays["train_labels"], arrays["test_labels"],
-                             0, **SIZES)
+    tables = bm.make_dataset(
+        DATASET, bm.parse_dataset_id(DATASET), arrays["train_labels"], arrays["test_labels"], 0, **SIZES
+    )
     folder = bm.dataset_dir(data, DATASET)
     folder.mkdir(parents=True)
     for split, table in tables.items():
@@ -42,10 +44,12 @@ def workspace(tmp_path_factory) -> Path:
     splits = {s: RenderedSplit(*bm.load_split(data, DATASET, s)) for s in ("train", "val")}
     torch.manual_seed(0)
     model = build("simple_cnn")
-    train_model(model, splits["train"], splits["val"], TrainConfig(epochs=1, batch_size=64, lr=0.005),
-                progress=False)
-    save_model(model, {"arch": "simple_cnn", "num_classes": 10, "in_channels": 3, "image_size": 56,
-                       "dataset_id": DATASET, "seed": 0}, data / "models" / DATASET / "simple_cnn" / "seed0")
+    train_model(model, splits["train"], splits["val"], TrainConfig(epochs=1, batch_size=64, lr=0.005), progress=False)
+    save_model(
+        model,
+        {"arch": "simple_cnn", "num_classes": 10, "in_channels": 3, "image_size": 56, "dataset_id": DATASET, "seed": 0},
+        data / "models" / DATASET / "simple_cnn" / "seed0",
+    )
     params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
     params["device"] = "cpu"
     params["biased_mnist"].update(datasets=[DATASET], **SIZES)
@@ -65,9 +69,25 @@ def _audit(workspace: Path, name: str, processes: int) -> Path:
     params["launcher"] = {"nproc_per_node": processes}
     (workspace / f"{name}.yaml").write_text(yaml.safe_dump(params))
     data = workspace / "data"
-    assert audit_factors.main(["--dataset", DATASET, "--arch", "simple_cnn",
-                               "--params", str(workspace / f"{name}.yaml"), "--data", str(data),
-                               "--models", str(data / "models"), "--output", str(workspace / name)]) == 0
+    assert (
+        audit_factors.main(
+            [
+                "--dataset",
+                DATASET,
+                "--arch",
+                "simple_cnn",
+                "--params",
+                str(workspace / f"{name}.yaml"),
+                "--data",
+                str(data),
+                "--models",
+                str(data / "models"),
+                "--output",
+                str(workspace / name),
+            ]
+        )
+        == 0
+    )
     return workspace / name / DATASET / "simple_cnn" / "seed0"
 
 

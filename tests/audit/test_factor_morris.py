@@ -1,4 +1,5 @@
 """Factor Morris (MoSIP global analysis) on known-answer models."""
+
 from __future__ import annotations
 
 import math

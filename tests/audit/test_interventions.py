@@ -1,4 +1,5 @@
 """Interventions: known drops, three-state verdicts with honest intervals, the adaptive budget."""
+
 from __future__ import annotations
 
 import itertools
@@ -6,9 +7,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
-
 from audit_synthetic import EitherColourModel, WidthGatedModel, gated_pool
+
 from shortcut_audit.audit.interventions import (
     Budget,
     ItemBootstrap,
@@ -20,7 +20,8 @@ from shortcut_audit.audit.interventions import (
 from shortcut_audit.factors.scene import ProbabilityReader
 
 
-def _run(model, pool, budget=Budget(64, 4), **kwargs):
+def _run(model, pool, budget=None, **kwargs):
+    budget = budget or Budget(64, 4)
     return run_interventions(ProbabilityReader(model, batch_size=512), pool, budget=budget, **kwargs)
 
 
@@ -60,7 +61,8 @@ def test_shapley_shares_equal_an_independent_computation_from_the_cells(aligned)
             after = tuple(sorted(before + (factor,), key=factors.index))
             value += acc[before] - acc[after]
         assert result.shapley_drop.set_index("factor").loc[factor, "drop"] == pytest.approx(
-            value / math.factorial(len(factors)), abs=1e-12)
+            value / math.factorial(len(factors)), abs=1e-12
+        )
 
 
 def test_a_borderline_effect_is_inconclusive_at_a_tiny_budget_and_resolves_when_it_grows():
@@ -80,8 +82,9 @@ def test_the_interval_covers_the_true_drop_in_about_95_percent_of_runs():
     runs, covered = 200, 0
     for k in range(runs):
         pool = gated_pool(40, wide_share=0.3, seed=1000 + k, canvas=28)  # small images: a fast simulation
-        result = _run(WidthGatedModel(), pool, Budget(40, 4), factors=["digit_color", "bg_color"], seed=k,
-                      n_resamples=1000)
+        result = _run(
+            WidthGatedModel(), pool, Budget(40, 4), factors=["digit_color", "bg_color"], seed=k, n_resamples=1000
+        )
         row = result.shapley_drop.set_index("factor").loc["bg_color"]
         covered += bool(row["ci_low"] <= truth <= row["ci_high"])
     assert 0.90 <= covered / runs <= 0.99, covered / runs

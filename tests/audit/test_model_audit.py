@@ -1,4 +1,5 @@
 """One model's whole audit, its params validation, artefacts and the cross-model summary."""
+
 from __future__ import annotations
 
 import copy
@@ -28,16 +29,50 @@ from shortcut_audit.io import read_json
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = {
-    "morris.parquet": ["sampling", "factor", "output", "mu", "mu_star", "sigma", "mu_star_conf", "mu_star_share",
-                       "sigma_over_mu_star"],
+    "morris.parquet": [
+        "sampling",
+        "factor",
+        "output",
+        "mu",
+        "mu_star",
+        "sigma",
+        "mu_star_conf",
+        "mu_star_share",
+        "sigma_over_mu_star",
+    ],
     "interventions.parquet": ["sampling", "order", "step", "factor", "accuracy", "ci_low", "ci_high"],
     "order_check.parquet": ["sampling", "order", "area", "ci_low", "ci_high", "holds"],
-    "verdicts.parquet": ["factor", "state", "drop", "ci_low", "ci_high", "first_round_state", "single_drop",
-                         "single_ci_low", "single_ci_high", "sampling", "mu_star", "sigma", "mu_star_share",
-                         "n_items", "repetitions"],
+    "verdicts.parquet": [
+        "factor",
+        "state",
+        "drop",
+        "ci_low",
+        "ci_high",
+        "first_round_state",
+        "single_drop",
+        "single_ci_low",
+        "single_ci_high",
+        "sampling",
+        "mu_star",
+        "sigma",
+        "mu_star_share",
+        "n_items",
+        "repetitions",
+    ],
     "pixel_view.parquet": ["image", "label", "background_share", "background_pixel_fraction"],
-    "interaction.parquet": ["factor", "mu_star", "sigma", "sigma_over_mu_star", "drop_alone", "drop_last",
-                            "order_gap", "gap_ci_low", "gap_ci_high", "order_dependent", "reading"],
+    "interaction.parquet": [
+        "factor",
+        "mu_star",
+        "sigma",
+        "sigma_over_mu_star",
+        "drop_alone",
+        "drop_last",
+        "order_gap",
+        "gap_ci_low",
+        "gap_ci_high",
+        "order_dependent",
+        "reading",
+    ],
 }
 
 
@@ -59,8 +94,14 @@ def params() -> dict:
 
 def _identity(dataset_id: str, arch: str) -> dict:
     spec = parse_dataset_id(dataset_id)
-    return {"dataset_id": dataset_id, "p": spec.p, "biased_factors": "+".join(spec.biased), "arch": arch,
-            "seed": 0, "device": "cpu"}
+    return {
+        "dataset_id": dataset_id,
+        "p": spec.p,
+        "biased_factors": "+".join(spec.biased),
+        "arch": arch,
+        "seed": 0,
+        "device": "cpu",
+    }
 
 
 def test_config_reads_the_repository_params():
@@ -117,8 +158,9 @@ def test_audit_of_the_background_model_writes_every_artefact(bg_model, heldout, 
     with np.load(folder / "maps.npz") as arrays:
         assert set(arrays.files) == {"images", "maps", "digit_mask"}
     # deterministic for a seed: a second run writes identical tables
-    again = write_model_audit(audit_model(bg_model, heldout, aligned, config),
-                              _identity("bg_color-p0.9", "simple_cnn"), tmp_path / "again")
+    again = write_model_audit(
+        audit_model(bg_model, heldout, aligned, config), _identity("bg_color-p0.9", "simple_cnn"), tmp_path / "again"
+    )
     for name in SCHEMAS:
         pd.testing.assert_frame_equal(pd.read_parquet(folder / name), pd.read_parquet(again / name))
     assert (folder / "metrics.json").read_text() == (again / "metrics.json").read_text()
@@ -163,8 +205,11 @@ def test_summary_stacks_tables_and_measures_the_screen(sweep):
     seeds = seed_table(tables["verdicts"])
     assert len(seeds) == 6 and not seeds["seed_dependent"].any() and (seeds["n_seeds"] == 1).all()
     metrics = summary_metrics(screen, seeds)
-    assert metrics == {"cells": {"relied_on": 2, "not_relied_on": 4, "inconclusive": 0}, "screen_auroc": 1.0,
-                       "seed_dependent_cells": 0}
+    assert metrics == {
+        "cells": {"relied_on": 2, "not_relied_on": 4, "inconclusive": 0},
+        "screen_auroc": 1.0,
+        "seed_dependent_cells": 0,
+    }
 
 
 def test_summary_names_missing_audits(sweep):
@@ -177,12 +222,25 @@ def test_summary_stage_writes_the_summary_folder(sweep, params, tmp_path):
     params["train"]["architectures"] = ["simple_cnn"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "audit_summary"
-    code = _stage("audit_summary").main(["--params", str(tmp_path / "params.yaml"), "--audit", str(sweep),
-                                         "--output", str(out)])
+    code = _stage("audit_summary").main(
+        ["--params", str(tmp_path / "params.yaml"), "--audit", str(sweep), "--output", str(out)]
+    )
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["morris.csv", "verdicts.csv", "interventions.csv", "order_check.csv", "pixel_view.csv",
-         "interaction.csv", "models.csv", "seeds.csv", "screen.csv", "screen.json", "metrics.json"])
+        [
+            "morris.csv",
+            "verdicts.csv",
+            "interventions.csv",
+            "order_check.csv",
+            "pixel_view.csv",
+            "interaction.csv",
+            "models.csv",
+            "seeds.csv",
+            "screen.csv",
+            "screen.json",
+            "metrics.json",
+        ]
+    )
     assert sum(json.loads((out / "metrics.json").read_text())["cells"].values()) == 6
 
 
@@ -190,18 +248,35 @@ def test_factor_stage_validates_params_before_any_work(params, tmp_path):
     params["audit"]["factors"] = ["digit_color", "stroke_width"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamError, match="audit.factors"):
-        _stage("audit_factors").main(["--dataset", "p0.1", "--arch", "simple_cnn", "--params",
-                                      str(tmp_path / "params.yaml"), "--data", str(tmp_path / "absent"),
-                                      "--output", str(tmp_path / "audit")])
+        _stage("audit_factors").main(
+            [
+                "--dataset",
+                "p0.1",
+                "--arch",
+                "simple_cnn",
+                "--params",
+                str(tmp_path / "params.yaml"),
+                "--data",
+                str(tmp_path / "absent"),
+                "--output",
+                str(tmp_path / "audit"),
+            ]
+        )
     assert not (tmp_path / "audit").exists()
 
 
 def test_seed_table_counts_the_seeds_that_agree():
-    verdicts = pd.DataFrame([
-        {"dataset_id": "p0.9", "p": 0.9, "arch": "mlp", "seed": seed, "factor": factor, "state": state}
-        for seed, states in ((0, ("relied_on", "not_relied_on")), (1, ("relied_on", "inconclusive")),
-                             (2, ("relied_on", "relied_on")))
-        for factor, state in zip(("bg_color", "position"), states)])
+    verdicts = pd.DataFrame(
+        [
+            {"dataset_id": "p0.9", "p": 0.9, "arch": "mlp", "seed": seed, "factor": factor, "state": state}
+            for seed, states in (
+                (0, ("relied_on", "not_relied_on")),
+                (1, ("relied_on", "inconclusive")),
+                (2, ("relied_on", "relied_on")),
+            )
+            for factor, state in zip(("bg_color", "position"), states)
+        ]
+    )
     table = seed_table(verdicts).set_index("factor")
     assert not table.loc["bg_color", "seed_dependent"] and table.loc["bg_color", "agreement"] == 1.0
     position = table.loc["position"]

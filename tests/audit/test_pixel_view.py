@@ -1,4 +1,5 @@
 """Pixel view: Sobol total-index maps scored by the renderer's digit mask."""
+
 from __future__ import annotations
 
 import numpy as np

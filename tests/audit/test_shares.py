@@ -1,4 +1,5 @@
 """A share of the digits (a process's items) gets the numbers those digits get in the whole sample."""
+
 import pytest
 import torch
 
@@ -27,13 +28,17 @@ def test_morris_changes_of_a_share_are_those_of_the_whole_sample(bg_model, align
 def test_pixel_view_of_a_share_is_that_of_the_whole_sample(bg_model, heldout):
     kwargs = dict(grid_size=4, nb_design=4, batch_size=64, seed=1)
     whole = pixel_view(bg_model, heldout, 5, **kwargs)
-    parts = [pixel_view(bg_model, heldout, 5, index=torch.tensor(index), **kwargs).per_image()
-             for index in ([0, 2, 4], [1, 3])]
+    parts = [
+        pixel_view(bg_model, heldout, 5, index=torch.tensor(index), **kwargs).per_image()
+        for index in ([0, 2, 4], [1, 3])
+    ]
     order = torch.tensor([0, 2, 4, 1, 3]).argsort()
     merged = PixelView.from_per_image({key: torch.cat([p[key] for p in parts])[order] for key in parts[0]})
     assert merged.table["image"].tolist() == list(range(5))
     torch.testing.assert_close(torch.from_numpy(merged.maps), torch.from_numpy(whole.maps))
-    torch.testing.assert_close(torch.tensor(merged.table["background_share"].to_numpy()),
-                               torch.tensor(whole.table["background_share"].to_numpy()))
+    torch.testing.assert_close(
+        torch.tensor(merged.table["background_share"].to_numpy()),
+        torch.tensor(whole.table["background_share"].to_numpy()),
+    )
     with pytest.raises(ValueError, match="first 5 digits"):
         pixel_view(bg_model, heldout, 5, index=torch.tensor([5]), **kwargs)

@@ -1,4 +1,5 @@
 """End to end on real MNIST: a model trained at p = 0.99 through both audit stages."""
+
 from __future__ import annotations
 
 import copy
@@ -38,8 +39,9 @@ def workspace(tmp_path_factory) -> Path:
     (data / "mnist").mkdir(parents=True)
     mnist.write_mnist_arrays(mnist.load_mnist(None), data / "mnist")
     arrays = mnist.load_mnist_arrays(data / "mnist")
-    tables = bm.make_dataset(DATASET, bm.parse_dataset_id(DATASET), arrays["train_labels"], arrays["test_labels"],
-                             0, **SIZES)
+    tables = bm.make_dataset(
+        DATASET, bm.parse_dataset_id(DATASET), arrays["train_labels"], arrays["test_labels"], 0, **SIZES
+    )
     folder = bm.dataset_dir(data, DATASET)
     folder.mkdir(parents=True)
     for split, table in tables.items():
@@ -48,8 +50,11 @@ def workspace(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = build("simple_cnn")
     train_model(model, splits["train"], splits["val"], TrainConfig(epochs=1, batch_size=128, lr=0.002), progress=False)
-    save_model(model, {"arch": "simple_cnn", "num_classes": 10, "in_channels": 3, "image_size": 56,
-                       "dataset_id": DATASET}, data / "models" / DATASET / "simple_cnn")
+    save_model(
+        model,
+        {"arch": "simple_cnn", "num_classes": 10, "in_channels": 3, "image_size": 56, "dataset_id": DATASET},
+        data / "models" / DATASET / "simple_cnn",
+    )
     params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
     params["device"] = "cpu"
     params["biased_mnist"].update(datasets=[DATASET], **SIZES)
@@ -62,9 +67,25 @@ def workspace(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_both_stages_on_a_model_trained_at_high_bias(workspace):
     data, params = workspace / "data", str(workspace / "params.yaml")
-    assert _stage("audit_factors").main(["--dataset", DATASET, "--arch", "simple_cnn", "--params", params,
-                                         "--data", str(data), "--models", str(data / "models"),
-                                         "--output", str(data / "audit")]) == 0
+    assert (
+        _stage("audit_factors").main(
+            [
+                "--dataset",
+                DATASET,
+                "--arch",
+                "simple_cnn",
+                "--params",
+                params,
+                "--data",
+                str(data),
+                "--models",
+                str(data / "models"),
+                "--output",
+                str(data / "audit"),
+            ]
+        )
+        == 0
+    )
     folder = data / "audit" / DATASET / "simple_cnn"
     metrics = read_json(folder / "metrics.json")
     assert metrics["p"] == 0.99 and metrics["biased_factors"] == "digit_color+bg_color+position"
@@ -72,7 +93,11 @@ def test_both_stages_on_a_model_trained_at_high_bias(workspace):
     # at p = 0.99 the colours decide the class: at least one of them is relied on
     assert (verdicts.loc[["digit_color", "bg_color"], "state"] == "relied_on").any()
     assert (verdicts["ci_low"] <= verdicts["drop"]).all() and (verdicts["drop"] <= verdicts["ci_high"]).all()
-    assert _stage("audit_summary").main(["--params", params, "--audit", str(data / "audit"),
-                                         "--output", str(data / "audit_summary")]) == 0
+    assert (
+        _stage("audit_summary").main(
+            ["--params", params, "--audit", str(data / "audit"), "--output", str(data / "audit_summary")]
+        )
+        == 0
+    )
     summary = read_json(data / "audit_summary" / "metrics.json")
     assert summary["n_models"] == 1 and summary["cells"]["n_cells"] == 3

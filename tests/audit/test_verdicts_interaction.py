@@ -1,4 +1,5 @@
 """Verdict table, the interaction-versus-non-linearity reading, and the Morris screen's quality."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,7 +10,7 @@ import pytest
 
 from shortcut_audit.audit.factor_morris import factor_morris
 from shortcut_audit.audit.interaction import interaction_table
-from shortcut_audit.audit.interventions import Budget, ItemBootstrap, InterventionResult, run_interventions
+from shortcut_audit.audit.interventions import Budget, InterventionResult, ItemBootstrap, run_interventions
 from shortcut_audit.audit.screening import auroc, cross_validate, fit_threshold, screen_agreement, spearman
 from shortcut_audit.audit.verdicts import VERDICT_COLUMNS, VerdictRule, verdict_table
 from shortcut_audit.config import ParamError
@@ -22,8 +23,15 @@ def test_verdict_table_reads_states_and_explanations(bg_model, heldout, aligned)
     reader = ProbabilityReader(bg_model)
     morris = factor_morris(reader, heldout, n_trajectories=12, levels=20)
     result = run_interventions(reader, aligned, budget=Budget(64, 6))
-    table = verdict_table(morris.table, result.shapley_drop, result.single_drop, "global", result.n_items,
-                          result.repetitions, result.first_states)
+    table = verdict_table(
+        morris.table,
+        result.shapley_drop,
+        result.single_drop,
+        "global",
+        result.n_items,
+        result.repetitions,
+        result.first_states,
+    )
     assert tuple(table.columns) == VERDICT_COLUMNS
     table = table.set_index("factor")
     assert table.loc["bg_color", "state"] == "relied_on"
@@ -45,28 +53,35 @@ def test_rule_from_params_names_the_bad_key(value):
         VerdictRule.from_params({"audit": {"verdicts": {"drop_threshold": value}}})
 
 
-def _result(cells: dict[tuple[str, ...], float], n: int = 40, repetitions: int = 5, noise: float = 0.0,
-            factors=FACTORS) -> InterventionResult:
+def _result(
+    cells: dict[tuple[str, ...], float], n: int = 40, repetitions: int = 5, noise: float = 0.0, factors=FACTORS
+) -> InterventionResult:
     """An InterventionResult whose per-cell accuracies are the given subset accuracies (plus noise)."""
     rng = np.random.default_rng(0)
     full = {(): np.ones((n, repetitions))}
     for subset, value in cells.items():
         full[subset] = np.clip(value + noise * rng.standard_normal((n, repetitions)), 0.0, 1.0)
     empty = pd.DataFrame()
-    return InterventionResult(empty, empty, (0.0, 0.0, 0.0), full, ItemBootstrap(n, 500), tuple(factors), 1, {},
-                              n, n, 0.1)
+    return InterventionResult(
+        empty, empty, (0.0, 0.0, 0.0), full, ItemBootstrap(n, 500), tuple(factors), 1, {}, n, n, 0.1
+    )
 
 
 def _morris_rows(mu_star: dict[str, float]) -> pd.DataFrame:
-    return pd.DataFrame([{"factor": f, "mu_star": m, "sigma": m / 2, "sigma_over_mu_star": 0.5 if m else 0.0}
-                         for f, m in mu_star.items()])
+    return pd.DataFrame(
+        [
+            {"factor": f, "mu_star": m, "sigma": m / 2, "sigma_over_mu_star": 0.5 if m else 0.0}
+            for f, m in mu_star.items()
+        ]
+    )
 
 
 def test_additive_factors_read_as_non_linearity():
     drop = {"digit_color": 0.3, "bg_color": 0.2, "position": 0.0}
     cells = {s: 1.0 - sum(drop[f] for f in s) for r in range(1, 4) for s in itertools.combinations(FACTORS, r)}
-    table = interaction_table(_morris_rows({"digit_color": 0.4, "bg_color": 0.3, "position": 0.0}),
-                              _result(cells, noise=0.01), 0.1, 0.1)
+    table = interaction_table(
+        _morris_rows({"digit_color": 0.4, "bg_color": 0.3, "position": 0.0}), _result(cells, noise=0.01), 0.1, 0.1
+    )
     assert not table["order_dependent"].any()
     assert (table["reading"] == "non_linearity").all()
     assert table.set_index("factor").loc["digit_color", "order_gap"] == pytest.approx(0.0, abs=0.03)
@@ -74,12 +89,17 @@ def test_additive_factors_read_as_non_linearity():
 
 def test_redundant_colours_read_as_interaction():
     cells = {
-        ("digit_color",): 1.0, ("bg_color",): 1.0, ("position",): 1.0,
-        ("digit_color", "bg_color"): 0.1, ("digit_color", "position"): 1.0, ("bg_color", "position"): 1.0,
+        ("digit_color",): 1.0,
+        ("bg_color",): 1.0,
+        ("position",): 1.0,
+        ("digit_color", "bg_color"): 0.1,
+        ("digit_color", "position"): 1.0,
+        ("bg_color", "position"): 1.0,
         ("digit_color", "bg_color", "position"): 0.1,
     }
-    table = interaction_table(_morris_rows({"digit_color": 0.2, "bg_color": 0.2, "position": 0.0}),
-                              _result(cells, noise=0.01), 0.1, 0.1).set_index("factor")
+    table = interaction_table(
+        _morris_rows({"digit_color": 0.2, "bg_color": 0.2, "position": 0.0}), _result(cells, noise=0.01), 0.1, 0.1
+    ).set_index("factor")
     assert table.loc["bg_color", "order_dependent"] and table.loc["digit_color", "order_dependent"]
     assert table.loc["bg_color", "drop_alone"] == pytest.approx(0.0, abs=0.03)
     assert table.loc["bg_color", "drop_last"] == pytest.approx(0.9, abs=0.03)
@@ -99,6 +119,7 @@ def test_constant_model_reads_none(constant_model, heldout, aligned):
 
 
 # --------------------------------------------------------------------------- the screen
+
 
 def test_auroc_equals_the_share_of_correctly_ordered_pairs():
     rng = np.random.default_rng(2)
@@ -121,15 +142,18 @@ def test_fitted_threshold_maximises_agreement_and_sits_between_the_data():
 
 
 def test_leave_one_level_out_fits_on_the_other_levels_only():
-    cells = pd.DataFrame({
-        "dataset_id": ["a", "a", "b", "b", "c", "c"],
-        "mu": [0.1, 0.3, 0.1, 0.3, 0.25, 0.35],
-        "relied_on": [False, True, False, True, False, True],
-    })
+    cells = pd.DataFrame(
+        {
+            "dataset_id": ["a", "a", "b", "b", "c", "c"],
+            "mu": [0.1, 0.3, 0.1, 0.3, 0.25, 0.35],
+            "relied_on": [False, True, False, True, False, True],
+        }
+    )
     per_level, agreement = cross_validate(cells, "mu")
     held_c = per_level.set_index("dataset_id").loc["c"]
-    assert held_c["threshold"] == pytest.approx(fit_threshold(np.array([0.1, 0.3, 0.1, 0.3]),
-                                                              np.array([False, True, False, True])).threshold)
+    assert held_c["threshold"] == pytest.approx(
+        fit_threshold(np.array([0.1, 0.3, 0.1, 0.3]), np.array([False, True, False, True])).threshold
+    )
     assert held_c["n_agree"] == 1  # 0.25 lies above the threshold fitted on a and b
     assert agreement == pytest.approx(per_level["n_agree"].sum() / 6)
 

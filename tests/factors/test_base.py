@@ -1,12 +1,13 @@
 """The factor interface: domains, neutral values, interventions, user functions."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
+from shortcut_audit.data.biased_mnist import FACTORS, N_VALUES
 from shortcut_audit.factors import Categorical, Continuous, Factor, FactorError, image_factor
 from shortcut_audit.factors.biased_mnist import RENDERER_FACTORS
-from shortcut_audit.data.biased_mnist import FACTORS, N_VALUES
 
 
 def test_categorical_unit_mapping_is_mosips_partition():
@@ -33,20 +34,24 @@ def test_intervention_draws_only_its_levels_and_range():
     assert float(values.min()) >= 0.5 and float(values.max()) <= 0.7
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"name": "bad name", "domain": Categorical(("a",))}, "identifier"),
-    ({"name": "x", "domain": Categorical(("a", "b")), "neutral": 2}, "neutral"),
-    ({"name": "x", "domain": Continuous(0, 1), "intervention": (0.5,)}, "sub-range"),
-    ({"name": "x", "domain": Categorical(("a", "b")), "intervention": (3,)}, "intervention"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "bad name", "domain": Categorical(("a",))}, "identifier"),
+        ({"name": "x", "domain": Categorical(("a", "b")), "neutral": 2}, "neutral"),
+        ({"name": "x", "domain": Continuous(0, 1), "intervention": (0.5,)}, "sub-range"),
+        ({"name": "x", "domain": Categorical(("a", "b")), "intervention": (3,)}, "intervention"),
+    ],
+)
 def test_bad_definitions_are_refused(kwargs, message):
     with pytest.raises(FactorError, match=message):
         Factor(**kwargs)
 
 
 def test_image_factor_resolves_level_names():
-    factor = image_factor("frame", lambda images, v: images, levels=["none", "thin"], neutral="none",
-                          intervention=["thin"]).factors[0]
+    factor = image_factor(
+        "frame", lambda images, v: images, levels=["none", "thin"], neutral="none", intervention=["thin"]
+    ).factors[0]
     assert factor.neutral == 0.0 and factor.intervention == (1.0,)
     with pytest.raises(FactorError, match="unknown level 'thick'"):
         image_factor("frame", lambda images, v: images, levels=["none", "thin"], neutral="thick")

@@ -1,4 +1,5 @@
 """One registry of factors: built-ins plus the user's functions named in params."""
+
 from __future__ import annotations
 
 import textwrap
@@ -9,7 +10,7 @@ import torch
 from shortcut_audit.config import ParamError
 from shortcut_audit.factors import FactorError, builtin_registry, factor_registry
 
-BORDER = textwrap.dedent('''
+BORDER = textwrap.dedent("""
     import torch
 
     WIDTHS = (0, 2, 4)  # level index -> frame width in pixels
@@ -25,7 +26,7 @@ BORDER = textwrap.dedent('''
                 red = torch.tensor([1.0, 0.0, 0.0])[:, None, None]
                 out[rows] = torch.where(frame, red, out[rows])
         return out
-''')
+""")
 
 
 @pytest.fixture()
@@ -41,8 +42,16 @@ def test_builtin_factors_are_the_renderers():
 
 
 def test_a_user_factor_is_one_function_named_in_params(border_file):
-    params = {"factors": {"red_border": {"function": "my_factors.py:red_border", "levels": ["none", "thin", "thick"],
-                                         "intervention": ["thick"], "description": "a red frame"}}}
+    params = {
+        "factors": {
+            "red_border": {
+                "function": "my_factors.py:red_border",
+                "levels": ["none", "thin", "thick"],
+                "intervention": ["thick"],
+                "description": "a red frame",
+            }
+        }
+    }
     registry = factor_registry(params, root=border_file)
     assert "red_border" in registry.names
     (group,) = registry.image_factors(["digit_color", "red_border"])
@@ -51,14 +60,21 @@ def test_a_user_factor_is_one_function_named_in_params(border_file):
     assert registry.factor("red_border").intervention == (2.0,)
 
 
-@pytest.mark.parametrize("spec, key, message", [
-    ({"function": "my_factors.py:red_border"}, "factors.red_border", "either levels"),
-    ({"function": "my_factors.py:nothing", "levels": ["a"]}, "factors.red_border", "has no function 'nothing'"),
-    ({"function": "missing.py:f", "levels": ["a"]}, "factors.red_border", "not found"),
-    ({"function": "my_factors.py:red_border", "levels": ["a"], "colour": 1}, "factors.red_border.colour", "unknown key"),
-    ({"function": "my_factors.py:red_border", "range": [1.0]}, "factors.red_border.range", r"\[low, high\]"),
-    ({"levels": ["a"]}, "factors.red_border.function", "missing"),
-])
+@pytest.mark.parametrize(
+    "spec, key, message",
+    [
+        ({"function": "my_factors.py:red_border"}, "factors.red_border", "either levels"),
+        ({"function": "my_factors.py:nothing", "levels": ["a"]}, "factors.red_border", "has no function 'nothing'"),
+        ({"function": "missing.py:f", "levels": ["a"]}, "factors.red_border", "not found"),
+        (
+            {"function": "my_factors.py:red_border", "levels": ["a"], "colour": 1},
+            "factors.red_border.colour",
+            "unknown key",
+        ),
+        ({"function": "my_factors.py:red_border", "range": [1.0]}, "factors.red_border.range", r"\[low, high\]"),
+        ({"levels": ["a"]}, "factors.red_border.function", "missing"),
+    ],
+)
 def test_bad_user_factors_name_their_key(border_file, spec, key, message):
     with pytest.raises(ParamError, match=rf"{key}: .*{message}"):
         factor_registry({"factors": {"red_border": spec}}, root=border_file)
@@ -66,8 +82,9 @@ def test_bad_user_factors_name_their_key(border_file, spec, key, message):
 
 def test_a_user_factor_cannot_shadow_a_builtin(border_file):
     with pytest.raises(ParamError, match="built-in"):
-        factor_registry({"factors": {"bg_color": {"function": "my_factors.py:red_border", "levels": ["a"]}}},
-                        root=border_file)
+        factor_registry(
+            {"factors": {"bg_color": {"function": "my_factors.py:red_border", "levels": ["a"]}}}, root=border_file
+        )
 
 
 def test_unknown_names_get_a_suggestion():

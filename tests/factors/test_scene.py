@@ -1,4 +1,5 @@
 """Scenes render items under chosen factor values and check every image factor's output."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,29 +40,41 @@ def test_values_set_by_column_and_image_factors_apply_after_the_base():
     assert scene.names == (*FACTORS, "stripe")
     values = scene.with_values(scene.columns(["bg_color", "stripe"]), torch.tensor([[3.0, 1.0]]))
     images = scene.render_grid(values)
-    plain = render(torch.as_tensor(digits), torch.as_tensor(table["digit_color"].to_numpy()),
-                   torch.full((4,), 3), torch.as_tensor(table["position"].to_numpy()))
+    plain = render(
+        torch.as_tensor(digits),
+        torch.as_tensor(table["digit_color"].to_numpy()),
+        torch.full((4,), 3),
+        torch.as_tensor(table["position"].to_numpy()),
+    )
     assert torch.equal(images[:, :, 2:], plain[:, :, 2:])
     assert bool((images[:, :, :2] == 1.0).all())
 
 
-@pytest.mark.parametrize("bad, message", [
-    (lambda images, v: images[:, :2], "returned shape"),
-    (lambda images, v: images * float("nan"), "NaN or infinite"),
-    (lambda images, v: images + 2.0, r"expected \[0, 1\]"),
-    (lambda images, v: (images * 255).to(torch.uint8), "floating"),
-    (lambda images, v: images.numpy(), "expected a torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda images, v: images[:, :2], "returned shape"),
+        (lambda images, v: images * float("nan"), "NaN or infinite"),
+        (lambda images, v: images + 2.0, r"expected \[0, 1\]"),
+        (lambda images, v: (images * 255).to(torch.uint8), "floating"),
+        (lambda images, v: images.numpy(), "expected a torch.Tensor"),
+    ],
+)
 def test_a_misbehaving_factor_function_is_named(bad, message):
     broken = image_factor("broken_overlay", bad, value_range=(0.0, 1.0))
     scene = image_scene(torch.rand(3, 3, 8, 8), torch.zeros(3, dtype=torch.long), [broken])
-    with pytest.raises(FactorError, match=rf"broken_overlay.*{message}|{message}.*broken_overlay|'<lambda>'.*{message}"):
+    with pytest.raises(
+        FactorError, match=rf"broken_overlay.*{message}|{message}.*broken_overlay|'<lambda>'.*{message}"
+    ):
         scene.render_own()
 
 
 def test_unknown_and_repeated_factor_names_are_refused():
-    scene = image_scene(torch.rand(2, 3, 4, 4), torch.zeros(2, dtype=torch.long),
-                        [image_factor("stripe", _stripe, levels=["off", "on"])])
+    scene = image_scene(
+        torch.rand(2, 3, 4, 4),
+        torch.zeros(2, dtype=torch.long),
+        [image_factor("stripe", _stripe, levels=["off", "on"])],
+    )
     with pytest.raises(FactorError, match="unknown factor.*'colour'.*it can set stripe"):
         scene.check(["colour"])
     with pytest.raises(FactorError, match="distinct"):

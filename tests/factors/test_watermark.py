@@ -1,4 +1,5 @@
 """The ImageNet-W watermark as factors: the paper's transform reproduced, its aspects varied, its mask."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The Spearman-against-converged protocol of Fel et al. (2021), Sec. 4.3, on a tiny model."""
+
 import torch
 from scipy.stats import spearmanr
 
@@ -11,14 +12,16 @@ from shortcut_audit.models.imagenet import load_imagenet_model
 
 def test_each_budget_is_ranked_against_a_converged_map_on_the_papers_grid(make_params, tiny_model_path):
     # fidelity runs on 3 x 3 Sobol / 4 x 4 RISE masks; the convergence study on 7 x 7 for both
-    config = parse_config(make_params([tiny_model_path], convergence={"budgets": [100, 120],
-                                                                      "reference_forwards": 200}))
+    config = parse_config(
+        make_params([tiny_model_path], convergence={"budgets": [100, 120], "reference_forwards": 200})
+    )
     loaded = load_imagenet_model(tiny_model_path, input_size=32)
     scorer = CountingScorer(loaded.model, torch.device("cpu"))
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     targets = torch.tensor([3, 5])
-    rows = convergence_rows("tiny", scorer, images, targets, ["a", "b"], ["sobol", "rise"], [100, 120], 200,
-                            config, batch_size=64, seed=1)
+    rows = convergence_rows(
+        "tiny", scorer, images, targets, ["a", "b"], ["sobol", "rise"], [100, 120], 200, config, batch_size=64, seed=1
+    )
 
     def sobol(budget, seed):
         return A.SobolAttribution(loaded.model, grid_size=7, nb_design=budget // 50, seed=seed)(images, targets)

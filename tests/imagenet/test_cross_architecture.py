@@ -1,4 +1,5 @@
 """MoSIP Sec. 5 analyses, each checked against the paper's procedure written out in the test."""
+
 import itertools
 import math
 
@@ -62,6 +63,7 @@ def _mu_star():
 
 # ---------------------------------------------------------------- top-K pairs (Fig. 6b)
 
+
 def test_pairs_follow_delta_gamma_sequence_on_accuracy():
     """delta1 + gamma1 > delta2 + gamma2 from sequential masking, computed literally here."""
     g = torch.Generator().manual_seed(0)
@@ -78,7 +80,7 @@ def test_pairs_follow_delta_gamma_sequence_on_accuracy():
         masked = images.clone()
         for region in regions:
             r, c = divmod(region, 4)
-            masked[:, :, 4 * r:4 * r + 4, 4 * c:4 * c + 4] = 0.0
+            masked[:, :, 4 * r : 4 * r + 4, 4 * c : 4 * c + 4] = 0.0
         return (model(masked).argmax(1) == targets)[keep].float().mean().item()
 
     keep = model(images).argmax(1) == targets
@@ -104,25 +106,29 @@ def test_pairs_known_answers(rule, interacts):
     """AND: either region alone already costs all accuracy (D_x + D_y = 2 > D_xy = 1).
     OR: only the pair costs it (0 + 0 < 1), which the paper's one-sided test does not flag."""
     images, targets = torch.ones(3, 3, 16, 16), torch.zeros(3, dtype=torch.long)
-    rows = X.pair_rows("m", Gate(rule), images, targets, "predicted", _mu_star()[0], top_k=2, baseline="zero",
-                       batch_size=8)
+    rows = X.pair_rows(
+        "m", Gate(rule), images, targets, "predicted", _mu_star()[0], top_k=2, baseline="zero", batch_size=8
+    )
     assert len(rows) == 1 and (rows[0]["region_x"], rows[0]["region_y"]) == (0, 1)
     assert rows[0]["interacts"] is interacts and rows[0]["drop_xy"] == 1.0
 
 
 def test_score_interaction_extension_two_sided():
     images, targets = torch.ones(1, 3, 16, 16), torch.zeros(1, dtype=torch.long)
-    additive = X.score_interaction_rows("add", Additive(), images, targets, ["a"], _mu_star(), 3, 0.1, "zero", 8,
-                                        score="output")
+    additive = X.score_interaction_rows(
+        "add", Additive(), images, targets, ["a"], _mu_star(), 3, 0.1, "zero", 8, score="output"
+    )
     assert len(additive) == 3 and not any(r["interacts"] for r in additive)
     assert all(abs(r["interaction"]) < 1e-6 for r in additive)
-    product = X.score_interaction_rows("prod", Product(), images, targets, ["a"], _mu_star(), 2, 0.1, "zero", 8,
-                                       score="output")
+    product = X.score_interaction_rows(
+        "prod", Product(), images, targets, ["a"], _mu_star(), 2, 0.1, "zero", 8, score="output"
+    )
     # removing either factor kills the product: D_a = D_b = D_ab = 1 -> interaction -1
     assert product[0]["interacts"] and abs(product[0]["interaction"] + 1.0) < 1e-6
 
 
 # ---------------------------------------------------------------- overlap (Fig. 5)
+
 
 def _paper_overlap(values, reference, fraction, radius):
     """Top regions of each image, and which are identical to or neighbour a reference top region."""
@@ -155,7 +161,7 @@ def test_overlap_rows_follow_fig5_with_raw_values():
             for prefix, source in (("", stats), ("reference_", ref)):
                 for value in ("mu_star", "sigma"):
                     flat = source[value][i].flatten()
-                    mean = lambda js: float(flat[list(js)].mean()) if js else 0.0  # noqa: E731
+                    mean = lambda js, flat=flat: float(flat[list(js)].mean()) if js else 0.0  # noqa: E731
                     assert row[f"{prefix}{value}_overlapping"] == pytest.approx(mean(sorted(near)), rel=1e-6)
                     assert row[f"{prefix}{value}_differing"] == pytest.approx(mean(differ), rel=1e-6)
 
@@ -169,25 +175,35 @@ def test_reference_choice_names_the_stand_in():
 
 # ---------------------------------------------------------------- ratio (Fig. 6a)
 
+
 def test_ratio_row_over_relevant_regions():
     g = torch.Generator().manual_seed(2)
     mu, sigma = torch.rand(6, 6, generator=g), torch.rand(6, 6, generator=g)
     sigma[0, 0] = 0.0
     row = X.ratio_row("m", 80, mu, sigma, threshold=0.6)
-    ratios = [mu[i, j].item() / sigma[i, j].item() for i in range(6) for j in range(6)
-              if (mu[i, j] / mu.max() > 0.6 or sigma[i, j] / sigma.max() > 0.6) and sigma[i, j] > 0]
-    relevant = sum(1 for i in range(6) for j in range(6) if mu[i, j] / mu.max() > 0.6 or sigma[i, j] / sigma.max() > 0.6)
+    ratios = [
+        mu[i, j].item() / sigma[i, j].item()
+        for i in range(6)
+        for j in range(6)
+        if (mu[i, j] / mu.max() > 0.6 or sigma[i, j] / sigma.max() > 0.6) and sigma[i, j] > 0
+    ]
+    relevant = sum(
+        1 for i in range(6) for j in range(6) if mu[i, j] / mu.max() > 0.6 or sigma[i, j] / sigma.max() > 0.6
+    )
     assert row["n_relevant"] == relevant and row["n_ratio"] == len(ratios) and row["n_images"] == 80
     assert row["mean_ratio"] == pytest.approx(sum(ratios) / len(ratios))
 
 
 # ---------------------------------------------------------------- masking (Figs. 4, 9, 10)
 
+
 def test_masking_rows_local_and_global_rankings():
     """The model reads only quadrant 0; the global ranking puts it first, the local ones last."""
     images, targets = torch.ones(2, 3, 16, 16), torch.zeros(2, dtype=torch.long)
-    local = {s: torch.tensor([[0.0, 1.0], [2.0, 3.0]]).expand(2, 2, 2).clone() for s in
-             ("mu_star", "sigma", "mu_star_plus_sigma")}
+    local = {
+        s: torch.tensor([[0.0, 1.0], [2.0, 3.0]]).expand(2, 2, 2).clone()
+        for s in ("mu_star", "sigma", "mu_star_plus_sigma")
+    }
     global_ = {s: torch.tensor([[3.0, 1.0], [2.0, 0.0]]) for s in ("mu_star", "sigma", "mu_star_plus_sigma")}
     model = Gate("and")  # class 0 needs quadrants 0 and 1
     rows = X.masking_rows("m", model, images, targets, "predicted", local, global_, 0.25, "zero", 8)

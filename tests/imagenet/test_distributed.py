@@ -1,4 +1,5 @@
 """The explain_imagenet stage on 2 torchrun processes (CPU, gloo) against the single-process run."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ TIMING = {"seconds", "forward_seconds", "explain_seconds"}
 # the last bits of a forward pass depend on how many inputs share its batch (a process batches fewer images)
 TOLERANCE = dict(rtol=1e-6, atol=1e-6)
 
-FAILING_MODULE = textwrap.dedent('''
+FAILING_MODULE = textwrap.dedent("""
     import os
 
     from tiny_imagenet_net import build
@@ -31,7 +32,7 @@ FAILING_MODULE = textwrap.dedent('''
         if os.environ.get("RANK") == "1":
             raise RuntimeError("the weights of this model are missing on this node")
         return build(seed=2)
-''')
+""")
 
 
 def _stage():
@@ -85,8 +86,9 @@ def assert_same_outputs(single: Path, sharded: Path) -> None:
             if column in TIMING:
                 continue
             if a[column].dtype.kind == "f" or b[column].dtype.kind == "f":
-                np.testing.assert_allclose(b[column].to_numpy(float), a[column].to_numpy(float), **TOLERANCE,
-                                           err_msg=f"{name}.{column}")
+                np.testing.assert_allclose(
+                    b[column].to_numpy(float), a[column].to_numpy(float), **TOLERANCE, err_msg=f"{name}.{column}"
+                )
             else:
                 assert a[column].tolist() == b[column].tolist(), f"{name}.{column}"
     maps_a, maps_b = np.load(single / "maps.npz"), np.load(sharded / "maps.npz")
@@ -111,8 +113,11 @@ def test_two_processes_write_the_tables_of_one(worker_path, make_params, tiny_mo
 
 def test_a_failing_rank_fails_the_stage_with_no_output(worker_path, make_params, tiny_model_path):
     params = make_params([tiny_model_path, "failing_imagenet_net:build_on_rank_0_only"], max_images=3)
-    with pytest.raises(DistributedRunError, match=r"^rank 1 of 2 .*RuntimeError: the weights of this model are "
-                                                  r"missing on this node"):
+    with pytest.raises(
+        DistributedRunError,
+        match=r"^rank 1 of 2 .*RuntimeError: the weights of this model are "
+        r"missing on this node",
+    ):
         _run(worker_path, params, "failed", 2)
     assert not (worker_path / "failed").exists()
     assert not [p.name for p in worker_path.iterdir() if is_temporary(p.name)]

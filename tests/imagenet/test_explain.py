@@ -34,8 +34,9 @@ def test_morris_statistics_run_local_and_global_analyses(make_params, tiny_model
         assert set(stats) == {"mu_star", "sigma", "mu_star_plus_sigma"} and stats["mu_star"].shape == (2, 4, 4)
         assert (stats["mu_star"] >= 0).all() and (stats["sigma"] >= 0).all()
         assert torch.allclose(stats["mu_star_plus_sigma"], stats["mu_star"] + stats["sigma"])
-    assert analyses.global_["sigma"].shape == (4, 4) and not torch.equal(analyses.local["mu_star"],
-                                                                          analyses.global_per_image["mu_star"])
+    assert analyses.global_["sigma"].shape == (4, 4) and not torch.equal(
+        analyses.local["mu_star"], analyses.global_per_image["mu_star"]
+    )
     assert analyses.run.forwards_per_image == config.morris_trajectories * (16 + 1)  # one analysis' forwards
     assert scorer.total_inputs == 2 * 2 * config.morris_trajectories * 17  # both analyses, mu* and sigma once
     assert analyses.run.settings["sampling"] == "local" and analyses.run.maps.shape == (2, 32, 32)
@@ -62,7 +63,7 @@ def _paper_global_morris(model, images, targets, design, grid):
             f = model(rebuilt)[:, targets[i]].double()
         effects = torch.zeros(r, d, dtype=torch.float64)
         for t in range(r):
-            xs, ys = x[t * (d + 1):(t + 1) * (d + 1)], f[t * (d + 1):(t + 1) * (d + 1)]
+            xs, ys = x[t * (d + 1) : (t + 1) * (d + 1)], f[t * (d + 1) : (t + 1) * (d + 1)]
             for s in range(d):
                 j = int((xs[s + 1] - xs[s]).abs().argmax())
                 effects[t, j] = (ys[s + 1] - ys[s]) / (xs[s + 1, j] - xs[s, j])
@@ -73,8 +74,9 @@ def _paper_global_morris(model, images, targets, design, grid):
 def test_global_analysis_matches_the_paper_procedure(make_params, tiny_model_path):
     from shortcut_audit.sensitivity.morris import trajectory_design
 
-    params = make_params([tiny_model_path], morris={"grid_size": 2, "levels": 4, "n_trajectories": 3,
-                                                    "sampling": "global"})
+    params = make_params(
+        [tiny_model_path], morris={"grid_size": 2, "levels": 4, "n_trajectories": 3, "sampling": "global"}
+    )
     config = parse_config(params)
     loaded = load_imagenet_model(tiny_model_path, input_size=16)
     brightness = torch.tensor([0.2, 0.6, 1.0]).view(3, 1, 1, 1)  # a wide global range of lumped values
@@ -118,22 +120,33 @@ def test_grid_override_sets_sobol_and_rise_masks(make_params):
     assert method_settings("sobol", 120, 32, config)["grid_size"] == config.sobol_grid
 
 
-@pytest.mark.parametrize("forwards, image_size, patch_fraction", [
-    (16, 128, 0.2), (20, 128, 0.2), (25, 224, 0.2), (200, 128, 0.05), (3936, 224, 0.01), (200, 128, 0.2),
-    (17, 32, 0.25), (100, 37, 1.0),
-])
-def test_occlusion_settings_cover_every_pixel_within_the_budget(make_params, tiny_model_path, forwards, image_size,
-                                                                patch_fraction):
+@pytest.mark.parametrize(
+    "forwards, image_size, patch_fraction",
+    [
+        (16, 128, 0.2),
+        (20, 128, 0.2),
+        (25, 224, 0.2),
+        (200, 128, 0.05),
+        (3936, 224, 0.01),
+        (200, 128, 0.2),
+        (17, 32, 0.25),
+        (100, 37, 1.0),
+    ],
+)
+def test_occlusion_settings_cover_every_pixel_within_the_budget(
+    make_params, tiny_model_path, forwards, image_size, patch_fraction
+):
     from shortcut_audit.attribution.occlusion import window_starts
 
-    config = parse_config(make_params([tiny_model_path], forwards=max(forwards, 40),
-                                      occlusion={"patch_fraction": patch_fraction}))
+    config = parse_config(
+        make_params([tiny_model_path], forwards=max(forwards, 40), occlusion={"patch_fraction": patch_fraction})
+    )
     settings = method_settings("occlusion", forwards, image_size, config)
     patch, stride = settings["patch_size"], settings["stride"]
     starts = window_starts(image_size, patch, stride)
     covered = torch.zeros(image_size, dtype=torch.bool)
     for start in starts:
-        covered[start:start + patch] = True
+        covered[start : start + patch] = True
     assert covered.all(), (patch, stride)
     assert len(starts) ** 2 + 1 <= max(forwards, 5)  # windows plus the clean pass fit the budget
     assert patch >= round(patch_fraction * image_size)
@@ -143,8 +156,15 @@ def test_occlusion_on_a_small_budget_gives_finite_maps(make_params, tiny_model_p
     config = parse_config(make_params([tiny_model_path], occlusion={"patch_fraction": 0.05}))
     loaded = load_imagenet_model(tiny_model_path, input_size=64)
     scorer = CountingScorer(loaded.model, torch.device("cpu"))
-    run = run_method("occlusion", scorer, torch.rand(1, 3, 64, 64), torch.tensor([1]),
-                     method_settings("occlusion", 20, 64, config), 16, 0)
+    run = run_method(
+        "occlusion",
+        scorer,
+        torch.rand(1, 3, 64, 64),
+        torch.tensor([1]),
+        method_settings("occlusion", 20, 64, config),
+        16,
+        0,
+    )
     assert torch.isfinite(run.maps).all() and run.forwards_per_image <= 20
 
 
@@ -157,12 +177,16 @@ def _conv_output_dtypes(model):
     return seen
 
 
-@pytest.mark.parametrize("precision, native, bf16, channels_last", [
-    ("bf16", True, True, True), ("fast", True, False, True), ("fast", False, False, True),
-    ("fp32", True, False, False),
-])
-def test_scorer_takes_the_selected_compute_path(monkeypatch, tiny_model_path, precision, native, bf16,
-                                                channels_last):
+@pytest.mark.parametrize(
+    "precision, native, bf16, channels_last",
+    [
+        ("bf16", True, True, True),
+        ("fast", True, False, True),
+        ("fast", False, False, True),
+        ("fp32", True, False, False),
+    ],
+)
+def test_scorer_takes_the_selected_compute_path(monkeypatch, tiny_model_path, precision, native, bf16, channels_last):
     from shortcut_audit import runtime
 
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
@@ -193,11 +217,13 @@ def test_fast_path_maps_agree_with_fp32(make_params, tiny_model_path):
     images, targets = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.tensor([1, 2])
     maps = {}
     for precision in ("fp32", "fast"):
-        scorer = CountingScorer(load_imagenet_model(tiny_model_path, input_size=32).model, torch.device("cpu"),
-                                precision=precision)
-        maps[scorer.path.name] = {method: run_method(method, scorer, images, targets,
-                                              method_settings(method, 60, 32, config), 16, 0).maps
-                           for method in ("sobol", "rise", "occlusion", "morris_grid", "geex")}
+        scorer = CountingScorer(
+            load_imagenet_model(tiny_model_path, input_size=32).model, torch.device("cpu"), precision=precision
+        )
+        maps[scorer.path.name] = {
+            method: run_method(method, scorer, images, targets, method_settings(method, 60, 32, config), 16, 0).maps
+            for method in ("sobol", "rise", "occlusion", "morris_grid", "geex")
+        }
     for method, fp32 in maps["cpu-fp32"].items():
         rho = spearman(maps["cpu-fp32-channels_last"][method], fp32)
         assert (rho >= 0.999).all(), (method, rho)

@@ -1,5 +1,6 @@
 """Fidelity protocols of the ImageNet audit: every score next to a random and a constant map, with
 Student-t intervals over images, and a region-wise protocol that does not reward scattered maps."""
+
 import math
 
 import pandas as pd
@@ -34,7 +35,7 @@ class EdgeSensitiveModel(torch.nn.Module):
 def _run(protocols, n=6, size=16):
     images, targets = torch.ones(n, 3, size, size), torch.zeros(n, dtype=torch.long)
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    compact = (-(yy ** 2 + xx ** 2).float().sqrt()).expand(n, size, size).clone()  # grows from the corner
+    compact = (-(yy**2 + xx**2).float().sqrt()).expand(n, size, size).clone()  # grows from the corner
     ids = [f"img{i}" for i in range(n)]
     rows = []
     for name, maps in {"compact": compact, **reference_maps((n, size, size), seed=0)}.items():
@@ -43,8 +44,14 @@ def _run(protocols, n=6, size=16):
 
 
 def test_pixel_deletion_to_black_rewards_scatter_and_the_region_protocol_does_not():
-    protocols = build_protocols(["rise", "region"], steps=16, deletion_baseline="zero", insertion_baseline="blur",
-                                region_grid=4, region_baseline="zero")
+    protocols = build_protocols(
+        ["rise", "region"],
+        steps=16,
+        deletion_baseline="zero",
+        insertion_baseline="blur",
+        region_grid=4,
+        region_baseline="zero",
+    )
     summary = pd.DataFrame(summary_rows(_run(protocols), protocols, 0.95)).set_index(["protocol", "method", "metric"])
     pixel, region = summary.loc[("rise", "compact", "deletion_auc")], summary.loc[("region", "compact", "deletion_auc")]
     assert pixel["mean"] > pixel["random_mean"] and pixel["vs_random"] == "worse"  # the flaw, flagged
@@ -57,9 +64,20 @@ def test_pixel_deletion_to_black_rewards_scatter_and_the_region_protocol_does_no
 
 def test_summary_is_a_student_t_interval_and_a_paired_gain_over_images():
     values = {"a": [0.10, 0.14, 0.12, 0.20], "random": [0.30, 0.25, 0.28, 0.35], "constant": [0.3, 0.2, 0.3, 0.3]}
-    fidelity = pd.DataFrame([{"model": "m", "protocol": "sobol", "method": method, "image_id": f"i{i}",
-                              "metric": "deletion_auc", "value": v}
-                             for method, vs in values.items() for i, v in enumerate(vs)])
+    fidelity = pd.DataFrame(
+        [
+            {
+                "model": "m",
+                "protocol": "sobol",
+                "method": method,
+                "image_id": f"i{i}",
+                "metric": "deletion_auc",
+                "value": v,
+            }
+            for method, vs in values.items()
+            for i, v in enumerate(vs)
+        ]
+    )
     protocols = build_protocols(["sobol"], 10, "zero", "blur", 4, "gray")
     rows = {r["method"]: r for r in summary_rows(fidelity, protocols, 0.9)}
 
@@ -74,15 +92,17 @@ def test_summary_is_a_student_t_interval_and_a_paired_gain_over_images():
     gains = [r - a for a, r in zip(values["a"], values["random"])]  # deletion: lower is better
     g, g_low, g_high = t_interval(gains, 0.9)
     assert (rows["a"]["gain_vs_random"], rows["a"]["gain_ci_low"], rows["a"]["gain_ci_high"]) == pytest.approx(
-        (g, g_low, g_high))
+        (g, g_low, g_high)
+    )
     assert rows["a"]["vs_random"] == ("better" if g_low > 0 else "inconclusive")
     assert rows["random"]["vs_random"] == "reference" and not rows["random"]["beats_random"]
     assert rows["a"]["constant_mean"] == pytest.approx(0.275) and rows["a"]["n_images"] == 4
 
 
 def test_protocols_take_their_papers_baselines():
-    named = {p.name: p for p in build_protocols(["rise", "sobol", "ensemble", "region"], 224, "zero", "blur", 11,
-                                                "gray")}
+    named = {
+        p.name: p for p in build_protocols(["rise", "sobol", "ensemble", "region"], 224, "zero", "blur", 11, "gray")
+    }
     assert (named["rise"].deletion_baseline, named["rise"].insertion_baseline) == ("zero", "blur")
     assert (named["sobol"].deletion_baseline, named["sobol"].insertion_baseline) == ("gray", "gray")
     assert named["ensemble"].deletion_baseline == named["ensemble"].insertion_baseline == "random_normal"

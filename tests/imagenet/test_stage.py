@@ -1,5 +1,5 @@
 """The explain_imagenet stage end to end on a tiny model (plus a skipped torchvision model)."""
-import importlib.util
+
 import json
 from pathlib import Path
 
@@ -57,8 +57,11 @@ def test_stage_writes_every_table(tmp_path, monkeypatch, make_params, tiny_model
     assert set(pd.read_csv(out / "convergence.csv")["method"]) == {"sobol", "rise"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["resnet50"] == "skipped" and "sobol" in metrics["sobol_vs_baselines"]["deletion_auc"]
-    assert set(metrics["convergence"]) == set(metrics["convergence_variance"]) == {
-        f"{m}/independent/{b}" for m in ("sobol", "rise") for b in (20, 40)}
+    assert (
+        set(metrics["convergence"])
+        == set(metrics["convergence_variance"])
+        == {f"{m}/independent/{b}" for m in ("sobol", "rise") for b in (20, 40)}
+    )
     assert "geex/smoothgrad" in metrics["l1_to_white_box"] and "l1_to_white_box" not in metrics["methods"]["geex"]
     assert metrics["headline_protocol"] == "rise" and set(metrics["fidelity_protocols"]) == {"rise", "region"}
     maps = np.load(out / "maps.npz")
@@ -97,9 +100,12 @@ def _check_mosip_tables(out, maps, metrics, models):
 def test_stage_uses_the_configured_overlap_reference(tmp_path, monkeypatch, make_params, tiny_model_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_hub"))
     other = "tiny_imagenet_net:build_other"
-    params = make_params([tiny_model_path, other], methods=["rise"],
-                         convergence={"methods": ["rise"], "budgets": [20], "reference_forwards": 40, "n_images": 1},
-                         cross_architecture={"reference_model": other, "top_k": 3})
+    params = make_params(
+        [tiny_model_path, other],
+        methods=["rise"],
+        convergence={"methods": ["rise"], "budgets": [20], "reference_forwards": 40, "n_images": 1},
+        cross_architecture={"reference_model": other, "top_k": 3},
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert _stage().main(["--params", str(tmp_path / "params.yaml"), "--output", str(tmp_path / "out")]) == 0
     overlap = pd.read_csv(tmp_path / "out" / "overlap.csv")
@@ -107,18 +113,28 @@ def test_stage_uses_the_configured_overlap_reference(tmp_path, monkeypatch, make
     assert set(overlap["requested_reference"]) == {other}
 
 
-@pytest.mark.parametrize("precision, path", [
-    ("fp32", "cpu-fp32"), ("fast", "cpu-fp32-channels_last"), ("bf16", "cpu-bf16-channels_last"),
-])
-def test_stage_records_the_compute_path_and_fp32_can_be_forced(tmp_path, monkeypatch, make_params, tiny_model_path,
-                                                               precision, path):
+@pytest.mark.parametrize(
+    "precision, path",
+    [
+        ("fp32", "cpu-fp32"),
+        ("fast", "cpu-fp32-channels_last"),
+        ("bf16", "cpu-bf16-channels_last"),
+    ],
+)
+def test_stage_records_the_compute_path_and_fp32_can_be_forced(
+    tmp_path, monkeypatch, make_params, tiny_model_path, precision, path
+):
     """On a CPU with native bfloat16 (detection patched) each precision takes its path, and
     metrics.json says which arithmetic produced the numbers."""
     from shortcut_audit import runtime
 
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
-    params = make_params([tiny_model_path], methods=["rise", "occlusion"], precision=precision,
-                         convergence={"methods": ["rise"], "budgets": [20], "reference_forwards": 40, "n_images": 1})
+    params = make_params(
+        [tiny_model_path],
+        methods=["rise", "occlusion"],
+        precision=precision,
+        convergence={"methods": ["rise"], "budgets": [20], "reference_forwards": 40, "n_images": 1},
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert _stage().main(["--params", str(tmp_path / "params.yaml"), "--output", str(tmp_path / "out")]) == 0
     profile = json.loads((tmp_path / "out" / "metrics.json").read_text())["profile"]

@@ -1,4 +1,5 @@
 """Tiny synthetic models with known answers for the metric tests."""
+
 import pytest
 import torch
 from torch import nn

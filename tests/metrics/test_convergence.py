@@ -27,7 +27,7 @@ def test_convergence_improves_with_budget():
 
     def explain(budget):
         noise = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(budget))
-        return reference + noise / budget ** 0.5, budget
+        return reference + noise / budget**0.5, budget
 
     points = convergence_curve(explain, [1, 10, 100, 1000], reference)
     means = [p.spearman.mean().item() for p in points]

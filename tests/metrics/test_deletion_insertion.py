@@ -100,6 +100,7 @@ def test_baselines():
 
 # ------------------------------------------------------------------ ties (Mahlau & Nolde 2022, Sec. 4.1)
 
+
 def _mirrored(model):
     """The same model reading the opposite (bottom-right) quadrant: a relabelling of the pixels."""
     return lambda x: model(x.flip(-1, -2))
@@ -158,13 +159,15 @@ def test_random_ties_keep_the_order_of_distinct_values_and_are_seeded():
 def test_region_curve_removes_one_cell_per_step(quadrant_model, quadrant_map):
     images = torch.ones(2, 3, 8, 8)
     targets = torch.zeros(2, dtype=torch.long)
-    curve = region_perturbation_curve(quadrant_model, images, quadrant_map, targets, "deletion", grid=2,
-                                      baseline="zero", score="output")
+    curve = region_perturbation_curve(
+        quadrant_model, images, quadrant_map, targets, "deletion", grid=2, baseline="zero", score="output"
+    )
     torch.testing.assert_close(curve.fractions, torch.tensor([[0.0, 0.25, 0.5, 0.75, 1.0]] * 2))
     torch.testing.assert_close(curve.scores, torch.tensor([[10.0, 0.0, 0.0, 0.0, 0.0]] * 2))
     torch.testing.assert_close(curve.auc, torch.full((2,), 1.25))
     # the cells of a 3 x 3 grid on 8 px differ in size: fractions follow the cells actually removed
-    uneven = region_perturbation_curve(quadrant_model, images, quadrant_map, targets, "insertion", grid=3,
-                                       baseline="zero", score="output")
+    uneven = region_perturbation_curve(
+        quadrant_model, images, quadrant_map, targets, "insertion", grid=3, baseline="zero", score="output"
+    )
     assert uneven.fractions.shape == (2, 10) and torch.allclose(uneven.fractions[:, -1], torch.ones(2))
     assert (uneven.fractions.diff(dim=1) > 0).all() and uneven.scores[0, -1] == pytest.approx(10.0)

@@ -1,5 +1,6 @@
 """One seed per image: an image's random draws (tie order, random baselines, masks of masking curves)
 are its own, whatever images share its batch -- what a run sharded over processes relies on."""
+
 import pytest
 import torch
 
@@ -37,10 +38,12 @@ def test_an_images_curve_is_the_same_alone_and_in_a_batch(quadrant_model, baseli
     def curve(index):
         seeds = [SEEDS[i] for i in index]
         if region:
-            return region_perturbation_curve(quadrant_model, images[index], maps[index], targets[index], "deletion",
-                                             grid=4, seed=seeds, **kwargs)
-        return perturbation_curve(quadrant_model, images[index], maps[index], targets[index], "deletion", steps=6,
-                                  seed=seeds, **kwargs)
+            return region_perturbation_curve(
+                quadrant_model, images[index], maps[index], targets[index], "deletion", grid=4, seed=seeds, **kwargs
+            )
+        return perturbation_curve(
+            quadrant_model, images[index], maps[index], targets[index], "deletion", steps=6, seed=seeds, **kwargs
+        )
 
     batch = curve([0, 1, 2])
     for i in range(3):
@@ -54,10 +57,29 @@ def test_an_images_curve_is_the_same_alone_and_in_a_batch(quadrant_model, baseli
 def test_masking_curves_seed_the_kept_images_by_their_own_seeds(quadrant_model):
     images, _, targets = _batch()
     importance = torch.rand(3, 2, 2, generator=torch.Generator().manual_seed(1))
-    whole = masking_curve(quadrant_model, images, importance, targets, max_fraction=0.5, baseline="random_normal",
-                          subset="all", seed=SEEDS)
-    parts = [masking_curve(quadrant_model, images[i:i + 1], importance[i:i + 1], targets[i:i + 1], max_fraction=0.5,
-                           baseline="random_normal", subset="all", seed=SEEDS[i:i + 1]) for i in range(3)]
+    whole = masking_curve(
+        quadrant_model,
+        images,
+        importance,
+        targets,
+        max_fraction=0.5,
+        baseline="random_normal",
+        subset="all",
+        seed=SEEDS,
+    )
+    parts = [
+        masking_curve(
+            quadrant_model,
+            images[i : i + 1],
+            importance[i : i + 1],
+            targets[i : i + 1],
+            max_fraction=0.5,
+            baseline="random_normal",
+            subset="all",
+            seed=SEEDS[i : i + 1],
+        )
+        for i in range(3)
+    ]
     fields = [torch.cat(f) for f in zip(*(p.per_image() for p in parts))]
     merged = MaskingCurve.from_per_image("most", whole.steps, whole.fractions, *fields)
     torch.testing.assert_close(merged.score, whole.score)

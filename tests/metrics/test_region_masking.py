@@ -1,4 +1,5 @@
 """Masking curves of MoSIP (Figs. 4, 9, 10), checked against the protocol written out in the test."""
+
 import pytest
 import torch
 
@@ -31,7 +32,7 @@ def _paper_curve(model, images, ranking, targets, k_max, which):
             order = sorted(range(16), key=lambda j: (sign * values[j], j))[:k]
             for region in order:
                 r, c = divmod(region, 4)
-                masked[row, :, 2 * r:2 * r + 2, 2 * c:2 * c + 2] = 0.0
+                masked[row, :, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2] = 0.0
         out = model(masked)
         accuracy.append((out.argmax(1) == targets[keep]).float().mean().item())
         change.append((out.softmax(1)[torch.arange(len(masked)), targets[keep]] - clean).mean().item())
@@ -82,8 +83,7 @@ def test_region_order_and_shared_selections(quadrant_model):
     assert region_order(values, "least").tolist() == [[3, 0, 1, 2]]
     selections = torch.zeros(2, 4, 4, dtype=torch.bool)
     selections[1, :2, :2] = True
-    predictions, values = masked_region_outputs(quadrant_model, torch.ones(3, 3, 8, 8), torch.zeros(3),
-                                                selections)
+    predictions, values = masked_region_outputs(quadrant_model, torch.ones(3, 3, 8, 8), torch.zeros(3), selections)
     assert predictions.shape == (2, 3) and (values[1, :, 1] == 0).all() and (values[0, :, 1] == 10).all()
 
 

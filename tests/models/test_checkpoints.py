@@ -1,4 +1,5 @@
 """Checkpoints: state-dict round trip with weights_only loading, and clear errors."""
+
 from __future__ import annotations
 
 import json

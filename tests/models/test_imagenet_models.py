@@ -1,9 +1,11 @@
 """ImageNet model registry: local-weights loading end to end, errors, preprocessing."""
+
 import pytest
 import torch
 from PIL import Image
 
 from shortcut_audit.models import imagenet as M  # first: installs the torchvision shim
+
 from torchvision.models.resnet import BasicBlock, ResNet  # noqa: E402  isort: skip
 
 
@@ -13,8 +15,7 @@ def _tiny_resnet(input_size: int = 32) -> torch.nn.Module:
 
 @pytest.fixture
 def tiny_spec():
-    spec = M.ModelSpec("tiny_resnet", "torchvision", M.Preprocessing(32, 36), _tiny_resnet,
-                       ("tiny_resnet-0000.pth",))
+    spec = M.ModelSpec("tiny_resnet", "torchvision", M.Preprocessing(32, 36), _tiny_resnet, ("tiny_resnet-0000.pth",))
     M.register_model(spec)
     yield spec
     M.REGISTRY.pop("tiny_resnet")
@@ -33,8 +34,7 @@ def test_local_weights_load_end_to_end(tiny_spec, tmp_path):
 
 
 def test_wrapped_state_dict_is_unwrapped(tiny_spec, tmp_path):
-    torch.save({"state_dict": _tiny_resnet().state_dict(), "epoch": torch.tensor(3)},
-               tmp_path / "tiny_resnet-0000.pth")
+    torch.save({"state_dict": _tiny_resnet().state_dict(), "epoch": torch.tensor(3)}, tmp_path / "tiny_resnet-0000.pth")
     assert M.load_imagenet_model("tiny_resnet", weights_dir=tmp_path).n_params > 0
 
 
@@ -83,8 +83,10 @@ def test_unknown_name_and_import_path(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="package.module:factory"):
         M.model_spec("just:")
     module = tmp_path / "tiny_factory_module.py"
-    module.write_text("import torch\n\ndef build():\n    return torch.nn.Sequential(torch.nn.Flatten(), "
-                      "torch.nn.Linear(3 * 224 * 224, 1000))\n\ndef not_a_module():\n    return 3\n")
+    module.write_text(
+        "import torch\n\ndef build():\n    return torch.nn.Sequential(torch.nn.Flatten(), "
+        "torch.nn.Linear(3 * 224 * 224, 1000))\n\ndef not_a_module():\n    return 3\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     loaded = M.load_imagenet_model("tiny_factory_module:build")
     assert loaded.source == "import" and loaded.model(torch.rand(1, 3, 224, 224)).shape == (1, 1000)

@@ -1,4 +1,5 @@
 """Architecture registry: shapes, parameter counts, structure, errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,16 +13,25 @@ from shortcut_audit.models.registry import ARCHITECTURES, build, count_parameter
 # Trainable parameters at the default 10 classes, 3 channels, 56x56.
 EXPECTED_PARAMS_56 = {
     # input BN (no affine) + convs 3-16-24-32-32 (3x3, bias) + linear 32*7*7 -> 10
-    "simple_cnn": (3 * 16 * 9 + 16) + (16 * 24 * 9 + 24) + (24 * 32 * 9 + 32) + (32 * 32 * 9 + 32)
+    "simple_cnn": (3 * 16 * 9 + 16)
+    + (16 * 24 * 9 + 24)
+    + (24 * 32 * 9 + 32)
+    + (32 * 32 * 9 + 32)
     + (32 * 7 * 7 * 10 + 10),
     # conv+BN 3->16, 16->32, 32->64, 64->64 (3x3, no bias) + linear 64*3*3 -> 64 -> 10
-    "vgg_small": (3 * 16 * 9 + 32) + (16 * 32 * 9 + 64) + (32 * 64 * 9 + 128) + (64 * 64 * 9 + 128)
-    + (576 * 64 + 64) + (64 * 10 + 10),
+    "vgg_small": (3 * 16 * 9 + 32)
+    + (16 * 32 * 9 + 64)
+    + (32 * 64 * 9 + 128)
+    + (64 * 64 * 9 + 128)
+    + (576 * 64 + 64)
+    + (64 * 10 + 10),
     # stem conv+BN 3->16; blocks 16->16, 16->32 and 32->64 (two 3x3 conv+BN, 1x1 projection+BN
     # when the shape changes); linear 64 -> 10
-    "resnet_small": (3 * 16 * 9 + 32) + 2 * (16 * 16 * 9 + 32)
+    "resnet_small": (3 * 16 * 9 + 32)
+    + 2 * (16 * 16 * 9 + 32)
     + (16 * 32 * 9 + 64 + 32 * 32 * 9 + 64 + 16 * 32 + 64)
-    + (32 * 64 * 9 + 128 + 64 * 64 * 9 + 128 + 32 * 64 + 128) + (64 * 10 + 10),
+    + (32 * 64 * 9 + 128 + 64 * 64 * 9 + 128 + 32 * 64 + 128)
+    + (64 * 10 + 10),
     # input BN (no affine) + 9408 -> 256 -> 128 -> 10
     "mlp": (3 * 56 * 56 * 256 + 256) + (256 * 128 + 128) + (128 * 10 + 10),
 }
@@ -126,12 +136,15 @@ def test_unknown_architecture_lists_known_names():
         assert name in str(err.value)
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    ({"num_classes": 1}, "num_classes"),
-    ({"in_channels": 0}, "in_channels"),
-    ({"image_size": 4}, "image_size"),
-    ({"image_size": 56.0}, "image_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"num_classes": 1}, "num_classes"),
+        ({"in_channels": 0}, "in_channels"),
+        ({"image_size": 4}, "image_size"),
+        ({"image_size": 56.0}, "image_size"),
+    ],
+)
 def test_invalid_geometry_is_rejected(kwargs, key):
     with pytest.raises(ValueError, match=key):
         build("simple_cnn", **kwargs)

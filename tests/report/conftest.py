@@ -1,4 +1,5 @@
 """Fixtures of the report tests: a schema-exact artefact tree and its rendered report."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -54,7 +55,13 @@ def report_html(report_context) -> str:
 def stage_outputs(report_tree) -> Path:
     """Run the DVC stage script in the fake run; returns the reports folder."""
     env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, str(REPO / "stages" / "report.py")], cwd=report_tree, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "stages" / "report.py")],
+        cwd=report_tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return report_tree / "reports"

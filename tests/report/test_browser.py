@@ -1,4 +1,5 @@
 """The HTML in headless Chromium: loads cleanly, draws something, sorts tables."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,8 +8,16 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1280,900")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +55,7 @@ def test_hostile_script_does_not_run(browser, stage_outputs):
 
     browser.get((stage_outputs / "audit.html").as_uri())
     with pytest.raises(NoAlertPresentException):
-        browser.switch_to.alert.text
+        _ = browser.switch_to.alert.text
 
 
 def test_clicking_a_header_sorts_the_table(browser, stage_outputs):
@@ -58,8 +67,10 @@ def test_clicking_a_header_sorts_the_table(browser, stage_outputs):
     column = next(i for i, h in enumerate(headers) if h.text.strip().startswith("unbiased"))
 
     def values():
-        return [float(td.get_attribute("data-sort"))
-                for td in table.find_elements(By.CSS_SELECTOR, f"tbody td:nth-child({column + 1})")]
+        return [
+            float(td.get_attribute("data-sort"))
+            for td in table.find_elements(By.CSS_SELECTOR, f"tbody td:nth-child({column + 1})")
+        ]
 
     button = headers[column].find_element(By.TAG_NAME, "button")
     button.click()

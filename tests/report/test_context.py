@@ -1,4 +1,5 @@
 """Report context: verdict matrix, generated findings, optional sections."""
+
 from __future__ import annotations
 
 import shutil
@@ -38,10 +39,16 @@ def test_matrix_layout_follows_levels_factors_and_params_order(fx):
     assert matrix.n_relied == int((verdicts["state"] == "relied_on").sum())
     # cells are factor-major: (digit_color, mlp) is the first cell of a row
     p09 = matrix.rows[2]
-    mlp_digit = verdicts[(verdicts.dataset_id == "p0.9") & (verdicts.arch == "mlp")
-                         & (verdicts.factor == "digit_color")].iloc[0]
+    mlp_digit = verdicts[
+        (verdicts.dataset_id == "p0.9") & (verdicts.arch == "mlp") & (verdicts.factor == "digit_color")
+    ].iloc[0]
     cell = p09.cells[0]
-    assert cell.state == "relied_on" and cell.css == "relied" and cell.drop == mlp_digit["drop"] and cell.mu_star == mlp_digit["mu_star"]
+    assert (
+        cell.state == "relied_on"
+        and cell.css == "relied"
+        and cell.drop == mlp_digit["drop"]
+        and cell.mu_star == mlp_digit["mu_star"]
+    )
     assert cell.drop_points == f"{100 * mlp_digit['drop']:.0f}"
     assert cell.interval_points == f"{100 * mlp_digit['ci_low']:.0f}\u2013{100 * mlp_digit['ci_high']:.0f}"
 
@@ -50,8 +57,12 @@ def test_matrix_marks_inconclusive_screen_disagreement_and_seed_dependence(fx, r
     from shortcut_audit.report.context import _seed_notes
 
     art = load(report_tree)
-    matrix = build_matrix(_verdicts(fx), params_archs=list(fx.ARCHS), models=_verdicts_models(art),
-                          seed_notes=_seed_notes(art.table("seeds")))
+    matrix = build_matrix(
+        _verdicts(fx),
+        params_archs=list(fx.ARCHS),
+        models=_verdicts_models(art),
+        seed_notes=_seed_notes(art.table("seeds")),
+    )
 
     def cell(dataset, arch, factor):
         row = next(r for r in matrix.rows if r.dataset_id == dataset)
@@ -150,8 +161,10 @@ def test_budget_notes_compare_with_paper_settings(fx):
 
 
 def test_biased_labels():
-    labels = biased_labels({"p0.5": ("digit_color", "bg_color", "position"), "bg-p0.9": ("bg_color",)},
-                           ["digit_color", "bg_color", "position"])
+    labels = biased_labels(
+        {"p0.5": ("digit_color", "bg_color", "position"), "bg-p0.9": ("bg_color",)},
+        ["digit_color", "bg_color", "position"],
+    )
     assert labels == {"p0.5": "all factors biased", "bg-p0.9": "background colour only"}
 
 
@@ -190,8 +203,11 @@ def test_schema_mismatch_becomes_a_notice(tmp_path, fx):
 def test_imagenet_section_appears_with_its_tables(tmp_path, fx):
     root = fx.write_tree(tmp_path / "run", validation=False, gate=False)
     section = imagenet_section(load(root))
-    assert [t.id for t in section.tables][:3] == ["table-imagenet-status", "table-imagenet-models",
-                                                  "table-imagenet-fidelity"]
+    assert [t.id for t in section.tables][:3] == [
+        "table-imagenet-status",
+        "table-imagenet-models",
+        "table-imagenet-fidelity",
+    ]
     assert not [b for b in section.blocks if b.kind == "missing"]
     extra = pd.DataFrame({"model": ["m"], "novel_metric": [0.5]})
     extra.to_csv(root / "data/imagenet/novel.csv", index=False)
@@ -207,8 +223,13 @@ def test_suite_statuses_read_the_validation_stage_vocabulary():
 
     from shortcut_audit.report import findings
 
-    summary = pd.DataFrame({"suite": ["a", "b", "c", "d"], "success": [True, False, True, False],
-                            "status": ["passed", "failed", "skipped", "error"]})
+    summary = pd.DataFrame(
+        {
+            "suite": ["a", "b", "c", "d"],
+            "success": [True, False, True, False],
+            "status": ["passed", "failed", "skipped", "error"],
+        }
+    )
     assert findings.suite_statuses(summary).tolist() == ["pass", "fail", "skipped", "error"]
     text = findings.validation_findings(summary)[0].text
     assert text.startswith("1 of 4 validation suites pass") and "failing: b and d" in text.replace(",", "")

@@ -1,4 +1,5 @@
 """Figures: reproducible inline SVG with scoped ids, PNG galleries, escaped labels."""
+
 from __future__ import annotations
 
 import base64

@@ -1,5 +1,6 @@
 """The rendered HTML: structure, verdict matrix, report id, escaping, self-containment,
 reproducibility."""
+
 from __future__ import annotations
 
 import re
@@ -73,8 +74,7 @@ def test_every_figure_has_a_caption_and_sections_are_present(report_html):
         caption = figure.find(NS + "figcaption")
         assert caption is not None and len(_text(caption)) > 60
     ids = {s.get("id") for s in tree.iter(NS + "section")}
-    assert {"summary", "data", "models", "mosip", "pixel", "imagenet", "validation", "provenance",
-            "method"} <= ids
+    assert {"summary", "data", "models", "mosip", "pixel", "imagenet", "validation", "provenance", "method"} <= ids
     sortable = [t for t in tree.iter(NS + "table") if "sortable" in (t.get("class") or "")]
     assert len(sortable) >= 5
 

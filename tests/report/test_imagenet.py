@@ -1,5 +1,6 @@
 """The ImageNet section: its tables, figures and captions from the stage's tables, and a
 notice in place of each part whose table is missing."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,8 @@ from shortcut_audit.report.imagenet_section import (
     masking_table,
     overlap_findings,
     overlap_summary,
-    white_box_table,
     table_1_findings,
+    white_box_table,
 )
 
 NS = "{http://www.w3.org/1999/xhtml}"
@@ -36,11 +37,20 @@ FIGURES = {
     "fig-imagenet-ensemble-size": "best single method",
     "fig-imagenet-gallery": "each column one method",
 }
-TABLES = ("table-imagenet-status", "table-imagenet-models", "table-imagenet-fidelity",
-          "table-imagenet-white-box", "table-imagenet-fidelity-vs-random-efficientnet-lite0",
-          "table-imagenet-convergence", "table-imagenet-overlap",
-          "table-imagenet-interactions", "table-imagenet-score-interactions", "table-imagenet-masking",
-          "table-imagenet-ensembles-efficientnet-lite0", "table-imagenet-profile")
+TABLES = (
+    "table-imagenet-status",
+    "table-imagenet-models",
+    "table-imagenet-fidelity",
+    "table-imagenet-white-box",
+    "table-imagenet-fidelity-vs-random-efficientnet-lite0",
+    "table-imagenet-convergence",
+    "table-imagenet-overlap",
+    "table-imagenet-interactions",
+    "table-imagenet-score-interactions",
+    "table-imagenet-masking",
+    "table-imagenet-ensembles-efficientnet-lite0",
+    "table-imagenet-profile",
+)
 
 
 def _imagenet(html: str):
@@ -76,8 +86,14 @@ def test_section_tables_and_headings(report_html, fx):
     assert fx.IMAGENET_SKIPPED in status and "skipped" in status and "no local weights" in status
     assert fx.IMAGENET_SKIPPED not in _text(tables["table-imagenet-models"])
     headings = [_text(h) for h in section.iter(NS + "h3")]
-    assert headings[:6] == ["Models", "Fidelity of the attribution methods", "Cross-architecture analyses",
-                            "Region masking", "Ensembles of explanations", "Example heatmaps"]
+    assert headings[:6] == [
+        "Models",
+        "Fidelity of the attribution methods",
+        "Cross-architecture analyses",
+        "Region masking",
+        "Ensembles of explanations",
+        "Example heatmaps",
+    ]
     findings = _text(next(e for e in section.iter(NS + "ul") if e.get("class") == "findings"))
     assert "Sobol's mean deletion AUC is 0.155, lower than rise 0.195, occlusion 0.235" in findings
 
@@ -88,8 +104,12 @@ def test_fidelity_table_has_arrows_and_marks_the_best(fx):
     assert table.columns[2:6] == ["deletion AUC \u2193", "insertion AUC \u2191", "nAOPC \u2191", "images"]
     methods = [row[1].text for row in table.rows]
     assert methods == [*fx.IMAGENET_METHODS, "random", "constant"]  # the reference maps as rows of their own
-    best = {table.columns[j]: methods[i] for i, row in enumerate(table.rows) for j, cell in enumerate(row)
-            if "best" in cell.css}
+    best = {
+        table.columns[j]: methods[i]
+        for i, row in enumerate(table.rows)
+        for j, cell in enumerate(row)
+        if "best" in cell.css
+    }
     assert best["deletion AUC \u2193"] == "sobol" and best["insertion AUC \u2191"] == "sobol"
     assert table.rows[0][2].text == "0.155"  # the sobol protocol only (the region rows are 0.3 higher)
     assert "Protocol: sobol (pixel-wise" in table.caption and "decided" in table.caption
@@ -98,8 +118,7 @@ def test_fidelity_table_has_arrows_and_marks_the_best(fx):
 
 def test_fidelity_vs_random_table_flags_each_protocol(fx):
     tables = fx.imagenet_tables()
-    table = fidelity_summary_table(tables["fidelity_summary"], fx.IMAGENET_MODELS[0], list(fx.IMAGENET_METHODS),
-                                   0.95)
+    table = fidelity_summary_table(tables["fidelity_summary"], fx.IMAGENET_MODELS[0], list(fx.IMAGENET_METHODS), 0.95)
     assert [(row[0].text, row[1].text) for row in table.rows][:2] == [("sobol", "sobol"), ("sobol", "rise")]
     assert len(table.rows) == 2 * (len(fx.IMAGENET_METHODS) + 2)
     verdicts = {(row[0].text, row[1].text): row[3].text for row in table.rows}  # deletion AUC vs random
@@ -135,8 +154,17 @@ def test_convergence_table_reports_mean_variance_and_the_papers_values(fx):
     convergence = fx.imagenet_tables()["convergence"]
     convergence = convergence.assign(forwards=convergence["forwards"].where(convergence["budget"] != 200, 1000))
     table = convergence_table(convergence, list(fx.IMAGENET_METHODS))
-    assert table.columns == ["model", "method", "reference", "budget", "forwards / image", "images",
-                             "mean Spearman \u2191", "variance", "Sobol paper"]
+    assert table.columns == [
+        "model",
+        "method",
+        "reference",
+        "budget",
+        "forwards / image",
+        "images",
+        "mean Spearman \u2191",
+        "variance",
+        "Sobol paper",
+    ]
     rows = {(row[1].text, row[3].text): [cell.text for cell in row[4:]] for row in table.rows}
     assert rows[("sobol", "200")] == ["1000", "2", "0.700", "0", "0.800"]
     assert rows[("rise", "200")][-1] == "0.650" and rows[("rise", "50")][-1] == ""

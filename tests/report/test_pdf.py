@@ -1,4 +1,5 @@
 """The DVC stage end to end: HTML and PDF outputs, PDF text, metadata and attachments."""
+
 from __future__ import annotations
 
 import shutil
@@ -14,8 +15,7 @@ pytestmark = pytest.mark.slow
 def _pdftotext(path) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler-utils) is not installed; `make system-deps` installs it")
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
 def test_stage_writes_both_reports_and_nothing_half_written(stage_outputs):
@@ -56,8 +56,21 @@ def test_pdf_metadata_and_attachments(stage_outputs, report_tree):
 def test_pdf_first_page_renders(stage_outputs, tmp_path):
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (poppler-utils) is not installed")
-    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(stage_outputs / "audit.pdf"),
-                    str(tmp_path / "page")], check=True)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-png",
+            "-r",
+            "40",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            str(stage_outputs / "audit.pdf"),
+            str(tmp_path / "page"),
+        ],
+        check=True,
+    )
     from PIL import Image, ImageStat
 
     page = Image.open(next(tmp_path.glob("page*.png"))).convert("L")

@@ -1,8 +1,9 @@
 """Provenance: report id, git state, dvc.lock stages, reproducible date."""
+
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -43,7 +44,7 @@ def test_parse_dvc_lock_keeps_stage_order_and_hashes(fx):
 
 
 def test_source_date_epoch():
-    assert source_date({"SOURCE_DATE_EPOCH": "0"}) == datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert source_date({"SOURCE_DATE_EPOCH": "0"}) == datetime(1970, 1, 1, tzinfo=UTC)
     assert source_date({}) is None and source_date({"SOURCE_DATE_EPOCH": ""}) is None
     with pytest.raises(ValueError, match="SOURCE_DATE_EPOCH"):
         source_date({"SOURCE_DATE_EPOCH": "yesterday"})

@@ -1,5 +1,6 @@
 """Unreadable artefacts (a stage killed mid-write) become notices in the report, never a traceback,
 and the temporary siblings such a stage leaves are not read as results."""
+
 from __future__ import annotations
 
 from shortcut_audit.report.artefacts import imagenet_tables, load

@@ -1,4 +1,5 @@
 """Analytic test functions with known Sobol indices (inputs in the unit hypercube)."""
+
 import math
 from types import SimpleNamespace
 
@@ -34,7 +35,9 @@ def g_function_indices(a=G_COEFFICIENTS) -> tuple[list[float], list[float]]:
     partial = [1.0 / (3.0 * (1.0 + ai) ** 2) for ai in a]
     total_variance = math.prod(1.0 + v for v in partial) - 1.0
     first = [v / total_variance for v in partial]
-    total = [v * math.prod(1.0 + w for j, w in enumerate(partial) if j != i) / total_variance for i, v in enumerate(partial)]
+    total = [
+        v * math.prod(1.0 + w for j, w in enumerate(partial) if j != i) / total_variance for i, v in enumerate(partial)
+    ]
     return first, total
 
 

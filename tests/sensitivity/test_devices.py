@@ -1,4 +1,5 @@
 """Device handling: f sees points on the requested device, results come back on the CPU."""
+
 import pytest
 import torch
 

@@ -5,6 +5,7 @@ run (Linux ``/proc/self/clear_refs``) and glibc is told to serve large blocks wi
 ``mmap`` so that freed memory leaves the process at once and the peak reflects what
 the code holds, not what the allocator caches.
 """
+
 import json
 import os
 import subprocess

@@ -1,4 +1,5 @@
 """Morris screening: SALib on identical sample matrices, analytic answers, designs and edge cases."""
+
 import numpy as np
 import pytest
 import torch
@@ -202,14 +203,16 @@ HUGE = 1e155  # finite, but its square (1e310) is not
 def test_huge_finite_outputs_give_the_unit_scale_statistics_times_the_scale(design):
     """mu, mu*, sigma and the bootstrap width are homogeneous of degree 1 in the output."""
     unit = morris(_nonlinear_torch, 4, n_trajectories=12, levels=4, design=design, seed=3, device="cpu")
-    huge = morris(lambda x: _nonlinear_torch(x) * HUGE, 4, n_trajectories=12, levels=4, design=design, seed=3,
-                  device="cpu")
+    huge = morris(
+        lambda x: _nonlinear_torch(x) * HUGE, 4, n_trajectories=12, levels=4, design=design, seed=3, device="cpu"
+    )
     noise = 1e-12 * float(unit.mu_star.max())  # the linear input's sigma is rounding noise (~1e-8)
     for name in ("mu", "mu_star", "sigma", "mu_star_conf"):
         values = getattr(huge, name)
         assert torch.isfinite(values).all(), name
-        np.testing.assert_allclose(values.numpy() / HUGE, getattr(unit, name).numpy(), rtol=1e-12, atol=noise,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            values.numpy() / HUGE, getattr(unit, name).numpy(), rtol=1e-12, atol=noise, err_msg=name
+        )
 
 
 def test_analyse_of_huge_effects_matches_numpy_on_the_unit_effects():

@@ -1,4 +1,5 @@
 """Input partitions and perturbations: known-answer tests."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -61,7 +62,9 @@ def test_grid_regions_are_row_major_blocks_and_match_nearest_upsampling():
     assert grid.region_index[0].tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert grid.region_index[:, 0].tolist() == [0, 0, 0, 0, 3, 3, 3]
     cells = torch.arange(6.0).unsqueeze(0)
-    torch.testing.assert_close(grid.upsample(cells), F.interpolate(cells.view(1, 1, 2, 3), size=(7, 10), mode="nearest"))
+    torch.testing.assert_close(
+        grid.upsample(cells), F.interpolate(cells.view(1, 1, 2, 3), size=(7, 10), mode="nearest")
+    )
 
 
 def test_local_sampling_is_centred_on_the_image_own_lumped_values():

@@ -1,4 +1,5 @@
 """Samplers: unit-cube points, determinism, stratification, registry."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Sobol indices: analytic known answers, SALib on identical samples, streaming and edge cases."""
+
 import numpy as np
 import pytest
 import torch

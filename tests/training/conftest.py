@@ -1,9 +1,10 @@
 """Fixtures for the training tests: small Biased-MNIST data folders built from real MNIST."""
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
@@ -35,8 +36,16 @@ def make_data_root(mnist_dir, tmp_path_factory) -> Callable[..., Path]:
         (root / "mnist").symlink_to(mnist_dir, target_is_directory=True)
         arrays = mnist.load_mnist_arrays(mnist_dir)
         for dataset_id in datasets:
-            tables = bm.make_dataset(dataset_id, bm.parse_dataset_id(dataset_id), arrays["train_labels"],
-                                     arrays["test_labels"], seed, n_train, n_val, n_test)
+            tables = bm.make_dataset(
+                dataset_id,
+                bm.parse_dataset_id(dataset_id),
+                arrays["train_labels"],
+                arrays["test_labels"],
+                seed,
+                n_train,
+                n_val,
+                n_test,
+            )
             folder = bm.dataset_dir(root, dataset_id)
             folder.mkdir(parents=True)
             for split, table in tables.items():

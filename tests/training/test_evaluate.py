@@ -1,4 +1,5 @@
 """Evaluation: accuracies, bias-conflicting subsets and the per-model metrics record."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,10 @@ class BackgroundReader(nn.Module):
 
 @pytest.fixture(scope="module")
 def splits(data_root) -> dict[str, RenderedSplit]:
-    return {name: RenderedSplit(*bm.load_split(data_root, "p0.99", name))
-            for name in ("val", "test_unbiased", "test_aligned")}
+    return {
+        name: RenderedSplit(*bm.load_split(data_root, "p0.99", name))
+        for name in ("val", "test_unbiased", "test_aligned")
+    }
 
 
 def test_predict_and_accuracy_match_the_shortcut(splits):
@@ -55,8 +58,9 @@ def test_predict_and_accuracy_match_the_shortcut(splits):
 def test_model_metrics_of_a_pure_shortcut_model(splits):
     spec = bm.parse_dataset_id("p0.99")
     result = TrainResult(seconds=1.25, device="cpu")
-    metrics = model_metrics(BackgroundReader(), splits, dataset_id="p0.99", spec=spec, arch="bg_reader",
-                            result=result, batch_size=256)
+    metrics = model_metrics(
+        BackgroundReader(), splits, dataset_id="p0.99", spec=spec, arch="bg_reader", result=result, batch_size=256
+    )
     assert tuple(metrics) == MODEL_METRIC_COLUMNS
     unbiased, aligned = splits["test_unbiased"].table, splits["test_aligned"].table
     assert metrics["aligned_acc"] == pytest.approx(aligned.bg_color_aligned.mean())
@@ -78,9 +82,13 @@ def _table(aligned: dict[str, list[bool]]) -> pd.DataFrame:
 
 
 def test_conflicting_accuracies_by_hand():
-    table = _table({"digit_color": [True, False, False, True],
-                    "bg_color": [False, False, True, True],
-                    "position": [False, True, False, False]})
+    table = _table(
+        {
+            "digit_color": [True, False, False, True],
+            "bg_color": [False, False, True, True],
+            "position": [False, True, False, False],
+        }
+    )
     correct = np.array([True, False, True, True])
     acc = conflicting_accuracies(correct, table)
     assert acc == {"digit_color": 0.5, "bg_color": 0.5, "position": 1.0}
@@ -100,12 +108,25 @@ def test_conflicting_accuracies_errors():
 
 def test_known_validation_accuracy_is_reused(splits):
     tests = {name: splits[name] for name in ("test_unbiased", "test_aligned")}
-    metrics = model_metrics(BackgroundReader(), tests, dataset_id="bg_color-p0.99", spec=bm.parse_dataset_id("bg_color-p0.99"),
-                            arch="bg_reader", result=TrainResult(), val_acc=0.75)
+    metrics = model_metrics(
+        BackgroundReader(),
+        tests,
+        dataset_id="bg_color-p0.99",
+        spec=bm.parse_dataset_id("bg_color-p0.99"),
+        arch="bg_reader",
+        result=TrainResult(),
+        val_acc=0.75,
+    )
     assert metrics["val_acc"] == 0.75
     assert metrics["biased_factors"] == "bg_color"
     # only the background is biased: the gap uses its conflicting accuracy alone
     assert metrics["aligned_conflicting_gap"] == pytest.approx(metrics["aligned_acc"])
     with pytest.raises(ValueError, match=r"needs split\(s\) \['val'\]"):
-        model_metrics(BackgroundReader(), tests, dataset_id="p0.99", spec=bm.parse_dataset_id("p0.99"),
-                      arch="bg_reader", result=TrainResult())
+        model_metrics(
+            BackgroundReader(),
+            tests,
+            dataset_id="p0.99",
+            spec=bm.parse_dataset_id("p0.99"),
+            arch="bg_reader",
+            result=TrainResult(),
+        )

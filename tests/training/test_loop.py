@@ -1,4 +1,5 @@
 """Training loop: params validation, on-the-fly rendering, determinism, NaN handling."""
+
 from __future__ import annotations
 
 import math
@@ -22,25 +23,33 @@ from shortcut_audit.training.splits import RenderedSplit
 def splits(data_root) -> dict[str, RenderedSplit]:
     train_table, train_digits = bm.load_split(data_root, "p0.1", "train")
     val_table, val_digits = bm.load_split(data_root, "p0.1", "val")
-    return {"train": RenderedSplit(train_table.iloc[:640], train_digits[:640]),
-            "val": RenderedSplit(val_table.iloc[:200], val_digits[:200])}
+    return {
+        "train": RenderedSplit(train_table.iloc[:640], train_digits[:640]),
+        "val": RenderedSplit(val_table.iloc[:200], val_digits[:200]),
+    }
 
 
 # --------------------------------------------------------------------------- params
 def test_repository_params_are_valid(params):
     checked = check_params(params)
     assert checked.architectures == ("simple_cnn", "mlp")
-    assert checked.config == TrainConfig(epochs=1, batch_size=128, lr=params["train"]["lr"],
-                                         weight_decay=params["train"]["weight_decay"], seed=params["seed"],
-                                         lr_schedule=params["train"]["lr_schedule"])
+    assert checked.config == TrainConfig(
+        epochs=1,
+        batch_size=128,
+        lr=params["train"]["lr"],
+        weight_decay=params["train"]["weight_decay"],
+        seed=params["seed"],
+        lr_schedule=params["train"]["lr_schedule"],
+    )
     assert checked.device == "cpu"
     for arch, settings in params["train"]["per_architecture"].items():
         assert checked.config_for(arch) == replace(checked.config, **settings)
 
 
 def test_per_architecture_settings_override_only_what_they_name(params):
-    params["train"].update(epochs=3, lr=0.005, lr_schedule="one_cycle",
-                           per_architecture={"mlp": {"epochs": 6, "lr": 0.001}})
+    params["train"].update(
+        epochs=3, lr=0.005, lr_schedule="one_cycle", per_architecture={"mlp": {"epochs": 6, "lr": 0.001}}
+    )
     checked = check_params(params)
     assert checked.config_for("mlp") == replace(checked.config, epochs=6, lr=0.001)
     assert checked.config_for("simple_cnn") == checked.config
@@ -51,16 +60,19 @@ def test_per_architecture_settings_override_only_what_they_name(params):
     assert check_params(params).config_for("mlp") == checked.config
 
 
-@pytest.mark.parametrize("override, key", [
-    ({"alexnet": {"epochs": 2}}, "train.per_architecture.alexnet"),
-    ({"mlp": {"momentum": 0.9}}, "train.per_architecture.mlp.momentum"),
-    ({"mlp": {"seed": 1}}, "train.per_architecture.mlp.seed"),
-    ({"mlp": {"epochs": 0}}, "train.per_architecture.mlp.epochs"),
-    ({"mlp": {"lr": -1}}, "train.per_architecture.mlp.lr"),
-    ({"mlp": {"lr_schedule": "cosine"}}, "train.per_architecture.mlp.lr_schedule"),
-    ({"mlp": 6}, "train.per_architecture.mlp"),
-    ([{"mlp": {"epochs": 2}}], "train.per_architecture"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"alexnet": {"epochs": 2}}, "train.per_architecture.alexnet"),
+        ({"mlp": {"momentum": 0.9}}, "train.per_architecture.mlp.momentum"),
+        ({"mlp": {"seed": 1}}, "train.per_architecture.mlp.seed"),
+        ({"mlp": {"epochs": 0}}, "train.per_architecture.mlp.epochs"),
+        ({"mlp": {"lr": -1}}, "train.per_architecture.mlp.lr"),
+        ({"mlp": {"lr_schedule": "cosine"}}, "train.per_architecture.mlp.lr_schedule"),
+        ({"mlp": 6}, "train.per_architecture.mlp"),
+        ([{"mlp": {"epochs": 2}}], "train.per_architecture"),
+    ],
+)
 def test_invalid_per_architecture_settings_name_the_key(params, override, key):
     params["train"]["per_architecture"] = override
     with pytest.raises(ParamError) as err:
@@ -68,26 +80,29 @@ def test_invalid_per_architecture_settings_name_the_key(params, override, key):
     assert err.value.key == key
 
 
-@pytest.mark.parametrize("key, value", [
-    ("train.architectures", []),
-    ("train.architectures", ["simple_cnn", "alexnet"]),
-    ("train.architectures", ["mlp", "mlp"]),
-    ("train.architectures", "simple_cnn"),
-    ("train.epochs", 0),
-    ("train.epochs", 1.5),
-    ("train.batch_size", 0),
-    ("train.batch_size", "256"),
-    ("train.batch_size", True),
-    ("train.lr", 0),
-    ("train.lr", -0.1),
-    ("train.lr", float("nan")),
-    ("train.weight_decay", -1e-4),
-    ("train.lr_schedule", "cosine"),
-    ("train.num_threads", 0),
-    ("train.num_threads", "2"),
-    ("seed", -1),
-    ("device", "tpu"),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("train.architectures", []),
+        ("train.architectures", ["simple_cnn", "alexnet"]),
+        ("train.architectures", ["mlp", "mlp"]),
+        ("train.architectures", "simple_cnn"),
+        ("train.epochs", 0),
+        ("train.epochs", 1.5),
+        ("train.batch_size", 0),
+        ("train.batch_size", "256"),
+        ("train.batch_size", True),
+        ("train.lr", 0),
+        ("train.lr", -0.1),
+        ("train.lr", float("nan")),
+        ("train.weight_decay", -1e-4),
+        ("train.lr_schedule", "cosine"),
+        ("train.num_threads", 0),
+        ("train.num_threads", "2"),
+        ("seed", -1),
+        ("device", "tpu"),
+    ],
+)
 def test_invalid_params_name_the_key(params, key, value):
     section, _, name = key.rpartition(".")
     (params[section] if section else params)[name] = value
@@ -131,8 +146,13 @@ def test_batches_are_the_renderer_output_for_the_same_rows(splits):
     order = torch.tensor([5, 0, 17, 3])
     images, labels = next(split.batches(4, order))
     table = split.table.iloc[order.numpy()]
-    expected = bm.render(torch.as_tensor(split.digits.numpy()[order.numpy()]), table.digit_color.to_numpy(),
-                         table.bg_color.to_numpy(), table.position.to_numpy(), canvas=56)
+    expected = bm.render(
+        torch.as_tensor(split.digits.numpy()[order.numpy()]),
+        table.digit_color.to_numpy(),
+        table.bg_color.to_numpy(),
+        table.position.to_numpy(),
+        canvas=56,
+    )
     assert torch.equal(images, expected)
     assert labels.tolist() == table.label.tolist()
     assert images.shape == (4, 3, 56, 56) and images.min() >= 0 and images.max() <= 1
@@ -161,8 +181,13 @@ def _train(arch: str, splits, seed: int, global_seed: int = 0, epochs: int = 1):
     torch.manual_seed(0)
     model = build(arch)
     torch.manual_seed(global_seed)  # must not matter: the loop seeds its own randomness
-    result = train_model(model, splits["train"], splits["val"],
-                         TrainConfig(epochs=epochs, batch_size=128, lr=2e-3, seed=seed), progress=False)
+    result = train_model(
+        model,
+        splits["train"],
+        splits["val"],
+        TrainConfig(epochs=epochs, batch_size=128, lr=2e-3, seed=seed),
+        progress=False,
+    )
     return model, result
 
 
@@ -201,7 +226,7 @@ def test_one_cycle_warms_up_to_lr_then_anneals():
     assert rates[0] == pytest.approx(0.01 / 25)
     peak = int(rates.argmax())
     assert rates[peak] == pytest.approx(0.01, rel=1e-3) and peak == pytest.approx(0.3 * 40, abs=1)
-    assert (np.diff(rates[:peak + 1]) > 0).all() and (np.diff(rates[peak:]) < 0).all()
+    assert (np.diff(rates[: peak + 1]) > 0).all() and (np.diff(rates[peak:]) < 0).all()
     assert rates[-1] < 0.01 / 1000
 
 
@@ -209,9 +234,13 @@ def test_one_cycle_training_is_deterministic_and_differs_from_constant(splits):
     def run(schedule):
         torch.manual_seed(0)
         model = build("simple_cnn")
-        result = train_model(model, splits["train"], splits["val"],
-                             TrainConfig(epochs=2, batch_size=128, lr=5e-3, seed=1, lr_schedule=schedule),
-                             progress=False)
+        result = train_model(
+            model,
+            splits["train"],
+            splits["val"],
+            TrainConfig(epochs=2, batch_size=128, lr=5e-3, seed=1, lr_schedule=schedule),
+            progress=False,
+        )
         return model.head.weight.detach().clone(), result.history
 
     weights_a, history_a = run("one_cycle")
@@ -252,6 +281,7 @@ class _NaNAfterFirstStep(nn.Module):
 def test_nan_loss_stops_training_with_a_clear_error(splits):
     model = _NaNAfterFirstStep()
     with pytest.raises(NonFiniteLossError, match="training loss became nan in epoch 1.*lower train.lr"):
-        train_model(model, splits["train"], splits["val"], TrainConfig(epochs=3, batch_size=32, lr=1e-3),
-                    progress=False)
+        train_model(
+            model, splits["train"], splits["val"], TrainConfig(epochs=3, batch_size=32, lr=1e-3), progress=False
+        )
     assert model.calls <= 10  # stopped at the first check, not after three epochs

@@ -4,6 +4,7 @@ Shrestha et al. (2021): a model trained where every factor agrees with the class
 99% of the time scores high on aligned test data and collapses on bias-conflicting
 data; trained on the unbiased p = 0.1 data it shows no such gap.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -29,10 +30,12 @@ def _train_and_measure(root, dataset_id: str) -> dict:
     splits = {name: RenderedSplit(*bm.load_split(root, dataset_id, name)) for name in bm.SPLITS}
     torch.manual_seed(0)
     model = build("simple_cnn")
-    result = train_model(model, splits["train"], splits["val"],
-                         TrainConfig(epochs=2, batch_size=64, lr=2e-3, seed=0), progress=False)
-    metrics = model_metrics(model, splits, dataset_id=dataset_id, spec=bm.parse_dataset_id(dataset_id),
-                            arch="simple_cnn", result=result)
+    result = train_model(
+        model, splits["train"], splits["val"], TrainConfig(epochs=2, batch_size=64, lr=2e-3, seed=0), progress=False
+    )
+    metrics = model_metrics(
+        model, splits, dataset_id=dataset_id, spec=bm.parse_dataset_id(dataset_id), arch="simple_cnn", result=result
+    )
     print(dataset_id, {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float)})
     return metrics
 

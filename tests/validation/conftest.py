@@ -1,4 +1,5 @@
 """Shared fixtures: one healthy miniature tree, validated once per test session."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 # A unique module name, so that the helper cannot clash with other test folders' helpers.
-_spec = importlib.util.spec_from_file_location("shortcut_audit_validation_fixtures", Path(__file__).with_name("fixtures.py"))
+_spec = importlib.util.spec_from_file_location(
+    "shortcut_audit_validation_fixtures", Path(__file__).with_name("fixtures.py")
+)
 fixtures = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = fixtures
 _spec.loader.exec_module(fixtures)

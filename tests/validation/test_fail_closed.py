@@ -4,6 +4,7 @@ Each test corrupts one input of the healthy tree the way a real failure would (a
 unrecognised cell, a duplicated row, a file cut mid-row, a params typo or syntax error)
 and checks that the gate reports ``error`` naming the file, row and column.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,10 +53,20 @@ CELLS = [
     pytest.param(VERDICTS, "ci_high", "nan", {"factor": "digit_color"}, id="nan-interval"),
     pytest.param(MODELS, "unbiased_acc", "", {}, id="blank-accuracy"),
     pytest.param(MODELS, "aligned_conflicting_gap", "n/a", {}, id="text-in-a-number-column"),
-    pytest.param(MORRIS, "mu_star_share", "", {"factor": "bg_color", "output": "normalised_mean",
-                                                "sampling": "global"}, id="blank-share"),
-    pytest.param(MORRIS, "mu_star_share", "inf", {"factor": "position", "output": "normalised_mean",
-                                                   "sampling": "global"}, id="infinite-share"),
+    pytest.param(
+        MORRIS,
+        "mu_star_share",
+        "",
+        {"factor": "bg_color", "output": "normalised_mean", "sampling": "global"},
+        id="blank-share",
+    ),
+    pytest.param(
+        MORRIS,
+        "mu_star_share",
+        "inf",
+        {"factor": "position", "output": "normalised_mean", "sampling": "global"},
+        id="infinite-share",
+    ),
     pytest.param(SUMMARY, "status", "passd", {"suite": "training"}, id="unknown-suite-status"),
 ]
 
@@ -68,12 +79,20 @@ def test_a_gated_value_that_is_missing_or_malformed_cannot_be_evaluated(tree, ru
     assert f"{rel}, row {row} (line {row + 1}), column '{column}'" in gate.stderr
 
 
-@pytest.mark.parametrize("rel, match, column, worse", [
-    pytest.param(MODELS, {}, "unbiased_acc", "0.1", id="candidate"),
-    pytest.param(MORRIS, {"factor": "bg_color", "output": "normalised_mean", "sampling": "global"}, "mu_star_share",
-                 "0.99", id="factor-row"),
-    pytest.param(VERDICTS, {"factor": "bg_color"}, "state", "relied_on", id="verdict"),
-])
+@pytest.mark.parametrize(
+    "rel, match, column, worse",
+    [
+        pytest.param(MODELS, {}, "unbiased_acc", "0.1", id="candidate"),
+        pytest.param(
+            MORRIS,
+            {"factor": "bg_color", "output": "normalised_mean", "sampling": "global"},
+            "mu_star_share",
+            "0.99",
+            id="factor-row",
+        ),
+        pytest.param(VERDICTS, {"factor": "bg_color"}, "state", "relied_on", id="verdict"),
+    ],
+)
 def test_a_duplicated_row_with_failing_numbers_cannot_pass(tree, run_gate, rel, match, column, worse):
     frame = _frame(tree, rel)
     index = _candidate_row(frame, **match)
@@ -87,14 +106,15 @@ def test_a_duplicated_row_with_failing_numbers_cannot_pass(tree, run_gate, rel, 
 
 def test_a_suite_listed_twice_cannot_be_evaluated(tree, run_gate):
     frame = _frame(tree, SUMMARY)
-    failed = frame[frame["suite"] == "training"].assign(status="failed", success="False", failed="1",
-                                                       failed_expectations="models: unbiased_acc in [0, 1]")
+    failed = frame[frame["suite"] == "training"].assign(
+        status="failed", success="False", failed="1", failed_expectations="models: unbiased_acc in [0, 1]"
+    )
     _write(tree, SUMMARY, pd.concat([failed, frame], ignore_index=True))
     gate = run_gate(tree)
     assert gate.code == 2
-    assert gate.checks("error")["suite:training"]["detail"].endswith("suite 'training' appears in 2 rows "
-                                                                     "(row 1 (line 2), row 4 (line 5)); expected "
-                                                                     "exactly one")
+    assert gate.checks("error")["suite:training"]["detail"].endswith(
+        "suite 'training' appears in 2 rows (row 1 (line 2), row 4 (line 5)); expected exactly one"
+    )
 
 
 @pytest.mark.parametrize("rel", [MODELS, MORRIS, VERDICTS, SUMMARY])
@@ -141,21 +161,54 @@ def test_a_misspelt_gate_key_cannot_be_evaluated(tree, run_gate):
 
 # ---------------------------------------------------------------- validate: declared types, unreadable files
 
+
 def test_a_text_column_empty_in_every_row_is_text_not_nan(healthy, tree):
     """Small ImageNet runs: every model loads (``reason`` empty) and no method has a white-box
     reference (``reference`` empty); pandas alone reads both as all-NaN float columns."""
     from shortcut_audit.imagenet.pipeline import COLUMNS
     from shortcut_audit.validation.suites import run_suite
 
-    models = pd.DataFrame([{"model": m, "status": "loaded", "reason": "", "source": "package", "weights_path": "",
-                            "input_size": 64, "n_params": 1000, "is_reference": i == 0, "n_images": 1,
-                            "target_kind": "predicted", "top1_accuracy": -1.0, "mean_target_probability": 0.3,
-                            "forwards": 500, "seconds": 2.0, "forward_seconds": 1.0}
-                           for i, m in enumerate(("efficientnet_lite0", "efficientnet_lite1"))], columns=COLUMNS["models"])
-    fidelity = pd.DataFrame([{"model": "efficientnet_lite0", "method": m, "image_id": "chelsea", "target": 285,
-                              "metric": "deletion_auc", "value": 0.2, "direction": "lower", "forwards": 80.0,
-                              "explain_seconds": 0.5, "reference": ""} for m in ("sobol", "rise")],
-                            columns=COLUMNS["fidelity"])
+    models = pd.DataFrame(
+        [
+            {
+                "model": m,
+                "status": "loaded",
+                "reason": "",
+                "source": "package",
+                "weights_path": "",
+                "input_size": 64,
+                "n_params": 1000,
+                "is_reference": i == 0,
+                "n_images": 1,
+                "target_kind": "predicted",
+                "top1_accuracy": -1.0,
+                "mean_target_probability": 0.3,
+                "forwards": 500,
+                "seconds": 2.0,
+                "forward_seconds": 1.0,
+            }
+            for i, m in enumerate(("efficientnet_lite0", "efficientnet_lite1"))
+        ],
+        columns=COLUMNS["models"],
+    )
+    fidelity = pd.DataFrame(
+        [
+            {
+                "model": "efficientnet_lite0",
+                "method": m,
+                "image_id": "chelsea",
+                "target": 285,
+                "metric": "deletion_auc",
+                "value": 0.2,
+                "direction": "lower",
+                "forwards": 80.0,
+                "explain_seconds": 0.5,
+                "reference": "",
+            }
+            for m in ("sobol", "rise")
+        ],
+        columns=COLUMNS["fidelity"],
+    )
     _write(tree, "data/imagenet/models.csv", models)
     _write(tree, "data/imagenet/fidelity.csv", fidelity)
     assert pd.read_csv(tree / "data/imagenet/models.csv")["reason"].isna().all()
@@ -177,9 +230,14 @@ def test_a_half_written_temporary_folder_is_not_validated(healthy, tree):
     assert outcomes["attribution_maps"].document["tables"][0]["rows"] == 8  # the 8 real models, not 9
 
 
-@pytest.mark.parametrize("rel, suite", [("data/audit/p0.5/mlp/seed0/maps.npz", "attribution_maps"),
-                                        ("data/imagenet/maps.npz", "imagenet"),
-                                        ("data/mnist/test_labels.npy", "mnist")])
+@pytest.mark.parametrize(
+    "rel, suite",
+    [
+        ("data/audit/p0.5/mlp/seed0/maps.npz", "attribution_maps"),
+        ("data/imagenet/maps.npz", "imagenet"),
+        ("data/mnist/test_labels.npy", "mnist"),
+    ],
+)
 def test_a_truncated_array_file_is_a_clear_error_not_a_traceback(tree, monkeypatch, capsys, rel, suite):
     path = tree / rel
     path.write_bytes(path.read_bytes()[:60])

@@ -1,13 +1,14 @@
 """The release gate: pass on a healthy p = 0.1 candidate, fail on p = 0.99, exit 2 when it cannot evaluate."""
+
 from __future__ import annotations
 
 import json
 
 import pandas as pd
 import pytest
+import shortcut_audit_validation_fixtures as fx
 import yaml
 
-import shortcut_audit_validation_fixtures as fx
 from shortcut_audit import cli
 from shortcut_audit.config import ParamError
 from shortcut_audit.validation.gate import GateSettings, bound_check, format_summary, gate_document, headline_metrics
@@ -21,8 +22,15 @@ def _set_gate(root, **values) -> None:
 
 def test_healthy_tree_passes_with_the_unbiased_candidate(healthy, tree, run_gate):
     assert {o.suite: o.status for o in healthy.outcomes} == {
-        "mnist": "passed", "biased_mnist": "passed", "training": "passed", "sensitivity": "passed",
-        "attribution_maps": "passed", "imagenet": "passed", "watermark": "skipped", "findings": "passed"}
+        "mnist": "passed",
+        "biased_mnist": "passed",
+        "training": "passed",
+        "sensitivity": "passed",
+        "attribution_maps": "passed",
+        "imagenet": "passed",
+        "watermark": "skipped",
+        "findings": "passed",
+    }
     gate = run_gate(tree)
     assert gate.code == 0
     assert gate.document["status"] == "pass" and gate.document["exit_code"] == 0
@@ -55,8 +63,15 @@ def test_exit_zero_records_the_failure_but_exits_zero(tree, run_gate):
     assert gate.document["status"] == "fail" and gate.document["exit_code"] == 1
 
 
-@pytest.mark.parametrize("missing", ["data/validation/summary.csv", "data/train_summary/models.csv",
-                                     "data/audit_summary/morris.csv", "data/audit_summary/verdicts.csv"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "data/validation/summary.csv",
+        "data/train_summary/models.csv",
+        "data/audit_summary/morris.csv",
+        "data/audit_summary/verdicts.csv",
+    ],
+)
 def test_missing_input_cannot_be_evaluated(tree, run_gate, missing):
     (tree / missing).unlink()
     gate = run_gate(tree)
@@ -76,9 +91,16 @@ def test_suite_absent_from_the_summary_or_in_error_cannot_be_evaluated(tree, run
     summary = pd.read_csv(path, keep_default_na=False)
     summary[summary["suite"] != "training"].to_csv(path, index=False)
     gate = run_gate(tree)
-    assert gate.code == 2 and gate.checks("error")["suite:training"]["detail"] == "suite missing from the validation summary"
+    assert (
+        gate.code == 2
+        and gate.checks("error")["suite:training"]["detail"] == "suite missing from the validation summary"
+    )
 
-    summary.loc[summary["suite"] == "findings", ["status", "success", "reason"]] = ["error", False, "verdicts.csv missing"]
+    summary.loc[summary["suite"] == "findings", ["status", "success", "reason"]] = [
+        "error",
+        False,
+        "verdicts.csv missing",
+    ]
     summary.to_csv(path, index=False)
     gate = run_gate(tree)
     assert gate.code == 2 and "verdicts.csv missing" in gate.stderr
@@ -94,7 +116,11 @@ def test_skipped_suite_does_not_block_but_is_reported(tree, run_gate):
     path = tree / "data/validation/summary.csv"
     summary = pd.read_csv(path, keep_default_na=False)
     summary.loc[summary["suite"] == "imagenet", ["status", "success", "evaluated", "reason"]] = [
-        "skipped", False, 0, "data/imagenet is absent"]
+        "skipped",
+        False,
+        0,
+        "data/imagenet is absent",
+    ]
     summary.to_csv(path, index=False)
     gate = run_gate(tree)
     assert gate.code == 0
@@ -105,7 +131,11 @@ def test_failing_suite_only_warns_when_not_all_suites_are_required(tree, run_gat
     path = tree / "data/validation/summary.csv"
     summary = pd.read_csv(path, keep_default_na=False)
     summary.loc[summary["suite"] == "findings", ["status", "success", "failed", "failed_expectations"]] = [
-        "failed", False, 1, "reliance: spurious reliance does not fall as p rises (tolerance 0.1)"]
+        "failed",
+        False,
+        1,
+        "reliance: spurious reliance does not fall as p rises (tolerance 0.1)",
+    ]
     summary.to_csv(path, index=False)
     assert run_gate(tree).code == 1
     _set_gate(tree, require_all_suites=False)
@@ -113,13 +143,16 @@ def test_failing_suite_only_warns_when_not_all_suites_are_required(tree, run_gat
     assert gate.code == 0 and "suite:findings" in gate.checks("warn")
 
 
-@pytest.mark.parametrize("key, value", [
-    ("min_unbiased_accuracy", 1.5),
-    ("max_aligned_conflicting_gap", "big"),
-    ("require_all_suites", "yes"),
-    ("candidates", []),
-    ("morris_output", "logits"),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("min_unbiased_accuracy", 1.5),
+        ("max_aligned_conflicting_gap", "big"),
+        ("require_all_suites", "yes"),
+        ("candidates", []),
+        ("morris_output", "logits"),
+    ],
+)
 def test_invalid_gate_params_exit_2_naming_the_key(tree, run_gate, key, value):
     _set_gate(tree, **{key: value})
     gate = run_gate(tree)
@@ -140,7 +173,9 @@ def test_invalid_candidate_factor_seed_and_policy_are_named():
         GateSettings.from_params(params)
     params["gate"]["max_mu_star_share"] = {}
     params["gate"]["forbidden_reliance"] = ["bg_colour"]
-    with pytest.raises(ParamError, match=r"gate\.forbidden_reliance: unknown factor 'bg_colour' \(did you mean 'bg_color'"):
+    with pytest.raises(
+        ParamError, match=r"gate\.forbidden_reliance: unknown factor 'bg_colour' \(did you mean 'bg_color'"
+    ):
         GateSettings.from_params(params)
     params["gate"]["forbidden_reliance"] = ["bg_color"]
     params["gate"]["inconclusive"] = "ignore"
@@ -200,7 +235,8 @@ def test_metrics_file_is_the_small_headline(tree, monkeypatch):
     monkeypatch.chdir(tree)
     assert cli.main(["gate", "--output", "out/gate.json", "--metrics", "out/gate_metrics.json"]) == 0
     assert json.loads((tree / "out/gate_metrics.json").read_text()) == {
-        "status": "pass", "checks": {"fail": 0, "error": 0}}
+        "status": "pass",
+        "checks": {"fail": 0, "error": 0},
+    }
     checks = [bound_check("a", 0.1, 0.5, upper=False), bound_check("b", 0.9, 0.5, upper=False)]
-    assert headline_metrics(gate_document(checks)) == {
-        "status": "fail", "checks": {"fail": 1, "error": 0}}
+    assert headline_metrics(gate_document(checks)) == {"status": "fail", "checks": {"fail": 1, "error": 0}}

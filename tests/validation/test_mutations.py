@@ -1,15 +1,16 @@
 """Corrupt one artefact at a time: its suite must fail naming the check, and the gate must exit 1."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
-import yaml
 import pytest
+import yaml
 
 from shortcut_audit.validation.suites import run_suite, write_outcomes
 
@@ -31,7 +32,9 @@ def _set_morris(column: str, value: float) -> Callable[[Path], None]:
         def edit(frame):
             frame.loc[_rows(frame, "p0.5", "mlp") & (frame["factor"] == "position"), column] = value
             return frame
+
         _edit_csv(data / "audit_summary" / "morris.csv", edit)
+
     return apply
 
 
@@ -39,6 +42,7 @@ def first_above_total(data: Path) -> None:
     def edit(frame):
         frame.loc[3, "S1"] = frame.loc[3, "ST"] + 0.2
         return frame
+
     _edit_csv(data / "imagenet" / "sobol.csv", edit)
 
 
@@ -50,11 +54,13 @@ def unknown_factor_value(data: Path) -> None:
     def edit(frame):
         frame.loc[0, "bg_color"] = 12
         return frame
+
     _edit_parquet(data / "biased_mnist" / "p0.5" / "train.parquet", edit)
 
 
 def shuffled_labels(data: Path) -> None:
     """Permute the labels and keep the table self-consistent: only the correlation is wrong."""
+
     def edit(frame):
         frame["label"] = np.random.default_rng(1).permutation(frame["label"].to_numpy())
         labels = frame["label"].to_numpy()
@@ -62,6 +68,7 @@ def shuffled_labels(data: Path) -> None:
             linked = labels % 9 if factor == "position" else labels
             frame[f"{factor}_aligned"] = frame[factor].to_numpy() == linked
         return frame
+
     _edit_parquet(data / "biased_mnist" / "p0.99" / "train.parquet", edit)
 
 
@@ -73,6 +80,7 @@ def accuracy_out_of_range(data: Path) -> None:
     def edit(frame):
         frame.loc[_rows(frame, "p0.5", "simple_cnn"), "unbiased_acc"] = 1.2
         return frame
+
     _edit_csv(data / "train_summary" / "models.csv", edit)
 
 
@@ -99,10 +107,12 @@ def truncated_mnist_labels(data: Path) -> None:
 
 def total_drop_falls(data: Path) -> None:
     """The p = 0.99 simple_cnn suddenly loses almost nothing when every factor is re-drawn."""
+
     def edit(frame):
         rows = _rows(frame, "p0.99", "simple_cnn")
         frame.loc[rows, ["total_drop", "total_ci_low", "total_ci_high"]] = [0.02, 0.0, 0.05]
         return frame
+
     _edit_csv(data / "audit_summary" / "models.csv", edit)
 
 
@@ -111,6 +121,7 @@ def unbiased_model_uses_colour(data: Path) -> None:
         rows = _rows(frame, "p0.1", "mlp") & (frame["factor"] == "bg_color")
         frame.loc[rows, ["state", "drop", "ci_low", "ci_high"]] = ["relied_on", 0.4, 0.35, 0.45]
         return frame
+
     _edit_csv(data / "audit_summary" / "verdicts.csv", edit)
 
 
@@ -119,6 +130,7 @@ def background_model_uses_position(data: Path) -> None:
         rows = _rows(frame, "bg_color-p0.9", "mlp") & (frame["factor"] == "position")
         frame.loc[rows, ["state", "drop", "ci_low", "ci_high"]] = ["inconclusive", 0.1, 0.06, 0.14]
         return frame
+
     _edit_csv(data / "audit_summary" / "verdicts.csv", edit)
 
 
@@ -134,6 +146,7 @@ def order_check_fails(data: Path) -> None:
         rows = _rows(frame, "p0.99", "mlp") & (frame["sampling"] == "global")
         frame.loc[rows, ["area", "ci_low", "ci_high", "holds"]] = [-0.2, -0.3, -0.1, False]
         return frame
+
     _edit_csv(data / "audit_summary" / "order_check.csv", edit)
 
 
@@ -152,22 +165,42 @@ MUTATIONS = [
     Mutation("first_order_above_total", first_above_total, "sensitivity", "imagenet.sobol: S1 <= ST + 0.05"),
     Mutation("wrong_row_count", drop_validation_rows, "biased_mnist", "split_sizes: row count per split as in params"),
     Mutation("unknown_factor_value", unknown_factor_value, "biased_mnist", f"rows: bg_color in {list(range(10))}"),
-    Mutation("shuffled_labels", shuffled_labels, "biased_mnist",
-             "linked_rates: linked rate within tolerance of its expected value"),
+    Mutation(
+        "shuffled_labels",
+        shuffled_labels,
+        "biased_mnist",
+        "linked_rates: linked rate within tolerance of its expected value",
+    ),
     Mutation("missing_model", missing_model, "training", "sweep: every model of the sweep is present"),
     Mutation("accuracy_out_of_range", accuracy_out_of_range, "training", "models: unbiased_acc in [0, 1]"),
     Mutation("infinite_map", infinite_map, "attribution_maps", "maps: maps finite"),
     Mutation("wrong_map_shape", wrong_map_shape, "attribution_maps", "maps: maps_dim1 == 28"),
     Mutation("truncated_mnist_labels", truncated_mnist_labels, "mnist", "arrays: one label per image"),
-    Mutation("total_drop_falls_with_p", total_drop_falls, "findings",
-             "total_drop: the total drop does not fall as p rises (beyond both intervals)"),
-    Mutation("unbiased_model_uses_colour", unbiased_model_uses_colour, "findings",
-             "unbiased: p = 0.1 models rely on no factor"),
-    Mutation("background_model_uses_position", background_model_uses_position, "findings",
-             "background_only: background-only models rely on the background only"),
+    Mutation(
+        "total_drop_falls_with_p",
+        total_drop_falls,
+        "findings",
+        "total_drop: the total drop does not fall as p rises (beyond both intervals)",
+    ),
+    Mutation(
+        "unbiased_model_uses_colour",
+        unbiased_model_uses_colour,
+        "findings",
+        "unbiased: p = 0.1 models rely on no factor",
+    ),
+    Mutation(
+        "background_model_uses_position",
+        background_model_uses_position,
+        "findings",
+        "background_only: background-only models rely on the background only",
+    ),
     Mutation("screen_is_poor", screen_is_poor, "findings", "screen: Morris AUROC >= 0.85"),
-    Mutation("order_check_fails", order_check_fails, "findings",
-             "order_check: re-drawing in mu* order loses accuracy at least as fast"),
+    Mutation(
+        "order_check_fails",
+        order_check_fails,
+        "findings",
+        "order_check: re-drawing in mu* order loses accuracy at least as fast",
+    ),
 ]
 
 
@@ -199,7 +232,14 @@ def test_mutation_fails_its_suite_and_the_gate(mutation, healthy, tree, run_gate
 
 def test_at_least_eight_distinct_mutations_over_every_artefact_kind():
     assert len({m.check for m in MUTATIONS}) >= 8
-    assert {m.suite for m in MUTATIONS} >= {"mnist", "biased_mnist", "training", "sensitivity", "attribution_maps", "findings"}
+    assert {m.suite for m in MUTATIONS} >= {
+        "mnist",
+        "biased_mnist",
+        "training",
+        "sensitivity",
+        "attribution_maps",
+        "findings",
+    }
 
 
 def test_an_advisory_suite_warns_without_blocking(healthy, tree, run_gate):

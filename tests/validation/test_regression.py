@@ -1,4 +1,5 @@
 """Regression gate against a git revision, read through DVC in a temporary git + DVC repository."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """Suites on the healthy tree, skipped and missing inputs, the validate command and derived tables."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import shortcut_audit_validation_fixtures as fx
+
 from shortcut_audit import cli
 from shortcut_audit.config import ParamError
 from shortcut_audit.data.biased_mnist import DatasetSpec, parse_dataset_id
@@ -38,7 +39,9 @@ def test_results_hold_every_expectation_and_the_summary(healthy):
     assert set(tables) == {"rows", "split_sizes", "linked_rates", "label_shares"}
     descriptions = [r["expectation_config"]["description"] for r in tables["linked_rates"]["results"]]
     assert descriptions == ["linked_rates: linked rate within tolerance of its expected value"]
-    assert document["statistics"]["evaluated_expectations"] == summary.set_index("suite").loc["biased_mnist", "evaluated"]
+    assert (
+        document["statistics"]["evaluated_expectations"] == summary.set_index("suite").loc["biased_mnist", "evaluated"]
+    )
 
 
 def test_unexpected_examples_name_the_offending_rows(healthy, tree):
@@ -47,8 +50,12 @@ def test_unexpected_examples_name_the_offending_rows(healthy, tree):
     frame.loc[[0, 1], "position"] = 9
     frame.to_parquet(path, index=False)
     outcome = run_suites(tree / "data", healthy.settings, ["biased_mnist"])[0]
-    result = next(r for t in outcome.document["tables"] for r in t["results"]
-                  if r["expectation_config"]["description"].startswith("rows: position in"))
+    result = next(
+        r
+        for t in outcome.document["tables"]
+        for r in t["results"]
+        if r["expectation_config"]["description"].startswith("rows: position in")
+    )
     assert result["result"]["unexpected_count"] == 2
     assert {e["key"] for e in result["result"]["partial_unexpected_index_list"]} == {"p0.5/train"}
 
@@ -97,14 +104,17 @@ def test_validate_rejects_bad_params_before_any_work(tree, monkeypatch, capsys):
     assert "validation.tolerance" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("section, key, value", [
-    ("validation", "label_share", [0.2, 0.1]),
-    ("validation", "min_morris_auroc", 1.5),
-    ("validation", "linked_rate_z", -1),
-    ("biased_mnist", "datasets", ["q0.5"]),
-    ("biased_mnist", "biased_factors", ["texture"]),
-    ("train", "architectures", []),
-])
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("validation", "label_share", [0.2, 0.1]),
+        ("validation", "min_morris_auroc", 1.5),
+        ("validation", "linked_rate_z", -1),
+        ("biased_mnist", "datasets", ["q0.5"]),
+        ("biased_mnist", "biased_factors", ["texture"]),
+        ("train", "architectures", []),
+    ],
+)
 def test_settings_name_the_bad_key(section, key, value):
     params = fx.params()
     params[section][key] = value
@@ -139,10 +149,20 @@ def test_linked_values_agree_with_the_data_module():
 
 def test_total_drop_steps_fall_only_beyond_both_intervals():
     specs = {d: parse_dataset_id(d) for d in ("p0.1", "p0.5", "p0.9", "bg_color-p0.9")}
-    models = pd.DataFrame([
-        {"dataset_id": d, "p": specs[d].p, "arch": "cnn", "seed": 0, "total_drop": t, "total_ci_low": t - 0.05,
-         "total_ci_high": t + 0.05}
-        for d, t in (("p0.1", 0.05), ("p0.5", 0.40), ("p0.9", 0.32), ("bg_color-p0.9", 0.0))])
+    models = pd.DataFrame(
+        [
+            {
+                "dataset_id": d,
+                "p": specs[d].p,
+                "arch": "cnn",
+                "seed": 0,
+                "total_drop": t,
+                "total_ci_low": t - 0.05,
+                "total_ci_high": t + 0.05,
+            }
+            for d, t in (("p0.1", 0.05), ("p0.5", 0.40), ("p0.9", 0.32), ("bg_color-p0.9", 0.0))
+        ]
+    )
     steps = total_drop_steps(models, specs).set_index("key")["fall_beyond_ci"]
     assert list(steps.index) == ["cnn/seed0: p0.1 -> p0.5", "cnn/seed0: p0.5 -> p0.9"]  # partial-bias sets left out
     assert steps["cnn/seed0: p0.1 -> p0.5"] == pytest.approx(0.0 - 0.45)
@@ -152,4 +172,6 @@ def test_total_drop_steps_fall_only_beyond_both_intervals():
 
 
 def test_json_safe_replaces_non_finite_numbers():
-    assert json_safe({"a": [math.nan, math.inf, -math.inf, 1.0, np.float32(2.0)]}) == {"a": ["nan", "inf", "-inf", 1.0, 2.0]}
+    assert json_safe({"a": [math.nan, math.inf, -math.inf, 1.0, np.float32(2.0)]}) == {
+        "a": ["nan", "inf", "-inf", 1.0, 2.0]
+    }

@@ -1,4 +1,5 @@
 """The watermark audit's gate checks (fail closed) and its GX suite."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,27 +18,62 @@ from shortcut_audit.validation.gx import validate_tables
 from shortcut_audit.validation.inputs import MissingInput, SuiteSkipped
 from shortcut_audit.validation.watermark_checks import ImagenetGateSettings, imagenet_gate_checks, watermark_suite
 
-GATE = {"candidates": ["lite0"], "max_carton_gap": 0.05, "max_top1_change_rate": 0.2,
-        "forbid_watermark_reliance": True, "inconclusive": "fail"}
+GATE = {
+    "candidates": ["lite0"],
+    "max_carton_gap": 0.05,
+    "max_top1_change_rate": 0.2,
+    "forbid_watermark_reliance": True,
+    "inconclusive": "fail",
+}
 
 
 def _settings(**overrides) -> ImagenetGateSettings:
     return ImagenetGateSettings.from_params({"gate": {"imagenet": {**GATE, **overrides}}})
 
 
-def _write(root: Path, gap=0.01, rate=0.1, state="not_relied_on", drop=0.02, low=0.0, high=0.05,
-           extra_effects: list | None = None, extra_verdicts: list | None = None) -> Path:
+def _write(
+    root: Path,
+    gap=0.01,
+    rate=0.1,
+    state="not_relied_on",
+    drop=0.02,
+    low=0.0,
+    high=0.05,
+    extra_effects: list | None = None,
+    extra_verdicts: list | None = None,
+) -> Path:
     folder = root / "data" / "watermark"
     folder.mkdir(parents=True, exist_ok=True)
-    effects = [{"model": "lite0", "statistic": "carton_gap", "value": gap, "ci_low": gap - 0.01, "ci_high": gap + 0.01},
-               {"model": "lite0", "statistic": "top1_change_rate", "value": rate, "ci_low": 0.0, "ci_high": rate + 0.1}]
-    verdicts = [{"model": "lite0", "factor": "watermark", "state": state, "drop": drop, "ci_low": low,
-                 "ci_high": high, "threshold": 0.1}]
+    effects = [
+        {"model": "lite0", "statistic": "carton_gap", "value": gap, "ci_low": gap - 0.01, "ci_high": gap + 0.01},
+        {"model": "lite0", "statistic": "top1_change_rate", "value": rate, "ci_low": 0.0, "ci_high": rate + 0.1},
+    ]
+    verdicts = [
+        {
+            "model": "lite0",
+            "factor": "watermark",
+            "state": state,
+            "drop": drop,
+            "ci_low": low,
+            "ci_high": high,
+            "threshold": 0.1,
+        }
+    ]
     effects_defaults = {"target_kind": "predicted", "n_images": 6}
-    verdict_defaults = {"target_kind": "predicted", "statistic": "top1_change_rate", "first_round_state": state,
-                        "n_items": 6, "repetitions": 1, "rounds": 1, "n_pool": 6, "n_correct": 6}
-    for name, rows, defaults in (("effects", effects + (extra_effects or []), effects_defaults),
-                                 ("verdicts", verdicts + (extra_verdicts or []), verdict_defaults)):
+    verdict_defaults = {
+        "target_kind": "predicted",
+        "statistic": "top1_change_rate",
+        "first_round_state": state,
+        "n_items": 6,
+        "repetitions": 1,
+        "rounds": 1,
+        "n_pool": 6,
+        "n_correct": 6,
+    }
+    for name, rows, defaults in (
+        ("effects", effects + (extra_effects or []), effects_defaults),
+        ("verdicts", verdicts + (extra_verdicts or []), verdict_defaults),
+    ):
         frame = pd.DataFrame([{**defaults, **row} for row in rows])[schema.table(f"watermark/{name}").names]
         frame.to_csv(folder / f"{name}.csv", index=False)  # not schema.write: the tests write NaNs on purpose
     return root
@@ -54,8 +90,11 @@ def test_a_candidate_within_every_threshold_passes(tmp_path):
 
 
 def test_reliance_a_large_gap_or_change_rate_fails(tmp_path):
-    checks = _by_name(imagenet_gate_checks(_settings(), _write(tmp_path, gap=0.3, rate=0.6, state="relied_on",
-                                                                     drop=0.6, low=0.4, high=0.8)))
+    checks = _by_name(
+        imagenet_gate_checks(
+            _settings(), _write(tmp_path, gap=0.3, rate=0.6, state="relied_on", drop=0.6, low=0.4, high=0.8)
+        )
+    )
     assert checks["lite0: carton_gap"].status == "fail"
     assert checks["lite0: top1_change_rate"].status == "fail"
     assert checks["lite0: relies on the watermark"].status == "fail"
@@ -64,8 +103,9 @@ def test_reliance_a_large_gap_or_change_rate_fails(tmp_path):
 
 @pytest.mark.parametrize("policy", ["fail", "warn"])
 def test_an_inconclusive_verdict_follows_the_policy(tmp_path, policy):
-    checks = imagenet_gate_checks(_settings(inconclusive=policy),
-                                  _write(tmp_path, state="inconclusive", drop=0.1, low=0.0, high=0.3))
+    checks = imagenet_gate_checks(
+        _settings(inconclusive=policy), _write(tmp_path, state="inconclusive", drop=0.1, low=0.0, high=0.3)
+    )
     assert _by_name(checks)["lite0: relies on the watermark"].status == policy
 
 
@@ -74,16 +114,42 @@ def test_reliance_is_not_checked_when_allowed(tmp_path):
     assert [c.name for c in checks] == ["lite0: carton_gap", "lite0: top1_change_rate"]
 
 
-@pytest.mark.parametrize("case, kwargs, name, match", [
-    ("nan", {"gap": float("nan")}, "lite0: carton_gap", "not a finite number"),
-    ("duplicate", {"extra_effects": [{"model": "lite0", "statistic": "top1_change_rate", "value": 0.0,
-                                      "ci_low": 0.0, "ci_high": 0.0}]}, "lite0: top1_change_rate", "2 rows"),
-    ("unknown state", {"state": "maybe"}, "lite0: relies on the watermark", "unknown verdict state"),
-    ("nan interval", {"low": float("nan")}, "lite0: relies on the watermark", "not a finite number"),
-    ("duplicate verdict", {"extra_verdicts": [{"model": "lite0", "factor": "watermark", "state": "relied_on",
-                                               "drop": 1, "ci_low": 1, "ci_high": 1, "threshold": 0.1}]},
-     "lite0: relies on the watermark", "2 rows"),
-])
+@pytest.mark.parametrize(
+    "case, kwargs, name, match",
+    [
+        ("nan", {"gap": float("nan")}, "lite0: carton_gap", "not a finite number"),
+        (
+            "duplicate",
+            {
+                "extra_effects": [
+                    {"model": "lite0", "statistic": "top1_change_rate", "value": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+                ]
+            },
+            "lite0: top1_change_rate",
+            "2 rows",
+        ),
+        ("unknown state", {"state": "maybe"}, "lite0: relies on the watermark", "unknown verdict state"),
+        ("nan interval", {"low": float("nan")}, "lite0: relies on the watermark", "not a finite number"),
+        (
+            "duplicate verdict",
+            {
+                "extra_verdicts": [
+                    {
+                        "model": "lite0",
+                        "factor": "watermark",
+                        "state": "relied_on",
+                        "drop": 1,
+                        "ci_low": 1,
+                        "ci_high": 1,
+                        "threshold": 0.1,
+                    }
+                ]
+            },
+            "lite0: relies on the watermark",
+            "2 rows",
+        ),
+    ],
+)
 def test_bad_values_are_errors_never_passes(tmp_path, case, kwargs, name, match):
     checks = _by_name(imagenet_gate_checks(_settings(), _write(tmp_path, **kwargs)))
     assert checks[name].status == "error" and match in checks[name].detail, case
@@ -98,8 +164,10 @@ def test_a_candidate_without_rows_or_inputs_is_an_error(tmp_path):
     assert len(empty) == 1 and empty[0].status == "error" and "audit_watermark" in empty[0].detail
 
 
-@pytest.mark.parametrize("key, value", [("max_carton_gap", 1.5), ("inconclusive", "ignore"), ("candidates", []),
-                                        ("forbid_watermark_reliance", "yes")])
+@pytest.mark.parametrize(
+    "key, value",
+    [("max_carton_gap", 1.5), ("inconclusive", "ignore"), ("candidates", []), ("forbid_watermark_reliance", "yes")],
+)
 def test_bad_gate_settings_name_their_key(key, value):
     with pytest.raises(ParamError, match=f"gate.imagenet.{key}"):
         ImagenetGateSettings.from_params({"gate": {"imagenet": {**GATE, key: value}}})
@@ -117,7 +185,8 @@ def test_no_imagenet_section_means_no_imagenet_gate():
 # --------------------------------------------------------------------------- GX suite
 
 _spec = importlib.util.spec_from_file_location(
-    "watermark_synthetic", Path(__file__).resolve().parents[1] / "watermark" / "synthetic.py")
+    "watermark_synthetic", Path(__file__).resolve().parents[1] / "watermark" / "synthetic.py"
+)
 synthetic = sys.modules.get("watermark_synthetic") or importlib.util.module_from_spec(_spec)
 if "watermark_synthetic" not in sys.modules:
     sys.modules["watermark_synthetic"] = synthetic
@@ -152,13 +221,16 @@ def test_the_suite_passes_on_a_real_run(watermark_tree):
     assert result.success, result.failed_checks
 
 
-@pytest.mark.parametrize("table, change, failed", [
-    ("verdicts", lambda f: f.assign(state="relied_on", ci_low=0.0), "verdicts: state follows the interval"),
-    ("explainer_summary", lambda f: f.assign(mask_share=f["mask_share"] + 2), "explainer_summary: mask_share in"),
-    ("effects", lambda f: f.assign(ci_high=f["value"] - 0.5), "effects: value <= ci_high"),
-    ("morris", lambda f: f.assign(mu=f["mu_star"] + 1), "morris: |mu| <= mu*"),
-    ("effects", lambda f: f.assign(value=np.nan), "effects: value not NaN"),
-])
+@pytest.mark.parametrize(
+    "table, change, failed",
+    [
+        ("verdicts", lambda f: f.assign(state="relied_on", ci_low=0.0), "verdicts: state follows the interval"),
+        ("explainer_summary", lambda f: f.assign(mask_share=f["mask_share"] + 2), "explainer_summary: mask_share in"),
+        ("effects", lambda f: f.assign(ci_high=f["value"] - 0.5), "effects: value <= ci_high"),
+        ("morris", lambda f: f.assign(mu=f["mu_star"] + 1), "morris: |mu| <= mu*"),
+        ("effects", lambda f: f.assign(value=np.nan), "effects: value not NaN"),
+    ],
+)
 def test_the_suite_names_what_breaks(watermark_tree, tmp_path, table, change, failed):
     data = _copy(watermark_tree, tmp_path)
     path = data / "watermark" / f"{table}.csv"

@@ -1,4 +1,5 @@
 """The documented CI workflow parses and runs the steps it promises, in order."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,10 +30,15 @@ def test_workflow_steps_in_order():
     index = {
         "checkout": next(i for i, u in enumerate(uses) if u.startswith("actions/checkout@")),
         "python": next(i for i, u in enumerate(uses) if u.startswith("actions/setup-python@")),
-        "cache": next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/cache@")
-                      and s["with"]["path"] == ".dvc/cache"),
+        "cache": next(
+            i
+            for i, s in enumerate(steps)
+            if s.get("uses", "").startswith("actions/cache@") and s["with"]["path"] == ".dvc/cache"
+        ),
         "repro": next(i for i, r in enumerate(runs) if "make repro" in r),
-        "gate": next(i for i, r in enumerate(runs) if r.strip() == ".venv/bin/shortcut-audit gate --output reports/gate.json"),
+        "gate": next(
+            i for i, r in enumerate(runs) if r.strip() == ".venv/bin/shortcut-audit gate --output reports/gate.json"
+        ),
         "upload": next(i for i, u in enumerate(uses) if u.startswith("actions/upload-artifact@")),
     }
     assert list(index.values()) == sorted(index.values())

@@ -1,4 +1,5 @@
 """Fixtures of the watermark-audit tests; the known-answer classifiers live in ``synthetic.py``."""
+
 from __future__ import annotations
 
 import importlib.util

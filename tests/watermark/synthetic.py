@@ -6,6 +6,7 @@ constant logit (the "object"), the carton logit (478) is ``gain * (b - offset)``
 text's own pixels switches to carton when the (white) watermark brightens them; a model
 that reads rows far below the text never sees it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -67,13 +68,13 @@ def blind_reader(images: torch.Tensor) -> BrightnessReader:
     """Reads the bottom tenth of the rows, far below the text (which ends above 0.6 H)."""
     size = images.shape[-1]
     weights = torch.zeros(size, size)
-    weights[-max(1, size // 10):] = 1.0
+    weights[-max(1, size // 10) :] = 1.0
     probe = BrightnessReader(weights, 0.0, 0.0)
     rival = GAIN * float(probe.brightness(images).max()) + 1.0
     return BrightnessReader(weights, 0.0, rival)
 
 
-TINY_MODULE = '''
+TINY_MODULE = """
 import torch
 from torch import nn
 
@@ -82,18 +83,29 @@ def build():
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 1000))
-'''
+"""
 TINY_MODEL = "tiny_watermark_net:build"
 
 
 def tiny_params(**watermark) -> dict:
     """A fast watermark section: a random conv net on two sample photos at 48 px, small budgets."""
     section = {
-        "models": [TINY_MODEL], "max_images": 2, "input_size": 48, "batch_size": 16, "n_bootstrap": 200,
-        "verdict": {"n_images": 4}, "morris": {"n_trajectories": 2},
-        "explain": {"models": [TINY_MODEL], "forwards": 40, "methods": ["sobol", "rise", "occlusion"],
-                    "white_box": ["gradient", "gradcam"], "sobol": {"grid_size": 3}, "rise": {"grid_size": 4},
-                    "ensembles": {"normalisations": ["z"], "aggregations": ["mean", "ucb"]}},
+        "models": [TINY_MODEL],
+        "max_images": 2,
+        "input_size": 48,
+        "batch_size": 16,
+        "n_bootstrap": 200,
+        "verdict": {"n_images": 4},
+        "morris": {"n_trajectories": 2},
+        "explain": {
+            "models": [TINY_MODEL],
+            "forwards": 40,
+            "methods": ["sobol", "rise", "occlusion"],
+            "white_box": ["gradient", "gradcam"],
+            "sobol": {"grid_size": 3},
+            "rise": {"grid_size": 4},
+            "ensembles": {"normalisations": ["z"], "aggregations": ["mean", "ucb"]},
+        },
     }
     section.update(watermark)
     return {"seed": 0, "device": "cpu", "watermark": section}

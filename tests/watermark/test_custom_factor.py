@@ -1,4 +1,5 @@
 """A factor defined in a test (a coloured border) runs through factor Morris, interventions and verdicts."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,9 @@ class CornerRedness(nn.Module):
 
 @pytest.fixture()
 def border():
-    return image_factor("red_border", red_border, levels=["none", "red"], intervention=["red"],
-                        description="a red frame")
+    return image_factor(
+        "red_border", red_border, levels=["none", "red"], intervention=["red"], description="a red frame"
+    )
 
 
 def _photos(n: int) -> torch.Tensor:
@@ -57,21 +59,31 @@ def test_the_border_runs_through_morris_interventions_and_verdicts(border):
     labels = reader.predict(images)
     assert (labels == 0).all()
     factors = ("red_border", "watermark_opacity", "watermark_y", "watermark_text")
-    morris = aspect_morris(reader, images, labels, (WATERMARK, border), factors, n_trajectories=4, levels=4,
-                           seed=0, n_resamples=100)
+    morris = aspect_morris(
+        reader, images, labels, (WATERMARK, border), factors, n_trajectories=4, levels=4, seed=0, n_resamples=100
+    )
     true_class = morris[morris["output"] == "true_class_prob"].set_index("factor")
     assert true_class.at["red_border", "mu_star"] > 0.9  # the border flips every image
     assert (true_class.loc[list(factors[1:]), "mu_star"] == 0.0).all()
 
     scene = image_scene(images, labels, (WATERMARK, border))
-    result = run_interventions(reader, scene, ["red_border", "watermark"], Budget(12, 1), threshold=0.1,
-                               n_resamples=200)
+    result = run_interventions(
+        reader, scene, ["red_border", "watermark"], Budget(12, 1), threshold=0.1, n_resamples=200
+    )
     states = dict(zip(result.shapley_drop["factor"], result.shapley_drop["state"]))
     assert states == {"red_border": "relied_on", "watermark": "not_relied_on"}
 
-    border_only = {name: frame[frame["factor"] == "red_border"] for name, frame in
-                   (("morris", morris), ("shapley", result.shapley_drop), ("single", result.single_drop))}
-    table = verdict_table(border_only["morris"], border_only["shapley"], border_only["single"], "global",
-                          result.n_items, result.repetitions)
+    border_only = {
+        name: frame[frame["factor"] == "red_border"]
+        for name, frame in (("morris", morris), ("shapley", result.shapley_drop), ("single", result.single_drop))
+    }
+    table = verdict_table(
+        border_only["morris"],
+        border_only["shapley"],
+        border_only["single"],
+        "global",
+        result.n_items,
+        result.repetitions,
+    )
     row = table.set_index("factor").loc["red_border"]
     assert row["state"] == "relied_on" and row["mu_star"] == pytest.approx(true_class.at["red_border", "mu_star"])

@@ -1,4 +1,5 @@
 """The effect statistics of do(watermark) against their definitions, and the budget helpers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,9 +16,9 @@ def _logits(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     clean = torch.randn(n, 1000, generator=generator)
     marked = clean + 0.5 * torch.randn(n, 1000, generator=generator)
     marked[: n // 3, CARTON] += 20.0  # a third of the images turn to carton
-    clean[-2:, CARTON] += 20.0        # two were carton already
+    clean[-2:, CARTON] += 20.0  # two were carton already
     labels = clean.argmax(dim=1).clone()
-    labels[::4] = 7                   # some clean predictions are wrong
+    labels[::4] = 7  # some clean predictions are wrong
     return clean, marked, labels
 
 
@@ -65,9 +66,9 @@ def test_the_interval_is_the_percentile_bootstrap_over_images():
 
 
 def test_doublings_stop_when_the_pool_is_used_up():
-    assert capped_doublings(3, 6, 6) == 0          # every correct image already in
-    assert capped_doublings(3, 256, 300) == 1      # one doubling reaches all 300
-    assert capped_doublings(3, 256, 10_000) == 3   # the param caps it
+    assert capped_doublings(3, 6, 6) == 0  # every correct image already in
+    assert capped_doublings(3, 256, 300) == 1  # one doubling reaches all 300
+    assert capped_doublings(3, 256, 10_000) == 3  # the param caps it
     assert capped_doublings(3, 100, 350) == 2
 
 

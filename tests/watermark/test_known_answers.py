@@ -1,9 +1,11 @@
 """Known answers: a classifier that reads the watermark's text relies on it, and explainers find the text."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from watermark_synthetic import blind_reader, photos, text_reader, watermarked
 
 from shortcut_audit.factors import image_scene
 from shortcut_audit.factors.scene import ProbabilityReader
@@ -12,7 +14,6 @@ from shortcut_audit.imagenet.explain import CountingScorer
 from shortcut_audit.watermark.audit import audit_images, watermark_verdict
 from shortcut_audit.watermark.config import ExplainConfig, WatermarkConfig
 from shortcut_audit.watermark.explainers import benchmark_explainers, mask_scores
-from watermark_synthetic import blind_reader, photos, text_reader, watermarked
 
 SIZE = 96
 
@@ -21,8 +22,18 @@ def _verdict(model, images):
     reader = ProbabilityReader(model, batch_size=64)
     labels = reader.predict(images)
     scene = image_scene(images, labels, [WATERMARK])
-    row, _ = watermark_verdict(reader, scene, "predicted", threshold=0.1, n_items=16, repetitions=1,
-                               max_doublings=3, pool_size=None, n_resamples=500, seed=0)
+    row, _ = watermark_verdict(
+        reader,
+        scene,
+        "predicted",
+        threshold=0.1,
+        n_items=16,
+        repetitions=1,
+        max_doublings=3,
+        pool_size=None,
+        n_resamples=500,
+        seed=0,
+    )
     return row
 
 
@@ -43,9 +54,17 @@ def test_a_classifier_blind_to_the_text_does_not_rely_on_it():
 
 
 def _explain_config(**overrides) -> ExplainConfig:
-    explain = {"models": ["efficientnet_lite0"], "forwards": 2000, "methods": ["sobol", "rise", "occlusion"],
-               "white_box": [], "dilation": 3, "sobol": {"grid_size": 12}, "rise": {"grid_size": 12},
-               "occlusion": {"patch_fraction": 0.05}, "ensembles": {"normalisations": ["z"], "aggregations": ["mean"]}}
+    explain = {
+        "models": ["efficientnet_lite0"],
+        "forwards": 2000,
+        "methods": ["sobol", "rise", "occlusion"],
+        "white_box": [],
+        "dilation": 3,
+        "sobol": {"grid_size": 12},
+        "rise": {"grid_size": 12},
+        "occlusion": {"patch_fraction": 0.05},
+        "ensembles": {"normalisations": ["z"], "aggregations": ["mean"]},
+    }
     explain.update(overrides)
     return ExplainConfig.from_params({"watermark": {"explain": explain}}, ["efficientnet_lite0"])
 
@@ -53,8 +72,18 @@ def _explain_config(**overrides) -> ExplainConfig:
 def _benchmark(model, images, config):
     mask = watermark_mask(SIZE, SIZE, dilation=config.dilation)
     scorer = CountingScorer(model, torch.device("cpu"))
-    return benchmark_explainers(model, scorer, watermarked(images), [str(i) for i in range(len(images))], mask,
-                                config, batch_size=256, seed=0, n_resamples=500, log=lambda message: None)
+    return benchmark_explainers(
+        model,
+        scorer,
+        watermarked(images),
+        [str(i) for i in range(len(images))],
+        mask,
+        config,
+        batch_size=256,
+        seed=0,
+        n_resamples=500,
+        log=lambda message: None,
+    )
 
 
 def test_sobol_rise_and_occlusion_put_most_attribution_on_the_text():
@@ -69,8 +98,9 @@ def test_sobol_rise_and_occlusion_put_most_attribution_on_the_text():
         assert summary.at[method, "pointing"] == 1.0, method
         assert summary.at[method, "forwards"] <= 2000, method
     assert summary.at["z_mean", "kind"] == "ensemble"
-    assert summary.at["z_mean", "forwards"] == pytest.approx(sum(summary.at[m, "forwards"] for m in
-                                                                 ("sobol", "rise", "occlusion")))
+    assert summary.at["z_mean", "forwards"] == pytest.approx(
+        sum(summary.at[m, "forwards"] for m in ("sobol", "rise", "occlusion"))
+    )
 
 
 def test_rise_offset_dilutes_its_mass_but_not_its_pointing():
@@ -100,10 +130,10 @@ def test_mask_scores_follow_their_definitions():
     rng = np.random.default_rng(0)
     mask = rng.random((9, 11)) < 0.3
     maps = rng.normal(size=(5, 9, 11))
-    maps[1] = np.round(maps[1])          # ties at the maximum
-    maps[2] = -np.abs(maps[2])           # no positive attribution: chance
-    maps[3] = 0.0                        # constant: chance on both scores
-    maps[4][mask] += 10.0                # all the evidence on the mask
+    maps[1] = np.round(maps[1])  # ties at the maximum
+    maps[2] = -np.abs(maps[2])  # no positive attribution: chance
+    maps[3] = 0.0  # constant: chance on both scores
+    maps[4][mask] += 10.0  # all the evidence on the mask
     share, pointing, mass = mask_scores(torch.tensor(maps), torch.tensor(mask))
     expected_share, expected_pointing = _scores_by_definition(maps, mask)
     np.testing.assert_allclose(share, expected_share, rtol=1e-12)
@@ -115,10 +145,15 @@ def test_mask_scores_follow_their_definitions():
 def test_the_audit_of_the_text_reader_reports_the_effect_and_the_aspects():
     images = photos(12, SIZE)
     model = text_reader(images)
-    params = {"watermark": {"models": ["efficientnet_lite0"], "n_bootstrap": 200,
-                            "verdict": {"n_images": 12}, "morris": {"n_trajectories": 4},
-                            "explain": {"models": ["efficientnet_lite0"], "forwards": 100,
-                                        "methods": ["rise"], "white_box": []}}}
+    params = {
+        "watermark": {
+            "models": ["efficientnet_lite0"],
+            "n_bootstrap": 200,
+            "verdict": {"n_images": 12},
+            "morris": {"n_trajectories": 4},
+            "explain": {"models": ["efficientnet_lite0"], "forwards": 100, "methods": ["rise"], "white_box": []},
+        }
+    }
     config = WatermarkConfig.from_params(params)
     from shortcut_audit.data.image_sets import ImageBatch
 

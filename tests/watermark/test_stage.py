@@ -1,4 +1,5 @@
 """The audit_watermark stage end to end: every table, user factors, and bad input that writes nothing."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,15 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from watermark_synthetic import TINY_MODEL, TINY_MODULE, tiny_params
 
 from shortcut_audit.config import ParamError
 from shortcut_audit.factors.base import FactorError
 from shortcut_audit.stages import audit_watermark
 from shortcut_audit.watermark.pipeline import COLUMNS, map_key
-from watermark_synthetic import TINY_MODEL, TINY_MODULE, tiny_params
 
-
-USER_FACTORS = textwrap.dedent('''
+USER_FACTORS = textwrap.dedent("""
     import torch
 
 
@@ -34,7 +34,7 @@ USER_FACTORS = textwrap.dedent('''
 
     def not_a_number(images, level):
         return images * float("nan")
-''')
+""")
 
 
 def _stage():
@@ -55,9 +55,11 @@ def _params(models=(TINY_MODEL,), **watermark) -> dict:
     params = tiny_params(models=list(models), **watermark)
     if "explain" not in watermark:
         params["watermark"]["explain"]["models"] = [models[0]]
-    params["factors"] = {"red_border": {"function": "my_factors.py:red_border", "levels": ["none", "red"]},
-                         "wrong_shape": {"function": "my_factors.py:wrong_shape", "levels": ["off", "on"]},
-                         "not_a_number": {"function": "my_factors.py:not_a_number", "range": [0.0, 1.0]}}
+    params["factors"] = {
+        "red_border": {"function": "my_factors.py:red_border", "levels": ["none", "red"]},
+        "wrong_shape": {"function": "my_factors.py:wrong_shape", "levels": ["off", "on"]},
+        "not_a_number": {"function": "my_factors.py:not_a_number", "range": [0.0, 1.0]},
+    }
     return params
 
 
@@ -67,8 +69,9 @@ def _run(folder: Path, params: dict, output: Path) -> int:
 
 
 def test_stage_writes_every_table_and_audits_a_user_factor(workdir):
-    params = _params(morris={"n_trajectories": 2,
-                             "factors": ["watermark_opacity", "watermark_y", "watermark_text", "red_border"]})
+    params = _params(
+        morris={"n_trajectories": 2, "factors": ["watermark_opacity", "watermark_y", "watermark_text", "red_border"]}
+    )
     out = workdir / "watermark"
     assert _run(workdir, params, out) == 0
     for name, columns in COLUMNS.items():
@@ -90,7 +93,9 @@ def test_stage_writes_every_table_and_audits_a_user_factor(workdir):
     assert metrics["explainers"][model]["best_by_mask_share"] in set(summary["method"])
     gap = effects.loc[effects["statistic"] == "carton_gap", "value"].iloc[0]
     assert json.loads((out / "headline.json").read_text()) == {
-        "carton_gap": {model: round(gap, 4)}, "relied_on": int(verdicts["state"].iloc[0] == "relied_on")}
+        "carton_gap": {model: round(gap, 4)},
+        "relied_on": int(verdicts["state"].iloc[0] == "relied_on"),
+    }
     maps = np.load(out / "maps.npz")
     assert maps[map_key("images", model)].shape == (2, 3, 48, 48)
     assert maps[map_key("mask", model)].dtype == bool
@@ -118,8 +123,13 @@ def _fails(folder: Path, params: dict, error, match: str) -> None:
 
 def test_an_unknown_factor_is_refused_by_name(workdir):
     params = _params(morris={"factors": ["watermark_opacty"]})
-    _fails(workdir, params, ParamError, r"watermark\.morris\.factors.*'watermark_opacty'.*did you mean "
-                                        r"'watermark_opacity'")
+    _fails(
+        workdir,
+        params,
+        ParamError,
+        r"watermark\.morris\.factors.*'watermark_opacty'.*did you mean "
+        r"'watermark_opacity'",
+    )
 
 
 @pytest.mark.parametrize("factor, problem", [("wrong_shape", "returned shape"), ("not_a_number", "NaN")])
@@ -143,16 +153,23 @@ def test_a_missing_imagenet_w_package_is_named(workdir, monkeypatch):
     _fails(workdir, _params(), FactorError, "factor 'watermark' needs the package imagenet-w")
 
 
-@pytest.mark.parametrize("override, key", [
-    ({"explain": {"models": ["efficientnet_lite0"], "forwards": 40, "methods": ["rise"]}}, "watermark.explain.models"),
-    ({"explain": {"models": [TINY_MODEL], "forwards": 40, "methods": ["sobol"], "sobol": {"grid_size": 6}}},
-     "watermark.explain.forwards"),
-    ({"explain": {"models": [TINY_MODEL], "forwards": 40, "methods": ["lime"]}},
-     "watermark.explain.methods"),
-    ({"models": ["no_such_net"]}, "watermark.models"),
-    ({"verdict": {"drop_threshold": 1.5}}, "watermark.verdict.drop_threshold"),
-    ({"texts": {}}, "watermark.texts"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        (
+            {"explain": {"models": ["efficientnet_lite0"], "forwards": 40, "methods": ["rise"]}},
+            "watermark.explain.models",
+        ),
+        (
+            {"explain": {"models": [TINY_MODEL], "forwards": 40, "methods": ["sobol"], "sobol": {"grid_size": 6}}},
+            "watermark.explain.forwards",
+        ),
+        ({"explain": {"models": [TINY_MODEL], "forwards": 40, "methods": ["lime"]}}, "watermark.explain.methods"),
+        ({"models": ["no_such_net"]}, "watermark.models"),
+        ({"verdict": {"drop_threshold": 1.5}}, "watermark.verdict.drop_threshold"),
+        ({"texts": {}}, "watermark.texts"),
+    ],
+)
 def test_bad_settings_name_their_key(workdir, override, key):
     _fails(workdir, _params(**override), ParamError, key.replace(".", r"\."))
 

@@ -9,6 +9,7 @@ targets (N,))`` gives ``(N, H, W)`` float32 maps on the CPU. Black-box methods
 (unknown names raise ``ValueError`` listing the known ones). ``ensemble`` holds the
 normalisations and aggregations of Mahlau & Nolde (2022).
 """
+
 from shortcut_audit.attribution import ensemble
 from shortcut_audit.attribution.base import BlackBoxExplainer, Explainer, GradientExplainer
 from shortcut_audit.attribution.expected_gradients import ExpectedGradients
@@ -26,8 +27,19 @@ from shortcut_audit.attribution.sobol import SobolAttribution
 METHODS: dict[str, type[Explainer]] = {
     cls.name: cls
     for cls in (
-        SobolAttribution, MorrisGridAttribution, RISE, Occlusion, GEEX, GERS, IGEEX,
-        Saliency, GradientInput, IntegratedGradients, SmoothGrad, ExpectedGradients, GradCAM,
+        SobolAttribution,
+        MorrisGridAttribution,
+        RISE,
+        Occlusion,
+        GEEX,
+        GERS,
+        IGEEX,
+        Saliency,
+        GradientInput,
+        IntegratedGradients,
+        SmoothGrad,
+        ExpectedGradients,
+        GradCAM,
     )
 }
 BLACK_BOX = tuple(name for name, cls in METHODS.items() if not cls.requires_gradients)
@@ -41,8 +53,24 @@ def build(name: str, model, **kwargs) -> Explainer:
 
 
 __all__ = [
-    "BLACK_BOX", "METHODS", "BlackBoxExplainer", "ExpectedGradients", "Explainer", "GEEX", "GERS",
-    "GradCAM", "GradientExplainer", "GradientInput", "IGEEX", "IntegratedGradients",
-    "MorrisGridAttribution", "Occlusion", "RISE", "Saliency", "SmoothGrad", "SobolAttribution",
-    "build", "ensemble",
+    "BLACK_BOX",
+    "METHODS",
+    "BlackBoxExplainer",
+    "ExpectedGradients",
+    "Explainer",
+    "GEEX",
+    "GERS",
+    "GradCAM",
+    "GradientExplainer",
+    "GradientInput",
+    "IGEEX",
+    "IntegratedGradients",
+    "MorrisGridAttribution",
+    "Occlusion",
+    "RISE",
+    "Saliency",
+    "SmoothGrad",
+    "SobolAttribution",
+    "build",
+    "ensemble",
 ]

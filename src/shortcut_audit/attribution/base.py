@@ -10,12 +10,14 @@ Black-box methods (``requires_gradients = False``) only ever call the model insi
 ``torch.no_grad()`` and never touch its parameters or call ``backward``; they work
 with any callable ``images -> scores (N, classes)``, NumPy in and out included.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 import warnings
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -68,16 +70,14 @@ def pair(name: str, value: int | tuple[int, int]) -> tuple[int, int]:
     return v, v
 
 
-def as_scores(outputs: "torch.Tensor | np.ndarray", device: torch.device) -> torch.Tensor:
+def as_scores(outputs: torch.Tensor | np.ndarray, device: torch.device) -> torch.Tensor:
     """Model outputs (tensor or array-like, shape (n, classes)) as a float tensor on ``device``."""
     scores = torch.as_tensor(np.asarray(outputs) if not torch.is_tensor(outputs) else outputs)
     scores = scores.to(device=device, dtype=torch.float32)
     if scores.ndim != 2:
         raise ValueError(f"the model must return scores of shape (n, classes), got {tuple(scores.shape)}")
     if not torch.isfinite(scores).all():
-        raise ValueError(
-            "the model returned NaN or infinite scores; attributions of a non-finite output are undefined"
-        )
+        raise ValueError("the model returned NaN or infinite scores; attributions of a non-finite output are undefined")
     return scores
 
 
@@ -107,8 +107,10 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     kernel = kernel / kernel.sum()
     c = images.shape[1]
     out = images
-    for dim_kernel, pad in ((kernel.view(1, 1, -1, 1), (0, 0, radius, radius)),
-                            (kernel.view(1, 1, 1, -1), (radius, radius, 0, 0))):
+    for dim_kernel, pad in (
+        (kernel.view(1, 1, -1, 1), (0, 0, radius, radius)),
+        (kernel.view(1, 1, 1, -1), (radius, radius, 0, 0)),
+    ):
         mode = "reflect" if min(images.shape[-2:]) > radius else "replicate"
         out = F.conv2d(F.pad(out, pad, mode=mode), dim_kernel.expand(c, 1, -1, -1), groups=c)
     return out
@@ -136,8 +138,9 @@ def indexed_randn(seed: int, indices: torch.Tensor, shape: tuple[int, ...], devi
     Streaming methods regenerate their noise chunk by chunk; seeding per index keeps the
     result independent of ``batch_size`` and of how the perturbations are chunked.
     """
-    draws = [torch.randn(shape, generator=torch.Generator().manual_seed(index_seed(seed, int(k))))
-             for k in indices.tolist()]
+    draws = [
+        torch.randn(shape, generator=torch.Generator().manual_seed(index_seed(seed, int(k)))) for k in indices.tolist()
+    ]
     return torch.stack(draws).to(device)
 
 
@@ -257,13 +260,13 @@ class BlackBoxExplainer(Explainer):
         per_chunk = max(1, self.batch_size // group)
         out = torch.empty(n, n_perturbations, device=self.device)
         for i0 in range(0, n, group):
-            imgs, tgts = images[i0:i0 + group], targets[i0:i0 + group]
+            imgs, tgts = images[i0 : i0 + group], targets[i0 : i0 + group]
             for j0 in range(0, n_perturbations, per_chunk):
                 idx = torch.arange(j0, min(j0 + per_chunk, n_perturbations), device=self.device)
-                inputs = perturb(imgs, idx) if aux is None else perturb(imgs, idx, aux[i0:i0 + group])
+                inputs = perturb(imgs, idx) if aux is None else perturb(imgs, idx, aux[i0 : i0 + group])
                 g, m = inputs.shape[:2]
                 outputs = self.forward(inputs.reshape(g * m, *inputs.shape[2:]))
-                out[i0:i0 + g, j0:j0 + m] = score(outputs, tgts.repeat_interleave(m)).view(g, m)
+                out[i0 : i0 + g, j0 : j0 + m] = score(outputs, tgts.repeat_interleave(m)).view(g, m)
         return out
 
     def clean_scores(self, images: torch.Tensor, targets: torch.Tensor, score: ScoreFn = target_score) -> torch.Tensor:
@@ -280,16 +283,16 @@ class GradientExplainer(Explainer):
         """d score[target] / d input for ``inputs`` (n, C, H, W), in chunks of ``batch_size``."""
         grads = torch.empty_like(inputs)
         for i0 in range(0, inputs.shape[0], self.batch_size):
-            x = inputs[i0:i0 + self.batch_size].detach().requires_grad_(True)
+            x = inputs[i0 : i0 + self.batch_size].detach().requires_grad_(True)
             with torch.enable_grad():
                 outputs = self.model(x)
                 if not torch.is_tensor(outputs):
                     raise TypeError(f"{self.name} needs a torch model that returns tensors")
                 if not torch.isfinite(outputs).all():
                     raise ValueError("the model returned NaN or infinite scores")
-                selected = target_score(outputs, targets[i0:i0 + self.batch_size]).sum()
+                selected = target_score(outputs, targets[i0 : i0 + self.batch_size]).sum()
                 (grad,) = torch.autograd.grad(selected, x)
-            grads[i0:i0 + self.batch_size] = grad
+            grads[i0 : i0 + self.batch_size] = grad
         return grads
 
     def repeated_gradients(
@@ -314,12 +317,12 @@ class GradientExplainer(Explainer):
         per_chunk = max(1, self.batch_size // group)
         total = torch.zeros_like(images)
         for i0 in range(0, n, group):
-            imgs, tgts = images[i0:i0 + group], targets[i0:i0 + group]
-            extra = aux[i0:i0 + group] if aux is not None else None
+            imgs, tgts = images[i0 : i0 + group], targets[i0 : i0 + group]
+            extra = aux[i0 : i0 + group] if aux is not None else None
             for j0 in range(0, n_points, per_chunk):
                 k = torch.arange(j0, min(j0 + per_chunk, n_points), device=self.device)
                 pts = point(imgs, extra, k)
                 g, m = pts.shape[:2]
                 grads = self.gradients(pts.reshape(g * m, *pts.shape[2:]), tgts.repeat_interleave(m))
-                total[i0:i0 + g] += (grads.view(g, m, *grads.shape[1:]) * weight(imgs, extra, k)).sum(dim=1)
+                total[i0 : i0 + g] += (grads.view(g, m, *grads.shape[1:]) * weight(imgs, extra, k)).sum(dim=1)
         return total

@@ -1,4 +1,5 @@
 """Expected Gradients (Erion, Janizek, Sturmfels, Lundberg & Lee, Nature Machine Intelligence 2021)."""
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,7 @@ class ExpectedGradients(GradientExplainer):
 
     name = "expected_gradients"
 
-    def __init__(self, model, *, references, n_samples: int = 64,
-                 batch_size: int = 64, device=None, seed: int = 0):
+    def __init__(self, model, *, references, n_samples: int = 64, batch_size: int = 64, device=None, seed: int = 0):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.references = torch.as_tensor(references, dtype=torch.float32).to(self.device)
         if self.references.ndim != 4 or self.references.shape[0] < 1:
@@ -41,8 +41,9 @@ class ExpectedGradients(GradientExplainer):
 
     def explain(self, images, targets):
         if self.references.shape[1:] != images.shape[1:]:
-            raise ValueError(f"references have shape {tuple(self.references.shape[1:])}, "
-                             f"images {tuple(images.shape[1:])}")
+            raise ValueError(
+                f"references have shape {tuple(self.references.shape[1:])}, images {tuple(images.shape[1:])}"
+            )
         index, alpha = self.draws()
 
         def point(imgs, _, k):

@@ -64,6 +64,7 @@ Variants (Sec. 4, "Experimental Details"):
 Noise is shared by all images of a batch (one draw serves the batch) and drawn per
 sample index, so results do not depend on ``batch_size``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -135,10 +136,21 @@ class GEEX(BlackBoxExplainer):
 
     name = "geex"
 
-    def __init__(self, model, *, n_samples: int = DEFAULT_SAMPLES, sigma: float = DEFAULT_SIGMA,
-                 loss: str = "uniform_ce", noise: str = "shared", noise_size: int | tuple[int, int] | None = None,
-                 model_output: str = "logits", channel_reduction: str = "sum", batch_size: int = 64,
-                 device=None, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        *,
+        n_samples: int = DEFAULT_SAMPLES,
+        sigma: float = DEFAULT_SIGMA,
+        loss: str = "uniform_ce",
+        noise: str = "shared",
+        noise_size: int | tuple[int, int] | None = None,
+        model_output: str = "logits",
+        channel_reduction: str = "sum",
+        batch_size: int = 64,
+        device=None,
+        seed: int = 0,
+    ):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.n_samples = check_positive_int("n_samples", n_samples)
         self.sigma = check_positive("sigma", sigma)
@@ -197,7 +209,8 @@ class GEEX(BlackBoxExplainer):
 
     def explain(self, images, targets):
         grads, scores = self.estimate_gradients(
-            lambda imgs, t: imgs[:, None].expand(-1, len(t), -1, -1, -1), 1, images, targets)
+            lambda imgs, t: imgs[:, None].expand(-1, len(t), -1, -1, -1), 1, images, targets
+        )
         return zero_if_constant(reduce_channels(grads, self.channel_reduction), scores, self.name)
 
 

@@ -1,4 +1,5 @@
 """Grad-CAM (Selvaraju et al., ICCV 2017)."""
+
 from __future__ import annotations
 
 import torch
@@ -30,8 +31,15 @@ class GradCAM(GradientExplainer):
 
     name = "gradcam"
 
-    def __init__(self, model: nn.Module, *, target_layer: nn.Module | None = None,
-                 batch_size: int = 64, device=None, seed: int = 0):
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        target_layer: nn.Module | None = None,
+        batch_size: int = 64,
+        device=None,
+        seed: int = 0,
+    ):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         if not isinstance(model, nn.Module):
             raise TypeError("Grad-CAM needs an nn.Module to hook a layer of")
@@ -54,5 +62,9 @@ class GradCAM(GradientExplainer):
         return F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
 
     def explain(self, images, targets):
-        return torch.cat([self._chunk(images[i:i + self.batch_size], targets[i:i + self.batch_size])
-                          for i in range(0, images.shape[0], self.batch_size)])
+        return torch.cat(
+            [
+                self._chunk(images[i : i + self.batch_size], targets[i : i + self.batch_size])
+                for i in range(0, images.shape[0], self.batch_size)
+            ]
+        )

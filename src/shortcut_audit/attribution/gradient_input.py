@@ -1,4 +1,5 @@
 """Gradient x Input (Shrikumar et al., 2016; Ancona et al., ICLR 2018)."""
+
 from __future__ import annotations
 
 from shortcut_audit.attribution.base import GradientExplainer, reduce_channels

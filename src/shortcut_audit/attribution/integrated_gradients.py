@@ -1,4 +1,5 @@
 """Integrated Gradients (Sundararajan, Taly & Yan, ICML 2017)."""
+
 from __future__ import annotations
 
 import torch
@@ -41,8 +42,17 @@ class IntegratedGradients(GradientExplainer):
 
     name = "integrated_gradients"
 
-    def __init__(self, model, *, steps: int = 32, baseline: str = "zero", blur_sigma: float = 5.0,
-                 batch_size: int = 64, device=None, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        *,
+        steps: int = 32,
+        baseline: str = "zero",
+        blur_sigma: float = 5.0,
+        batch_size: int = 64,
+        device=None,
+        seed: int = 0,
+    ):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.steps = check_positive_int("steps", steps)
         self.baseline = check_choice("baseline", baseline, BASELINES)
@@ -61,6 +71,7 @@ class IntegratedGradients(GradientExplainer):
         def point(imgs, b, k):
             return b[:, None] + alphas[k].view(1, -1, 1, 1, 1) * (imgs - b)[:, None]
 
-        mean_grads = self.repeated_gradients(images, targets, self.steps, point,
-                                             lambda imgs, b, k: 1.0 / self.steps, aux=base)
+        mean_grads = self.repeated_gradients(
+            images, targets, self.steps, point, lambda imgs, b, k: 1.0 / self.steps, aux=base
+        )
         return reduce_channels((images - base) * mean_grads, "sum")

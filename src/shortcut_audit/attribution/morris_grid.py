@@ -26,6 +26,7 @@ returns mu*, sigma and mu* + sigma (the three rankings of MoSIP Figs. 4, 5, 9, 1
 one set of forwards; the explainer paints the chosen ``statistic`` onto its region's
 pixels. Cost: ``r (d + 1)`` forwards per image.
 """
+
 from __future__ import annotations
 
 import torch
@@ -73,9 +74,22 @@ class MorrisGridAttribution(BlackBoxExplainer):
 
     name = "morris_grid"
 
-    def __init__(self, model, *, grid_size=8, n_trajectories: int = 40, levels: int = 8,
-                 sampling: str = "local", radius: float = 0.5, reference_images=None, bounds=None,
-                 statistic: str = "mu_star", batch_size: int = 256, device=None, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        *,
+        grid_size=8,
+        n_trajectories: int = 40,
+        levels: int = 8,
+        sampling: str = "local",
+        radius: float = 0.5,
+        reference_images=None,
+        bounds=None,
+        statistic: str = "mu_star",
+        batch_size: int = 256,
+        device=None,
+        seed: int = 0,
+    ):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.grid_size = pair("grid_size", grid_size)
         self.n_trajectories = check_positive_int("n_trajectories", n_trajectories, minimum=2)
@@ -86,8 +100,9 @@ class MorrisGridAttribution(BlackBoxExplainer):
             raise ValueError(f"radius must be >= 0, got {radius!r}")
         self.radius = float(radius)
         if self.sampling == "global" and (reference_images is None) == (bounds is None):
-            raise ValueError("global sampling needs reference_images (R, C, H, W) or bounds (lower, upper), "
-                             "one of them")
+            raise ValueError(
+                "global sampling needs reference_images (R, C, H, W) or bounds (lower, upper), one of them"
+            )
         self.reference_images = reference_images
         self.bounds = bounds
         self.statistic = check_choice("statistic", statistic, STATISTICS)
@@ -145,15 +160,18 @@ class MorrisGridAttribution(BlackBoxExplainer):
             low, high, maps = aux[0], aux[1], aux[2]
             lumped = low[:, None] + x[None] * (high - low)[:, None]  # (g, m, d)
             g, m = lumped.shape[:2]
-            rebuilt = grid.reconstruct(lumped.reshape(g * m, -1),
-                                       maps[:, None].expand(-1, m, -1, -1, -1).reshape(g * m, *maps.shape[1:]))
+            rebuilt = grid.reconstruct(
+                lumped.reshape(g * m, -1), maps[:, None].expand(-1, m, -1, -1, -1).reshape(g * m, *maps.shape[1:])
+            )
             return rebuilt.view(g, m, *maps.shape[1:])
 
-        scores = self.perturbed_scores(images, targets, design.n_points, perturb,
-                                       aux=_Aux(lower, upper, region_maps))
+        scores = self.perturbed_scores(images, targets, design.n_points, perturb, aux=_Aux(lower, upper, region_maps))
         stats = analyse(design.effects(scores.T), n_resamples=0)
-        values = {"mu_star": stats["mu_star"], "sigma": stats["sigma"],
-                  "mu_star_plus_sigma": stats["mu_star"] + stats["sigma"]}  # each (d, N)
+        values = {
+            "mu_star": stats["mu_star"],
+            "sigma": stats["sigma"],
+            "mu_star_plus_sigma": stats["mu_star"] + stats["sigma"],
+        }  # each (d, N)
         return values, scores
 
     def explain(self, images, targets):

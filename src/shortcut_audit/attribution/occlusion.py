@@ -1,4 +1,5 @@
 """Occlusion (Zeiler & Fergus, ECCV 2014): slide a baseline patch, record the score drop."""
+
 from __future__ import annotations
 
 import torch
@@ -42,14 +43,17 @@ class Occlusion(BlackBoxExplainer):
 
     name = "occlusion"
 
-    def __init__(self, model, *, patch_size=8, stride=4, baseline: float = 0.0,
-                 batch_size: int = 64, device=None, seed: int = 0):
+    def __init__(
+        self, model, *, patch_size=8, stride=4, baseline: float = 0.0, batch_size: int = 64, device=None, seed: int = 0
+    ):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.patch_size = pair("patch_size", patch_size)
         self.stride = pair("stride", stride)
         if any(s > p for s, p in zip(self.stride, self.patch_size)):
-            raise ValueError(f"occlusion stride {self.stride} is larger than patch_size {self.patch_size}: the pixels "
-                             "between windows would never be occluded; use a stride <= the patch size")
+            raise ValueError(
+                f"occlusion stride {self.stride} is larger than patch_size {self.patch_size}: the pixels "
+                "between windows would never be occluded; use a stride <= the patch size"
+            )
         self.baseline = float(baseline)
 
     def windows(self, height: int, width: int) -> torch.Tensor:
@@ -80,7 +84,7 @@ class Occlusion(BlackBoxExplainer):
         total = torch.zeros(n, h, w, device=self.device)
         count = torch.zeros(h, w, device=self.device)
         for j0 in range(0, len(corners), self.batch_size):
-            masks = self.window_masks(corners[j0:j0 + self.batch_size], h, w)
-            total += torch.einsum("np,phw->nhw", drops[:, j0:j0 + self.batch_size], masks)
+            masks = self.window_masks(corners[j0 : j0 + self.batch_size], h, w)
+            total += torch.einsum("np,phw->nhw", drops[:, j0 : j0 + self.batch_size], masks)
             count += masks.sum(dim=0)
         return zero_if_constant(total / count, torch.cat([clean[:, None], scores], dim=1), self.name)

@@ -1,4 +1,5 @@
 """RISE: Randomized Input Sampling for Explanation (Petsiuk et al., BMVC 2018)."""
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,18 @@ class RISE(BlackBoxExplainer):
 
     name = "rise"
 
-    def __init__(self, model, *, nb_masks: int = 8000, grid_size: int = 7, keep_prob: float = 0.5,
-                 baseline: float = 0.0, batch_size: int = 64, device=None, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        *,
+        nb_masks: int = 8000,
+        grid_size: int = 7,
+        keep_prob: float = 0.5,
+        baseline: float = 0.0,
+        batch_size: int = 64,
+        device=None,
+        seed: int = 0,
+    ):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.nb_masks = check_positive_int("nb_masks", nb_masks)
         self.grid_size = check_positive_int("grid_size", grid_size)
@@ -52,7 +63,7 @@ class RISE(BlackBoxExplainer):
     def draw_grids(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Binary grids (N, s, s) and shift fractions (N, 2) in [0, 1), on the device."""
         gen = self.generator()
-        grids = (torch.rand(self.nb_masks, self.grid_size, self.grid_size, generator=gen) < self.keep_prob)
+        grids = torch.rand(self.nb_masks, self.grid_size, self.grid_size, generator=gen) < self.keep_prob
         shifts = torch.rand(self.nb_masks, 2, generator=gen)
         return grids.float().to(self.device), shifts.to(self.device)
 
@@ -60,8 +71,9 @@ class RISE(BlackBoxExplainer):
         """Upsampled, shifted and cropped masks (m, H, W) for a chunk of grids."""
         s = self.grid_size
         cell_h, cell_w = math.ceil(height / s), math.ceil(width / s)
-        up = F.interpolate(grids[:, None], size=((s + 1) * cell_h, (s + 1) * cell_w),
-                           mode="bilinear", align_corners=False)[:, 0]
+        up = F.interpolate(
+            grids[:, None], size=((s + 1) * cell_h, (s + 1) * cell_w), mode="bilinear", align_corners=False
+        )[:, 0]
         dy = (shifts[:, 0] * cell_h).long()
         dx = (shifts[:, 1] * cell_w).long()
         rows = dy[:, None] + torch.arange(height, device=up.device)[None]

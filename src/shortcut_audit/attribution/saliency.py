@@ -1,4 +1,5 @@
 """Saliency (Simonyan, Vedaldi & Zisserman, ICLR workshop 2014)."""
+
 from __future__ import annotations
 
 from shortcut_audit.attribution.base import GradientExplainer, reduce_channels

@@ -1,4 +1,5 @@
 """SmoothGrad (Smilkov et al., 2017)."""
+
 from __future__ import annotations
 
 from shortcut_audit.attribution.base import (
@@ -33,8 +34,17 @@ class SmoothGrad(GradientExplainer):
 
     name = "smoothgrad"
 
-    def __init__(self, model, *, n_samples: int = 50, noise_level: float = 0.15, channel_reduction: str = "abs_max",
-                 batch_size: int = 64, device=None, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        *,
+        n_samples: int = 50,
+        noise_level: float = 0.15,
+        channel_reduction: str = "abs_max",
+        batch_size: int = 64,
+        device=None,
+        seed: int = 0,
+    ):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.n_samples = check_positive_int("n_samples", n_samples)
         self.noise_level = check_positive("noise_level", noise_level)
@@ -48,6 +58,7 @@ class SmoothGrad(GradientExplainer):
         def point(imgs, s, k):
             return imgs[:, None] + s[:, None] * indexed_randn(self.seed, k, shape, self.device)[None]
 
-        mean = self.repeated_gradients(images, targets, self.n_samples, point,
-                                       lambda imgs, s, k: 1.0 / self.n_samples, aux=sigma)
+        mean = self.repeated_gradients(
+            images, targets, self.n_samples, point, lambda imgs, s, k: 1.0 / self.n_samples, aux=sigma
+        )
         return reduce_channels(mean, self.channel_reduction)

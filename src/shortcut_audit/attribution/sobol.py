@@ -37,6 +37,7 @@ evaluated, so the cost is ``N (d + 1)`` forwards, ``N (d + 2)`` with it (the pap
 count, N (d + 2), always evaluates ``B``). All images of a batch share the masks; only
 ``batch_size`` perturbed inputs exist at a time.
 """
+
 from __future__ import annotations
 
 import torch
@@ -94,18 +95,36 @@ class SobolAttribution(BlackBoxExplainer):
 
     name = "sobol"
 
-    def __init__(self, model, *, grid_size=11, nb_design: int = 32, perturbation: str = "inpainting",
-                 index: str = "total", estimator: str = "jansen", sampler: str = "sobol",
-                 upsampling: str = "nearest", map_upsampling: str = "bilinear", variance: str = "sample_a",
-                 baseline: float = 0.0, blur_sigma: float = 2.0, amplitude: float = 1.0, batch_size: int = 256,
-                 device=None, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        *,
+        grid_size=11,
+        nb_design: int = 32,
+        perturbation: str = "inpainting",
+        index: str = "total",
+        estimator: str = "jansen",
+        sampler: str = "sobol",
+        upsampling: str = "nearest",
+        map_upsampling: str = "bilinear",
+        variance: str = "sample_a",
+        baseline: float = 0.0,
+        blur_sigma: float = 2.0,
+        amplitude: float = 1.0,
+        batch_size: int = 256,
+        device=None,
+        seed: int = 0,
+    ):
         super().__init__(model, batch_size=batch_size, device=device, seed=seed)
         self.grid_size = pair("grid_size", grid_size)
         self.nb_design = check_positive_int("nb_design", nb_design, minimum=2)
         check_choice("perturbation", perturbation, tuple(PERTURBATION_NAMES))
         self.perturbation_name = PERTURBATION_NAMES[perturbation]
-        kwargs = {"inpainting": {"baseline": baseline}, "blur": {"sigma": blur_sigma},
-                  "amplitude": {"scale": amplitude}}[self.perturbation_name]
+        kwargs = {
+            "inpainting": {"baseline": baseline},
+            "blur": {"sigma": blur_sigma},
+            "amplitude": {"scale": amplitude},
+        }[self.perturbation_name]
         self.perturbation = make_perturbation(self.perturbation_name, **kwargs)
         self.index = check_choice("index", index, INDICES)
         get_estimator(estimator)
@@ -130,7 +149,7 @@ class SobolAttribution(BlackBoxExplainer):
     def base_matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The base matrices ``A`` and ``B`` (N, d): two halves of one 2d-dimensional QMC set."""
         points = sample(self.sampler, self.nb_design, 2 * self.d, seed=self.seed, device=self.device)
-        return points[:, : self.d], points[:, self.d:]
+        return points[:, : self.d], points[:, self.d :]
 
     def n_design_rows(self) -> int:
         return self.nb_design * (self.d + 1 + int(self.needs_first_order))
@@ -188,7 +207,7 @@ class SobolAttribution(BlackBoxExplainer):
         outputs = outputs - outputs.mean(dim=(0, 1))
         ya = outputs[0]
         yb = outputs[1] if first else None
-        yab = outputs[1 + int(first):]
+        yab = outputs[1 + int(first) :]
         if self.variance == "sample_a":
             variance = ya.var(dim=0, unbiased=True)
         else:

@@ -9,6 +9,7 @@ and Sobol pixel maps scored by the renderer's digit mask (:mod:`.pixel_view`).
 :mod:`.model_audit` runs them for one model, :mod:`.summary` stacks every model and
 :mod:`.screening` measures how well Morris screens for the verdicts.
 """
+
 from shortcut_audit.audit.factor_morris import FactorMorris, factor_morris
 from shortcut_audit.audit.interaction import interaction_table
 from shortcut_audit.audit.interventions import Budget, InterventionResult, run_interventions

@@ -61,11 +61,12 @@ absolute effects (the engine's ``analyse``). ``mu_star_share`` is ``mu*`` over t
 of ``mu*`` across factors (0 when the sum is 0); ``sigma_over_mu_star`` is 0 when
 ``mu*`` is 0.
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pandas as pd
 import torch
@@ -91,8 +92,17 @@ __all__ = [
 
 OUTPUTS = ("normalised_mean", "true_class_prob")
 SAMPLINGS = ("global", "local")
-COLUMNS = ("sampling", "factor", "output", "mu", "mu_star", "sigma", "mu_star_conf", "mu_star_share",
-           "sigma_over_mu_star")
+COLUMNS = (
+    "sampling",
+    "factor",
+    "output",
+    "mu",
+    "mu_star",
+    "sigma",
+    "mu_star_conf",
+    "mu_star_share",
+    "sigma_over_mu_star",
+)
 # Outputs whose largest mu* over the factors is at or below this (probability
 # change per move) are treated as inert by the per-output normalisation.
 INERT_OUTPUT_SCALE = 1e-6
@@ -134,7 +144,9 @@ class FactorMorris:
         return dict(zip(rows["factor"], rows["mu_star"].astype(float)))
 
 
-def build_design(design: str, n_trajectories: int, d: int, levels: int, seed: int, device: torch.device) -> MorrisDesign:
+def build_design(
+    design: str, n_trajectories: int, d: int, levels: int, seed: int, device: torch.device
+) -> MorrisDesign:
     """The engine's trajectory or radial design for ``d`` factors."""
     if design not in DESIGNS:
         raise ValueError(f"unknown Morris design {design!r}; choose one of {list(DESIGNS)}")
@@ -180,7 +192,9 @@ def _global_changes(reader, scene, factors, n_trajectories, levels, design, seed
     return changes.reshape(plan.n_trajectories, len(factors), len(scene), -1), plan.n_points * len(scene)
 
 
-def local_trajectories(scene: Scene, factors: Sequence[str], n_trajectories: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def local_trajectories(
+    scene: Scene, factors: Sequence[str], n_trajectories: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Values ``(r, d + 1, n, D)`` along the local trajectories, and the factor moved at each step ``(r, n, d)``.
 
     Point 0 is each item's own values; step ``k`` moves factor ``order[t, i, k]`` to a
@@ -221,7 +235,6 @@ def _local_changes(reader, scene, factors, n_trajectories, seed, items=None) -> 
     if items is not None:
         points, orders, scene = points[:, :, items.to(points.device)], orders[:, items.cpu()], scene.select(items)
     r, steps, n, width = points.shape
-    d = steps - 1
     items = torch.arange(n, device=scene.device)
     outputs = []
     per_call = max(1, reader.batch_size // n)  # trajectory points per forward call
@@ -290,8 +303,9 @@ def _output_weights(output: str, flat: torch.Tensor, labels: torch.Tensor, n: in
         return weights
     k = _class_of(output)
     if k is None or not 0 <= k < n_classes:
-        raise ValueError(f"unknown Morris output {output!r}; use {', '.join(OUTPUTS)} or class_<k>_prob "
-                         f"with k < {n_classes}")
+        raise ValueError(
+            f"unknown Morris output {output!r}; use {', '.join(OUTPUTS)} or class_<k>_prob with k < {n_classes}"
+        )
     weights[k + offsets] = 1.0 / n
     return weights
 
@@ -413,12 +427,12 @@ def factor_morris(
     """
     factors = sample.check(sample.names if factors is None else factors)
     changes, n_images = factor_changes(reader, sample, factors, n_trajectories, levels, design, seed, sampling)
-    return morris_from_changes(changes, sample.labels, factors, n_images, conf_level, n_resamples, seed, sampling,
-                               outputs)
+    return morris_from_changes(
+        changes, sample.labels, factors, n_images, conf_level, n_resamples, seed, sampling, outputs
+    )
 
 
 def mu_star_by_sampling(table: pd.DataFrame, output: str = "true_class_prob") -> dict[str, dict[str, float]]:
     """``sampling -> factor -> mu*`` of one output from a ``morris.parquet`` table."""
     rows = table[table["output"] == output]
     return {str(s): dict(zip(g["factor"], g["mu_star"].astype(float))) for s, g in rows.groupby("sampling", sort=False)}
-

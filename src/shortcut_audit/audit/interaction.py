@@ -29,9 +29,10 @@ otherwise ``none``. Accuracy saturates at chance, so a factor re-drawn after a
 decisive one can only lose what is left: that saturation is itself a
 non-additivity of accuracy and reads as an interaction.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 

@@ -56,12 +56,13 @@ otherwise. While some factor is inconclusive the budget doubles -- first the ite
 the pool is exhausted -- up to ``max_doublings`` times; what remains inconclusive is
 reported so.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -168,14 +169,24 @@ class CellSampler:
         every cell (and takes the same budget decisions).
     """
 
-    def __init__(self, reader: ProbabilityReader, pool: Scene, positions: torch.Tensor, factors: Sequence[str],
-                 seed: int, shard: Shard | None = None) -> None:
+    def __init__(
+        self,
+        reader: ProbabilityReader,
+        pool: Scene,
+        positions: torch.Tensor,
+        factors: Sequence[str],
+        seed: int,
+        shard: Shard | None = None,
+    ) -> None:
         self.reader, self.pool, self.seed, self.shard = reader, pool, int(seed), shard
         self.factors = pool.check(factors)
         self.positions = positions.to(pool.device)
         self.columns = pool.columns(self.factors)
-        self.subsets = [canonical(s, self.factors) for k in range(1, len(self.factors) + 1)
-                        for s in itertools.combinations(self.factors, k)]
+        self.subsets = [
+            canonical(s, self.factors)
+            for k in range(1, len(self.factors) + 1)
+            for s in itertools.combinations(self.factors, k)
+        ]
         self.cells: dict[Subset, np.ndarray] = {s: np.zeros((0, 0), dtype=bool) for s in self.subsets}
         self._draws: dict[int, torch.Tensor] = {}
 
@@ -363,9 +374,17 @@ class InterventionResult:
         for order_name, order in zip(ORDERS, (tuple(most_to_least), tuple(reversed(most_to_least)))):
             for step in range(len(order) + 1):
                 mean, low, high = self.interval(self.per_item(order[:step]))
-                rows.append({"sampling": sampling, "order": order_name, "step": step,
-                             "factor": order[step - 1] if step else "", "accuracy": mean,
-                             "ci_low": low, "ci_high": high})
+                rows.append(
+                    {
+                        "sampling": sampling,
+                        "order": order_name,
+                        "step": step,
+                        "factor": order[step - 1] if step else "",
+                        "accuracy": mean,
+                        "ci_low": low,
+                        "ci_high": high,
+                    }
+                )
         return pd.DataFrame(rows)
 
     def order_check(self, most_to_least: Sequence[str]) -> tuple[float, float, float]:
@@ -400,18 +419,29 @@ def _drop_tables(cells, factors, bootstrap: ItemBootstrap, threshold: float) -> 
     shapley, single = [], []
     for factor in factors:
         mean, low, high = bootstrap.interval(_shapley_cells(cells, factors, factor).mean(axis=1))
-        shapley.append({"factor": factor, "drop": mean, "ci_low": low, "ci_high": high,
-                        "state": verdict_state(low, high, threshold)})
+        shapley.append(
+            {
+                "factor": factor,
+                "drop": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "state": verdict_state(low, high, threshold),
+            }
+        )
         drop, low, high = bootstrap.interval(1.0 - cells[(factor,)].mean(axis=1))
         single.append({"factor": factor, "accuracy": 1.0 - drop, "drop": drop, "ci_low": low, "ci_high": high})
     return pd.DataFrame(shapley), pd.DataFrame(single)
+
+
+#: The audit's default first-round budget (``audit.interventions``).
+DEFAULT_BUDGET = Budget(256, 10)
 
 
 def run_interventions(
     reader: ProbabilityReader,
     pool: Scene,
     factors: Sequence[str] | None = None,
-    budget: Budget = Budget(256, 10),
+    budget: Budget = DEFAULT_BUDGET,
     threshold: float = 0.1,
     seed: int = 0,
     conf_level: float = 0.95,
@@ -461,6 +491,15 @@ def run_interventions(
             repetitions *= 2
     total = bootstrap.interval(1.0 - cells[canonical(factors, factors)].mean(axis=1))
     return InterventionResult(
-        shapley_drop=shapley, single_drop=single, total_drop=total, cells=cells, bootstrap=bootstrap,
-        factors=factors, rounds=rounds, first_states=first_states, n_pool=len(pool), n_correct=sampler.n_available, threshold=threshold,
+        shapley_drop=shapley,
+        single_drop=single,
+        total_drop=total,
+        cells=cells,
+        bootstrap=bootstrap,
+        factors=factors,
+        rounds=rounds,
+        first_states=first_states,
+        n_pool=len(pool),
+        n_correct=sampler.n_available,
+        threshold=threshold,
     )

@@ -7,17 +7,19 @@ training distribution for the local Morris analysis and the interventions);
 :func:`write_model_audit` writes the artefacts of ``data/audit/<dataset_id>/<arch>/seed<seed>/``
 atomically (schema: docs/architecture.md).
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 
+from shortcut_audit import schema
 from shortcut_audit.audit.factor_morris import (
     SAMPLINGS,
     FactorMorris,
@@ -30,11 +32,10 @@ from shortcut_audit.audit.interventions import Budget, InterventionResult, impor
 from shortcut_audit.audit.pixel_view import PixelView, pixel_view
 from shortcut_audit.audit.verdicts import VERDICT_OUTPUT, VerdictRule, verdict_table
 from shortcut_audit.config import ParamError, get, require, require_choice
-from shortcut_audit.distributed.shards import Shard, ShardData, merge
 from shortcut_audit.data.biased_mnist import FACTORS
+from shortcut_audit.distributed.shards import Shard, ShardData, merge
 from shortcut_audit.factors.registry import FactorRegistry, factor_registry
 from shortcut_audit.factors.scene import ProbabilityReader, Scene
-from shortcut_audit import schema
 from shortcut_audit.io import atomic_dir, write_json
 from shortcut_audit.sensitivity.morris import DESIGNS
 
@@ -62,8 +63,12 @@ def check_samplings(params: Mapping) -> tuple[str, ...]:
     key = "audit.morris.sampling"
     value = get(params, key, "global")
     values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not values or any(v not in SAMPLINGS for v in values) \
-            or len(set(values)) != len(values):
+    if (
+        not isinstance(values, list)
+        or not values
+        or any(v not in SAMPLINGS for v in values)
+        or len(set(values)) != len(values)
+    ):
         raise ParamError(key, f"expected one of {list(SAMPLINGS)} or a list of them without repeats, got {value!r}")
     return tuple(values)
 
@@ -95,7 +100,7 @@ class AuditConfig:
         return self.samplings[0]
 
     @classmethod
-    def from_params(cls, params: Mapping, registry: FactorRegistry | None = None) -> "AuditConfig":
+    def from_params(cls, params: Mapping, registry: FactorRegistry | None = None) -> AuditConfig:
         """Validate every key the audit reads; ParamError names the first bad key.
 
         Digit counts are checked against ``biased_mnist.n_test`` (the size of both
@@ -106,9 +111,7 @@ class AuditConfig:
         n_test = _positive_int(params, "biased_mnist.n_test")
         canvas = _positive_int(params, "biased_mnist.canvas", 28)
         n_digits = _positive_int(params, "audit.n_digits", 1, n_test)
-        levels = require(
-            params, "audit.morris.levels", int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2"
-        )
+        levels = require(params, "audit.morris.levels", int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2")
         budget = Budget(
             n_items=_positive_int(params, "audit.interventions.n_digits", 1, n_test),
             repetitions=_positive_int(params, "audit.interventions.repetitions", 1),
@@ -125,8 +128,9 @@ class AuditConfig:
             budget=budget,
             n_bootstrap=_positive_int(params, "audit.interventions.n_bootstrap", 100),
             rule=VerdictRule.from_params(params),
-            interaction_min_mu_star=require(params, "audit.interaction.min_mu_star", float, lambda v: v >= 0.0,
-                                            "a number >= 0"),
+            interaction_min_mu_star=require(
+                params, "audit.interaction.min_mu_star", float, lambda v: v >= 0.0, "a number >= 0"
+            ),
             pixel_images=_positive_int(params, "audit.pixel_view.n_images", 1, n_digits),
             grid_size=_positive_int(params, "audit.pixel_view.grid_size", 1, canvas),
             nb_design=_positive_int(params, "audit.pixel_view.nb_design", 2),
@@ -146,8 +150,16 @@ def order_check_table(result: InterventionResult, morris: pd.DataFrame) -> pd.Da
     for sampling, mu_star in mu_star_by_sampling(morris, VERDICT_OUTPUT).items():
         order = importance_order(mu_star, result.factors)
         area, low, high = result.order_check(order)
-        rows.append({"sampling": sampling, "order": ">".join(order), "area": area, "ci_low": low, "ci_high": high,
-                     "holds": bool(high >= 0.0)})
+        rows.append(
+            {
+                "sampling": sampling,
+                "order": ">".join(order),
+                "area": area,
+                "ci_low": low,
+                "ci_high": high,
+                "holds": bool(high >= 0.0),
+            }
+        )
     return pd.DataFrame(rows, columns=["sampling", "order", "area", "ci_low", "ci_high", "holds"])
 
 
@@ -182,8 +194,10 @@ class ModelAudit:
                 "ci_low": float(row["ci_low"]),
                 "ci_high": float(row["ci_high"]),
                 "single_drop": float(row["single_drop"]),
-                **{f"mu_star_{s}": float(g.loc[g["factor"] == factor, "mu_star"].iloc[0])
-                   for s, g in morris.groupby("sampling", sort=False)},
+                **{
+                    f"mu_star_{s}": float(g.loc[g["factor"] == factor, "mu_star"].iloc[0])
+                    for s, g in morris.groupby("sampling", sort=False)
+                },
                 "sigma": float(row["sigma"]),
             }
         result = self.interventions
@@ -194,11 +208,22 @@ class ModelAudit:
             "relied_on": [f for f in verdicts.index if verdicts.at[f, "state"] == "relied_on"],
             "inconclusive": [f for f in verdicts.index if verdicts.at[f, "state"] == "inconclusive"],
             "total_drop": {"drop": total, "ci_low": total_low, "ci_high": total_high},
-            "order_check": {str(r.sampling): {"area": float(r.area), "ci_low": float(r.ci_low),
-                                              "ci_high": float(r.ci_high), "holds": bool(r.holds)}
-                            for r in self.order_check.itertuples()},
-            "budget": {"rounds": result.rounds, "n_items": result.n_items, "repetitions": result.repetitions,
-                       "n_pool": result.n_pool, "n_correct": result.n_correct},
+            "order_check": {
+                str(r.sampling): {
+                    "area": float(r.area),
+                    "ci_low": float(r.ci_low),
+                    "ci_high": float(r.ci_high),
+                    "holds": bool(r.holds),
+                }
+                for r in self.order_check.itertuples()
+            },
+            "budget": {
+                "rounds": result.rounds,
+                "n_items": result.n_items,
+                "repetitions": result.repetitions,
+                "n_pool": result.n_pool,
+                "n_correct": result.n_correct,
+            },
             "interaction_reading": str(self.interaction["reading"].iloc[0]),
             "background_share": float(self.pixel.table["background_share"].mean()),
             "background_pixel_fraction": float(self.pixel.table["background_pixel_fraction"].mean()),
@@ -243,23 +268,48 @@ def audit_model(
     start = time.perf_counter()
     reader = ProbabilityReader(model, batch_size=config.batch_size)
     scenes = {"global": heldout, "local": pool.select(torch.arange(min(config.n_digits, len(pool))))}
-    for what, n in (("held-out digits", len(heldout)), ("pool digits", min(config.n_digits, len(pool))),
-                    ("pixel-view images (audit.pixel_view.n_images)", config.pixel_images)):
+    for what, n in (
+        ("held-out digits", len(heldout)),
+        ("pool digits", min(config.n_digits, len(pool))),
+        ("pixel-view images (audit.pixel_view.n_images)", config.pixel_images),
+    ):
         shard.check_items(n, what)
     parts = {s: ShardData(shard.items(len(scenes[s]))) for s in config.samplings}
     for sampling, part in parts.items():
-        changes, n_images = factor_changes(reader, scenes[sampling], config.factors, config.n_trajectories,
-                                           config.levels, config.design, config.seed, sampling, items=part.index)
+        changes, n_images = factor_changes(
+            reader,
+            scenes[sampling],
+            config.factors,
+            config.n_trajectories,
+            config.levels,
+            config.design,
+            config.seed,
+            sampling,
+            items=part.index,
+        )
         part.put("changes", changes.permute(2, 0, 1, 3))  # items first
         part.add("n_images", n_images)
     interventions = run_interventions(
-        reader, pool, config.factors, config.budget, config.rule.drop_threshold,
-        seed=config.seed + 1, conf_level=CONF_LEVEL, n_resamples=config.n_bootstrap, shard=shard,
+        reader,
+        pool,
+        config.factors,
+        config.budget,
+        config.rule.drop_threshold,
+        seed=config.seed + 1,
+        conf_level=CONF_LEVEL,
+        n_resamples=config.n_bootstrap,
+        shard=shard,
     )
     parts["pixel"] = ShardData(shard.items(config.pixel_images))
     pixels = pixel_view(
-        model, heldout, config.pixel_images, config.grid_size, config.nb_design,
-        batch_size=config.batch_size, seed=config.seed + 2, index=parts["pixel"].index,
+        model,
+        heldout,
+        config.pixel_images,
+        config.grid_size,
+        config.nb_design,
+        batch_size=config.batch_size,
+        seed=config.seed + 2,
+        index=parts["pixel"].index,
     )
     for key, values in pixels.per_image().items():
         parts["pixel"].put(key, values)
@@ -269,27 +319,61 @@ def audit_model(
         return None
     sizes = {**{s: len(scenes[s]) for s in config.samplings}, "pixel": config.pixel_images}
     merged = {name: merge([g[name] for g in gathered], sizes[name]) for name in parts}
-    runs = [morris_from_changes(merged[s].per_item["changes"].permute(1, 2, 0, 3), scenes[s].labels, config.factors,
-                                int(merged[s].totals["n_images"]), CONF_LEVEL, seed=config.seed, sampling=s)
-            for s in config.samplings]
-    return _combine(config, runs, interventions, PixelView.from_per_image(merged["pixel"].per_item),
-                    time.perf_counter() - start, int(merged["pixel"].totals["reader_images"]))
+    runs = [
+        morris_from_changes(
+            merged[s].per_item["changes"].permute(1, 2, 0, 3),
+            scenes[s].labels,
+            config.factors,
+            int(merged[s].totals["n_images"]),
+            CONF_LEVEL,
+            seed=config.seed,
+            sampling=s,
+        )
+        for s in config.samplings
+    ]
+    return _combine(
+        config,
+        runs,
+        interventions,
+        PixelView.from_per_image(merged["pixel"].per_item),
+        time.perf_counter() - start,
+        int(merged["pixel"].totals["reader_images"]),
+    )
 
 
-def _combine(config: AuditConfig, runs: list[FactorMorris], interventions: InterventionResult, pixels: PixelView,
-             seconds: float, reader_images: int) -> ModelAudit:
+def _combine(
+    config: AuditConfig,
+    runs: list[FactorMorris],
+    interventions: InterventionResult,
+    pixels: PixelView,
+    seconds: float,
+    reader_images: int,
+) -> ModelAudit:
     """The audit from the Morris runs (one per sampling), the interventions and the pixel view of every digit."""
-    morris = FactorMorris(table=pd.concat([r.table for r in runs], ignore_index=True), changes=runs[0].changes,
-                          n_evaluations=sum(r.n_evaluations for r in runs))
+    morris = FactorMorris(
+        table=pd.concat([r.table for r in runs], ignore_index=True),
+        changes=runs[0].changes,
+        n_evaluations=sum(r.n_evaluations for r in runs),
+    )
     mu_stars = mu_star_by_sampling(morris.table, VERDICT_OUTPUT)
-    sequential = pd.concat([interventions.sequential(importance_order(mu_stars[s], config.factors), s)
-                            for s in config.samplings], ignore_index=True)
+    sequential = pd.concat(
+        [interventions.sequential(importance_order(mu_stars[s], config.factors), s) for s in config.samplings],
+        ignore_index=True,
+    )
     primary = config.primary_sampling
-    verdicts = verdict_table(morris.table, interventions.shapley_drop, interventions.single_drop, primary,
-                             interventions.n_items, interventions.repetitions, interventions.first_states)
+    verdicts = verdict_table(
+        morris.table,
+        interventions.shapley_drop,
+        interventions.single_drop,
+        primary,
+        interventions.n_items,
+        interventions.repetitions,
+        interventions.first_states,
+    )
     primary_rows = morris.table[(morris.table["output"] == VERDICT_OUTPUT) & (morris.table["sampling"] == primary)]
-    interaction = interaction_table(primary_rows, interventions, config.rule.drop_threshold,
-                                    config.interaction_min_mu_star)
+    interaction = interaction_table(
+        primary_rows, interventions, config.rule.drop_threshold, config.interaction_min_mu_star
+    )
     pixel_forwards = config.pixel_images * config.nb_design * (config.grid_size**2 + 1)
     return ModelAudit(
         morris=morris,
@@ -312,8 +396,14 @@ def write_model_audit(audit: ModelAudit, identity: Mapping[str, object], folder:
     ``maps.npz`` and ``metrics.json``.
     """
     folder = Path(folder)
-    tables = {"morris": audit.morris.table, "interventions": audit.sequential, "order_check": audit.order_check,
-              "verdicts": audit.verdicts, "interaction": audit.interaction, "pixel_view": audit.pixel.table}
+    tables = {
+        "morris": audit.morris.table,
+        "interventions": audit.sequential,
+        "order_check": audit.order_check,
+        "verdicts": audit.verdicts,
+        "interaction": audit.interaction,
+        "pixel_view": audit.pixel.table,
+    }
     with atomic_dir(folder) as tmp:
         for name, frame in tables.items():
             schema.write(f"audit/{name}", frame, tmp / f"{name}.parquet")

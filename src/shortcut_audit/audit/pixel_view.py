@@ -16,11 +16,12 @@ background bias. It is compared with ``background_pixel_fraction``, the share a
 uniform map would give. Cells straddle digit and background, so even a pure shape
 model leaves some mass on background pixels of the cells that hold the stroke.
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -80,11 +81,15 @@ class PixelView:
     def per_image(self) -> dict[str, torch.Tensor]:
         """Every field with one row per image (the table's columns included), for :meth:`from_per_image`."""
         columns = {f"table/{c}": torch.from_numpy(self.table[c].to_numpy().copy()) for c in self.table.columns}
-        return {**columns, "images": torch.from_numpy(self.images), "maps": torch.from_numpy(self.maps),
-                "digit_mask": torch.from_numpy(self.digit_mask)}
+        return {
+            **columns,
+            "images": torch.from_numpy(self.images),
+            "maps": torch.from_numpy(self.maps),
+            "digit_mask": torch.from_numpy(self.digit_mask),
+        }
 
     @classmethod
-    def from_per_image(cls, fields: dict[str, torch.Tensor]) -> "PixelView":
+    def from_per_image(cls, fields: dict[str, torch.Tensor]) -> PixelView:
         """The view from :meth:`per_image`'s fields (of one batch of images, or several put together)."""
         table = pd.DataFrame({k.split("/", 1)[1]: v.numpy() for k, v in fields.items() if k.startswith("table/")})
         return cls(table, fields["images"].numpy(), fields["maps"].numpy(), fields["digit_mask"].numpy())
@@ -119,8 +124,13 @@ def pixel_view(
     images = part.render_own()
     # cell-constant maps: each pixel carries its own cell's index, so no mass leaks across cells
     explainer = SobolAttribution(
-        model, grid_size=grid_size, nb_design=nb_design, map_upsampling="nearest", batch_size=batch_size,
-        device=sample.device, seed=seed,
+        model,
+        grid_size=grid_size,
+        nb_design=nb_design,
+        map_upsampling="nearest",
+        batch_size=batch_size,
+        device=sample.device,
+        seed=seed,
     )
     maps = explainer(images, part.labels)
     position = part.own_values[:, part.columns(["position"])[0]].round().long()

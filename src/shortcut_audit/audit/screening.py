@@ -22,6 +22,7 @@ consecutive ``mu*`` gives the same verdicts): among the maximisers the median
 candidate is taken and placed midway between the two ``mu*`` values it separates, so
 the choice is deterministic and not at the edge of the data.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -113,8 +114,15 @@ def cross_validate(cells: pd.DataFrame, score: str, group: str = "dataset_id") -
             continue
         fit = fit_threshold(train[score].to_numpy(), train["relied_on"].to_numpy())
         agree = (test[score].to_numpy() >= fit.threshold) == test["relied_on"].to_numpy(bool)
-        rows.append({group: held_out, "threshold": fit.threshold, "n_cells": int(len(test)),
-                     "n_agree": int(agree.sum()), "agreement": float(agree.mean())})
+        rows.append(
+            {
+                group: held_out,
+                "threshold": fit.threshold,
+                "n_cells": int(len(test)),
+                "n_agree": int(agree.sum()),
+                "agreement": float(agree.mean()),
+            }
+        )
     per_group = pd.DataFrame(rows, columns=[group, "threshold", "n_cells", "n_agree", "agreement"])
     total = int(per_group["n_cells"].sum())
     return per_group, (float(per_group["n_agree"].sum() / total) if total else None)

@@ -18,22 +18,30 @@ the correlation level for every architecture. On top of them:
     Spearman, leave-one-level-out agreement, the threshold fitted on every level --
     and the headline numbers of the sweep.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from shortcut_audit import schema
 from shortcut_audit.audit.screening import auroc, cross_validate, fit_threshold, screen_agreement, spearman
 from shortcut_audit.audit.verdicts import VERDICT_OUTPUT
 from shortcut_audit.data.biased_mnist import DatasetSpec
-from shortcut_audit import schema
 from shortcut_audit.io import read_json
 
-__all__ = ["TABLES", "collect_tables", "model_folders", "model_table", "screen_summary", "summary_metrics",
-           "with_screen"]
+__all__ = [
+    "TABLES",
+    "collect_tables",
+    "model_folders",
+    "model_table",
+    "screen_summary",
+    "summary_metrics",
+    "with_screen",
+]
 
 #: Per-model tables stacked into the summary (``audit/<name>`` -> ``audit_summary/<name>``).
 TABLES = ("morris", "verdicts", "interventions", "order_check", "pixel_view", "interaction")
@@ -47,8 +55,9 @@ def audit_dir(audit_root: str | Path, dataset_id: str, arch: str, seed: int) -> 
     return Path(audit_root) / dataset_id / arch / f"seed{int(seed)}"
 
 
-def model_folders(audit_root: str | Path, datasets: Sequence[str], architectures: Sequence[str],
-                  seeds: Sequence[int] = (0,)) -> dict[Model, Path]:
+def model_folders(
+    audit_root: str | Path, datasets: Sequence[str], architectures: Sequence[str], seeds: Sequence[int] = (0,)
+) -> dict[Model, Path]:
     """``(dataset_id, arch, seed) -> folder`` for every model of the sweep; all must exist."""
     folders = {(d, a, s): audit_dir(audit_root, d, a, s) for d in datasets for a in architectures for s in seeds}
     missing = [str(f) for f in folders.values() if not (f / "metrics.json").is_file()]
@@ -61,8 +70,13 @@ def model_folders(audit_root: str | Path, datasets: Sequence[str], architectures
 
 def _identity(model: Model, spec: DatasetSpec) -> dict[str, object]:
     dataset_id, arch, seed = model
-    return {"dataset_id": dataset_id, "p": spec.p, "biased_factors": "+".join(spec.biased), "arch": arch,
-            "seed": int(seed)}
+    return {
+        "dataset_id": dataset_id,
+        "p": spec.p,
+        "biased_factors": "+".join(spec.biased),
+        "arch": arch,
+        "seed": int(seed),
+    }
 
 
 def collect_tables(folders: Mapping[Model, Path], specs: Mapping[str, DatasetSpec]) -> dict[str, pd.DataFrame]:
@@ -89,8 +103,9 @@ def with_screen(verdicts: pd.DataFrame, threshold: float) -> pd.DataFrame:
     screened = out["mu_star"] >= threshold
     out["screen_relied_on"] = screened
     truth = out["state"] == "relied_on"
-    out["screen_agreement"] = np.where(out["state"] == "inconclusive", "inconclusive",
-                                       np.where(screened == truth, "agree", "disagree"))
+    out["screen_agreement"] = np.where(
+        out["state"] == "inconclusive", "inconclusive", np.where(screened == truth, "agree", "disagree")
+    )
     return out
 
 
@@ -98,15 +113,17 @@ def mu_star_cells(verdicts: pd.DataFrame, morris: pd.DataFrame, sampling: str) -
     """The verdict cells with ``mu*`` (true-class output) of one Morris sampling as column ``mu_star``."""
     keys = ["dataset_id", "arch", "seed", "factor"]
     rows = morris[(morris["output"] == VERDICT_OUTPUT) & (morris["sampling"] == sampling)]
-    cells = verdicts.drop(columns=["mu_star"]).merge(rows[keys + ["mu_star"]], on=keys, how="left",
-                                                     validate="one_to_one")
+    cells = verdicts.drop(columns=["mu_star"]).merge(
+        rows[keys + ["mu_star"]], on=keys, how="left", validate="one_to_one"
+    )
     if cells["mu_star"].isna().any():
         raise ValueError(f"some verdict cells have no {sampling} Morris row")
     return cells
 
 
-def screen_summary(verdicts: pd.DataFrame, morris: pd.DataFrame, samplings: Sequence[str],
-                   shipped: float) -> tuple[dict, pd.DataFrame]:
+def screen_summary(
+    verdicts: pd.DataFrame, morris: pd.DataFrame, samplings: Sequence[str], shipped: float
+) -> tuple[dict, pd.DataFrame]:
     """Quality of the Morris screen per sampling (:mod:`.screening`), and the per-level CV table."""
     summary: dict = {
         "n_cells": int(len(verdicts)),
@@ -138,32 +155,36 @@ def screen_summary(verdicts: pd.DataFrame, morris: pd.DataFrame, samplings: Sequ
     return summary, table[["sampling", *[c for c in table.columns if c != "sampling"]]]
 
 
-def model_table(tables: Mapping[str, pd.DataFrame], folders: Mapping[Model, Path],
-                specs: Mapping[str, DatasetSpec]) -> pd.DataFrame:
+def model_table(
+    tables: Mapping[str, pd.DataFrame], folders: Mapping[Model, Path], specs: Mapping[str, DatasetSpec]
+) -> pd.DataFrame:
     """One row per model: total drop, budget, verdict counts, interaction reading, background share."""
     verdicts = tables["verdicts"]
     rows = []
     for model, folder in folders.items():
         metrics = read_json(folder / "metrics.json")
         dataset_id, arch, seed = model
-        mine = verdicts[(verdicts["dataset_id"] == dataset_id) & (verdicts["arch"] == arch)
-                        & (verdicts["seed"] == seed)]
+        mine = verdicts[
+            (verdicts["dataset_id"] == dataset_id) & (verdicts["arch"] == arch) & (verdicts["seed"] == seed)
+        ]
         states = mine["state"].value_counts()
-        rows.append({
-            **_identity(model, specs[dataset_id]),
-            "total_drop": metrics["total_drop"]["drop"],
-            "total_ci_low": metrics["total_drop"]["ci_low"],
-            "total_ci_high": metrics["total_drop"]["ci_high"],
-            "n_relied_on": int(states.get("relied_on", 0)),
-            "n_inconclusive": int(states.get("inconclusive", 0)),
-            "relied_on": "+".join(mine.loc[mine["state"] == "relied_on", "factor"]),
-            "rounds": metrics["budget"]["rounds"],
-            "n_items": metrics["budget"]["n_items"],
-            "repetitions": metrics["budget"]["repetitions"],
-            "n_correct": metrics["budget"]["n_correct"],
-            "interaction_reading": metrics["interaction_reading"],
-            "background_share": metrics["background_share"],
-        })
+        rows.append(
+            {
+                **_identity(model, specs[dataset_id]),
+                "total_drop": metrics["total_drop"]["drop"],
+                "total_ci_low": metrics["total_drop"]["ci_low"],
+                "total_ci_high": metrics["total_drop"]["ci_high"],
+                "n_relied_on": int(states.get("relied_on", 0)),
+                "n_inconclusive": int(states.get("inconclusive", 0)),
+                "relied_on": "+".join(mine.loc[mine["state"] == "relied_on", "factor"]),
+                "rounds": metrics["budget"]["rounds"],
+                "n_items": metrics["budget"]["n_items"],
+                "repetitions": metrics["budget"]["repetitions"],
+                "n_correct": metrics["budget"]["n_correct"],
+                "interaction_reading": metrics["interaction_reading"],
+                "background_share": metrics["background_share"],
+            }
+        )
     return pd.DataFrame(rows, columns=schema.table("audit_summary/models").names)
 
 
@@ -181,10 +202,19 @@ def seed_table(verdicts: pd.DataFrame) -> pd.DataFrame:
         states = group["state"].astype(str).tolist()
         counts = pd.Series(states).value_counts()
         top = [s for s in states if counts[s] == counts.max()][0]
-        rows.append({"dataset_id": dataset_id, "p": float(p), "arch": arch, "factor": factor,
-                     "n_seeds": len(states), "states": " ".join(f"{s}:{x}" for s, x in zip(group["seed"], states)),
-                     "majority_state": top, "agreement": float(counts.max() / len(states)),
-                     "seed_dependent": len(set(states)) > 1})
+        rows.append(
+            {
+                "dataset_id": dataset_id,
+                "p": float(p),
+                "arch": arch,
+                "factor": factor,
+                "n_seeds": len(states),
+                "states": " ".join(f"{s}:{x}" for s, x in zip(group["seed"], states)),
+                "majority_state": top,
+                "agreement": float(counts.max() / len(states)),
+                "seed_dependent": len(set(states)) > 1,
+            }
+        )
     return pd.DataFrame(rows, columns=schema.table("audit_summary/seeds").names)
 
 

@@ -23,10 +23,11 @@ Morris (MoSIP) is the screen and the explanation: ``mu*``, ``sigma`` and the
 interaction reading are reported beside each verdict, and the screen's quality is
 measured against the verdicts over the whole sweep (:mod:`.screening`), never assumed.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import pandas as pd
 
@@ -36,8 +37,23 @@ from shortcut_audit.config import require
 __all__ = ["STATES", "VERDICT_COLUMNS", "VERDICT_OUTPUT", "VerdictRule", "verdict_table"]
 
 VERDICT_OUTPUT = "true_class_prob"
-VERDICT_COLUMNS = ("factor", "state", "drop", "ci_low", "ci_high", "first_round_state", "single_drop", "single_ci_low",
-                   "single_ci_high", "sampling", "mu_star", "sigma", "mu_star_share", "n_items", "repetitions")
+VERDICT_COLUMNS = (
+    "factor",
+    "state",
+    "drop",
+    "ci_low",
+    "ci_high",
+    "first_round_state",
+    "single_drop",
+    "single_ci_low",
+    "single_ci_high",
+    "sampling",
+    "mu_star",
+    "sigma",
+    "mu_star_share",
+    "n_items",
+    "repetitions",
+)
 
 
 @dataclass(frozen=True)
@@ -57,10 +73,13 @@ class VerdictRule:
             raise ValueError(f"drop_threshold out of range (0, 1]: {self.drop_threshold!r}")
 
     @classmethod
-    def from_params(cls, params: Mapping) -> "VerdictRule":
+    def from_params(cls, params: Mapping) -> VerdictRule:
         """Validated ``audit.verdicts`` section (ParamError names the bad key)."""
-        return cls(drop_threshold=require(
-            params, "audit.verdicts.drop_threshold", float, lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"))
+        return cls(
+            drop_threshold=require(
+                params, "audit.verdicts.drop_threshold", float, lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"
+            )
+        )
 
     def state(self, ci_low: float, ci_high: float) -> str:
         """Three-state verdict of an interval (module docstring)."""
@@ -107,21 +126,23 @@ def verdict_table(
         raise ValueError(f"Morris ({sampling}) and intervention results cover different factors: {mismatch}")
     rows = []
     for factor in drops.index:
-        rows.append({
-            "factor": factor,
-            "state": str(drops.at[factor, "state"]),
-            "drop": float(drops.at[factor, "drop"]),
-            "ci_low": float(drops.at[factor, "ci_low"]),
-            "ci_high": float(drops.at[factor, "ci_high"]),
-            "first_round_state": str((first_states or {}).get(factor, drops.at[factor, "state"])),
-            "single_drop": float(singles.at[factor, "drop"]),
-            "single_ci_low": float(singles.at[factor, "ci_low"]),
-            "single_ci_high": float(singles.at[factor, "ci_high"]),
-            "sampling": sampling,
-            "mu_star": float(screened.at[factor, "mu_star"]),
-            "sigma": float(screened.at[factor, "sigma"]),
-            "mu_star_share": float(screened.at[factor, "mu_star_share"]),
-            "n_items": int(n_items),
-            "repetitions": int(repetitions),
-        })
+        rows.append(
+            {
+                "factor": factor,
+                "state": str(drops.at[factor, "state"]),
+                "drop": float(drops.at[factor, "drop"]),
+                "ci_low": float(drops.at[factor, "ci_low"]),
+                "ci_high": float(drops.at[factor, "ci_high"]),
+                "first_round_state": str((first_states or {}).get(factor, drops.at[factor, "state"])),
+                "single_drop": float(singles.at[factor, "drop"]),
+                "single_ci_low": float(singles.at[factor, "ci_low"]),
+                "single_ci_high": float(singles.at[factor, "ci_high"]),
+                "sampling": sampling,
+                "mu_star": float(screened.at[factor, "mu_star"]),
+                "sigma": float(screened.at[factor, "sigma"]),
+                "mu_star_share": float(screened.at[factor, "mu_star_share"]),
+                "n_items": int(n_items),
+                "repetitions": int(repetitions),
+            }
+        )
     return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))

@@ -6,6 +6,7 @@
 - :mod:`~shortcut_audit.distributed.shards`: a process's items, the exchanges between
   processes and the merge of their parts in item order.
 """
+
 from shortcut_audit.distributed.launcher import (
     DistributedRunError,
     Launcher,
@@ -16,5 +17,14 @@ from shortcut_audit.distributed.launcher import (
 )
 from shortcut_audit.distributed.shards import Shard, ShardData, merge
 
-__all__ = ["DistributedRunError", "Launcher", "Shard", "ShardData", "is_worker", "merge", "relaunch",
-           "shard_folder", "worker_session"]
+__all__ = [
+    "DistributedRunError",
+    "Launcher",
+    "Shard",
+    "ShardData",
+    "is_worker",
+    "merge",
+    "relaunch",
+    "shard_folder",
+    "worker_session",
+]

@@ -54,6 +54,7 @@ backend; the run id is derived from the stage and its output, so equal on every 
 Every process waits until rank 0, wherever it runs, has written the output, so the
 ``dvc repro`` node records a complete output.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -66,10 +67,10 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 from shortcut_audit.config import ParamError, get, require
 from shortcut_audit.distributed.shards import Shard, env_int, shard_file
@@ -111,17 +112,21 @@ class Launcher:
     timeout_minutes: float = 60.0
 
     @classmethod
-    def from_params(cls, params: Mapping) -> "Launcher":
+    def from_params(cls, params: Mapping) -> Launcher:
         nproc = require(params, "launcher.nproc_per_node", int, lambda v: v >= 1, "an integer >= 1", default=1)
         nnodes = require(params, "launcher.nnodes", int, lambda v: v >= 1, "an integer >= 1", default=1)
         endpoint = get(params, "launcher.rdzv_endpoint", None)
         if endpoint is not None and not (isinstance(endpoint, str) and _ENDPOINT.match(endpoint)):
             raise ParamError("launcher.rdzv_endpoint", f"expected host:port or null, got {endpoint!r}")
         if nnodes > 1 and endpoint is None:
-            raise ParamError("launcher.rdzv_endpoint", f"launcher.nnodes is {nnodes}: set the host:port of the "
-                                                       "rendezvous, on one of the nodes and reachable from all")
-        timeout = require(params, "launcher.timeout_minutes", float, lambda v: v > 0, "a number of minutes > 0",
-                          default=60.0)
+            raise ParamError(
+                "launcher.rdzv_endpoint",
+                f"launcher.nnodes is {nnodes}: set the host:port of the "
+                "rendezvous, on one of the nodes and reachable from all",
+            )
+        timeout = require(
+            params, "launcher.timeout_minutes", float, lambda v: v > 0, "a number of minutes > 0", default=60.0
+        )
         return cls(nproc, nnodes, endpoint, timeout)
 
     @property
@@ -135,8 +140,11 @@ class Launcher:
         if self.nproc_per_node > 1 and resolve_device(requested).type == "cuda":
             count = torch.cuda.device_count()
             if self.nproc_per_node > count:
-                raise ParamError("launcher.nproc_per_node", f"{self.nproc_per_node} processes on a node with {count} "
-                                                            "GPU(s): each process takes one GPU (cuda:LOCAL_RANK)")
+                raise ParamError(
+                    "launcher.nproc_per_node",
+                    f"{self.nproc_per_node} processes on a node with {count} "
+                    "GPU(s): each process takes one GPU (cuda:LOCAL_RANK)",
+                )
 
     def wants_relaunch(self) -> bool:
         """More than one process asked for, and this process is not a torchrun worker already."""
@@ -154,8 +162,17 @@ class Launcher:
     def torchrun_args(self, run_id: str, module: str, argv: Sequence[str]) -> list[str]:
         """torchrun's arguments for ``python -m module argv`` (c10d rendezvous; no restarts)."""
         endpoint = self.rdzv_endpoint if self.nnodes > 1 else "localhost:0"
-        return [f"--nnodes={self.nnodes}", f"--nproc-per-node={self.nproc_per_node}", "--rdzv-backend=c10d",
-                f"--rdzv-endpoint={endpoint}", f"--rdzv-id={run_id}", "--max-restarts=0", "-m", module, *argv]
+        return [
+            f"--nnodes={self.nnodes}",
+            f"--nproc-per-node={self.nproc_per_node}",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={endpoint}",
+            f"--rdzv-id={run_id}",
+            "--max-restarts=0",
+            "-m",
+            module,
+            *argv,
+        ]
 
 
 def is_worker() -> bool:
@@ -170,6 +187,7 @@ def shard_folder(output: str | os.PathLike, run_id: str) -> Path:
 
 
 # --------------------------------------------------------------------------- parent
+
 
 @contextlib.contextmanager
 def _kept_process_state() -> Iterator[None]:
@@ -239,25 +257,33 @@ def failure_message(folder: Path, exc: Exception) -> str:
         first = records[0]
         others = sorted({r["rank"] for r in records[1:]})
         after = f"; rank(s) {', '.join(map(str, others))} failed after it" if others else ""
-        return (f"rank {first['rank']} of {first['world_size']} (local rank {first['local_rank']} on "
-                f"{first['host']}) failed: {first['error']}{after}")
+        return (
+            f"rank {first['rank']} of {first['world_size']} (local rank {first['local_rank']} on "
+            f"{first['host']}) failed: {first['error']}{after}"
+        )
     failures = getattr(exc, "failures", {})
     if failures:
         rank, failure = min(failures.items(), key=lambda item: (item[1].timestamp, item[0]))
         message = failure.message
         if isinstance(message, dict):
             message = message.get("message", message)
-        return (f"rank {rank} (local rank {failure.local_rank}) failed with exit code {failure.exitcode}: "
-                f"{message}")
+        return f"rank {rank} (local rank {failure.local_rank}) failed with exit code {failure.exitcode}: {message}"
     return f"the sharded run failed: {exc}"
 
 
 # --------------------------------------------------------------------------- workers
 
+
 def _record_failure(folder: Path | None, shard: Shard, exc: BaseException) -> None:
     """Write this rank's error where the parent finds it (``folder``), and into torchrun's error file."""
-    record = {"rank": shard.rank, "world_size": shard.world_size, "local_rank": shard.local_rank,
-              "host": socket.gethostname(), "time": time.time(), "error": f"{type(exc).__name__}: {exc}"}
+    record = {
+        "rank": shard.rank,
+        "world_size": shard.world_size,
+        "local_rank": shard.local_rank,
+        "host": socket.gethostname(),
+        "time": time.time(),
+        "error": f"{type(exc).__name__}: {exc}",
+    }
     if folder is not None:
         with contextlib.suppress(OSError):
             (folder / f"{_ERROR_PREFIX}{shard.rank:05d}.json").write_text(json.dumps(record))
@@ -289,8 +315,9 @@ def worker_session(output: str | os.PathLike, launcher: Launcher | None = None) 
     folder = Path(os.environ.get(FOLDER_VARIABLE) or shard_folder(output, os.environ["TORCHELASTIC_RUN_ID"]))
     folder.mkdir(parents=True, exist_ok=True)
     shard = Shard(env_int("RANK"), env_int("WORLD_SIZE"), env_int("LOCAL_RANK"), folder)
-    dist.init_process_group("gloo", rank=shard.rank, world_size=shard.world_size,
-                            timeout=timedelta(minutes=launcher.timeout_minutes))
+    dist.init_process_group(
+        "gloo", rank=shard.rank, world_size=shard.world_size, timeout=timedelta(minutes=launcher.timeout_minutes)
+    )
     succeeded = False
     try:
         yield shard

@@ -36,13 +36,15 @@ in a smaller setting, where a map ties some pixels within 1e-5, a pixel-wise del
 took them in another order and deletion/insertion AUCs differed by up to 1e-4 (their
 two-image Student-t bounds by up to 1e-3). Row sets, predictions and region rankings were equal.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -79,7 +81,7 @@ class Shard:
         self.folder = None if folder is None else Path(folder)
 
     @classmethod
-    def single(cls) -> "Shard":
+    def single(cls) -> Shard:
         """The whole run in this process: every item, no exchange."""
         return cls()
 
@@ -103,8 +105,10 @@ class Shard:
     def check_items(self, n: int, what: str) -> None:
         """Fail before any work when some rank would get no item (``n < world_size``)."""
         if n < self.world_size:
-            raise ValueError(f"{self.world_size} processes for {n} {what}: every process needs one at least; "
-                             "lower launcher.nproc_per_node or launcher.nnodes, or add items")
+            raise ValueError(
+                f"{self.world_size} processes for {n} {what}: every process needs one at least; "
+                "lower launcher.nproc_per_node or launcher.nnodes, or add items"
+            )
 
     # ------------------------------------------------------------------ device and log
     def device(self, requested: str | torch.device | None) -> torch.device:
@@ -117,8 +121,10 @@ class Shard:
             return device
         count = torch.cuda.device_count()
         if self.local_rank >= count:
-            raise ValueError(f"local rank {self.local_rank} has no GPU: this node has {count}; "
-                             "set launcher.nproc_per_node to at most the number of GPUs")
+            raise ValueError(
+                f"local rank {self.local_rank} has no GPU: this node has {count}; "
+                "set launcher.nproc_per_node to at most the number of GPUs"
+            )
         device = torch.device("cuda", self.local_rank)
         torch.cuda.set_device(device)
         return device
@@ -161,7 +167,7 @@ class Shard:
 
             dist.barrier()
 
-    def gather_to_root(self, data: "ShardData | dict[str, ShardData]") -> list | None:
+    def gather_to_root(self, data: ShardData | dict[str, ShardData]) -> list | None:
         """Every rank's ``data`` (a :class:`ShardData`, or a dict of them) on rank 0 in rank order; None elsewhere.
 
         Each rank writes its part into the shard folder; once every rank has written
@@ -180,8 +186,9 @@ class Shard:
         parts = []
         for rank in range(self.world_size):
             state = torch.load(shard_file(self.folder, rank), weights_only=True)
-            parts.append(ShardData.from_state(state) if single
-                         else {name: ShardData.from_state(s) for name, s in state.items()})
+            parts.append(
+                ShardData.from_state(state) if single else {name: ShardData.from_state(s) for name, s in state.items()}
+            )
         return parts
 
 
@@ -190,8 +197,10 @@ def _place(indices: Sequence[torch.Tensor], parts: Sequence[torch.Tensor], n: in
     first = parts[0]
     for index, part in zip(indices, parts):
         if part.shape[0] != index.numel() or part.shape[1:] != first.shape[1:] or part.dtype != first.dtype:
-            raise ValueError(f"per-item parts disagree: shape {tuple(part.shape)} {part.dtype} for "
-                             f"{index.numel()} items, first part {tuple(first.shape)} {first.dtype}")
+            raise ValueError(
+                f"per-item parts disagree: shape {tuple(part.shape)} {part.dtype} for "
+                f"{index.numel()} items, first part {tuple(first.shape)} {first.dtype}"
+            )
     full = torch.empty((n, *first.shape[1:]), dtype=first.dtype)
     for index, part in zip(indices, parts):
         full[index] = part
@@ -246,7 +255,7 @@ class ShardData:
         return {"index": self.index, "per_item": self.per_item, "totals": self.totals, "shared": self.shared}
 
     @classmethod
-    def from_state(cls, state: dict) -> "ShardData":
+    def from_state(cls, state: dict) -> ShardData:
         return cls(state["index"], dict(state["per_item"]), dict(state["totals"]), dict(state["shared"]))
 
 

@@ -6,6 +6,7 @@ samples of digits or photos rendered under chosen values, :mod:`.registry` the o
 registry of built-in and user-defined factors; :mod:`.biased_mnist` and
 :mod:`.watermark` hold the built-in factors.
 """
+
 from shortcut_audit.factors.base import Categorical, Continuous, Factor, FactorError, ImageFactor, image_factor
 from shortcut_audit.factors.registry import FactorRegistry, builtin_registry, factor_registry
 from shortcut_audit.factors.scene import ProbabilityReader, Scene, digit_scene, image_scene

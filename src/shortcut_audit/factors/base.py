@@ -16,11 +16,12 @@ when they are aspects of one overlay (the watermark's opacity, height and text).
 Scenes (:mod:`shortcut_audit.factors.scene`) render items under chosen values and
 check every function's output (shape, finiteness, range), naming the factor at fault.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -160,13 +161,16 @@ class Factor:
         if not self.display_name:
             object.__setattr__(self, "display_name", self.name.replace("_", " "))
         if not self.domain.contains(torch.tensor([neutral], dtype=torch.float64)):
-            raise FactorError(f"factor {self.name!r}: neutral value {self.neutral!r} is outside its {self.domain.describe()}")
+            raise FactorError(
+                f"factor {self.name!r}: neutral value {self.neutral!r} is outside its {self.domain.describe()}"
+            )
         if self.intervention is not None:
             values = tuple(float(v) for v in self.intervention)
             object.__setattr__(self, "intervention", values)
             if not values or not self.domain.contains(torch.tensor(values, dtype=torch.float64)):
-                raise FactorError(f"factor {self.name!r}: intervention values {list(values)} are outside its "
-                                  f"{self.domain.describe()}")
+                raise FactorError(
+                    f"factor {self.name!r}: intervention values {list(values)} are outside its {self.domain.describe()}"
+                )
             if isinstance(self.domain, Continuous) and (len(values) != 2 or values[0] >= values[1]):
                 raise FactorError(f"factor {self.name!r}: a continuous intervention is a (low, high) sub-range")
 

@@ -29,15 +29,16 @@ The function receives level *indices* (0 = none, 1 = thin, 2 = thick here) as an
 
 Then list it where a stage audits factors (``audit.factors`` for Biased-MNIST).
 """
+
 from __future__ import annotations
 
 import difflib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 from shortcut_audit.config import ParamError, get
 from shortcut_audit.factors.base import Factor, FactorError, ImageFactor, image_factor
@@ -194,9 +195,11 @@ def _custom_factor(name: str, spec: object, root: str | Path) -> ImageFactor:
         raise ParamError(key, "give either levels: [..] (categorical) or range: [low, high] (continuous)")
     if levels is not None and (not isinstance(levels, list) or not levels):
         raise ParamError(f"{key}.levels", f"expected a non-empty list of level names, got {levels!r}")
-    if value_range is not None and (not isinstance(value_range, list) or len(value_range) != 2
-                                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                               for v in value_range)):
+    if value_range is not None and (
+        not isinstance(value_range, list)
+        or len(value_range) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)
+    ):
         raise ParamError(f"{key}.range", f"expected [low, high], got {value_range!r}")
     intervention, neutral = spec.get("intervention"), spec.get("neutral")
     if intervention is not None and not isinstance(intervention, list):
@@ -207,7 +210,8 @@ def _custom_factor(name: str, spec: object, root: str | Path) -> ImageFactor:
     try:
         function = load_function(spec["function"], root)
         return image_factor(
-            name, function,
+            name,
+            function,
             levels=None if levels is None else [str(v) for v in levels],
             value_range=None if value_range is None else (float(value_range[0]), float(value_range[1])),
             neutral=neutral,

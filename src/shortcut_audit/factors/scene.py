@@ -13,10 +13,12 @@ Every rendered batch is checked: an image factor that returns the wrong shape, a
 non-floating tensor, NaN or values outside ``[0, 1]`` raises :class:`FactorError`
 naming it.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -43,7 +45,7 @@ class SceneBase(Protocol):
         """Images ``(m, C, H, W)`` of ``items`` ``(m,)`` under base-factor ``values`` ``(m, k)``."""
         ...
 
-    def select(self, index: torch.Tensor) -> "SceneBase": ...
+    def select(self, index: torch.Tensor) -> SceneBase: ...
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ class ImageBase:
 
     def __post_init__(self) -> None:
         if self.images.dim() != 4 or not self.images.is_floating_point():
-            raise ValueError(f"images must be a float tensor (n, C, H, W), got {tuple(self.images.shape)} "
-                             f"{self.images.dtype}")
+            raise ValueError(
+                f"images must be a float tensor (n, C, H, W), got {tuple(self.images.shape)} {self.images.dtype}"
+            )
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -74,7 +77,7 @@ class ImageBase:
     def render(self, items: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         return self.images[items]
 
-    def select(self, index: torch.Tensor) -> "ImageBase":
+    def select(self, index: torch.Tensor) -> ImageBase:
         return replace(self, images=self.images[index])
 
 
@@ -116,7 +119,7 @@ class DigitBase:
         levels = values.round().to(torch.int64)
         return render(self.digits[items], levels[:, 0], levels[:, 1], levels[:, 2], canvas=self.canvas)
 
-    def select(self, index: torch.Tensor) -> "DigitBase":
+    def select(self, index: torch.Tensor) -> DigitBase:
         return replace(self, digits=self.digits[index])
 
 
@@ -193,7 +196,7 @@ class Scene:
     def device(self) -> torch.device:
         return self.base.device
 
-    def select(self, index: torch.Tensor) -> "Scene":
+    def select(self, index: torch.Tensor) -> Scene:
         """The sub-sample of items ``index`` (bool mask or int indices)."""
         index = torch.as_tensor(index, device=self.device)
         if index.dtype == torch.bool:
@@ -204,7 +207,9 @@ class Scene:
     def render(self, items: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Images ``(m, C, H, W)``: item ``items[j]`` under factor values ``values[j]`` ``(m, d)``."""
         if values.dim() != 2 or values.shape != (items.shape[0], len(self.factors)):
-            raise ValueError(f"values must have shape ({items.shape[0]}, {len(self.factors)}), got {tuple(values.shape)}")
+            raise ValueError(
+                f"values must have shape ({items.shape[0]}, {len(self.factors)}), got {tuple(values.shape)}"
+            )
         values = values.to(self.device, torch.float64)
         k = len(self.base.factors)
         images = self.base.render(items.to(self.device), values[:, :k])
@@ -314,8 +319,12 @@ def digit_scene(
     )
 
 
-def image_scene(images: torch.Tensor, labels: torch.Tensor, image_factors: Sequence[ImageFactor],
-                own: Mapping[str, float] | None = None) -> Scene:
+def image_scene(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    image_factors: Sequence[ImageFactor],
+    own: Mapping[str, float] | None = None,
+) -> Scene:
     """A scene of photos ``(n, C, H, W)`` in ``[0, 1]``.
 
     Every image factor starts at its neutral value, except those given in ``own``

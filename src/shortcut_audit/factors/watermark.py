@@ -30,12 +30,13 @@ coverage; the result differs from the package's (which rounds to 8-bit on the wa
 by at most one 8-bit step. :func:`watermark_mask` gives the pixels the watermark
 changes, for scoring explanations.
 """
+
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import torch
@@ -43,8 +44,17 @@ import torch.nn.functional as F
 
 from shortcut_audit.factors.base import Categorical, Continuous, Factor, FactorError, ImageFactor
 
-__all__ = ["CARTON", "LATIN_TEXT", "PAPER_TEXT", "TEXTS", "WATERMARK", "font_path", "text_alpha", "watermark_factor",
-           "watermark_mask"]
+__all__ = [
+    "CARTON",
+    "LATIN_TEXT",
+    "PAPER_TEXT",
+    "TEXTS",
+    "WATERMARK",
+    "font_path",
+    "text_alpha",
+    "watermark_factor",
+    "watermark_mask",
+]
 
 CARTON = 478
 PAPER_TEXT = "捷径捷径捷径"
@@ -59,8 +69,10 @@ def font_path() -> Path:
     """The watermark font shipped with ``imagenet-w`` (found without importing the package)."""
     spec = importlib.util.find_spec("imagenet_w")
     if spec is None or not spec.submodule_search_locations:
-        raise FactorError("factor 'watermark' needs the package imagenet-w (pip install imagenet-w==1.0.0): "
-                          "its font draws the ImageNet-W watermark")
+        raise FactorError(
+            "factor 'watermark' needs the package imagenet-w (pip install imagenet-w==1.0.0): "
+            "its font draws the ImageNet-W watermark"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / FONT_FILE
     if not path.is_file():
         raise FactorError(f"factor 'watermark': the imagenet-w package has no font at {path}")
@@ -88,16 +100,19 @@ def text_alpha(text: str, height: int, width: int, y: float, opacity: float) -> 
     font = ImageFont.truetype(str(font_path()), font_size(width))
     missing = [ch for ch in set(text) if not ch.isspace() and ord(ch) not in _font_characters()]
     if missing:
-        raise FactorError(f"factor 'watermark_text': the watermark font cannot draw {''.join(sorted(missing))!r} "
-                          f"in {text!r}")
+        raise FactorError(
+            f"factor 'watermark_text': the watermark font cannot draw {''.join(sorted(missing))!r} in {text!r}"
+        )
     layer = Image.new("RGBA", (width, height), (255, 255, 255, 0))
-    ImageDraw.Draw(layer).text((X_POSITION * width, y * height), text, fill=(255, 255, 255, round(opacity * 255)),
-                               font=font)
+    ImageDraw.Draw(layer).text(
+        (X_POSITION * width, y * height), text, fill=(255, 255, 255, round(opacity * 255)), font=font
+    )
     return np.asarray(layer, dtype=np.float32)[:, :, 3] / 255.0
 
 
-def _alpha_batch(values: Mapping[str, torch.Tensor], texts: Mapping[str, str], height: int, width: int,
-                 device: torch.device) -> torch.Tensor:
+def _alpha_batch(
+    values: Mapping[str, torch.Tensor], texts: Mapping[str, str], height: int, width: int, device: torch.device
+) -> torch.Tensor:
     present = values["watermark"].cpu().numpy()
     opacity = values["watermark_opacity"].cpu().numpy()
     y = values["watermark_y"].cpu().numpy()
@@ -105,13 +120,15 @@ def _alpha_batch(values: Mapping[str, torch.Tensor], texts: Mapping[str, str], h
     names = list(texts)
     alpha = np.zeros((len(present), height, width), dtype=np.float32)
     for i in np.flatnonzero(present == 1):
-        alpha[i] = text_alpha(texts[names[int(text[i])]], height, width, round(float(y[i]), 6),
-                              round(float(opacity[i]), 6))
+        alpha[i] = text_alpha(
+            texts[names[int(text[i])]], height, width, round(float(y[i]), 6), round(float(opacity[i]), 6)
+        )
     return torch.from_numpy(alpha).to(device)
 
 
 def _drawer(texts: Mapping[str, str]):
     """The apply function of a watermark whose ``watermark_text`` levels draw ``texts``."""
+
     def apply(images: torch.Tensor, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         if images.shape[1] != 3:
             raise FactorError(f"factor 'watermark' draws on RGB images, got {images.shape[1]} channel(s)")
@@ -122,8 +139,15 @@ def _drawer(texts: Mapping[str, str]):
     return apply
 
 
-def watermark_mask(height: int, width: int, text: str = "chinese", y: float = 0.4, opacity: float = 0.5,
-                   dilation: int = 0, texts: Mapping[str, str] | None = None) -> torch.Tensor:
+def watermark_mask(
+    height: int,
+    width: int,
+    text: str = "chinese",
+    y: float = 0.4,
+    opacity: float = 0.5,
+    dilation: int = 0,
+    texts: Mapping[str, str] | None = None,
+) -> torch.Tensor:
     """Boolean ``(H, W)`` mask of the pixels the watermark changes, dilated by ``dilation`` pixels.
 
     ``text`` is a level of ``texts`` (default: :data:`TEXTS`, the built-in factor's levels).
@@ -158,18 +182,37 @@ def watermark_factor(texts: Mapping[str, str] | None = None) -> ImageFactor:
         raise FactorError(f"factor 'watermark_text': expected level name -> non-empty text, got {texts!r}")
     return ImageFactor(
         factors=(
-            Factor("watermark", Categorical(("absent", "present")), neutral=0, intervention=(1,),
-                   description="the ImageNet-W text watermark (Li et al. 2023) drawn over the image",
-                   display_name="watermark"),
-            Factor("watermark_opacity", Continuous(0.1, 1.0), neutral=0.5,
-                   description="opacity of the watermark text (paper: 0.5)", display_name="watermark opacity"),
-            Factor("watermark_y", Continuous(0.0, 0.8), neutral=0.4,
-                   description="height of the watermark's top as a share of the image (paper: 0.4)",
-                   display_name="watermark height"),
-            Factor("watermark_text", Categorical(tuple(texts)), neutral=0,
-                   description="the paper's Chinese text or a Latin text of the same font and size"
-                   if texts == TEXTS else f"the text drawn: {', '.join(texts)}",
-                   display_name="watermark text"),
+            Factor(
+                "watermark",
+                Categorical(("absent", "present")),
+                neutral=0,
+                intervention=(1,),
+                description="the ImageNet-W text watermark (Li et al. 2023) drawn over the image",
+                display_name="watermark",
+            ),
+            Factor(
+                "watermark_opacity",
+                Continuous(0.1, 1.0),
+                neutral=0.5,
+                description="opacity of the watermark text (paper: 0.5)",
+                display_name="watermark opacity",
+            ),
+            Factor(
+                "watermark_y",
+                Continuous(0.0, 0.8),
+                neutral=0.4,
+                description="height of the watermark's top as a share of the image (paper: 0.4)",
+                display_name="watermark height",
+            ),
+            Factor(
+                "watermark_text",
+                Categorical(tuple(texts)),
+                neutral=0,
+                description="the paper's Chinese text or a Latin text of the same font and size"
+                if texts == TEXTS
+                else f"the text drawn: {', '.join(texts)}",
+                display_name="watermark text",
+            ),
         ),
         apply=_drawer(texts),
         name="watermark",

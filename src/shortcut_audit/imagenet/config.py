@@ -13,6 +13,7 @@ protocol uses 1000, the Sobol paper does not state its count), ``fidelity.region
 (the Sobol grid) and ``ensembles.steps: 1000`` (Mahlau & Nolde, Sec. 4). The ensemble
 settings default to Table 1 of Mahlau & Nolde (:data:`shortcut_audit.attribution.ensemble.TABLE_1`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -147,30 +148,40 @@ def parse_config(params: dict) -> ImagenetConfig:
     budgets = get(params, f"{p}.convergence.budgets")
     # The convergence study always runs (convergence.csv is a stage output the report and the
     # validation read): an empty list would leave that table without rows.
-    if not isinstance(budgets, list) or not budgets or not all(isinstance(b, int) and not isinstance(b, bool)
-                                                               and b > 0 for b in budgets):
-        raise ParamError(f"{p}.convergence.budgets", f"expected a non-empty list of positive integers (forward "
-                                                     f"passes per image), got {budgets!r}")
+    if (
+        not isinstance(budgets, list)
+        or not budgets
+        or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in budgets)
+    ):
+        raise ParamError(
+            f"{p}.convergence.budgets",
+            f"expected a non-empty list of positive integers (forward passes per image), got {budgets!r}",
+        )
     if len(set(budgets)) != len(budgets):
         raise ParamError(f"{p}.convergence.budgets", f"duplicate budgets in {budgets!r}")
     reference = _positive_int(params, f"{p}.convergence.reference_forwards", default=1024)
     if reference <= max(budgets):
-        raise ParamError(f"{p}.convergence.reference_forwards",
-                         f"must exceed the largest budget {max(budgets)}, got {reference}")
+        raise ParamError(
+            f"{p}.convergence.reference_forwards", f"must exceed the largest budget {max(budgets)}, got {reference}"
+        )
     conv_methods = _string_list(params, f"{p}.convergence.methods", ("sobol", "rise"), default=["sobol", "rise"])
     # the Sobol paper's convergence study (Sec. 4.3): both methods on 7 x 7 masks
     conv_grid = _positive_int(params, f"{p}.convergence.grid_size", default=7, minimum=2)
     forwards = _positive_int(params, f"{p}.forwards", minimum=16)
     sobol_grid = _positive_int(params, f"{p}.sobol.grid_size", default=7, minimum=2)
     # total Sobol indices cost N (d + 1) forwards with N >= 2
-    sobol_minimum = 2 * (sobol_grid ** 2 + 1)
+    sobol_minimum = 2 * (sobol_grid**2 + 1)
     if "sobol" in methods and forwards < sobol_minimum:
-        raise ParamError(f"{p}.forwards", f"Sobol on a {sobol_grid}x{sobol_grid} grid needs at least "
-                                          f"{sobol_minimum} forwards, got {forwards}")
-    conv_minimum = 2 * (conv_grid ** 2 + 1)
+        raise ParamError(
+            f"{p}.forwards",
+            f"Sobol on a {sobol_grid}x{sobol_grid} grid needs at least {sobol_minimum} forwards, got {forwards}",
+        )
+    conv_minimum = 2 * (conv_grid**2 + 1)
     if "sobol" in conv_methods and min(budgets) < conv_minimum:
-        raise ParamError(f"{p}.convergence.budgets", f"Sobol on a {conv_grid}x{conv_grid} grid needs budgets "
-                                                     f">= {conv_minimum}, got {budgets}")
+        raise ParamError(
+            f"{p}.convergence.budgets",
+            f"Sobol on a {conv_grid}x{conv_grid} grid needs budgets >= {conv_minimum}, got {budgets}",
+        )
     return ImagenetConfig(
         models=models,
         weights_dir=_optional_path(params, f"{p}.weights_dir"),
@@ -189,20 +200,23 @@ def parse_config(params: dict) -> ImagenetConfig:
         forwards=forwards,
         sobol_grid=sobol_grid,
         rise_grid=_positive_int(params, f"{p}.rise.grid_size", default=7, minimum=2),
-        rise_keep_prob=require(params, f"{p}.rise.keep_prob", float, lambda v: 0 < v < 1, "a number in (0, 1)",
-                               default=0.5),
+        rise_keep_prob=require(
+            params, f"{p}.rise.keep_prob", float, lambda v: 0 < v < 1, "a number in (0, 1)", default=0.5
+        ),
         occlusion_patch_fraction=_fraction(params, f"{p}.occlusion.patch_fraction", 0.2),
         geex_sigma=require(params, f"{p}.geex.sigma", float, lambda v: v > 0, "a number > 0", default=DEFAULT_SIGMA),
         geex_loss=require_choice(params, f"{p}.geex.loss", LOSSES, default="uniform_ce"),
         geex_noise=require_choice(params, f"{p}.geex.noise", NOISES, default="shared"),
         geex_noise_size=_positive_int(params, f"{p}.geex.noise_size", default=8),
         white_box_smoothgrad_samples=_positive_int(params, f"{p}.geex.white_box.smoothgrad_samples", default=50),
-        white_box_smoothgrad_noise_level=require(params, f"{p}.geex.white_box.smoothgrad_noise_level", float,
-                                                 lambda v: v > 0, "a number > 0", default=0.15),
+        white_box_smoothgrad_noise_level=require(
+            params, f"{p}.geex.white_box.smoothgrad_noise_level", float, lambda v: v > 0, "a number > 0", default=0.15
+        ),
         white_box_ig_steps=_positive_int(params, f"{p}.geex.white_box.ig_steps", default=50),
         morris_grid=_positive_int(params, f"{p}.morris.grid_size", default=8, minimum=2),
-        morris_levels=require(params, f"{p}.morris.levels", int, lambda v: v >= 2 and v % 2 == 0,
-                              "an even integer >= 2", default=8),
+        morris_levels=require(
+            params, f"{p}.morris.levels", int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2", default=8
+        ),
         morris_trajectories=_positive_int(params, f"{p}.morris.n_trajectories", default=4, minimum=2),
         morris_sampling=require_choice(params, f"{p}.morris.sampling", ("local", "global"), default="local"),
         fidelity_steps=_positive_int(params, f"{p}.fidelity.steps", default=20),
@@ -213,12 +227,20 @@ def parse_config(params: dict) -> ImagenetConfig:
         neighbour_radius=_positive_int(params, f"{p}.cross_architecture.neighbour_radius", default=1, minimum=0),
         relevant_threshold=_fraction(params, f"{p}.cross_architecture.relevant_threshold", 0.6),
         top_k_pairs=_positive_int(params, f"{p}.cross_architecture.top_k", default=5, minimum=2),
-        interaction_threshold=require(params, f"{p}.cross_architecture.interaction_threshold", float,
-                                      lambda v: v >= 0, "a number >= 0", default=0.1),
-        ensemble_normalisations=_string_list(params, f"{p}.ensembles.normalisations", ENSEMBLE_NORMALISATIONS,
-                                             default=list(ENSEMBLE_NORMALISATIONS)),
-        ensemble_aggregations=_string_list(params, f"{p}.ensembles.aggregations", ENSEMBLE_AGGREGATIONS,
-                                           default=list(ENSEMBLE_AGGREGATIONS)),
+        interaction_threshold=require(
+            params,
+            f"{p}.cross_architecture.interaction_threshold",
+            float,
+            lambda v: v >= 0,
+            "a number >= 0",
+            default=0.1,
+        ),
+        ensemble_normalisations=_string_list(
+            params, f"{p}.ensembles.normalisations", ENSEMBLE_NORMALISATIONS, default=list(ENSEMBLE_NORMALISATIONS)
+        ),
+        ensemble_aggregations=_string_list(
+            params, f"{p}.ensembles.aggregations", ENSEMBLE_AGGREGATIONS, default=list(ENSEMBLE_AGGREGATIONS)
+        ),
         ensemble_steps=_positive_int(params, f"{p}.ensembles.steps", default=10),
         ensemble_baseline=require_choice(params, f"{p}.ensembles.baseline", BASELINES, default="random_normal"),
         convergence_methods=conv_methods,
@@ -236,8 +258,11 @@ def parse_config(params: dict) -> ImagenetConfig:
 
 def _number_pair(params, key):
     value = get(params, key)
-    if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
         raise ParamError(key, f"expected [a, b], two numbers, got {value!r}")
     return float(value[0]), float(value[1])
 
@@ -275,11 +300,14 @@ def _fidelity_and_ensemble_extras(params: dict, p: str) -> dict:
         fidelity_protocols=protocols,
         region_grid=region_grid,
         region_baseline=require_choice(params, f"{p}.fidelity.region_baseline", BASELINES, default="gray"),
-        interval_level=require(params, f"{p}.fidelity.interval_level", float, lambda v: 0 < v < 1,
-                               "a number in (0, 1)", default=0.95),
+        interval_level=require(
+            params, f"{p}.fidelity.interval_level", float, lambda v: 0 < v < 1, "a number in (0, 1)", default=0.95
+        ),
         ensemble_settings=aggregation_settings(params, f"{p}.ensembles.settings"),
-        ensemble_size_normalisation=require_choice(params, f"{p}.ensembles.size_normalisation",
-                                                   ENSEMBLE_NORMALISATIONS, default="z"),
-        ensemble_size_aggregations=_string_list(params, f"{p}.ensembles.size_aggregations", ENSEMBLE_AGGREGATIONS,
-                                                default=["mean", "ucb"]),
+        ensemble_size_normalisation=require_choice(
+            params, f"{p}.ensembles.size_normalisation", ENSEMBLE_NORMALISATIONS, default="z"
+        ),
+        ensemble_size_aggregations=_string_list(
+            params, f"{p}.ensembles.size_aggregations", ENSEMBLE_AGGREGATIONS, default=["mean", "ucb"]
+        ),
     )

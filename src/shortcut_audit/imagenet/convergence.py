@@ -19,6 +19,7 @@ so two kinds of reference are offered:
 Budgets are forward passes per image as this library spends them: Sobol total indices
 cost ``N (d + 1)``, where the paper counts ``N (d + 2)``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,10 +32,19 @@ REFERENCE_SEED_OFFSET = 10_007
 REFERENCE_KINDS = ("independent", "nested")
 
 
-def convergence_results(scorer, images: torch.Tensor, targets: torch.Tensor, methods: list[str],
-                        budgets: list[int], reference_forwards: int, config, batch_size: int, seed: int,
-                        output: str = "logit", reference_kinds: tuple[str, ...] = ("independent",)
-                        ) -> dict[tuple[str, str], tuple[list[ConvergencePoint], int]]:
+def convergence_results(
+    scorer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    methods: list[str],
+    budgets: list[int],
+    reference_forwards: int,
+    config,
+    batch_size: int,
+    seed: int,
+    output: str = "logit",
+    reference_kinds: tuple[str, ...] = ("independent",),
+) -> dict[tuple[str, str], tuple[list[ConvergencePoint], int]]:
     """Per ``(method, reference kind)``: the points at each budget (Spearman per image) and the
     reference's forwards per image.
 
@@ -55,36 +65,63 @@ def convergence_results(scorer, images: torch.Tensor, targets: torch.Tensor, met
     for method in methods:
         cheap = {budget: explain(method, budget, seed) for budget in budgets}
         for kind in reference_kinds:
-            reference = explain(method, reference_forwards,
-                                seed + (REFERENCE_SEED_OFFSET if kind == "independent" else 0))
-            points = convergence_curve(lambda b: (cheap[b].maps, cheap[b].forwards_per_image), budgets,
-                                       reference.maps)
+            reference = explain(
+                method, reference_forwards, seed + (REFERENCE_SEED_OFFSET if kind == "independent" else 0)
+            )
+            points = convergence_curve(
+                lambda b, runs=cheap: (runs[b].maps, runs[b].forwards_per_image), budgets, reference.maps
+            )
             results[(method, kind)] = (points, int(round(reference.forwards_per_image)))
     return results
 
 
-def convergence_table(model: str, image_ids: list[str], budgets: list[int],
-                      results: dict[tuple[str, str], tuple[list[ConvergencePoint], int]]) -> list[dict]:
+def convergence_table(
+    model: str,
+    image_ids: list[str],
+    budgets: list[int],
+    results: dict[tuple[str, str], tuple[list[ConvergencePoint], int]],
+) -> list[dict]:
     """Rows ``model, method, reference_kind, image_id, budget, forwards, reference_forwards, spearman``."""
     rows = []
     for (method, kind), (points, reference_forwards) in results.items():
         for budget, point in zip(budgets, points):
             for image_id, rho in zip(image_ids, point.spearman.tolist()):
-                rows.append({"model": model, "method": method, "reference_kind": kind, "image_id": image_id,
-                             "budget": int(budget), "forwards": int(point.forwards),
-                             "reference_forwards": int(reference_forwards), "spearman": float(rho)})
+                rows.append(
+                    {
+                        "model": model,
+                        "method": method,
+                        "reference_kind": kind,
+                        "image_id": image_id,
+                        "budget": int(budget),
+                        "forwards": int(point.forwards),
+                        "reference_forwards": int(reference_forwards),
+                        "spearman": float(rho),
+                    }
+                )
     return rows
 
 
-def convergence_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, image_ids: list[str],
-                     methods: list[str], budgets: list[int], reference_forwards: int, config,
-                     batch_size: int, seed: int, output: str = "logit",
-                     reference_kinds: tuple[str, ...] = ("independent",)) -> list[dict]:
+def convergence_rows(
+    model: str,
+    scorer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    image_ids: list[str],
+    methods: list[str],
+    budgets: list[int],
+    reference_forwards: int,
+    config,
+    batch_size: int,
+    seed: int,
+    output: str = "logit",
+    reference_kinds: tuple[str, ...] = ("independent",),
+) -> list[dict]:
     """Rows ``model, method, reference_kind, image_id, budget, forwards, reference_forwards, spearman``.
 
     Sobol and RISE use ``config.convergence_grid`` masks; other settings are those of
     :func:`~shortcut_audit.imagenet.explain.method_settings` at each budget.
     """
-    results = convergence_results(scorer, images, targets, methods, budgets, reference_forwards, config,
-                                  batch_size, seed, output, reference_kinds)
+    results = convergence_results(
+        scorer, images, targets, methods, budgets, reference_forwards, config, batch_size, seed, output, reference_kinds
+    )
     return convergence_table(model, image_ids, budgets, results)

@@ -17,6 +17,7 @@ per image, and of the *global* analysis averaged over the images, ``(w, w)``.
 - :func:`score_interaction_rows`: an extension (not in the paper), a two-sided
   per-image test on the target probability.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -58,9 +59,16 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
     return float(values[mask].mean()) if bool(mask.any()) else 0.0
 
 
-def overlap_rows(model: str, reference: str, requested_reference: str, image_ids: list[str],
-                 stats: dict[str, torch.Tensor], reference_stats: dict[str, torch.Tensor],
-                 fraction: float, radius: int) -> list[dict]:
+def overlap_rows(
+    model: str,
+    reference: str,
+    requested_reference: str,
+    image_ids: list[str],
+    stats: dict[str, torch.Tensor],
+    reference_stats: dict[str, torch.Tensor],
+    fraction: float,
+    radius: int,
+) -> list[dict]:
     """One row per (ranking statistic, image): MoSIP Fig. 5 for ``model`` against ``reference``.
 
     For each ranking in mu*, sigma and mu* + sigma, the model's top ``fraction`` regions
@@ -74,10 +82,18 @@ def overlap_rows(model: str, reference: str, requested_reference: str, image_ids
         result = region_overlap(stats[statistic], reference_stats[statistic], fraction=fraction, radius=radius)
         for i, image_id in enumerate(image_ids):
             over, diff = result.overlapping[i], result.differing[i]
-            row = {"model": model, "reference": reference, "requested_reference": requested_reference,
-                   "statistic": statistic, "image_id": image_id, "top_fraction": fraction, "radius": radius,
-                   "overlap_share": float(result.share[i]), "n_overlapping": int(over.sum()),
-                   "n_differing": int(diff.sum())}
+            row = {
+                "model": model,
+                "reference": reference,
+                "requested_reference": requested_reference,
+                "statistic": statistic,
+                "image_id": image_id,
+                "top_fraction": fraction,
+                "radius": radius,
+                "overlap_share": float(result.share[i]),
+                "n_overlapping": int(over.sum()),
+                "n_differing": int(diff.sum()),
+            }
             for prefix, source in (("", stats), ("reference_", reference_stats)):
                 for value in ("mu_star", "sigma"):
                     row[f"{prefix}{value}_overlapping"] = _masked_mean(source[value][i], over)
@@ -99,15 +115,28 @@ def ratio_row(model: str, n_images: int, mu_star: torch.Tensor, sigma: torch.Ten
     relevant = (normalise_by_max(mu_star) > threshold) | (normalise_by_max(sigma) > threshold)
     usable = relevant & (sigma > 0)
     ratios = mu_star[usable] / sigma[usable]
-    return {"model": model, "n_images": n_images, "threshold": threshold,
-            "n_relevant": int(relevant.sum()), "n_ratio": int(usable.sum()),
-            "mean_ratio": float(ratios.mean()) if len(ratios) else 0.0,
-            "median_ratio": float(ratios.median()) if len(ratios) else 0.0}
+    return {
+        "model": model,
+        "n_images": n_images,
+        "threshold": threshold,
+        "n_relevant": int(relevant.sum()),
+        "n_ratio": int(usable.sum()),
+        "mean_ratio": float(ratios.mean()) if len(ratios) else 0.0,
+        "median_ratio": float(ratios.median()) if len(ratios) else 0.0,
+    }
 
 
-def masking_curves(scorer, images: torch.Tensor, targets: torch.Tensor, local: dict[str, torch.Tensor],
-                   global_: dict[str, torch.Tensor], max_fraction: float, baseline: str, batch_size: int,
-                   seed: Seeds = 0) -> dict[tuple[str, str, str], MaskingCurve]:
+def masking_curves(
+    scorer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    local: dict[str, torch.Tensor],
+    global_: dict[str, torch.Tensor],
+    max_fraction: float,
+    baseline: str,
+    batch_size: int,
+    seed: Seeds = 0,
+) -> dict[tuple[str, str, str], MaskingCurve]:
     """The masking curves of :func:`masking_rows`, keyed ``(scope, ranking, which)``.
 
     ``seed`` seeds a random ``baseline`` (one int, or one per image).
@@ -117,8 +146,17 @@ def masking_curves(scorer, images: torch.Tensor, targets: torch.Tensor, local: d
         for ranking in STATISTICS:
             for which in WHICH:
                 curves[(scope, ranking, which)] = masking_curve(
-                    scorer, images, stats[ranking], targets, max_fraction=max_fraction, which=which,
-                    baseline=baseline, score="probability", batch_size=batch_size, seed=seed)
+                    scorer,
+                    images,
+                    stats[ranking],
+                    targets,
+                    max_fraction=max_fraction,
+                    which=which,
+                    baseline=baseline,
+                    score="probability",
+                    batch_size=batch_size,
+                    seed=seed,
+                )
     return curves
 
 
@@ -128,16 +166,36 @@ def masking_table(model: str, target_kind: str, curves: dict[tuple[str, str, str
     for (scope, ranking, which), curve in curves.items():
         accuracy, change = curve.accuracy, curve.score_change
         for s, step in enumerate(curve.steps.tolist()):
-            rows.append({"model": model, "scope": scope, "ranking": ranking, "which": which,
-                         "target_kind": target_kind, "n_images": curve.n_images, "step": step,
-                         "fraction": float(curve.fractions[s]), "accuracy": float(accuracy[s]),
-                         "score_change": float(change[s])})
+            rows.append(
+                {
+                    "model": model,
+                    "scope": scope,
+                    "ranking": ranking,
+                    "which": which,
+                    "target_kind": target_kind,
+                    "n_images": curve.n_images,
+                    "step": step,
+                    "fraction": float(curve.fractions[s]),
+                    "accuracy": float(accuracy[s]),
+                    "score_change": float(change[s]),
+                }
+            )
     return rows
 
 
-def masking_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, target_kind: str,
-                 local: dict[str, torch.Tensor], global_: dict[str, torch.Tensor], max_fraction: float,
-                 baseline: str, batch_size: int, seed: Seeds = 0) -> list[dict]:
+def masking_rows(
+    model: str,
+    scorer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    target_kind: str,
+    local: dict[str, torch.Tensor],
+    global_: dict[str, torch.Tensor],
+    max_fraction: float,
+    baseline: str,
+    batch_size: int,
+    seed: Seeds = 0,
+) -> list[dict]:
     """MoSIP masking validation: one row per (scope, ranking, direction, step).
 
     ``local`` statistics ``(N, w, w)`` rank each image's own regions (Figs. 4, 9);
@@ -161,8 +219,16 @@ def _top_regions(ranking: torch.Tensor, top_k: int) -> torch.Tensor:
     return torch.argsort(ranking.flatten(), descending=True, stable=True)[:k]
 
 
-def pair_predictions(scorer, images: torch.Tensor, targets: torch.Tensor, ranking: torch.Tensor, top_k: int,
-                     baseline: str, batch_size: int, seed: Seeds = 0) -> torch.Tensor:
+def pair_predictions(
+    scorer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    ranking: torch.Tensor,
+    top_k: int,
+    baseline: str,
+    batch_size: int,
+    seed: Seeds = 0,
+) -> torch.Tensor:
     """Top-1 predictions ``(S, N)`` of :func:`pair_rows`' variants: clean, each top region, each pair."""
     grid = ranking.shape[-1]
     top = _top_regions(ranking, top_k)
@@ -170,13 +236,15 @@ def pair_predictions(scorer, images: torch.Tensor, targets: torch.Tensor, rankin
     selections = torch.zeros(len(subsets), grid * grid, dtype=torch.bool)
     for s, subset in enumerate(subsets):
         selections[s, top[list(subset)]] = True
-    predictions, _ = masked_region_outputs(scorer, images, targets, selections.view(-1, grid, grid), baseline,
-                                           batch_size, seed)
+    predictions, _ = masked_region_outputs(
+        scorer, images, targets, selections.view(-1, grid, grid), baseline, batch_size, seed
+    )
     return predictions
 
 
-def pair_table(model: str, target_kind: str, ranking: torch.Tensor, top_k: int, predictions: torch.Tensor,
-               labels: torch.Tensor) -> list[dict]:
+def pair_table(
+    model: str, target_kind: str, ranking: torch.Tensor, top_k: int, predictions: torch.Tensor, labels: torch.Tensor
+) -> list[dict]:
     """The rows of :func:`pair_rows` from its variants' ``predictions`` ``(S, N)`` and the ``labels`` ``(N,)``."""
     top = _top_regions(ranking, top_k)
     k = len(top)
@@ -191,15 +259,35 @@ def pair_table(model: str, target_kind: str, ranking: torch.Tensor, top_k: int, 
     rows = []
     for p, (a, b) in enumerate(pairs):
         d_x, d_y, d_xy = float(drop[1 + a]), float(drop[1 + b]), float(drop[1 + k + p])
-        rows.append({"model": model, "target_kind": target_kind, "n_images": n_kept,
-                     "region_x": int(top[a]), "region_y": int(top[b]),
-                     "drop_x": d_x, "drop_y": d_y, "drop_xy": d_xy,
-                     "interaction": d_x + d_y - d_xy, "interacts": d_x + d_y > d_xy})
+        rows.append(
+            {
+                "model": model,
+                "target_kind": target_kind,
+                "n_images": n_kept,
+                "region_x": int(top[a]),
+                "region_y": int(top[b]),
+                "drop_x": d_x,
+                "drop_y": d_y,
+                "drop_xy": d_xy,
+                "interaction": d_x + d_y - d_xy,
+                "interacts": d_x + d_y > d_xy,
+            }
+        )
     return rows
 
 
-def pair_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, target_kind: str,
-              ranking: torch.Tensor, top_k: int, baseline: str, batch_size: int, seed: Seeds = 0) -> list[dict]:
+def pair_rows(
+    model: str,
+    scorer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    target_kind: str,
+    ranking: torch.Tensor,
+    top_k: int,
+    baseline: str,
+    batch_size: int,
+    seed: Seeds = 0,
+) -> list[dict]:
     """MoSIP's top-K pairwise heuristic (Sec. 5, Fig. 6b), one row per pair of top-K regions.
 
     The K regions of largest ``ranking`` (the global analysis' mu*, ``(w, w)``: the same
@@ -223,9 +311,17 @@ def pair_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, t
     return pair_table(model, target_kind, ranking, top_k, predictions, targets)
 
 
-def score_interaction_scores(scorer, images: torch.Tensor, targets: torch.Tensor, mu_star: torch.Tensor,
-                             top_k: int, baseline: str, batch_size: int, score: str = "probability",
-                             seed: Seeds = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def score_interaction_scores(
+    scorer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    mu_star: torch.Tensor,
+    top_k: int,
+    baseline: str,
+    batch_size: int,
+    score: str = "probability",
+    seed: Seeds = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image, its K regions of largest local mu* ``(N, K)`` and the target scores ``(N, S)`` of
     :func:`score_interaction_rows`' variants (clean, each region alone, each pair)."""
     n = images.shape[0]
@@ -237,13 +333,15 @@ def score_interaction_scores(scorer, images: torch.Tensor, targets: torch.Tensor
     for s, subset in enumerate(subsets):
         for position in subset:
             selections[torch.arange(n), s, top[:, position]] = True
-    _, values = masked_region_outputs(scorer, images, targets, selections.view(n, -1, grid, grid), baseline,
-                                      batch_size, seed)
+    _, values = masked_region_outputs(
+        scorer, images, targets, selections.view(n, -1, grid, grid), baseline, batch_size, seed
+    )
     return top, select_score(values.reshape(-1, 2), score).view(len(subsets), n).T
 
 
-def score_interaction_table(model: str, image_ids: list[str], top: torch.Tensor, scores: torch.Tensor,
-                            threshold: float) -> list[dict]:
+def score_interaction_table(
+    model: str, image_ids: list[str], top: torch.Tensor, scores: torch.Tensor, threshold: float
+) -> list[dict]:
     """The rows of :func:`score_interaction_rows` from :func:`score_interaction_scores`' ``top`` and ``scores``."""
     k = top.shape[1]
     _, pairs = _subsets(k)
@@ -254,18 +352,36 @@ def score_interaction_table(model: str, image_ids: list[str], top: torch.Tensor,
             d_a, d_b = clean[i] - scores[i, 1 + a], clean[i] - scores[i, 1 + b]
             d_ab = clean[i] - scores[i, 1 + k + p]
             strength = float(d_ab - d_a - d_b)
-            rows.append({
-                "model": model, "image_id": image_id,
-                "region_a": int(top[i, a]), "region_b": int(top[i, b]),
-                "drop_a": float(d_a), "drop_b": float(d_b), "drop_ab": float(d_ab),
-                "interaction": strength, "interacts": abs(strength) > threshold * float(clean[i]),
-            })
+            rows.append(
+                {
+                    "model": model,
+                    "image_id": image_id,
+                    "region_a": int(top[i, a]),
+                    "region_b": int(top[i, b]),
+                    "drop_a": float(d_a),
+                    "drop_b": float(d_b),
+                    "drop_ab": float(d_ab),
+                    "interaction": strength,
+                    "interacts": abs(strength) > threshold * float(clean[i]),
+                }
+            )
     return rows
 
 
-def score_interaction_rows(model: str, scorer, images: torch.Tensor, targets: torch.Tensor, image_ids: list[str],
-                           mu_star: torch.Tensor, top_k: int, threshold: float, baseline: str,
-                           batch_size: int, score: str = "probability", seed: Seeds = 0) -> list[dict]:
+def score_interaction_rows(
+    model: str,
+    scorer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    image_ids: list[str],
+    mu_star: torch.Tensor,
+    top_k: int,
+    threshold: float,
+    baseline: str,
+    batch_size: int,
+    score: str = "probability",
+    seed: Seeds = 0,
+) -> list[dict]:
     """Extension (not MoSIP's statistic): a two-sided per-image interaction test on the score.
 
     For the K regions of largest local mu* of each image, mask each region alone and
@@ -274,11 +390,24 @@ def score_interaction_rows(model: str, scorer, images: torch.Tensor, targets: to
     score, in either direction: ``|D_ij - D_i - D_j| > threshold * f(x)`` with
     ``D = f(x) - f(x masked)``. ``score`` is ``"probability"`` (softmax) or ``"output"``.
     """
-    top, scores = score_interaction_scores(scorer, images, targets, mu_star, top_k, baseline, batch_size, score,
-                                           seed)
+    top, scores = score_interaction_scores(scorer, images, targets, mu_star, top_k, baseline, batch_size, score, seed)
     return score_interaction_table(model, image_ids, top, scores, threshold)
 
 
-__all__ = ["SCOPES", "with_sum", "choose_reference", "normalise_by_max", "overlap_rows", "ratio_row",
-           "masking_curves", "masking_table", "masking_rows", "pair_predictions", "pair_table", "pair_rows",
-           "score_interaction_scores", "score_interaction_table", "score_interaction_rows"]
+__all__ = [
+    "SCOPES",
+    "with_sum",
+    "choose_reference",
+    "normalise_by_max",
+    "overlap_rows",
+    "ratio_row",
+    "masking_curves",
+    "masking_table",
+    "masking_rows",
+    "pair_predictions",
+    "pair_table",
+    "pair_rows",
+    "score_interaction_scores",
+    "score_interaction_table",
+    "score_interaction_rows",
+]

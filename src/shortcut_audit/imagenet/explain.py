@@ -9,6 +9,7 @@ spent in forward passes is measured, not assumed.
 The functions take any shard of images and return per-shard results, so a run can
 be split across processes or GPUs (one shard each) and merged afterwards.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,13 @@ from shortcut_audit.runtime import ComputePath, select_compute_path, to_device
 
 # methods explained on the reference architecture -> class name in the attribution registry
 METHOD_CLASSES = {
-    "sobol": "sobol", "rise": "rise", "occlusion": "occlusion", "morris_grid": "morris_grid",
-    "geex": "geex", "gers": "gers", "igeex": "igeex",
+    "sobol": "sobol",
+    "rise": "rise",
+    "occlusion": "occlusion",
+    "morris_grid": "morris_grid",
+    "geex": "geex",
+    "gers": "gers",
+    "igeex": "igeex",
 }
 IGEEX_STEPS = 8
 
@@ -45,8 +51,14 @@ class CountingScorer:
     copy. The model is converted in place (its layout; the values are unchanged).
     """
 
-    def __init__(self, model: nn.Module, device: torch.device, precision: str = "fast", compile: bool = False,
-                 path: ComputePath | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        precision: str = "fast",
+        compile: bool = False,
+        path: ComputePath | None = None,
+    ):
         self.path = path or select_compute_path(device, precision, compile)
         if self.path.device_type != device.type:
             raise ValueError(f"compute path {self.path.name} does not run on device {device}")
@@ -112,8 +124,9 @@ class MethodRun:
     settings: dict
 
 
-def method_settings(method: str, forwards: int, image_size: int, config, input_scale: float = 1.0,
-                    grid_size: int | None = None) -> dict:
+def method_settings(
+    method: str, forwards: int, image_size: int, config, input_scale: float = 1.0, grid_size: int | None = None
+) -> dict:
     """Constructor arguments of ``method`` that spend at most ``forwards`` passes per image.
 
     - Sobol: ``nb_design = forwards // (g^2 + 1)`` (total indices cost N (d + 1));
@@ -132,7 +145,7 @@ def method_settings(method: str, forwards: int, image_size: int, config, input_s
     """
     if method == "sobol":
         grid = grid_size or config.sobol_grid
-        return {"grid_size": grid, "nb_design": max(2, forwards // (grid ** 2 + 1))}
+        return {"grid_size": grid, "nb_design": max(2, forwards // (grid**2 + 1))}
     if method == "rise":
         return {"nb_masks": forwards, "grid_size": grid_size or config.rise_grid, "keep_prob": config.rise_keep_prob}
     if method == "occlusion":
@@ -141,12 +154,20 @@ def method_settings(method: str, forwards: int, image_size: int, config, input_s
         stride = max(1, math.ceil((image_size - patch) / (per_axis - 1)))
         return {"patch_size": patch, "stride": stride}
     if method == "morris_grid":
-        d = config.morris_grid ** 2
-        return {"grid_size": config.morris_grid, "n_trajectories": max(2, forwards // (d + 1)),
-                "levels": config.morris_levels, "sampling": config.morris_sampling}
+        d = config.morris_grid**2
+        return {
+            "grid_size": config.morris_grid,
+            "n_trajectories": max(2, forwards // (d + 1)),
+            "levels": config.morris_levels,
+            "sampling": config.morris_sampling,
+        }
     if method in ("geex", "gers", "igeex"):
-        settings = {"sigma": config.geex_sigma * input_scale, "loss": config.geex_loss, "noise": config.geex_noise,
-                    "model_output": "probabilities" if config.explained_output == "probability" else "logits"}
+        settings = {
+            "sigma": config.geex_sigma * input_scale,
+            "loss": config.geex_loss,
+            "noise": config.geex_noise,
+            "model_output": "probabilities" if config.explained_output == "probability" else "logits",
+        }
         if method != "geex":
             settings["noise_size"] = min(config.geex_noise_size, image_size)
         if method == "igeex":
@@ -155,17 +176,32 @@ def method_settings(method: str, forwards: int, image_size: int, config, input_s
     raise ValueError(f"unknown method {method!r}; known: {', '.join(METHOD_CLASSES)}")
 
 
-def run_method(method: str, scorer: CountingScorer, images: torch.Tensor, targets: torch.Tensor,
-               settings: dict, batch_size: int, seed: int, output: str = "logit") -> MethodRun:
+def run_method(
+    method: str,
+    scorer: CountingScorer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    settings: dict,
+    batch_size: int,
+    seed: int,
+    output: str = "logit",
+) -> MethodRun:
     """Explain ``output`` (logit or probability) of ``targets`` with ``method``; measure its cost."""
-    explainer = attribution.build(METHOD_CLASSES[method], ExplainedOutput(scorer, output), batch_size=batch_size,
-                                  device=scorer.device, seed=seed, **settings)
+    explainer = attribution.build(
+        METHOD_CLASSES[method],
+        ExplainedOutput(scorer, output),
+        batch_size=batch_size,
+        device=scorer.device,
+        seed=seed,
+        **settings,
+    )
     scorer.reset()
     start = time.perf_counter()
     maps = explainer(images, targets)
     seconds = time.perf_counter() - start
-    return MethodRun(method, maps, scorer.inputs_seen / images.shape[0], seconds, scorer.forward_seconds,
-                     dict(settings))
+    return MethodRun(
+        method, maps, scorer.inputs_seen / images.shape[0], seconds, scorer.forward_seconds, dict(settings)
+    )
 
 
 @dataclass
@@ -194,8 +230,9 @@ class MorrisAnalyses:
         return average_over_images(self.global_per_image)
 
 
-def morris_statistics(scorer: CountingScorer, images: torch.Tensor, targets: torch.Tensor,
-                      config, batch_size: int, seed: int, bounds=None) -> MorrisAnalyses:
+def morris_statistics(
+    scorer: CountingScorer, images: torch.Tensor, targets: torch.Tensor, config, batch_size: int, seed: int, bounds=None
+) -> MorrisAnalyses:
     """MoSIP grid Morris, local and global analyses (Sec. 5), ``r (w^2 + 1)`` forwards per image each.
 
     Local: each image's lumped values are sampled around its own (MoSIP: "uniformly
@@ -207,8 +244,11 @@ def morris_statistics(scorer: CountingScorer, images: torch.Tensor, targets: tor
     """
     from shortcut_audit.metrics.regions import expand_regions
 
-    settings = {"grid_size": config.morris_grid, "n_trajectories": config.morris_trajectories,
-                "levels": config.morris_levels}
+    settings = {
+        "grid_size": config.morris_grid,
+        "n_trajectories": config.morris_trajectories,
+        "levels": config.morris_levels,
+    }
     output = ExplainedOutput(scorer, config.explained_output)
     results, runs = {}, {}
     for sampling in ("local", "global"):
@@ -216,21 +256,37 @@ def morris_statistics(scorer: CountingScorer, images: torch.Tensor, targets: tor
             extra = {}
         else:
             extra = {"bounds": bounds} if bounds is not None else {"reference_images": images}
-        explainer = attribution.build("morris_grid", output, batch_size=batch_size, device=scorer.device,
-                                      seed=seed, sampling=sampling, statistic="mu_star", **settings, **extra)
+        explainer = attribution.build(
+            "morris_grid",
+            output,
+            batch_size=batch_size,
+            device=scorer.device,
+            seed=seed,
+            sampling=sampling,
+            statistic="mu_star",
+            **settings,
+            **extra,
+        )
         scorer.reset()
         start = time.perf_counter()
         results[sampling] = explainer.region_statistics(images, targets)
         maps = expand_regions(results[sampling]["mu_star"].float(), images.shape[-2], images.shape[-1])
-        runs[sampling] = MethodRun("morris_grid", maps, scorer.inputs_seen / images.shape[0],
-                                   time.perf_counter() - start, scorer.forward_seconds,
-                                   {**settings, "sampling": sampling, "d": config.morris_grid ** 2})
+        runs[sampling] = MethodRun(
+            "morris_grid",
+            maps,
+            scorer.inputs_seen / images.shape[0],
+            time.perf_counter() - start,
+            scorer.forward_seconds,
+            {**settings, "sampling": sampling, "d": config.morris_grid**2},
+        )
     return MorrisAnalyses(results["local"], results["global"], runs[config.morris_sampling])
 
 
-def predicted_classes(scorer: CountingScorer, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def predicted_classes(
+    scorer: CountingScorer, images: torch.Tensor, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-1 class and its probability for every image, (N,) each."""
-    logits = torch.cat([scorer(images[i:i + batch_size]).cpu() for i in range(0, len(images), batch_size)])
+    logits = torch.cat([scorer(images[i : i + batch_size]).cpu() for i in range(0, len(images), batch_size)])
     probabilities = logits.softmax(dim=1)
     top = probabilities.max(dim=1)
     return top.indices, top.values

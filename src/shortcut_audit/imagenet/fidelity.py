@@ -35,6 +35,7 @@ Protocols (:func:`build_protocols`; all change pixels in seeded random order on 
     partition are removed (inserted) one per step in the order of the map's mean
     attribution per cell, baseline ``region_baseline``; it cannot reward scattering.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from shortcut_audit.metrics.intervals import mean_interval
 from shortcut_audit.metrics import METRICS, aopc_from_curve, perturbation_curve, region_perturbation_curve
+from shortcut_audit.metrics.intervals import mean_interval
 from shortcut_audit.metrics.perturbation import Seeds, seeded_draws
 
 PROTOCOLS = ("rise", "sobol", "ensemble", "region")
@@ -85,10 +86,15 @@ class FidelityProtocol:
 
     def describe(self) -> str:
         """One line for tables and the report, e.g. "pixel-wise, 16 steps, deletion to zero, ..."."""
-        unit = (f"region-wise, {self.steps}x{self.steps} cells one per step" if self.region_wise
-                else f"pixel-wise, {self.steps} steps")
-        return (f"{unit}, deletion to {self.deletion_baseline}, insertion from {self.insertion_baseline}, "
-                f"ties in random order ({_SOURCES[self.name]})")
+        unit = (
+            f"region-wise, {self.steps}x{self.steps} cells one per step"
+            if self.region_wise
+            else f"pixel-wise, {self.steps} steps"
+        )
+        return (
+            f"{unit}, deletion to {self.deletion_baseline}, insertion from {self.insertion_baseline}, "
+            f"ties in random order ({_SOURCES[self.name]})"
+        )
 
     def curve(self, scorer, images, maps, targets, mode: str, batch_size: int, seed: Seeds):
         baseline = self.deletion_baseline if mode == "deletion" else self.insertion_baseline
@@ -98,8 +104,14 @@ class FidelityProtocol:
         return perturbation_curve(scorer, images, maps, targets, mode, steps=self.steps, **kwargs)
 
 
-def build_protocols(names: list[str], steps: int, deletion_baseline: str, insertion_baseline: str,
-                    region_grid: int, region_baseline: str) -> list[FidelityProtocol]:
+def build_protocols(
+    names: list[str],
+    steps: int,
+    deletion_baseline: str,
+    insertion_baseline: str,
+    region_grid: int,
+    region_baseline: str,
+) -> list[FidelityProtocol]:
     """The named protocols with their papers' baselines (see the module docstring)."""
     unknown = [n for n in names if n not in PROTOCOLS]
     if unknown:
@@ -123,9 +135,16 @@ def reference_maps(shape: tuple[int, int, int], seed: Seeds) -> dict[str, torch.
     return {"random": noise, "constant": torch.zeros(shape)}
 
 
-def fidelity_scores(scorer, images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor,
-                    protocol: FidelityProtocol, batch_size: int, seed: Seeds = 0,
-                    decided: torch.Tensor | None = None):
+def fidelity_scores(
+    scorer,
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    targets: torch.Tensor,
+    protocol: FidelityProtocol,
+    batch_size: int,
+    seed: Seeds = 0,
+    decided: torch.Tensor | None = None,
+):
     """Per-image scores and the two curves of one method's maps under ``protocol``.
 
     ``decided`` is the class whose deletion curve nAOPC reads (the GEEX paper tracks the
@@ -152,15 +171,25 @@ def fidelity_scores(scorer, images: torch.Tensor, maps: torch.Tensor, targets: t
     return scores, {"deletion": deletion, "insertion": insertion}
 
 
-def score_rows(model: str, method: str, image_ids: list[str], targets: torch.Tensor, scores: dict,
-               **extra) -> list[dict]:
+def score_rows(
+    model: str, method: str, image_ids: list[str], targets: torch.Tensor, scores: dict, **extra
+) -> list[dict]:
     """Tidy rows ``model, method, image_id, target, metric, value, direction`` (+ ``extra``)."""
     rows = []
     for metric, values in scores.items():
         for image_id, target, value in zip(image_ids, targets.tolist(), values.tolist()):
-            rows.append({"model": model, "method": method, "image_id": image_id, "target": int(target),
-                         "metric": metric, "value": float(value), "direction": METRICS[metric].direction,
-                         **extra})
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "image_id": image_id,
+                    "target": int(target),
+                    "metric": metric,
+                    "value": float(value),
+                    "direction": METRICS[metric].direction,
+                    **extra,
+                }
+            )
     return rows
 
 
@@ -170,23 +199,42 @@ def curve_rows(model: str, method: str, curves: dict, **extra) -> list[dict]:
     for mode, curve in curves.items():
         mean = curve.scores.mean(dim=0)
         for step, (fraction, score) in enumerate(zip(curve.mean_fractions.tolist(), mean.tolist())):
-            rows.append({"model": model, "method": method, "mode": mode, "step": step,
-                         "fraction": float(fraction), "score": float(score), **extra})
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "mode": mode,
+                    "step": step,
+                    "fraction": float(fraction),
+                    "score": float(score),
+                    **extra,
+                }
+            )
     return rows
 
 
-def protocol_results(scorer, images, maps, targets, protocols, batch_size: int, seed: Seeds,
-                     decided: torch.Tensor | None = None) -> dict[str, tuple[dict, dict]]:
+def protocol_results(
+    scorer, images, maps, targets, protocols, batch_size: int, seed: Seeds, decided: torch.Tensor | None = None
+) -> dict[str, tuple[dict, dict]]:
     """:func:`fidelity_scores` of one method's maps under every protocol: ``{protocol: (scores, curves)}``.
 
     ``seed`` is one int, or one per image (then an image's scores do not depend on the others).
     """
-    return {protocol.name: fidelity_scores(scorer, images, maps, targets, protocol, batch_size, seed, decided)
-            for protocol in protocols}
+    return {
+        protocol.name: fidelity_scores(scorer, images, maps, targets, protocol, batch_size, seed, decided)
+        for protocol in protocols
+    }
 
 
-def result_rows(model: str, method: str, image_ids, targets: torch.Tensor, results: dict,
-                decided: torch.Tensor | None = None, **extra) -> tuple[list[dict], list[dict]]:
+def result_rows(
+    model: str,
+    method: str,
+    image_ids,
+    targets: torch.Tensor,
+    results: dict,
+    decided: torch.Tensor | None = None,
+    **extra,
+) -> tuple[list[dict], list[dict]]:
     """Fidelity rows and curve rows of :func:`protocol_results`' ``results`` (column ``protocol``).
 
     nAOPC rows carry ``decided`` as their target (default: ``targets``).
@@ -202,8 +250,20 @@ def result_rows(model: str, method: str, image_ids, targets: torch.Tensor, resul
     return fidelity, curves
 
 
-def protocol_rows(model: str, method: str, scorer, images, maps, targets, image_ids, protocols, batch_size: int,
-                  seed: Seeds, decided: torch.Tensor | None = None, **extra) -> tuple[list[dict], list[dict]]:
+def protocol_rows(
+    model: str,
+    method: str,
+    scorer,
+    images,
+    maps,
+    targets,
+    image_ids,
+    protocols,
+    batch_size: int,
+    seed: Seeds,
+    decided: torch.Tensor | None = None,
+    **extra,
+) -> tuple[list[dict], list[dict]]:
     """Fidelity rows and curve rows of one method's maps under every protocol (column ``protocol``).
 
     nAOPC rows carry ``decided`` as their target (default: ``targets``).
@@ -240,20 +300,36 @@ def summary_rows(fidelity: pd.DataFrame, protocols: list[FidelityProtocol], leve
         bounds = (info.lower if info.lower is not None else -np.inf, info.upper if info.upper is not None else np.inf)
         for method, values in by_method.items():
             mean, low, high = mean_interval(values.to_numpy(dtype=float), level, *bounds)
-            row = {"model": model, "protocol": protocol, "method": method, "metric": metric,
-                   "direction": direction, "n_images": int(values.size), "mean": mean, "ci_low": low,
-                   "ci_high": high}
+            row = {
+                "model": model,
+                "protocol": protocol,
+                "method": method,
+                "metric": metric,
+                "direction": direction,
+                "n_images": int(values.size),
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+            }
             if random is None or method == "random":
                 gain, gain_low, gain_high = 0.0, 0.0, 0.0
                 verdict = "reference" if method == "random" else "inconclusive"
             else:
                 gain, gain_low, gain_high = mean_interval(_gain(values, random, direction), level, -np.inf, np.inf)
                 verdict = "better" if gain_low > 0 else "worse" if gain_high < 0 else "inconclusive"
-            rows.append({**row, "random_mean": float(random.mean()) if random is not None else mean,
-                         "constant_mean": float(by_method["constant"].mean()) if "constant" in by_method else mean,
-                         "gain_vs_random": gain, "gain_ci_low": gain_low, "gain_ci_high": gain_high,
-                         "vs_random": verdict, "beats_random": verdict == "better",
-                         "protocol_detail": details[protocol]})
+            rows.append(
+                {
+                    **row,
+                    "random_mean": float(random.mean()) if random is not None else mean,
+                    "constant_mean": float(by_method["constant"].mean()) if "constant" in by_method else mean,
+                    "gain_vs_random": gain,
+                    "gain_ci_low": gain_low,
+                    "gain_ci_high": gain_high,
+                    "vs_random": verdict,
+                    "beats_random": verdict == "better",
+                    "protocol_detail": details[protocol],
+                }
+            )
     return rows
 
 

@@ -96,20 +96,22 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     (requested, used, stands_in), masking accuracy at the largest masked share, best
     ensembles, timings.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from shortcut_audit.config import ParamError
+from shortcut_audit import schema
 from shortcut_audit.attribution.base import key_seed
 from shortcut_audit.attribution.morris_grid import STATISTICS, average_over_images
+from shortcut_audit.config import ParamError
 from shortcut_audit.data.image_sets import ImageBatch, load_images, sample_photo_items, val_folder_items
 from shortcut_audit.distributed import Shard, ShardData, merge
 from shortcut_audit.imagenet import cross_architecture as xarch
@@ -136,7 +138,6 @@ from shortcut_audit.imagenet.fidelity import (
     score_rows,
     summary_rows,
 )
-from shortcut_audit import schema
 from shortcut_audit.io import atomic_dir, write_json
 from shortcut_audit.metrics import METRICS, l1_distance
 from shortcut_audit.metrics.convergence import ConvergencePoint
@@ -161,8 +162,9 @@ class ImagenetResults:
 def image_items(config: ImagenetConfig):
     """The images to explain: the validation folder when set, else the sample photos."""
     if config.val_dir:
-        return val_folder_items(config.val_dir, config.classes, config.images_per_class,
-                                config.label_file, config.synset_file)
+        return val_folder_items(
+            config.val_dir, config.classes, config.images_per_class, config.label_file, config.synset_file
+        )
     return sample_photo_items(max_images=config.max_images)
 
 
@@ -199,11 +201,16 @@ def white_box_maps(loaded: LoadedModel, images, targets, config: ImagenetConfig,
     kwargs = {"batch_size": config.batch_size, "device": device, "seed": config.seed}
     images, targets = images.to(device), targets.to(device)
     gradient = reduce_channels(Saliency(explained, **kwargs).gradients(images, targets), "sum").cpu()
-    smoothgrad = SmoothGrad(explained, n_samples=config.white_box_smoothgrad_samples,
-                            noise_level=config.white_box_smoothgrad_noise_level, channel_reduction="sum",
-                            **kwargs)(images, targets)
-    integrated = IntegratedGradients(explained, steps=config.white_box_ig_steps, baseline="zero",
-                                     **kwargs)(images, targets)
+    smoothgrad = SmoothGrad(
+        explained,
+        n_samples=config.white_box_smoothgrad_samples,
+        noise_level=config.white_box_smoothgrad_noise_level,
+        channel_reduction="sum",
+        **kwargs,
+    )(images, targets)
+    integrated = IntegratedGradients(explained, steps=config.white_box_ig_steps, baseline="zero", **kwargs)(
+        images, targets
+    )
     return dict(zip(WHITE_BOX_MAPS, (gradient, smoothgrad, integrated)))
 
 
@@ -248,31 +255,41 @@ class ImagenetAudit:
             return None
         grid = ImageGrid(images.shape[-2], images.shape[-1], self.config.morris_grid)
         lower, upper = global_lump_bounds(grid, images.to(self.device), self.config.batch_size)
-        return (self.shard.reduce(lower.cpu(), torch.minimum).to(self.device),
-                self.shard.reduce(upper.cpu(), torch.maximum).to(self.device))
+        return (
+            self.shard.reduce(lower.cpu(), torch.minimum).to(self.device),
+            self.shard.reduce(upper.cpu(), torch.maximum).to(self.device),
+        )
 
     def cross_architecture_steps(self, loaded, batch, targets, scorer, part: ShardData, seeds) -> MethodRun:
         """MoSIP Sec. 5 on one model: local and global analyses, masking, pairs (per image)."""
         c, m = self.config, loaded.name
-        analyses = morris_statistics(scorer, batch.images, targets, c, c.batch_size, c.seed,
-                                     self._global_bounds(batch.images))
+        analyses = morris_statistics(
+            scorer, batch.images, targets, c, c.batch_size, c.seed, self._global_bounds(batch.images)
+        )
         local = analyses.local
-        global_ = average_over_images({name: self.shard.gather_items(values, self.n_images)
-                                       for name, values in analyses.global_per_image.items()})
+        global_ = average_over_images(
+            {name: self.shard.gather_items(values, self.n_images) for name, values in analyses.global_per_image.items()}
+        )
         for name in STATISTICS:
             part.put(f"{m}/local/{name}", local[name])
             part.set(f"{m}/global/{name}", global_[name])
-        curves = xarch.masking_curves(scorer, batch.images, targets, local, global_, c.masking_fraction,
-                                      c.mask_baseline, c.batch_size, seeds)
+        curves = xarch.masking_curves(
+            scorer, batch.images, targets, local, global_, c.masking_fraction, c.mask_baseline, c.batch_size, seeds
+        )
         for key, curve in curves.items():
             for what, values in zip(("kept", "correct", "score"), curve.per_image()):
                 part.put(f"{m}/masking/{'/'.join(key)}/{what}", values)
             part.set(f"{m}/masking/steps", curve.steps)
             part.set(f"{m}/masking/fractions", curve.fractions)
-        part.put(f"{m}/pairs", xarch.pair_predictions(scorer, batch.images, targets, global_["mu_star"],
-                                                      c.top_k_pairs, c.mask_baseline, c.batch_size, seeds).T)
-        top, scores = xarch.score_interaction_scores(scorer, batch.images, targets, local["mu_star"], c.top_k_pairs,
-                                                     c.mask_baseline, c.batch_size, seed=seeds)
+        part.put(
+            f"{m}/pairs",
+            xarch.pair_predictions(
+                scorer, batch.images, targets, global_["mu_star"], c.top_k_pairs, c.mask_baseline, c.batch_size, seeds
+            ).T,
+        )
+        top, scores = xarch.score_interaction_scores(
+            scorer, batch.images, targets, local["mu_star"], c.top_k_pairs, c.mask_baseline, c.batch_size, seed=seeds
+        )
         part.put(f"{m}/score_interactions/top", top)
         part.put(f"{m}/score_interactions/scores", scores)
         return analyses.run
@@ -295,23 +312,36 @@ class ImagenetAudit:
                 run = morris_run
             else:
                 self.log(f"  {loaded.name}: {method}")
-                run = run_method(method, scorer, batch.images, targets,
-                                 method_settings(method, c.forwards, size, c, input_scale=input_scale),
-                                 c.batch_size, c.seed, c.explained_output)
+                run = run_method(
+                    method,
+                    scorer,
+                    batch.images,
+                    targets,
+                    method_settings(method, c.forwards, size, c, input_scale=input_scale),
+                    c.batch_size,
+                    c.seed,
+                    c.explained_output,
+                )
             base_maps[method] = run.maps
             part.put(f"maps/{method}", run.maps)
             part.add(f"inputs/{method}", run.forwards_per_image * len(batch.image_ids))
             part.add(f"seconds/{method}", run.seconds)
-            self._put_fidelity(part, method, protocol_results(scorer, batch.images, run.maps, targets,
-                                                              self.protocols, c.batch_size, seeds, decided))
+            self._put_fidelity(
+                part,
+                method,
+                protocol_results(scorer, batch.images, run.maps, targets, self.protocols, c.batch_size, seeds, decided),
+            )
             if method in WHITE_BOX_COMPARED:
                 if white is None:
                     white = white_box_maps(loaded, batch.images, targets, c, self.device)
                 for reference, white_map in white.items():
                     part.put(f"l1/{method}/{reference}", l1_distance(run.maps, white_map))
         for name, maps in reference_maps(tuple(batch.images[:, 0].shape), seeds).items():
-            self._put_fidelity(part, name, protocol_results(scorer, batch.images, maps, targets, self.protocols,
-                                                            c.batch_size, seeds, decided))
+            self._put_fidelity(
+                part,
+                name,
+                protocol_results(scorer, batch.images, maps, targets, self.protocols, c.batch_size, seeds, decided),
+            )
         return base_maps
 
     @staticmethod
@@ -334,20 +364,45 @@ class ImagenetAudit:
         self.log(f"  {loaded.name}: ensembles")
         args = (scorer, batch.images, targets, base_maps)
         protocol = dict(steps=c.ensemble_steps, baseline=c.ensemble_baseline, batch_size=c.batch_size, seed=seeds)
-        scores = ensemble_scores(*args, c.ensemble_normalisations, c.ensemble_aggregations, c.ensemble_settings,
-                                 **protocol)
+        scores = ensemble_scores(
+            *args, c.ensemble_normalisations, c.ensemble_aggregations, c.ensemble_settings, **protocol
+        )
         # the base methods' means over every image order the ensemble-size protocol
-        base = [replace(s, **{mode: self.shard.gather_items(torch.from_numpy(getattr(s, mode)), self.n_images).numpy()
-                              for mode in ("deletion", "insertion")})
-                for s in scores if s.kind == "base"]
-        scores += size_protocol_scores(*args, score_table(loaded.name, base, c.interval_level),
-                                       c.ensemble_size_normalisation, c.ensemble_size_aggregations,
-                                       c.ensemble_settings, **protocol)
+        base = [
+            replace(
+                s,
+                **{
+                    mode: self.shard.gather_items(torch.from_numpy(getattr(s, mode)), self.n_images).numpy()
+                    for mode in ("deletion", "insertion")
+                },
+            )
+            for s in scores
+            if s.kind == "base"
+        ]
+        scores += size_protocol_scores(
+            *args,
+            score_table(loaded.name, base, c.interval_level),
+            c.ensemble_size_normalisation,
+            c.ensemble_size_aggregations,
+            c.ensemble_settings,
+            **protocol,
+        )
         for mode in ("deletion", "insertion"):
             part.put(f"ensembles/{mode}", torch.from_numpy(np.stack([getattr(s, mode) for s in scores], axis=1)))
-        part.set("ensembles/rows", [{"kind": s.kind, "normalisation": s.normalisation, "aggregation": s.aggregation,
-                                     "setting": s.setting, "members": list(s.members), "ordered_by": s.ordered_by}
-                                    for s in scores])
+        part.set(
+            "ensembles/rows",
+            [
+                {
+                    "kind": s.kind,
+                    "normalisation": s.normalisation,
+                    "aggregation": s.aggregation,
+                    "setting": s.setting,
+                    "members": list(s.members),
+                    "ordered_by": s.ordered_by,
+                }
+                for s in scores
+            ],
+        )
 
     def convergence_steps(self, loaded, batch, targets, scorer, part: ShardData) -> None:
         """Spearman to a converged map on the first ``convergence.n_images`` images (those of this process)."""
@@ -361,9 +416,18 @@ class ImagenetAudit:
         studied = (part.index < min(c.convergence_images, self.n_images)).nonzero().flatten()
         if len(studied):
             self.log(f"  {loaded.name}: convergence")
-            results = convergence_results(scorer, batch.images[studied], targets[studied], c.convergence_methods,
-                                          c.convergence_budgets, c.convergence_reference, c, c.batch_size, c.seed,
-                                          output=c.explained_output)
+            results = convergence_results(
+                scorer,
+                batch.images[studied],
+                targets[studied],
+                c.convergence_methods,
+                c.convergence_budgets,
+                c.convergence_reference,
+                c,
+                c.batch_size,
+                c.seed,
+                output=c.explained_output,
+            )
             for j, key in enumerate(keys):
                 points, reference[studied, j] = results[key][0], float(results[key][1])
                 for b, point in enumerate(points):
@@ -404,8 +468,10 @@ class ImagenetAudit:
         names = self.shard.all_gather([m.name for m in loaded])
         for rank, theirs in enumerate(names):
             if theirs != names[0]:
-                raise RuntimeError(f"rank {rank} loaded models {theirs}, rank 0 {names[0]}: every node needs the "
-                                   "same weights (imagenet.weights_dir)")
+                raise RuntimeError(
+                    f"rank {rank} loaded models {theirs}, rank 0 {names[0]}: every node needs the "
+                    "same weights (imagenet.weights_dir)"
+                )
 
     # ------------------------------------------------------------------- run
     def run(self) -> ImagenetResults | None:
@@ -431,8 +497,9 @@ class ImagenetAudit:
         return self.combine(merge(parts, len(items)), loaded_models, skipped, items, start)
 
     # ---------------------------------------------------------------- combine
-    def combine(self, data: ShardData, loaded_models: list[LoadedModel], skipped: list[dict], items,
-                start: float) -> ImagenetResults:
+    def combine(
+        self, data: ShardData, loaded_models: list[LoadedModel], skipped: list[dict], items, start: float
+    ) -> ImagenetResults:
         """Every table from the per-image results of all images (in image order)."""
         c = self.config
         rows: dict[str, list] = {name: [] for name in TABLES}
@@ -459,37 +526,62 @@ class ImagenetAudit:
                 if len(c.methods) >= 2:
                     rows["ensembles"] += score_table(m, self._ensemble_scores(data), c.interval_level)
                 self._convergence_rows(rows, data, m, image_ids)
-            model_rows.append({
-                "model": m, "status": "loaded", "reason": "", "source": loaded.source,
-                "weights_path": Path(loaded.weights_path).name if loaded.weights_path else "",
-                "input_size": loaded.preprocessing.input_size, "n_params": loaded.n_params,
-                "is_reference": m == reference, "n_images": len(image_ids),
-                "target_kind": target_kind,
-                "top1_accuracy": (float(data.per_item[f"{m}/correct"].float().mean()) if target_kind == "true"
-                                  else -1.0),
-                "mean_target_probability": float(data.per_item[f"{m}/probability"].mean()),
-                "forwards": int(data.totals[f"{m}/forwards"]), "seconds": data.totals[f"{m}/seconds"],
-                "forward_seconds": data.totals[f"{m}/forward_seconds"],
-            })
+            model_rows.append(
+                {
+                    "model": m,
+                    "status": "loaded",
+                    "reason": "",
+                    "source": loaded.source,
+                    "weights_path": Path(loaded.weights_path).name if loaded.weights_path else "",
+                    "input_size": loaded.preprocessing.input_size,
+                    "n_params": loaded.n_params,
+                    "is_reference": m == reference,
+                    "n_images": len(image_ids),
+                    "target_kind": target_kind,
+                    "top1_accuracy": (
+                        float(data.per_item[f"{m}/correct"].float().mean()) if target_kind == "true" else -1.0
+                    ),
+                    "mean_target_probability": float(data.per_item[f"{m}/probability"].mean()),
+                    "forwards": int(data.totals[f"{m}/forwards"]),
+                    "seconds": data.totals[f"{m}/seconds"],
+                    "forward_seconds": data.totals[f"{m}/forward_seconds"],
+                }
+            )
         for row in skipped:
-            model_rows.append({**row, "source": "", "weights_path": "", "input_size": 0, "n_params": 0,
-                               "is_reference": False, "n_images": 0, "target_kind": "", "top1_accuracy": -1.0,
-                               "mean_target_probability": 0.0, "forwards": 0, "seconds": 0.0,
-                               "forward_seconds": 0.0})
+            model_rows.append(
+                {
+                    **row,
+                    "source": "",
+                    "weights_path": "",
+                    "input_size": 0,
+                    "n_params": 0,
+                    "is_reference": False,
+                    "n_images": 0,
+                    "target_kind": "",
+                    "top1_accuracy": -1.0,
+                    "mean_target_probability": 0.0,
+                    "forwards": 0,
+                    "seconds": 0.0,
+                    "forward_seconds": 0.0,
+                }
+            )
         rows["models"] = model_rows
         overlap_reference = self.overlap_steps(rows, stats, image_ids)
-        rows["fidelity_summary"] = summary_rows(pd.DataFrame(rows["fidelity"], columns=COLUMNS["fidelity"]),
-                                                self.protocols, c.interval_level)
+        rows["fidelity_summary"] = summary_rows(
+            pd.DataFrame(rows["fidelity"], columns=COLUMNS["fidelity"]), self.protocols, c.interval_level
+        )
         tables = {name: pd.DataFrame(table, columns=COLUMNS[name]) for name, table in rows.items()}
-        metrics = summarise(tables, c, reference, items, time.perf_counter() - start,
-                            torch.device(self.device.type), overlap_reference)
+        metrics = summarise(
+            tables, c, reference, items, time.perf_counter() - start, torch.device(self.device.type), overlap_reference
+        )
         metrics["profile"].update(precision=c.precision, compute_path=self.compute_path.name)
         return ImagenetResults(tables, arrays, metrics)
 
     def _mosip_rows(self, rows, data: ShardData, m: str, target_kind: str, targets, global_, image_ids) -> None:
         c = self.config
-        rows["ratio"].append(xarch.ratio_row(m, len(image_ids), global_["mu_star"], global_["sigma"],
-                                             c.relevant_threshold))
+        rows["ratio"].append(
+            xarch.ratio_row(m, len(image_ids), global_["mu_star"], global_["sigma"], c.relevant_threshold)
+        )
         steps, fractions = data.shared[f"{m}/masking/steps"], data.shared[f"{m}/masking/fractions"]
         curves = {}
         for scope in xarch.SCOPES:
@@ -497,14 +589,22 @@ class ImagenetAudit:
                 for which in WHICH:
                     key = f"{m}/masking/{scope}/{ranking}/{which}"
                     curves[(scope, ranking, which)] = MaskingCurve.from_per_image(
-                        which, steps, fractions, *(data.per_item[f"{key}/{what}"] for what in ("kept", "correct",
-                                                                                                 "score")))
+                        which,
+                        steps,
+                        fractions,
+                        *(data.per_item[f"{key}/{what}"] for what in ("kept", "correct", "score")),
+                    )
         rows["masking"] += xarch.masking_table(m, target_kind, curves)
-        rows["interactions"] += xarch.pair_table(m, target_kind, global_["mu_star"], c.top_k_pairs,
-                                                 data.per_item[f"{m}/pairs"].T, targets)
+        rows["interactions"] += xarch.pair_table(
+            m, target_kind, global_["mu_star"], c.top_k_pairs, data.per_item[f"{m}/pairs"].T, targets
+        )
         rows["score_interactions"] += xarch.score_interaction_table(
-            m, image_ids, data.per_item[f"{m}/score_interactions/top"], data.per_item[f"{m}/score_interactions/scores"],
-            c.interaction_threshold)
+            m,
+            image_ids,
+            data.per_item[f"{m}/score_interactions/top"],
+            data.per_item[f"{m}/score_interactions/scores"],
+            c.interaction_threshold,
+        )
 
     def method_rows(self, rows, arrays, data: ShardData, m: str, targets, image_ids) -> None:
         """The combine half of :meth:`method_steps`: fidelity and curve rows, maps (``data`` of all images)."""
@@ -512,14 +612,22 @@ class ImagenetAudit:
         decided = data.per_item["decided"]
         for method in c.methods:
             arrays[f"map_{method}"] = data.per_item[f"maps/{method}"].numpy().astype(np.float32)
-            extra = {"forwards": float(data.totals[f"inputs/{method}"] / len(image_ids)),
-                     "explain_seconds": data.totals[f"seconds/{method}"], "reference": ""}
+            extra = {
+                "forwards": float(data.totals[f"inputs/{method}"] / len(image_ids)),
+                "explain_seconds": data.totals[f"seconds/{method}"],
+                "reference": "",
+            }
             self._fidelity_rows(rows, data, m, method, image_ids, targets, decided, extra)
             if method in WHITE_BOX_COMPARED:
                 for reference in WHITE_BOX_MAPS:
-                    rows["fidelity"] += score_rows(m, method, image_ids, targets,
-                                                   {"l1_to_white_box": data.per_item[f"l1/{method}/{reference}"]},
-                                                   **{**extra, "reference": reference, "protocol": ""})
+                    rows["fidelity"] += score_rows(
+                        m,
+                        method,
+                        image_ids,
+                        targets,
+                        {"l1_to_white_box": data.per_item[f"l1/{method}/{reference}"]},
+                        **{**extra, "reference": reference, "protocol": ""},
+                    )
         for name in REFERENCE_MAPS:
             extra = {"forwards": 0.0, "explain_seconds": 0.0, "reference": ""}
             self._fidelity_rows(rows, data, m, name, image_ids, targets, decided, extra)
@@ -529,10 +637,14 @@ class ImagenetAudit:
         for protocol in self.protocols:
             key = f"fidelity/{method}/{protocol.name}"
             scores = {metric: data.per_item[f"{key}/{metric}"] for metric in SCORES}
-            curves = {mode: PerturbationCurve(mode, data.per_item.get(f"{key}/{mode}/fractions",
-                                                                      data.shared.get(f"{key}/{mode}/fractions")),
-                                              data.per_item[f"{key}/{mode}/scores"])
-                      for mode in ("deletion", "insertion")}
+            curves = {
+                mode: PerturbationCurve(
+                    mode,
+                    data.per_item.get(f"{key}/{mode}/fractions", data.shared.get(f"{key}/{mode}/fractions")),
+                    data.per_item[f"{key}/{mode}/scores"],
+                )
+                for mode in ("deletion", "insertion")
+            }
             results[protocol.name] = (scores, curves)
         fidelity, curves = result_rows(m, method, image_ids, targets, results, decided, **extra)
         rows["fidelity"] += fidelity
@@ -541,8 +653,10 @@ class ImagenetAudit:
     @staticmethod
     def _ensemble_scores(data: ShardData) -> list[EnsembleScore]:
         deletion, insertion = data.per_item["ensembles/deletion"], data.per_item["ensembles/insertion"]
-        return [EnsembleScore(**row, deletion=deletion[:, j].numpy(), insertion=insertion[:, j].numpy())
-                for j, row in enumerate(data.shared["ensembles/rows"])]
+        return [
+            EnsembleScore(**row, deletion=deletion[:, j].numpy(), insertion=insertion[:, j].numpy())
+            for j, row in enumerate(data.shared["ensembles/rows"])
+        ]
 
     def _convergence_rows(self, rows, data: ShardData, m: str, image_ids) -> None:
         c = self.config
@@ -552,9 +666,13 @@ class ImagenetAudit:
         spearman = data.per_item["convergence/spearman"][:n]
         forwards = data.per_item["convergence/forwards"][0]
         reference = data.per_item["convergence/reference_forwards"][0]
-        results = {key: ([ConvergencePoint(int(forwards[j, b]), spearman[:, j, b])
-                          for b in range(len(c.convergence_budgets))], int(reference[j]))
-                   for j, key in enumerate(self._convergence_keys())}
+        results = {
+            key: (
+                [ConvergencePoint(int(forwards[j, b]), spearman[:, j, b]) for b in range(len(c.convergence_budgets))],
+                int(reference[j]),
+            )
+            for j, key in enumerate(self._convergence_keys())
+        }
         rows["convergence"] += convergence_table(m, image_ids[:n], c.convergence_budgets, results)
 
     def overlap_steps(self, rows, stats: dict[str, dict[str, torch.Tensor]], image_ids: list[str]) -> dict:
@@ -565,13 +683,25 @@ class ImagenetAudit:
             self.log(f"overlap reference {c.overlap_reference} is not loaded; {used} stands in")
         for name, model_stats in stats.items():
             if name != used:
-                rows["overlap"] += xarch.overlap_rows(name, used, c.overlap_reference, image_ids, model_stats,
-                                                      stats[used], c.top_fraction, c.neighbour_radius)
+                rows["overlap"] += xarch.overlap_rows(
+                    name,
+                    used,
+                    c.overlap_reference,
+                    image_ids,
+                    model_stats,
+                    stats[used],
+                    c.top_fraction,
+                    c.neighbour_radius,
+                )
         return {"requested": c.overlap_reference, "used": used, "stands_in": stands_in}
 
     def _target_probabilities(self, scorer, batch, targets):
-        out = torch.cat([scorer(batch.images[i:i + self.config.batch_size]).cpu()
-                         for i in range(0, len(batch.image_ids), self.config.batch_size)]).softmax(dim=1)
+        out = torch.cat(
+            [
+                scorer(batch.images[i : i + self.config.batch_size]).cpu()
+                for i in range(0, len(batch.image_ids), self.config.batch_size)
+            ]
+        ).softmax(dim=1)
         return out.gather(1, targets.view(-1, 1)).squeeze(1)
 
 
@@ -590,12 +720,20 @@ def _variance_by(df: pd.DataFrame, keys: list[str], value: str) -> dict:
 
 def _share(pairs: pd.DataFrame) -> dict:
     """Share of interacting pairs per model."""
-    return _mean_by(pairs.assign(interacts=pairs["interacts"].astype(float)) if not pairs.empty else pairs,
-                    ["model"], "interacts")
+    return _mean_by(
+        pairs.assign(interacts=pairs["interacts"].astype(float)) if not pairs.empty else pairs, ["model"], "interacts"
+    )
 
 
-def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference: str, items,
-              seconds: float, device: torch.device, overlap_reference: dict | None = None) -> dict:
+def summarise(
+    tables: dict[str, pd.DataFrame],
+    config: ImagenetConfig,
+    reference: str,
+    items,
+    seconds: float,
+    device: torch.device,
+    overlap_reference: dict | None = None,
+) -> dict:
     """The headline numbers of ``metrics.json``."""
     white_box = tables["fidelity"][tables["fidelity"]["metric"] == "l1_to_white_box"]
     fidelity = headline_fidelity(tables["fidelity"], config)
@@ -608,9 +746,11 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
     deletion = {m: v["deletion_auc"] for m, v in per_method.items() if "deletion_auc" in v}
     if "sobol" in deletion:
         others = {m: deletion[m] for m in ("rise", "occlusion") if m in deletion}
-        comparison = {"deletion_auc": {"sobol": deletion["sobol"], **others},
-                      "sobol_best": all(deletion["sobol"] < v for v in others.values()),
-                      "direction": METRICS["deletion_auc"].direction}
+        comparison = {
+            "deletion_auc": {"sobol": deletion["sobol"], **others},
+            "sobol_best": all(deletion["sobol"] < v for v in others.values()),
+            "direction": METRICS["deletion_auc"].direction,
+        }
     ensembles = tables["ensembles"]
     best = {}
     if not ensembles.empty:
@@ -618,22 +758,29 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
         if not combos.empty:
             top_ins = combos.loc[combos["insertion_auc"].idxmax()]
             top_del = combos.loc[combos["deletion_auc"].idxmin()]
-            best = {"insertion": f"{top_ins['normalisation']}/{top_ins['aggregation']}",
-                    "insertion_auc": float(top_ins["insertion_auc"]),
-                    "deletion": f"{top_del['normalisation']}/{top_del['aggregation']}",
-                    "deletion_auc": float(top_del["deletion_auc"])}
+            best = {
+                "insertion": f"{top_ins['normalisation']}/{top_ins['aggregation']}",
+                "insertion_auc": float(top_ins["insertion_auc"]),
+                "deletion": f"{top_del['normalisation']}/{top_del['aggregation']}",
+                "deletion_auc": float(top_del["deletion_auc"]),
+            }
     masking = tables["masking"]
     models = tables["models"]
     return {
         "profile": {
-            "device": str(device), "input_size": config.input_size or "model default",
-            "forwards_per_method": config.forwards, "n_images": len(items),
+            "device": str(device),
+            "input_size": config.input_size or "model default",
+            "forwards_per_method": config.forwards,
+            "n_images": len(items),
             "image_source": "val_dir" if config.val_dir else "sample_photos",
-            "fidelity_steps": config.fidelity_steps, "explained_output": config.explained_output, "morris_trajectories": config.morris_trajectories,
+            "fidelity_steps": config.fidelity_steps,
+            "explained_output": config.explained_output,
+            "morris_trajectories": config.morris_trajectories,
             "convergence_budgets": config.convergence_budgets,
             "convergence_reference_forwards": config.convergence_reference,
             "convergence_grid_size": config.convergence_grid,
-            "interval_level": config.interval_level, "ensemble_steps": config.ensemble_steps,
+            "interval_level": config.interval_level,
+            "ensemble_steps": config.ensemble_steps,
             "ensemble_baseline": config.ensemble_baseline,
         },
         "reference_model": reference,
@@ -642,16 +789,19 @@ def summarise(tables: dict[str, pd.DataFrame], config: ImagenetConfig, reference
         "l1_to_white_box": _mean_by(white_box, ["method", "reference"], "value"),
         "sobol_vs_baselines": comparison,
         "convergence": _mean_by(tables["convergence"], ["method", "reference_kind", "budget"], "spearman"),
-        "convergence_variance": _variance_by(tables["convergence"], ["method", "reference_kind", "budget"],
-                                             "spearman"),
+        "convergence_variance": _variance_by(tables["convergence"], ["method", "reference_kind", "budget"], "spearman"),
         "overlap_reference": overlap_reference or {},
         "overlap_share": _mean_by(tables["overlap"], ["model", "statistic"], "overlap_share"),
         "mean_ratio": _mean_by(tables["ratio"], ["model"], "mean_ratio"),
         "interaction_share": _share(tables["interactions"]),
         "score_interaction_share": _share(tables["score_interactions"]),
-        "masking_accuracy": _mean_by(masking[masking["step"] == masking.groupby("model")["step"].transform("max")]
-                                     if not masking.empty else masking,
-                                     ["model", "scope", "ranking", "which"], "accuracy"),
+        "masking_accuracy": _mean_by(
+            masking[masking["step"] == masking.groupby("model")["step"].transform("max")]
+            if not masking.empty
+            else masking,
+            ["model", "scope", "ranking", "which"],
+            "accuracy",
+        ),
         "best_ensemble": best,
         **fidelity_protocol_summary(tables["fidelity_summary"], config),
         "seconds": seconds,
@@ -665,20 +815,29 @@ def headline_fidelity(fidelity: pd.DataFrame, config: ImagenetConfig) -> pd.Data
 
 def fidelity_protocols(config: ImagenetConfig) -> list[FidelityProtocol]:
     """The configured fidelity protocols (``imagenet.fidelity``), the first being the headline."""
-    return build_protocols(config.fidelity_protocols, config.fidelity_steps, config.deletion_baseline,
-                           config.insertion_baseline, config.region_grid, config.region_baseline)
+    return build_protocols(
+        config.fidelity_protocols,
+        config.fidelity_steps,
+        config.deletion_baseline,
+        config.insertion_baseline,
+        config.region_grid,
+        config.region_baseline,
+    )
 
 
 def fidelity_protocol_summary(summary: pd.DataFrame, config: ImagenetConfig) -> dict:
     """``metrics.json`` entries: the protocols, the headline one, and the methods not beating random."""
     protocols = fidelity_protocols(config)
-    return {"fidelity_protocols": {p.name: p.describe() for p in protocols},
-            "headline_protocol": protocols[0].name,
-            "not_beating_random": not_beating_random(summary)}
+    return {
+        "fidelity_protocols": {p.name: p.describe() for p in protocols},
+        "headline_protocol": protocols[0].name,
+        "not_beating_random": not_beating_random(summary),
+    }
 
 
-def run_imagenet_audit(config: ImagenetConfig, log: Callable[[str], None] = print,
-                       shard: Shard | None = None) -> ImagenetResults | None:
+def run_imagenet_audit(
+    config: ImagenetConfig, log: Callable[[str], None] = print, shard: Shard | None = None
+) -> ImagenetResults | None:
     """Run the whole audit for ``config`` (see the module docstring for the outputs).
 
     With ``shard`` (a process of a sharded run) this process explains its share of the
@@ -696,5 +855,15 @@ def write_results(results: ImagenetResults, out_dir: str | Path) -> None:
         write_json(results.metrics, tmp / "metrics.json")
 
 
-__all__ = ["ImagenetResults", "ImagenetAudit", "run_imagenet_audit", "write_results", "image_items",
-           "load_models", "summarise", "headline_fidelity", "TABLES", "COLUMNS"]
+__all__ = [
+    "ImagenetResults",
+    "ImagenetAudit",
+    "run_imagenet_audit",
+    "write_results",
+    "image_items",
+    "load_models",
+    "summarise",
+    "headline_fidelity",
+    "TABLES",
+    "COLUMNS",
+]

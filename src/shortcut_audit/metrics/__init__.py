@@ -7,6 +7,7 @@ constants so gates and reports can read the score direction generically:
 >>> METRICS["deletion_auc"].direction
 'lower'
 """
+
 from shortcut_audit.metrics.aopc import AOPC_INFO, AOPCResult, aopc_from_curve, normalised_aopc
 from shortcut_audit.metrics.convergence import SPEARMAN_INFO, ConvergencePoint, convergence_curve, spearman
 from shortcut_audit.metrics.deletion_insertion import (
@@ -38,22 +39,51 @@ from shortcut_audit.metrics.regions import expand_regions, pool_to_regions, regi
 METRICS: dict[str, MetricInfo] = {
     info.name: info
     for info in (
-        DELETION_INFO, INSERTION_INFO, AOPC_INFO,
-        MASKING_ACCURACY_MOST_INFO, MASKING_ACCURACY_LEAST_INFO,
-        MASKING_SCORE_CHANGE_MOST_INFO, MASKING_SCORE_CHANGE_LEAST_INFO,
-        SPEARMAN_INFO, L1_INFO, OVERLAP_INFO,
+        DELETION_INFO,
+        INSERTION_INFO,
+        AOPC_INFO,
+        MASKING_ACCURACY_MOST_INFO,
+        MASKING_ACCURACY_LEAST_INFO,
+        MASKING_SCORE_CHANGE_MOST_INFO,
+        MASKING_SCORE_CHANGE_LEAST_INFO,
+        SPEARMAN_INFO,
+        L1_INFO,
+        OVERLAP_INFO,
     )
 }
 
 __all__ = [
-    "METRICS", "MetricInfo", "BASELINES", "SCORES", "TIES",
-    "perturbation_curve", "region_perturbation_curve", "deletion_curve", "insertion_curve", "curve_auc",
+    "METRICS",
+    "MetricInfo",
+    "BASELINES",
+    "SCORES",
+    "TIES",
+    "perturbation_curve",
+    "region_perturbation_curve",
+    "deletion_curve",
+    "insertion_curve",
+    "curve_auc",
     "PerturbationCurve",
-    "normalised_aopc", "aopc_from_curve", "AOPCResult",
-    "masking_curve", "masked_region_outputs", "region_order", "MaskingCurve",
-    "spearman", "convergence_curve", "ConvergencePoint",
-    "l1_distance", "max_normalise",
-    "region_overlap", "dilate", "RegionOverlap",
-    "make_baseline", "pixel_ranks", "tie_keys",
-    "region_index", "pool_to_regions", "expand_regions", "top_regions",
+    "normalised_aopc",
+    "aopc_from_curve",
+    "AOPCResult",
+    "masking_curve",
+    "masked_region_outputs",
+    "region_order",
+    "MaskingCurve",
+    "spearman",
+    "convergence_curve",
+    "ConvergencePoint",
+    "l1_distance",
+    "max_normalise",
+    "region_overlap",
+    "dilate",
+    "RegionOverlap",
+    "make_baseline",
+    "pixel_ranks",
+    "tie_keys",
+    "region_index",
+    "pool_to_regions",
+    "expand_regions",
+    "top_regions",
 ]

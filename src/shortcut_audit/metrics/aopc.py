@@ -18,6 +18,7 @@ been decided", i.e. the class the model predicts on the clean image, whatever th
 image's label (``track="decided"``, the default of :func:`normalised_aopc`);
 ``track="target"`` follows given target classes instead.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,11 @@ from shortcut_audit.metrics.info import MetricInfo
 from shortcut_audit.metrics.perturbation import streamed_outputs
 
 AOPC_INFO = MetricInfo(
-    "naopc", "higher", None, 1.0, "Samek et al. 2017 Eq. 12; normalised as in the GEEX evaluation (Sec. 4)",
+    "naopc",
+    "higher",
+    None,
+    1.0,
+    "Samek et al. 2017 Eq. 12; normalised as in the GEEX evaluation (Sec. 4)",
     "mean drop of the decided class's probability along the most-relevant-first path, over its clean value",
 )
 TRACKED = ("decided", "target")
@@ -55,6 +60,7 @@ def aopc_from_curve(scores: torch.Tensor) -> AOPCResult:
 
 def decided_classes(model, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """The class the model predicts on each clean image (arg-max of its outputs), (N,)."""
+
     def build(idx):
         return images[idx.to(images.device)], torch.zeros_like(idx)
 
@@ -62,8 +68,18 @@ def decided_classes(model, images: torch.Tensor, batch_size: int = 64) -> torch.
     return predictions
 
 
-def normalised_aopc(model, images, maps, targets=None, steps: int = 100, baseline="zero", track: str = "decided",
-                    score: str = "probability", batch_size: int = 64, **kwargs) -> AOPCResult:
+def normalised_aopc(
+    model,
+    images,
+    maps,
+    targets=None,
+    steps: int = 100,
+    baseline="zero",
+    track: str = "decided",
+    score: str = "probability",
+    batch_size: int = 64,
+    **kwargs,
+) -> AOPCResult:
     """AOPC and normalised AOPC of ``maps`` on a MoRF deletion path of ``steps`` steps.
 
     Parameters
@@ -83,8 +99,9 @@ def normalised_aopc(model, images, maps, targets=None, steps: int = 100, baselin
     if track == "target" and targets is None:
         raise ValueError("track='target' needs the target classes")
     tracked = decided_classes(model, images, batch_size) if track == "decided" else torch.as_tensor(targets)
-    curve = deletion_curve(model, images, maps, tracked, steps=steps, baseline=baseline, score=score,
-                           batch_size=batch_size, **kwargs)
+    curve = deletion_curve(
+        model, images, maps, tracked, steps=steps, baseline=baseline, score=score, batch_size=batch_size, **kwargs
+    )
     result = aopc_from_curve(curve.scores)
     result.tracked = tracked.reshape(-1).long().cpu()
     return result

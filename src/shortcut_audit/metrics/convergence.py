@@ -10,10 +10,11 @@ and RISE both on 7 x 7 masks. It reads about 0.8 for Sobol against 0.65 for RISE
 lost from the extracted text). The text does not say whether the cheap runs share
 samples with the converged one; :mod:`shortcut_audit.imagenet.convergence` offers both.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -22,7 +23,11 @@ from scipy.stats import rankdata
 from shortcut_audit.metrics.info import MetricInfo
 
 SPEARMAN_INFO = MetricInfo(
-    "spearman_to_converged", "higher", -1.0, 1.0, "Fel et al. 2021, Fig. 2",
+    "spearman_to_converged",
+    "higher",
+    -1.0,
+    1.0,
+    "Fel et al. 2021, Fig. 2",
     "Spearman rank correlation between a map and the same method's converged map",
 )
 

@@ -22,6 +22,7 @@ black pixels destroy the prediction faster than a compact region).
 
 All (image, step) pairs are evaluated together in chunks of ``batch_size``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,11 +44,19 @@ from shortcut_audit.metrics.perturbation import (
 from shortcut_audit.metrics.regions import pool_to_regions, region_index
 
 DELETION_INFO = MetricInfo(
-    "deletion_auc", "lower", 0.0, 1.0, "Petsiuk et al. 2018, Sec. 4.1",
+    "deletion_auc",
+    "lower",
+    0.0,
+    1.0,
+    "Petsiuk et al. 2018, Sec. 4.1",
     "area under the target probability as the most important pixels are removed first",
 )
 INSERTION_INFO = MetricInfo(
-    "insertion_auc", "higher", 0.0, 1.0, "Petsiuk et al. 2018, Sec. 4.1",
+    "insertion_auc",
+    "higher",
+    0.0,
+    1.0,
+    "Petsiuk et al. 2018, Sec. 4.1",
     "area under the target probability as the most important pixels are inserted first",
 )
 MODES = ("deletion", "insertion")

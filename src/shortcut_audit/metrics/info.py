@@ -3,6 +3,7 @@
 Gates and reports read :class:`MetricInfo` instead of hard-coding, per metric,
 whether a larger number is good (the Quantus convention).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

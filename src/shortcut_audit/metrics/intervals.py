@@ -1,4 +1,5 @@
 """Confidence intervals of means, shared by the audits and the fidelity tables."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,9 @@ import numpy as np
 from scipy import stats
 
 
-def mean_interval(values: np.ndarray, conf_level: float = 0.95, low: float = 0.0,
-                  high: float = 1.0) -> tuple[float, float, float]:
+def mean_interval(
+    values: np.ndarray, conf_level: float = 0.95, low: float = 0.0, high: float = 1.0
+) -> tuple[float, float, float]:
     """Mean and Student-t confidence interval of ``values``, clipped to ``[low, high]``.
 
     With a single value or no spread the interval collapses to the mean.

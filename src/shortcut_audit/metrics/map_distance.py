@@ -10,6 +10,7 @@ each map is divided by its largest absolute value (range [-1, 1] for signed maps
 the distance is the mean absolute difference per pixel (the figure's "pixel-wise
 difference"), which lies in [0, 2]; lower is closer.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,7 +18,11 @@ import torch
 from shortcut_audit.metrics.info import MetricInfo
 
 L1_INFO = MetricInfo(
-    "l1_to_white_box", "lower", 0.0, 2.0, "Cai & Wunder (GEEX), Sec. 4, Fig. 3",
+    "l1_to_white_box",
+    "lower",
+    0.0,
+    2.0,
+    "Cai & Wunder (GEEX), Sec. 4, Fig. 3",
     "mean absolute difference per pixel between max-normalised black-box and white-box maps",
 )
 

@@ -4,6 +4,7 @@ MoSIP compares architectures by the share of a model's top-20% regions that also
 are, or immediately neighbour, a top-20% region of the reference architecture.
 "Immediate neighbour" is taken as the 8-neighbourhood (Chebyshev distance 1).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,11 @@ from shortcut_audit.metrics.info import MetricInfo
 from shortcut_audit.metrics.regions import top_regions
 
 OVERLAP_INFO = MetricInfo(
-    "top_region_overlap", "none", 0.0, 1.0, "MoSIP Section 5",
+    "top_region_overlap",
+    "none",
+    0.0,
+    1.0,
+    "MoSIP Section 5",
     "share of a model's top regions that are or neighbour the reference's top regions",
 )
 
@@ -55,8 +60,9 @@ def dilate(mask: torch.Tensor, radius: int = 1) -> torch.Tensor:
     return grown[:, 0] > 0
 
 
-def region_overlap(values: torch.Tensor, reference: torch.Tensor, fraction: float = 0.2,
-                   radius: int = 1) -> RegionOverlap:
+def region_overlap(
+    values: torch.Tensor, reference: torch.Tensor, fraction: float = 0.2, radius: int = 1
+) -> RegionOverlap:
     """Overlap of the top ``fraction`` regions of ``values`` with those of ``reference``.
 
     Parameters
@@ -67,8 +73,7 @@ def region_overlap(values: torch.Tensor, reference: torch.Tensor, fraction: floa
         0 counts identical regions only; 1 also immediate neighbours (MoSIP).
     """
     if values.shape != reference.shape or values.ndim != 3:
-        raise ValueError(f"values {tuple(values.shape)} and reference {tuple(reference.shape)} "
-                         "must both be (N, g, g)")
+        raise ValueError(f"values {tuple(values.shape)} and reference {tuple(reference.shape)} must both be (N, g, g)")
     top = top_regions(values, fraction)
     near_reference = dilate(top_regions(reference, fraction), radius)
     overlapping = top & near_reference

@@ -5,10 +5,12 @@ the target class either as a softmax probability (the RISE protocol) or as the r
 output. Scoring is streamed: perturbed inputs are built ``batch_size`` at a time
 from (image, step) index pairs, so memory never holds all perturbed images.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 import numpy as np
 import torch
@@ -24,8 +26,12 @@ def _stream_state(seed: int, stream: int | None) -> int:
     return int(seed) if stream is None else int(np.random.SeedSequence([int(seed), stream]).generate_state(1)[0])
 
 
-def seeded_draws(draw: Callable[[tuple, torch.Generator], torch.Tensor], shape: tuple[int, ...], seed: Seeds,
-                 stream: int | None = None) -> torch.Tensor:
+def seeded_draws(
+    draw: Callable[[tuple, torch.Generator], torch.Tensor],
+    shape: tuple[int, ...],
+    seed: Seeds,
+    stream: int | None = None,
+) -> torch.Tensor:
     """Random draws of shape ``(N, ...)`` for a batch of N images.
 
     ``draw(shape, generator)`` draws one tensor (e.g. ``torch.rand(shape, generator=g)``).
@@ -41,8 +47,7 @@ def seeded_draws(draw: Callable[[tuple, torch.Generator], torch.Tensor], shape: 
         raise ValueError(f"got {len(seeds)} per-image seeds for {shape[0]} images")
     if not seeds:
         return draw(tuple(shape), torch.Generator())
-    return torch.stack([draw(tuple(shape[1:]), torch.Generator().manual_seed(_stream_state(s, stream)))
-                        for s in seeds])
+    return torch.stack([draw(tuple(shape[1:]), torch.Generator().manual_seed(_stream_state(s, stream))) for s in seeds])
 
 
 def seeds_at(seed: Seeds, index: torch.Tensor | Sequence[int]) -> Seeds:
@@ -51,6 +56,7 @@ def seeds_at(seed: Seeds, index: torch.Tensor | Sequence[int]) -> Seeds:
         return seed
     seeds = list(seed)
     return [seeds[int(i)] for i in torch.as_tensor(index).reshape(-1).tolist()]
+
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 # build(indices (b,)) -> (inputs (b, C, H, W), targets (b,))
@@ -160,8 +166,9 @@ def target_scores(outputs: torch.Tensor, targets: torch.Tensor, score: str) -> t
     return outputs.gather(1, targets.view(-1, 1)).squeeze(1)
 
 
-def streamed_outputs(model: Model, n_inputs: int, build: BuildInputs, batch_size: int,
-                     device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def streamed_outputs(
+    model: Model, n_inputs: int, build: BuildInputs, batch_size: int, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Model outputs for ``n_inputs`` perturbed inputs built chunk by chunk.
 
     Returns the raw outputs' target score parts needed by the metrics: the full

@@ -17,6 +17,7 @@ The paper does not say what a masked region becomes; ``baseline`` (default black
 ``"zero"``) is ours. The score is the softmax probability of the target class by
 default (the paper's "score of the ground truth component of the model output").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,19 +36,35 @@ from shortcut_audit.metrics.perturbation import (
 from shortcut_audit.metrics.regions import expand_regions, n_top
 
 MASKING_ACCURACY_MOST_INFO = MetricInfo(
-    "masked_accuracy_most", "lower", 0.0, 1.0, "MoSIP Figs. 4 and 10",
+    "masked_accuracy_most",
+    "lower",
+    0.0,
+    1.0,
+    "MoSIP Figs. 4 and 10",
     "accuracy after masking the top-k% most important regions",
 )
 MASKING_ACCURACY_LEAST_INFO = MetricInfo(
-    "masked_accuracy_least", "higher", 0.0, 1.0, "MoSIP Figs. 4 and 10",
+    "masked_accuracy_least",
+    "higher",
+    0.0,
+    1.0,
+    "MoSIP Figs. 4 and 10",
     "accuracy after masking the top-k% least important regions",
 )
 MASKING_SCORE_CHANGE_MOST_INFO = MetricInfo(
-    "score_change_most", "lower", -1.0, 1.0, "MoSIP Fig. 9",
+    "score_change_most",
+    "lower",
+    -1.0,
+    1.0,
+    "MoSIP Fig. 9",
     "change of the target probability after masking the most important regions",
 )
 MASKING_SCORE_CHANGE_LEAST_INFO = MetricInfo(
-    "score_change_least", "higher", -1.0, 1.0, "MoSIP Fig. 9",
+    "score_change_least",
+    "higher",
+    -1.0,
+    1.0,
+    "MoSIP Fig. 9",
     "change of the target probability after masking the least important regions",
 )
 WHICH = ("most", "least")
@@ -113,11 +130,24 @@ class MaskingCurve:
         return self.kept.cpu(), correct, score
 
     @classmethod
-    def from_per_image(cls, which: str, steps: torch.Tensor, fractions: torch.Tensor, kept: torch.Tensor,
-                       correct: torch.Tensor, score: torch.Tensor) -> "MaskingCurve":
+    def from_per_image(
+        cls,
+        which: str,
+        steps: torch.Tensor,
+        fractions: torch.Tensor,
+        kept: torch.Tensor,
+        correct: torch.Tensor,
+        score: torch.Tensor,
+    ) -> MaskingCurve:
         """The curve from :meth:`per_image`'s three tensors (of one batch, or several concatenated)."""
-        return cls(which=which, steps=steps, fractions=fractions, kept=kept, correct=correct[kept].T.contiguous(),
-                   score=score[kept].T.contiguous())
+        return cls(
+            which=which,
+            steps=steps,
+            fractions=fractions,
+            kept=kept,
+            correct=correct[kept].T.contiguous(),
+            score=score[kept].T.contiguous(),
+        )
 
 
 def region_order(region_importance: torch.Tensor, which: str) -> torch.Tensor:
@@ -170,10 +200,14 @@ def masking_curve(
         raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
     n, _, h, w = images.shape
     shared = region_importance.ndim == 2
-    if region_importance.ndim not in (2, 3) or (not shared and region_importance.shape[0] != n) \
-            or region_importance.shape[-1] != region_importance.shape[-2]:
-        raise ValueError(f"region_importance must be (g, g) or (N, g, g) with N = {n}, "
-                         f"got {tuple(region_importance.shape)}")
+    if (
+        region_importance.ndim not in (2, 3)
+        or (not shared and region_importance.shape[0] != n)
+        or region_importance.shape[-1] != region_importance.shape[-2]
+    ):
+        raise ValueError(
+            f"region_importance must be (g, g) or (N, g, g) with N = {n}, got {tuple(region_importance.shape)}"
+        )
     targets = torch.as_tensor(targets, device=images.device).long().reshape(-1)
     if targets.shape != (n,):
         raise ValueError(f"targets must be (N,) = ({n},), got {tuple(targets.shape)}")
@@ -184,21 +218,28 @@ def masking_curve(
     order = region_order(importance, which).expand(n, -1)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(d, device=order.device).expand_as(order))
 
-    clean_pred, clean_values = streamed_outputs(model, n, lambda idx: (images[idx.to(images.device)],
-                                                                       targets[idx.to(images.device)]),
-                                                batch_size, images.device)
+    clean_pred, clean_values = streamed_outputs(
+        model, n, lambda idx: (images[idx.to(images.device)], targets[idx.to(images.device)]), batch_size, images.device
+    )
     kept = clean_pred == targets.cpu() if subset == "correct" else torch.ones(n, dtype=torch.bool)
     index = kept.nonzero().flatten().to(images.device)
     steps = torch.arange(k_max + 1)
     # selections[i, s]: the regions masked at step s + 1 (the first s + 1 of the ranking)
     selections = rank[index][:, None, :] < steps[1:].to(rank.device)[None, :, None]
-    predictions, values = masked_region_outputs(model, images[index], targets[index],
-                                                selections.view(len(index), k_max, grid, grid),
-                                                baseline, batch_size, seeds_at(seed, index.cpu()))
+    predictions, values = masked_region_outputs(
+        model,
+        images[index],
+        targets[index],
+        selections.view(len(index), k_max, grid, grid),
+        baseline,
+        batch_size,
+        seeds_at(seed, index.cpu()),
+    )
     labels = targets.cpu()[kept]
     correct = torch.cat([(clean_pred[kept] == labels)[None], predictions == labels])
-    scores = torch.cat([select_score(clean_values, score)[kept][None],
-                        select_score(values.reshape(-1, 2), score).view(k_max, -1)])
+    scores = torch.cat(
+        [select_score(clean_values, score)[kept][None], select_score(values.reshape(-1, 2), score).view(k_max, -1)]
+    )
     return MaskingCurve(which=which, steps=steps, fractions=steps / d, kept=kept, correct=correct, score=scores)
 
 

@@ -4,6 +4,7 @@ Pixel row ``r`` of an image of height ``H`` belongs to grid row ``floor(r * w / 
 (columns likewise), so regions tile the image exactly for any size, and pooling a
 map to regions and expanding region values back use the same cells.
 """
+
 from __future__ import annotations
 
 import math

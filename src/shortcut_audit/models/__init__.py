@@ -4,6 +4,7 @@
 as state dicts (``weights_only=True``). Pretrained ImageNet models live in
 ``imagenet`` and are imported from there directly.
 """
+
 from shortcut_audit.models.checkpoints import CheckpointError, load_model, save_model
 from shortcut_audit.models.registry import ARCHITECTURES, build, count_parameters
 

@@ -6,15 +6,15 @@ A model folder holds ``model.pt`` (the ``state_dict``, tensors only) and
 registry and reads the weights with ``torch.load(..., weights_only=True)``, so a
 checkpoint can never execute code.
 """
+
 from __future__ import annotations
 
 import io
-
 import json
 import pickle
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import nn
@@ -133,6 +133,7 @@ def load_model(folder: str | Path, device: torch.device | str = "cpu") -> tuple[
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise CheckpointError(f"{weights}: weights do not match architecture {config['arch']!r} "
-                              f"of {folder / CONFIG_FILE}: {err}") from None
+        raise CheckpointError(
+            f"{weights}: weights do not match architecture {config['arch']!r} of {folder / CONFIG_FILE}: {err}"
+        ) from None
     return model.to(device).eval(), config

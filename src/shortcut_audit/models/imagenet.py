@@ -20,13 +20,14 @@ Sources
 - ``"package.module:factory"``: any importable callable returning a torch module
   that maps ImageNet-normalised 224 x 224 images to 1000 logits.
 """
+
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -55,7 +56,7 @@ class Preprocessing:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
-    def at_input_size(self, input_size: int) -> "Preprocessing":
+    def at_input_size(self, input_size: int) -> Preprocessing:
         """The same field of view at another input resolution."""
         ratio = self.resize_size / self.input_size
         return replace(self, input_size=input_size, resize_size=int(round(input_size * ratio)))
@@ -84,7 +85,7 @@ class LoadedModel:
     """A ready classifier: ``model(images in [0, 1]) -> logits (N, 1000)``."""
 
     name: str
-    model: "NormalisedClassifier"
+    model: NormalisedClassifier
     preprocessing: Preprocessing
     source: str
     weights_path: str
@@ -146,19 +147,30 @@ def _registry() -> dict[str, ModelSpec]:
             packaged_weights=lambda variant=variant: _efficientnet_lite_weights(variant),
         )
     specs["alexnet"] = ModelSpec(
-        "alexnet", "torchvision", Preprocessing(224, 256), _torchvision_builder("alexnet"),
+        "alexnet",
+        "torchvision",
+        Preprocessing(224, 256),
+        _torchvision_builder("alexnet"),
         ("alexnet-owt-7be5be79.pth", "alexnet.pth"),
     )
     specs["vgg16"] = ModelSpec(
-        "vgg16", "torchvision", Preprocessing(224, 256), _torchvision_builder("vgg16"),
+        "vgg16",
+        "torchvision",
+        Preprocessing(224, 256),
+        _torchvision_builder("vgg16"),
         ("vgg16-397923af.pth", "vgg16.pth"),
     )
     specs["resnet50"] = ModelSpec(
-        "resnet50", "torchvision", Preprocessing(224, 256), _torchvision_builder("resnet50"),
+        "resnet50",
+        "torchvision",
+        Preprocessing(224, 256),
+        _torchvision_builder("resnet50"),
         ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth", "resnet50.pth"),
     )
     specs["inception_v3"] = ModelSpec(
-        "inception_v3", "torchvision", Preprocessing(299, 342),
+        "inception_v3",
+        "torchvision",
+        Preprocessing(299, 342),
         # As torchvision builds it for the released weights: the checkpoint holds the
         # auxiliary head and expects its own input transform.
         _torchvision_builder("inception_v3", aux_logits=True, transform_input=True, init_weights=False),
@@ -189,8 +201,10 @@ def model_spec(name: str) -> ModelSpec:
     if is_import_path(name):
         return _import_path_spec(name)
     if name not in REGISTRY:
-        raise ValueError(f"unknown ImageNet model {name!r}; known: {', '.join(available_models())} "
-                         "or an import path 'package.module:factory'")
+        raise ValueError(
+            f"unknown ImageNet model {name!r}; known: {', '.join(available_models())} "
+            "or an import path 'package.module:factory'"
+        )
     return REGISTRY[name]
 
 
@@ -335,7 +349,10 @@ def preprocess(image, preprocessing: Preprocessing) -> torch.Tensor:
     image = image.convert("RGB")
     width, height = image.size
     scale = preprocessing.resize_size / min(width, height)
-    new_size = (max(preprocessing.input_size, round(width * scale)), max(preprocessing.input_size, round(height * scale)))
+    new_size = (
+        max(preprocessing.input_size, round(width * scale)),
+        max(preprocessing.input_size, round(height * scale)),
+    )
     image = image.resize(new_size, Image.BILINEAR, reducing_gap=None)
     left = (new_size[0] - preprocessing.input_size) // 2
     top = (new_size[1] - preprocessing.input_size) // 2

@@ -20,17 +20,21 @@ linear head). Simonyan & Zisserman (2015), "Very deep convolutional networks"
 (stacks of 3x3 convolutions). He et al. (2016), "Deep residual learning", Eq. (1)
 ``y = F(x) + x`` with a 1x1 projection when the shape changes.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 
 def _check_geometry(arch: str, num_classes: int, in_channels: int, image_size: int, min_size: int) -> None:
-    for name, value, low in (("num_classes", num_classes, 2), ("in_channels", in_channels, 1),
-                             ("image_size", image_size, min_size)):
+    for name, value, low in (
+        ("num_classes", num_classes, 2),
+        ("in_channels", in_channels, 1),
+        ("image_size", image_size, min_size),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{arch}: {name} must be an integer >= {low}, got {value!r}")
 
@@ -52,8 +56,11 @@ def _strided_size(size: int, stride: int) -> int:
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class SimpleCNN(nn.Module):
@@ -73,16 +80,27 @@ class SimpleCNN(nn.Module):
         Channels of the four convolutions.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 56,
-                 widths: tuple[int, int, int, int] = (16, 24, 32, 32)):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        image_size: int = 56,
+        widths: tuple[int, int, int, int] = (16, 24, 32, 32),
+    ):
         super().__init__()
         c1, c2, c3, c4 = widths
         self.features = nn.Sequential(
             _input_norm(in_channels),
-            nn.Conv2d(in_channels, c1, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True))
+            nn.Conv2d(in_channels, c1, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c3, c4, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
         side = _strided_size(_strided_size(image_size, 2), 2) // 2
         self.head = nn.Linear(c4 * side * side, num_classes)
 
@@ -99,17 +117,33 @@ class VGGSmall(nn.Module):
     by a two-layer classifier with dropout, as in VGG's head.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 56,
-                 widths: tuple[int, int, int] = (16, 32, 64), hidden: int = 64):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        image_size: int = 56,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        hidden: int = 64,
+    ):
         super().__init__()
         w1, w2, w3 = widths
         self.features = nn.Sequential(
             _input_norm(in_channels),
-            *_conv_bn_relu(in_channels, w1, stride=2), nn.MaxPool2d(2),
-            *_conv_bn_relu(w1, w2), nn.MaxPool2d(2),
-            *_conv_bn_relu(w2, w3), *_conv_bn_relu(w3, w3), nn.AdaptiveAvgPool2d(3))
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(w3 * 9, hidden), nn.ReLU(inplace=True),
-                                  nn.Dropout(0.2), nn.Linear(hidden, num_classes))
+            *_conv_bn_relu(in_channels, w1, stride=2),
+            nn.MaxPool2d(2),
+            *_conv_bn_relu(w1, w2),
+            nn.MaxPool2d(2),
+            *_conv_bn_relu(w2, w3),
+            *_conv_bn_relu(w3, w3),
+            nn.AdaptiveAvgPool2d(3),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(w3 * 9, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.2),
+            nn.Linear(hidden, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -126,12 +160,16 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.residual = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels))
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.residual(x) + self.shortcut(x))
@@ -144,11 +182,17 @@ class ResNetSmall(nn.Module):
     :class:`BasicBlock` each work at 14, 7 and 4 pixels with 16, 32 and 64 channels.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 56,
-                 widths: tuple[int, int, int] = (16, 32, 64)):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        image_size: int = 56,
+        widths: tuple[int, int, int] = (16, 32, 64),
+    ):
         super().__init__()
-        self.stem = nn.Sequential(_input_norm(in_channels), *_conv_bn_relu(in_channels, widths[0], stride=2),
-                                  nn.MaxPool2d(2))
+        self.stem = nn.Sequential(
+            _input_norm(in_channels), *_conv_bn_relu(in_channels, widths[0], stride=2), nn.MaxPool2d(2)
+        )
         blocks, channels = [], widths[0]
         for index, width in enumerate(widths):
             blocks.append(BasicBlock(channels, width, stride=1 if index == 0 else 2))
@@ -167,8 +211,9 @@ class MLP(nn.Module):
     translation is not built in (the contrast to the CNNs for the position factor).
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 56,
-                 hidden: tuple[int, int] = (256, 128)):
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 3, image_size: int = 56, hidden: tuple[int, int] = (256, 128)
+    ):
         super().__init__()
         layers: list[nn.Module] = [_input_norm(in_channels), nn.Flatten()]
         features = in_channels * image_size * image_size

@@ -9,6 +9,7 @@ built at any point of the pipeline. CSVs are read with their declared column typ
 (:mod:`shortcut_audit.schema`); folder listings skip the temporary siblings of
 an interrupted stage (:func:`shortcut_audit.io.visible`).
 """
+
 from __future__ import annotations
 
 import json
@@ -88,8 +89,7 @@ class Artefacts:
 
 def _clean_strings(df: pd.DataFrame) -> pd.DataFrame:
     """Empty CSV fields read as NaN in text columns; the schemas mean ``""``."""
-    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])
-            and not pd.api.types.is_bool_dtype(df[c])]
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
     return df.assign(**{c: df[c].fillna("").astype(str) for c in text}) if text else df
 
 
@@ -201,4 +201,3 @@ def read_maps(root: Path, dataset_id: str, arch: str, seed: int = 0) -> tuple[di
         LOG.warning("report: %s lacks images or maps", path)
         return None, f"{rel}: lacks images or maps"
     return arrays, ""
-

@@ -6,6 +6,7 @@ JavaScript, SVG and PNG; no network resource). With ``SOURCE_DATE_EPOCH`` set, t
 same inputs give byte-identical HTML; the PDF carries the report id, title and
 creation date as metadata and has ``params.yaml`` and ``dvc.lock`` attached.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,12 @@ def render_html(ctx: ReportContext, for_print: bool = False) -> str:
     """Render the report page; ``for_print`` drops the script and viewport (PDF input)."""
     template = environment().get_template("report.html.j2")
     return template.render(
-        title=ctx.title, prov=ctx.provenance, summary=ctx.summary, sections=ctx.sections,
-        notices=ctx.notices, for_print=for_print,
+        title=ctx.title,
+        prov=ctx.provenance,
+        summary=ctx.summary,
+        sections=ctx.sections,
+        notices=ctx.notices,
+        for_print=for_print,
         css=Markup(_static("report.css")),
         js=Markup(_static("sort.js")),
     )
@@ -77,8 +82,15 @@ def _attachments(root: Path, ctx: ReportContext) -> list:
     for name in ATTACHED_FILES:
         path = root / name
         if path.is_file():
-            found.append(Attachment(string=path.read_bytes(), name=name, description=f"{name} of this run",
-                                    created=created, modified=created))
+            found.append(
+                Attachment(
+                    string=path.read_bytes(),
+                    name=name,
+                    description=f"{name} of this run",
+                    created=created,
+                    modified=created,
+                )
+            )
         else:
             LOG.warning("report: %s not found, not attached to the PDF", name)
     return found
@@ -133,8 +145,9 @@ def build(root: Path, html_path: Path, pdf_path: Path | None, environ: dict | No
     if pdf is not None:
         with atomic_path(pdf_path) as tmp:
             tmp.write_bytes(pdf)
-    return BuildResult(ctx.provenance.report_id, Path(html_path), pdf_path and Path(pdf_path),
-                       time.perf_counter() - start)
+    return BuildResult(
+        ctx.provenance.report_id, Path(html_path), pdf_path and Path(pdf_path), time.perf_counter() - start
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -4,6 +4,7 @@ Each ``*_section`` function takes the loaded :class:`~shortcut_audit.report.arte
 and returns a :class:`Section`: its tables, figures and sentences, or, when its inputs
 do not exist yet, the list of what is missing (shown in place of the content).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,24 +15,35 @@ import pandas as pd
 import yaml
 
 from shortcut_audit.config import load_params
-from shortcut_audit.report import figures, findings, imagenet_section as imagenet
-from shortcut_audit.report.artefacts import (TABLE_PATHS, Artefacts, imagenet_tables, load, read_maps,
-                                             validation_documents)
+from shortcut_audit.report import figures, findings
+from shortcut_audit.report import imagenet_section as imagenet
+from shortcut_audit.report.artefacts import (
+    TABLE_PATHS,
+    Artefacts,
+    imagenet_tables,
+    load,
+    read_maps,
+    validation_documents,
+)
 from shortcut_audit.report.findings import Finding
 from shortcut_audit.report.matrix import VerdictMatrix, build_matrix
 from shortcut_audit.report.naming import FACTOR_DESCRIPTIONS, arch_order, dataset_order, factor_label, factor_order
 from shortcut_audit.report.provenance import Provenance, collect
 from shortcut_audit.report.sections import Section
-from shortcut_audit.report.watermark_section import watermark_section
 from shortcut_audit.report.tables import Table, TableStyle, format_number, from_frame
+from shortcut_audit.report.watermark_section import watermark_section
 
 LOG = logging.getLogger(__name__)
 
 TITLE = "Shortcut audit: reliance on spurious features"
-MNIST_SOURCE = ("MNIST handwritten digits by Yann LeCun and Corinna Cortes (and Christopher J. C. Burges), "
-                "http://yann.lecun.com/exdb/mnist/.")
-MNIST_LICENCE = ("Usually cited as Creative Commons Attribution-Share Alike 3.0 (CC BY-SA 3.0); the offline "
-                 "package the default run reads declares no licence of its own.")
+MNIST_SOURCE = (
+    "MNIST handwritten digits by Yann LeCun and Corinna Cortes (and Christopher J. C. Burges), "
+    "http://yann.lecun.com/exdb/mnist/."
+)
+MNIST_LICENCE = (
+    "Usually cited as Creative Commons Attribution-Share Alike 3.0 (CC BY-SA 3.0); the offline "
+    "package the default run reads declares no licence of its own."
+)
 #: Settings of the MoSIP paper, against which the run's budget is compared.
 PAPER_SETTINGS = {
     "audit.morris.n_trajectories": (100, "Morris trajectories"),
@@ -59,7 +71,7 @@ class Summary:
     thresholds: dict
     missing: list[str]
     suites: tuple[int, int] | None = None
-    screen: "ScreenHeadline | None" = None
+    screen: ScreenHeadline | None = None
 
 
 @dataclass(frozen=True)
@@ -78,8 +90,9 @@ def screen_headline(screen: dict | None) -> ScreenHeadline | None:
     numbers = (screen.get("samplings") or {}).get(primary) or {}
     auroc, cv = numbers.get("auroc"), numbers.get("cv_agreement")
     if auroc is None:
-        return ScreenHeadline("n/a", f"Morris screen ({primary} mu*): AUROC undefined (the sweep lacks relied-on or "
-                                     "not-relied-on cells)")
+        return ScreenHeadline(
+            "n/a", f"Morris screen ({primary} mu*): AUROC undefined (the sweep lacks relied-on or not-relied-on cells)"
+        )
     label = f"AUROC of the Morris screen ({primary} mu*)"
     if cv is not None:
         label += f"; {100 * cv:.0f}% agreement on held-out levels"
@@ -149,13 +162,16 @@ def biased_labels(sets: dict[str, tuple[str, ...]], all_factors: list[str]) -> d
 
 # ---------------------------------------------------------------- page one
 
+
 def _seed_notes(seeds: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
     """``(dataset_id, arch, factor) -> note`` for the cells whose state changes across training seeds."""
     if seeds is None:
         return {}
     dependent = seeds[seeds["seed_dependent"].astype(bool)]
-    return {(r.dataset_id, r.arch, r.factor): f"state changes across training seeds ({r.states})"
-            for r in dependent.itertuples(index=False)}
+    return {
+        (r.dataset_id, r.arch, r.factor): f"state changes across training seeds ({r.states})"
+        for r in dependent.itertuples(index=False)
+    }
 
 
 def summary_section(art: Artefacts, params: dict) -> Summary:
@@ -166,8 +182,14 @@ def summary_section(art: Artefacts, params: dict) -> Summary:
     if verdicts is not None:
         all_factors = (params.get("biased_mnist") or {}).get("biased_factors") or factor_order(verdicts)
         labels = biased_labels(_biased_sets(art), list(all_factors))
-        matrix = build_matrix(verdicts, labels, _params_archs(params), _of_seed(art.table("audit_models"), seed),
-                              _seed_notes(art.table("seeds")), threshold)
+        matrix = build_matrix(
+            verdicts,
+            labels,
+            _params_archs(params),
+            _of_seed(art.table("audit_models"), seed),
+            _seed_notes(art.table("seeds")),
+            threshold,
+        )
     failing = [c for c in (gate or {}).get("checks", []) if str(c.get("status", "")).lower() != "pass"]
     found: list[Finding] = []
     if gate is not None:
@@ -190,30 +212,43 @@ def summary_section(art: Artefacts, params: dict) -> Summary:
         found += findings.background_findings(_of_seed(art.table("pixel_view"), seed))
     if art.table("validation") is not None:
         found += findings.validation_findings(art.table("validation"))
-    thresholds = ((params.get("audit") or {}).get("verdicts") or {})
+    thresholds = (params.get("audit") or {}).get("verdicts") or {}
     suites = None
     if art.table("validation") is not None:
         status = findings.suite_statuses(art.table("validation"))
         suites = (int((status == "pass").sum()), len(status))
-    return Summary(matrix, gate, failing, found, thresholds, art.missing("verdicts", "gate"), suites,
-                   screen_headline(art.document("screen")))
+    return Summary(
+        matrix,
+        gate,
+        failing,
+        found,
+        thresholds,
+        art.missing("verdicts", "gate"),
+        suites,
+        screen_headline(art.document("screen")),
+    )
 
 
 # ---------------------------------------------------------------- data
 
+
 def _linked_rate_table(rates: pd.DataFrame) -> Table:
-    wide = rates.pivot_table(index=["dataset_id", "p", "split"], columns="factor", values="linked_rate",
-                             aggfunc="first", sort=False).reset_index()
+    wide = rates.pivot_table(
+        index=["dataset_id", "p", "split"], columns="factor", values="linked_rate", aggfunc="first", sort=False
+    ).reset_index()
     datasets = {d: i for i, d in enumerate(dataset_order(rates))}
     splits = {s: i for i, s in enumerate(SPLIT_ORDER)}
     ranks = {"dataset_id": lambda s: s.map(datasets), "split": lambda s: s.map(lambda v: splits.get(v, len(splits)))}
     wide = wide.sort_values(["dataset_id", "split"], key=lambda s: ranks[s.name](s), kind="stable")
     wide.columns.name = None
-    return from_frame(wide, "table-linked-rates",
-                      "Achieved class-linked rate per dataset, split and factor: the share of samples whose "
-                      "factor value is the one linked to their label. Biased factors should sit near p in train, "
-                      "val and test_aligned; unbiased factors and the test_unbiased split near chance (0.1).",
-                      style=TableStyle(labels={f: factor_label(f) for f in rates["factor"].unique()}))
+    return from_frame(
+        wide,
+        "table-linked-rates",
+        "Achieved class-linked rate per dataset, split and factor: the share of samples whose "
+        "factor value is the one linked to their label. Biased factors should sit near p in train, "
+        "val and test_aligned; unbiased factors and the test_unbiased split near chance (0.1).",
+        style=TableStyle(labels={f: factor_label(f) for f in rates["factor"].unique()}),
+    )
 
 
 def data_section(art: Artefacts, params: dict) -> Section:
@@ -223,12 +258,20 @@ def data_section(art: Artefacts, params: dict) -> Section:
     if isinstance(source, dict) and source.get("source"):
         section.paragraphs.append(f"This run read MNIST from: {source['source']}.")
     factors = (params.get("biased_mnist") or {}).get("biased_factors") or list(FACTOR_DESCRIPTIONS)
-    section.tables.append(from_frame(
-        pd.DataFrame({"factor": [factor_label(f) for f in factors],
-                      "description": [FACTOR_DESCRIPTIONS.get(f, "") for f in factors]}),
-        "table-factors", "Biased-MNIST factors. For a biased factor, each sample takes the value linked to its "
-        "class with probability p and one of the other values uniformly otherwise (Shrestha et al. 2021).",
-        sortable=False))
+    section.tables.append(
+        from_frame(
+            pd.DataFrame(
+                {
+                    "factor": [factor_label(f) for f in factors],
+                    "description": [FACTOR_DESCRIPTIONS.get(f, "") for f in factors],
+                }
+            ),
+            "table-factors",
+            "Biased-MNIST factors. For a biased factor, each sample takes the value linked to its "
+            "class with probability p and one of the other values uniformly otherwise (Shrestha et al. 2021).",
+            sortable=False,
+        )
+    )
     rates = art.table("linked_rates")
     if rates is None:
         section.missing += art.missing("linked_rates")
@@ -239,9 +282,16 @@ def data_section(art: Artefacts, params: dict) -> Section:
 
 # ---------------------------------------------------------------- models
 
-MODEL_LABELS = {"dataset_id": "data", "n_params": "parameters", "val_acc": "val", "unbiased_acc": "unbiased",
-                "aligned_acc": "aligned", "aligned_conflicting_gap": "gap", "train_seconds": "train s",
-                "biased_factors": "biased"}
+MODEL_LABELS = {
+    "dataset_id": "data",
+    "n_params": "parameters",
+    "val_acc": "val",
+    "unbiased_acc": "unbiased",
+    "aligned_acc": "aligned",
+    "aligned_conflicting_gap": "gap",
+    "train_seconds": "train s",
+    "biased_factors": "biased",
+}
 
 
 def models_section(art: Artefacts, params: dict) -> Section:
@@ -253,29 +303,52 @@ def models_section(art: Artefacts, params: dict) -> Section:
     archs = arch_order(models, _params_archs(params))
     sizes = models.groupby("arch", as_index=False)["n_params"].first()
     sizes = sizes.set_index("arch").loc[archs].reset_index()
-    section.tables.append(from_frame(sizes, "table-archs", "Architectures and their parameter counts.",
-                                     style=TableStyle(labels=MODEL_LABELS)))
-    columns = [c for c in ("dataset_id", "arch", "seed", "p", "biased_factors", "n_params", "val_acc",
-                           "unbiased_acc", "aligned_acc") if c in models]
+    section.tables.append(
+        from_frame(
+            sizes, "table-archs", "Architectures and their parameter counts.", style=TableStyle(labels=MODEL_LABELS)
+        )
+    )
+    columns = [
+        c
+        for c in (
+            "dataset_id",
+            "arch",
+            "seed",
+            "p",
+            "biased_factors",
+            "n_params",
+            "val_acc",
+            "unbiased_acc",
+            "aligned_acc",
+        )
+        if c in models
+    ]
     columns += [c for c in models.columns if c.startswith("conflicting_acc_")]
     columns += [c for c in ("aligned_conflicting_gap", "epochs", "train_seconds", "device") if c in models]
-    labels = {**MODEL_LABELS, **{f"conflicting_acc_{f}": f"conflicting {factor_label(f)}"
-                                 for f in FACTOR_DESCRIPTIONS}}
+    labels = {**MODEL_LABELS, **{f"conflicting_acc_{f}": f"conflicting {factor_label(f)}" for f in FACTOR_DESCRIPTIONS}}
     shown = models[columns]
     if "biased_factors" in shown:
         all_factors = (params.get("biased_mnist") or {}).get("biased_factors") or list(FACTOR_DESCRIPTIONS)
         readable = biased_labels(_biased_sets(art), list(all_factors))
         shown = shown.assign(biased_factors=shown["dataset_id"].map(readable).fillna(shown["biased_factors"]))
-    section.tables.append(from_frame(shown, "table-models",
-                                     "Accuracy of every model: validation (same bias as training), unbiased test "
-                                     "set, bias-aligned digits and bias-conflicting digits per factor. Sort by a "
-                                     "column to compare architectures.", style=TableStyle(labels=labels), css="wide"))
+    section.tables.append(
+        from_frame(
+            shown,
+            "table-models",
+            "Accuracy of every model: validation (same bias as training), unbiased test "
+            "set, bias-aligned digits and bias-conflicting digits per factor. Sort by a "
+            "column to compare architectures.",
+            style=TableStyle(labels=labels),
+            css="wide",
+        )
+    )
     if models["p"].nunique() > 1:
         section.figures.append(figures.accuracy_vs_level(_of_seed(models, _primary_seed(params, models)), archs))
     return section
 
 
 # ---------------------------------------------------------------- MoSIP
+
 
 def mosip_section(art: Artefacts, params: dict) -> Section:
     section = Section("mosip", "MoSIP results: Morris screening on semantic factors")
@@ -298,60 +371,98 @@ def mosip_section(art: Artefacts, params: dict) -> Section:
     if interventions is None:
         section.missing += art.missing("interventions")
     else:
-        section.figures.append(figures.intervention_curves(interventions[interventions["sampling"] == sampling],
-                                                           archs))
+        section.figures.append(figures.intervention_curves(interventions[interventions["sampling"] == sampling], archs))
     order = _of_seed(art.table("order_check"), seed)
     if order is None:
         section.missing += art.missing("order_check")
     else:
-        section.tables.append(from_frame(
-            order[["dataset_id", "arch", "sampling", "order", "area", "ci_low", "ci_high", "holds"]],
-            "table-order-check",
-            "MoSIP's own check (Fig. 3b) per model and Morris sampling: the mean gap between the accuracy curve of "
-            "re-drawing the factors in increasing and in decreasing order of mu*, over the intermediate steps, with "
-            "its 95% interval over digits. Positive: the mu* order loses accuracy faster, as it should; the check "
-            "holds unless the interval lies below 0.", print_rows=PRINT_ROWS, source=TABLE_PATHS["order_check"]))
+        section.tables.append(
+            from_frame(
+                order[["dataset_id", "arch", "sampling", "order", "area", "ci_low", "ci_high", "holds"]],
+                "table-order-check",
+                "MoSIP's own check (Fig. 3b) per model and Morris sampling: the mean gap between the accuracy curve "
+                "of re-drawing the factors in increasing and in decreasing order of mu*, over the intermediate steps, "
+                "with its 95% interval over digits. Positive: the mu* order loses accuracy faster, as it should; "
+                "the check holds unless the interval lies below 0.",
+                print_rows=PRINT_ROWS,
+                source=TABLE_PATHS["order_check"],
+            )
+        )
     levels = art.table("screen_levels")
     if levels is not None and not levels.empty:
-        section.tables.append(from_frame(
-            levels, "table-screen",
-            "Leave-one-correlation-level-out screening: for each training set, the mu* threshold fitted on the "
-            "verdicts of every other training set, and the share of the held-out cells (inconclusive ones left "
-            "out) where 'mu* >= threshold' agrees with the interventional verdict."))
+        section.tables.append(
+            from_frame(
+                levels,
+                "table-screen",
+                "Leave-one-correlation-level-out screening: for each training set, the mu* threshold fitted on the "
+                "verdicts of every other training set, and the share of the held-out cells (inconclusive ones left "
+                "out) where 'mu* >= threshold' agrees with the interventional verdict.",
+            )
+        )
     interaction = _of_seed(art.table("interaction"), seed)
     if interaction is None:
         section.missing += art.missing("interaction")
     else:
-        section.tables.append(from_frame(
-            interaction, "table-interaction",
-            "Interaction against non-linearity, per model. Under pure non-linearity the drop caused by a factor "
-            "scales with its sigma whatever the order it is re-drawn in; a drop that depends on the order "
-            "means the factors interact.", print_rows=PRINT_ROWS, source=TABLE_PATHS["interaction"]))
+        section.tables.append(
+            from_frame(
+                interaction,
+                "table-interaction",
+                "Interaction against non-linearity, per model. Under pure non-linearity the drop caused by a factor "
+                "scales with its sigma whatever the order it is re-drawn in; a drop that depends on the order "
+                "means the factors interact.",
+                print_rows=PRINT_ROWS,
+                source=TABLE_PATHS["interaction"],
+            )
+        )
     seeds = art.table("seeds")
     if seeds is not None and int(seeds["n_seeds"].max()) > 1:
         seeds = seeds.sort_values("seed_dependent", ascending=False, kind="stable")
-        section.tables.append(from_frame(
-            seeds, "table-seeds", "The verdict of every (training set, architecture, factor) under each training "
-            "seed, the most frequent state and the share of seeds that give it; seed-dependent cells first.",
-            print_rows=PRINT_ROWS, source=TABLE_PATHS["seeds"]))
+        section.tables.append(
+            from_frame(
+                seeds,
+                "table-seeds",
+                "The verdict of every (training set, architecture, factor) under each training "
+                "seed, the most frequent state and the share of seeds that give it; seed-dependent cells first.",
+                print_rows=PRINT_ROWS,
+                source=TABLE_PATHS["seeds"],
+            )
+        )
     return section
 
 
 def _morris_table(morris: pd.DataFrame) -> Table:
     """mu*, sigma and the share of mu* per model, factor and sampling, on the true-class probability."""
     rows = morris[morris["output"] == "true_class_prob"]
-    shown = [c for c in ("dataset_id", "arch", "sampling", "factor", "mu_star", "mu_star_conf", "sigma",
-                         "mu_star_share", "sigma_over_mu_star") if c in rows]
+    shown = [
+        c
+        for c in (
+            "dataset_id",
+            "arch",
+            "sampling",
+            "factor",
+            "mu_star",
+            "mu_star_conf",
+            "sigma",
+            "mu_star_share",
+            "sigma_over_mu_star",
+        )
+        if c in rows
+    ]
     return from_frame(
-        rows[shown], "table-morris",
+        rows[shown],
+        "table-morris",
         "Morris statistics per model, factor and sampling on each digit's probability of its own class: mu* is "
         "the mean absolute change of that probability when the factor changes value, sigma the standard deviation "
         "of the changes. Global sampling explores the factor space uniformly (MoSIP Sec. 4); local sampling starts "
-        "every trajectory at a digit of the training distribution (the analogue of MoSIP Sec. 5).", max_rows=400,
-        print_rows=PRINT_ROWS, source=TABLE_PATHS["morris"])
+        "every trajectory at a digit of the training distribution (the analogue of MoSIP Sec. 5).",
+        max_rows=400,
+        print_rows=PRINT_ROWS,
+        source=TABLE_PATHS["morris"],
+    )
 
 
 # ---------------------------------------------------------------- pixel view
+
 
 def pixel_section(art: Artefacts, params: dict, n_images: int = 3) -> Section:
     section = Section("pixel", "Pixel view: where the attribution falls")
@@ -368,9 +479,13 @@ def pixel_section(art: Artefacts, params: dict, n_images: int = 3) -> Section:
     wide = means.pivot(index="dataset_id", columns="arch", values="background_share")
     wide = wide.loc[dataset_order(pixel), [a for a in archs if a in wide.columns]].reset_index()
     wide.columns.name = None
-    section.tables.append(from_frame(wide, "table-background",
-                                     "Mean background share of Sobol attribution per training dataset "
-                                     "(rows) and architecture (columns)."))
+    section.tables.append(
+        from_frame(
+            wide,
+            "table-background",
+            "Mean background share of Sobol attribution per training dataset (rows) and architecture (columns).",
+        )
+    )
     for arch in archs:
         found = [(d, *read_maps(art.root, d, arch, seed)) for d in dataset_order(pixel[pixel["arch"] == arch])]
         section.missing += [problem for _, _, problem in found if problem]
@@ -384,6 +499,7 @@ def pixel_section(art: Artefacts, params: dict, n_images: int = 3) -> Section:
 
 # ---------------------------------------------------------------- ImageNet
 
+
 def imagenet_section(art: Artefacts, params: dict | None = None) -> Section | None:
     """The ImageNet section (see :mod:`shortcut_audit.report.imagenet_section`), or None when
     that stage has produced no table."""
@@ -392,6 +508,7 @@ def imagenet_section(art: Artefacts, params: dict | None = None) -> Section | No
 
 
 # ---------------------------------------------------------------- validation
+
 
 def _result_lists(result: dict):
     """(table name, GX results list) pairs of a suite document: GX's own ``results`` at the
@@ -414,11 +531,16 @@ def _failed_expectations(result: dict) -> list[dict]:
             kwargs = {k: v for k, v in (config.get("kwargs") or {}).items() if k != "batch_id"}
             outcome = item.get("result") or {}
             unexpected = outcome.get("partial_unexpected_list") or []
-            rows.append({"table": table, "check": str(config.get("description") or ""),
-                         "expectation": config.get("type") or config.get("expectation_type", "?"),
-                         "arguments": ", ".join(f"{k}={v}" for k, v in sorted(kwargs.items())),
-                         "observed": str(outcome.get("observed_value", "")),
-                         "unexpected examples": ", ".join(map(str, unexpected[:5]))})
+            rows.append(
+                {
+                    "table": table,
+                    "check": str(config.get("description") or ""),
+                    "expectation": config.get("type") or config.get("expectation_type", "?"),
+                    "arguments": ", ".join(f"{k}={v}" for k, v in sorted(kwargs.items())),
+                    "observed": str(outcome.get("observed_value", "")),
+                    "unexpected examples": ", ".join(map(str, unexpected[:5])),
+                }
+            )
     return rows
 
 
@@ -434,20 +556,31 @@ def validation_section(art: Artefacts) -> Section:
         return section
     summary = summary.assign(status=findings.suite_statuses(summary))
     first = ["suite", "status"]
-    section.tables.append(from_frame(summary[first + [c for c in summary.columns if c not in first]],
-                                     "table-validation",
-                                     "Every Great Expectations suite of the run: status (pass, fail or skipped "
-                                     "when it evaluated nothing), expectations evaluated and failed.",
-                                     style=TableStyle(status_columns=("status",))))
+    section.tables.append(
+        from_frame(
+            summary[first + [c for c in summary.columns if c not in first]],
+            "table-validation",
+            "Every Great Expectations suite of the run: status (pass, fail or skipped "
+            "when it evaluated nothing), expectations evaluated and failed.",
+            style=TableStyle(status_columns=("status",)),
+        )
+    )
     for suite, result in validation_documents(art.root).items():
         failed = _failed_expectations(result)
         if failed:
-            section.tables.append(from_frame(_drop_empty_columns(pd.DataFrame(failed)), f"table-failed-{suite}",
-                                             f"Failing expectations of suite {suite}.", max_rows=50))
+            section.tables.append(
+                from_frame(
+                    _drop_empty_columns(pd.DataFrame(failed)),
+                    f"table-failed-{suite}",
+                    f"Failing expectations of suite {suite}.",
+                    max_rows=50,
+                )
+            )
     return section
 
 
 # ---------------------------------------------------------------- provenance
+
 
 def _run_seconds(art: Artefacts) -> dict[str, float]:
     seconds = {}
@@ -477,22 +610,46 @@ def provenance_section(prov: Provenance) -> Section:
     section = Section("provenance", "Provenance")
     git = prov.git
     dirty = {True: "yes (uncommitted changes)", False: "no", None: "unknown"}[git.dirty]
-    facts = [("report id", prov.report_id), ("git commit", git.commit), ("working tree dirty", dirty),
-             ("report date", prov.created_iso or "not fixed (SOURCE_DATE_EPOCH unset)"),
-             ("device(s)", ", ".join(prov.devices)), ("Python", prov.python)]
+    facts = [
+        ("report id", prov.report_id),
+        ("git commit", git.commit),
+        ("working tree dirty", dirty),
+        ("report date", prov.created_iso or "not fixed (SOURCE_DATE_EPOCH unset)"),
+        ("device(s)", ", ".join(prov.devices)),
+        ("Python", prov.python),
+    ]
     facts += [(f"run time: {k}", f"{format_number(v, 1)} s") for k, v in prov.run_seconds.items()]
-    section.tables.append(from_frame(pd.DataFrame(facts, columns=["item", "value"]), "table-provenance",
-                                     "What produced this report. The report id hashes the commit, dvc.lock, "
-                                     "the parameters and the package versions.", sortable=False))
-    section.tables.append(from_frame(pd.DataFrame(sorted(prov.packages.items()), columns=["package", "version"]),
-                                     "table-packages", "Package versions.", sortable=False))
+    section.tables.append(
+        from_frame(
+            pd.DataFrame(facts, columns=["item", "value"]),
+            "table-provenance",
+            "What produced this report. The report id hashes the commit, dvc.lock, "
+            "the parameters and the package versions.",
+            sortable=False,
+        )
+    )
+    section.tables.append(
+        from_frame(
+            pd.DataFrame(sorted(prov.packages.items()), columns=["package", "version"]),
+            "table-packages",
+            "Package versions.",
+            sortable=False,
+        )
+    )
     if prov.stages:
-        rows = [{"stage": s.name, "outputs": "; ".join(f"{p} {h[:12]}" for p, h in s.outs), "digest": s.digest}
-                for s in prov.stages]
-        section.tables.append(from_frame(pd.DataFrame(rows), "table-stages",
-                                         "Stages recorded in dvc.lock, with the content hash of each output and "
-                                         "a digest over all dependency and output hashes of the stage.",
-                                         max_rows=500))
+        rows = [
+            {"stage": s.name, "outputs": "; ".join(f"{p} {h[:12]}" for p, h in s.outs), "digest": s.digest}
+            for s in prov.stages
+        ]
+        section.tables.append(
+            from_frame(
+                pd.DataFrame(rows),
+                "table-stages",
+                "Stages recorded in dvc.lock, with the content hash of each output and "
+                "a digest over all dependency and output hashes of the stage.",
+                max_rows=500,
+            )
+        )
     else:
         section.missing.append("dvc.lock: not found (the pipeline has not been run with dvc repro)")
     section.paragraphs.append(yaml.safe_dump(prov.params, sort_keys=False, default_flow_style=None).rstrip())
@@ -500,6 +657,7 @@ def provenance_section(prov: Provenance) -> Section:
 
 
 # ---------------------------------------------------------------- method notes
+
 
 def _dotted(params: dict, key: str):
     node = params
@@ -516,23 +674,27 @@ def budget_notes(params: dict) -> list[str]:
     for key, (paper, what) in PAPER_SETTINGS.items():
         value = _dotted(params, key)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < paper:
-            notes.append(f"{what.capitalize()}: {value} in this run against {paper} in the paper setting "
-                         f"({key}); estimates are noisier than the paper's.")
+            notes.append(
+                f"{what.capitalize()}: {value} in this run against {paper} in the paper setting "
+                f"({key}); estimates are noisier than the paper's."
+            )
     return notes
 
 
 def coverage_notes(art: Artefacts, params: dict) -> list[str]:
     """What the run did not produce: absent stages, models or methods missing from the tables."""
     notes = [f"Not available: {problem}." for problem in art.problems.values() if "not found" in problem]
-    expected = {(d, a) for d in (_dotted(params, "biased_mnist.datasets") or [])
-                for a in _params_archs(params)}
+    expected = {(d, a) for d in (_dotted(params, "biased_mnist.datasets") or []) for a in _params_archs(params)}
     verdicts = art.table("verdicts")
     if verdicts is not None and expected:
         audited = set(zip(verdicts["dataset_id"].astype(str), verdicts["arch"].astype(str)))
         absent = sorted(expected - audited)
         if absent:
-            notes.append(f"{len(absent)} model(s) of the sweep have no verdicts: "
-                         + ", ".join(f"{a} on {d}" for d, a in absent[:8]) + ".")
+            notes.append(
+                f"{len(absent)} model(s) of the sweep have no verdicts: "
+                + ", ".join(f"{a} on {d}" for d, a in absent[:8])
+                + "."
+            )
     imagenet = imagenet_tables(art.root)
     if not imagenet:
         notes.append("The ImageNet stage produced no tables; the ImageNet section is omitted.")
@@ -553,20 +715,26 @@ def reproduction_notes(art: Artefacts) -> list[str]:
         unbiased = findings.unbiased_findings(verdicts)
         if unbiased:
             ok = unbiased[0].kind == "ok"
-            notes.append(("Reproduced" if ok else "Not reproduced") +
-                         ": models trained without correlation rely on no factor (MoSIP, Biased-MNIST at p = 0.1).")
+            notes.append(
+                ("Reproduced" if ok else "Not reproduced")
+                + ": models trained without correlation rely on no factor (MoSIP, Biased-MNIST at p = 0.1)."
+            )
     order = art.table("order_check")
     if order is not None and not order.empty:
         held = int(order["holds"].astype(bool).sum())
-        notes.append(f"MoSIP's order check (Fig. 3b: re-drawing in mu* order loses accuracy at least as fast) "
-                     f"holds for {held} of {len(order)} (model, sampling) pairs.")
+        notes.append(
+            f"MoSIP's order check (Fig. 3b: re-drawing in mu* order loses accuracy at least as fast) "
+            f"holds for {held} of {len(order)} (model, sampling) pairs."
+        )
     pixel = art.table("pixel_view")
     if pixel is not None:
         found = findings.background_findings(pixel)
         if found:
             rises = " rises " in found[0].text
-            notes.append(("Reproduced" if rises else "Not reproduced") +
-                         ": attribution moves to the background as the background bias grows.")
+            notes.append(
+                ("Reproduced" if rises else "Not reproduced")
+                + ": attribution moves to the background as the background bias grows."
+            )
     return notes
 
 
@@ -584,14 +752,16 @@ def method_section(art: Artefacts, params: dict) -> Section:
         "is a bootstrap over digits of each digit's mean over its re-draws, which covers both the sample of digits "
         f"and the re-draws. Relied on: the lower bound reaches {threshold}; not relied on: the upper bound stays "
         "below it; inconclusive otherwise. While a verdict is inconclusive the number of digits doubles (then the "
-        f"re-draws), up to {interventions.get('max_doublings', '?')} times.")
+        f"re-draws), up to {interventions.get('max_doublings', '?')} times."
+    )
     section.paragraphs.append(
         "Morris screening (MoSIP) is the cheap screen and the explanation, not the verdict: its mu* and sigma are "
         "shown beside each verdict, and its quality is measured against the verdicts (AUROC, Spearman, MoSIP's "
         "order check and a leave-one-correlation-level-out threshold). Global sampling takes elementary effects "
         "at uniformly random factor combinations, where the cues disagree with each other; local sampling starts "
         "at the digits' own, aligned values. The two can disagree with the interventional verdict where models use "
-        "several redundant cues partly.")
+        "several redundant cues partly."
+    )
     section.findings += [Finding(n, "info") for n in reproduction_notes(art)]
     section.findings += [Finding(n, "info") for n in budget_notes(params) + coverage_notes(art, params)]
     return section
@@ -599,14 +769,19 @@ def method_section(art: Artefacts, params: dict) -> Section:
 
 # ---------------------------------------------------------------- assembly
 
+
 def build_context(root: Path, environ: dict | None = None) -> ReportContext:
     """Load every artefact under ``root`` and assemble the report context."""
     root = Path(root)
     params = load_params(root / "params.yaml") if (root / "params.yaml").is_file() else {}
     art = load(root)
     prov = collect(root, params, _devices(art, params), _run_seconds(art), environ)
-    sections = [data_section(art, params), models_section(art, params), mosip_section(art, params),
-                pixel_section(art, params, min(GALLERY_IMAGES, int(_dotted(params, "audit.pixel_view.n_images") or 1)))]
+    sections = [
+        data_section(art, params),
+        models_section(art, params),
+        mosip_section(art, params),
+        pixel_section(art, params, min(GALLERY_IMAGES, int(_dotted(params, "audit.pixel_view.n_images") or 1))),
+    ]
     # ImageNet opens with the real shortcut (the watermark), then how faithful the explainers are.
     sections += [s for s in (watermark_section(root), imagenet_section(art, params)) if s is not None]
     sections += [validation_section(art), provenance_section(prov), method_section(art, params)]

@@ -6,6 +6,7 @@ colour-vision deficiencies; lines also differ by marker. SVG output is made
 reproducible: a per-figure hash salt gives stable, unique element ids, and the date
 is dropped from the metadata.
 """
+
 from __future__ import annotations
 
 import base64
@@ -126,8 +127,9 @@ def mu_sigma_scatter(morris: pd.DataFrame, archs: list[str], output: str = "norm
     """Morris mu* against sigma, one panel per model (MoSIP Fig. 2b)."""
     data = morris[morris["output"] == output]
     datasets, factors = dataset_order(data), factor_order(data)
-    fig, axes = _subplots(len(archs), len(datasets), 1.35 * len(datasets) + 0.6, 1.25 * len(archs) + 0.7,
-                          sharex=True, sharey=True)
+    fig, axes = _subplots(
+        len(archs), len(datasets), 1.35 * len(datasets) + 0.6, 1.25 * len(archs) + 0.7, sharex=True, sharey=True
+    )
     top = float(max(data["mu_star"].max(), data["sigma"].max(), 1e-6)) * 1.1
     with mpl.rc_context(STYLE):
         for i, arch in enumerate(archs):
@@ -137,9 +139,15 @@ def mu_sigma_scatter(morris: pd.DataFrame, archs: list[str], output: str = "norm
                 panel = data[(data["arch"] == arch) & (data["dataset_id"] == dataset_id)]
                 for k, factor in enumerate(factors):
                     row = panel[panel["factor"] == factor]
-                    ax.scatter(row["mu_star"], row["sigma"], s=22, marker=marker(k),
-                               color=FACTOR_COLOURS.get(factor, colour(k + 3)), label=factor_label(factor),
-                               zorder=3)
+                    ax.scatter(
+                        row["mu_star"],
+                        row["sigma"],
+                        s=22,
+                        marker=marker(k),
+                        color=FACTOR_COLOURS.get(factor, colour(k + 3)),
+                        label=factor_label(factor),
+                        zorder=3,
+                    )
                 ax.set_xlim(0, top)
                 ax.set_ylim(0, top)
                 if i == 0:
@@ -150,12 +158,15 @@ def mu_sigma_scatter(morris: pd.DataFrame, archs: list[str], output: str = "norm
                     ax.set_xlabel("mu*")
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncols=len(factors), frameon=False)
-    return Figure("fig-mu-sigma", "Morris mu* against sigma per model",
-                  "Each panel is one model (rows: architecture, columns: training data). A factor far to the "
-                  "right changes the output strongly (high mu*); a factor high above the dashed line "
-                  "sigma = mu* has effects that vary with the other factors (interaction or non-linearity). "
-                  "Look for colour factors moving right as the correlation level grows.",
-                  svg=to_svg(fig, "fig-mu-sigma"))
+    return Figure(
+        "fig-mu-sigma",
+        "Morris mu* against sigma per model",
+        "Each panel is one model (rows: architecture, columns: training data). A factor far to the "
+        "right changes the output strongly (high mu*); a factor high above the dashed line "
+        "sigma = mu* has effects that vary with the other factors (interaction or non-linearity). "
+        "Look for colour factors moving right as the correlation level grows.",
+        svg=to_svg(fig, "fig-mu-sigma"),
+    )
 
 
 def trends_vs_level(morris: pd.DataFrame, archs: list[str], output: str = "normalised_mean") -> Figure:
@@ -170,8 +181,9 @@ def trends_vs_level(morris: pd.DataFrame, archs: list[str], output: str = "norma
                 for k, arch in enumerate(archs):
                     line = data[(data["factor"] == factor) & (data["arch"] == arch)].sort_values("p")
                     err = line["mu_star_conf"] if column == "mu_star" and "mu_star_conf" in line else None
-                    ax.errorbar(line["p"], line[column], yerr=err, color=colour(k), marker=marker(k),
-                                capsize=2, label=arch)
+                    ax.errorbar(
+                        line["p"], line[column], yerr=err, color=colour(k), marker=marker(k), capsize=2, label=arch
+                    )
                 if r == 0:
                     ax.set_title(factor_label(factor))
                 else:
@@ -180,19 +192,23 @@ def trends_vs_level(morris: pd.DataFrame, archs: list[str], output: str = "norma
                     ax.set_ylabel(label)
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncols=min(len(archs), 6), frameon=False)
-    return Figure("fig-trends", "mu* and sigma against the correlation level",
-                  "One line per architecture, datasets that bias every factor (error bars: bootstrap "
-                  "confidence of mu*). A factor the models learn as a shortcut rises with p; lines that "
-                  "rise earlier belong to architectures that pick the shortcut up at weaker correlation.",
-                  svg=to_svg(fig, "fig-trends"))
+    return Figure(
+        "fig-trends",
+        "mu* and sigma against the correlation level",
+        "One line per architecture, datasets that bias every factor (error bars: bootstrap "
+        "confidence of mu*). A factor the models learn as a shortcut rises with p; lines that "
+        "rise earlier belong to architectures that pick the shortcut up at weaker correlation.",
+        svg=to_svg(fig, "fig-trends"),
+    )
 
 
 def intervention_curves(interventions: pd.DataFrame, archs: list[str]) -> Figure:
     """Accuracy while factors are re-drawn one after another, both orders, with 95% CI bands
     (MoSIP Fig. 3b)."""
     datasets = dataset_order(interventions)
-    fig, axes = _subplots(len(datasets), len(archs), 1.9 * len(archs) + 0.6, 1.15 * len(datasets) + 0.8,
-                          sharex=True, sharey=True)
+    fig, axes = _subplots(
+        len(datasets), len(archs), 1.9 * len(archs) + 0.6, 1.15 * len(datasets) + 0.8, sharex=True, sharey=True
+    )
     orders = [o for o in ORDER_LABELS if o in set(interventions["order"])] or sorted(set(interventions["order"]))
     with mpl.rc_context(STYLE):
         for i, dataset_id in enumerate(datasets):
@@ -201,10 +217,14 @@ def intervention_curves(interventions: pd.DataFrame, archs: list[str]) -> Figure
                 model = interventions[(interventions["dataset_id"] == dataset_id) & (interventions["arch"] == arch)]
                 for k, order in enumerate(orders):
                     curve = model[model["order"] == order].sort_values("step")
-                    ax.fill_between(curve["step"], curve["ci_low"], curve["ci_high"], color=colour(k), alpha=0.25,
-                                    lw=0)
-                    ax.plot(curve["step"], curve["accuracy"], color=colour(k), marker=marker(k),
-                            label=ORDER_LABELS.get(order, order))
+                    ax.fill_between(curve["step"], curve["ci_low"], curve["ci_high"], color=colour(k), alpha=0.25, lw=0)
+                    ax.plot(
+                        curve["step"],
+                        curve["accuracy"],
+                        color=colour(k),
+                        marker=marker(k),
+                        label=ORDER_LABELS.get(order, order),
+                    )
                 ax.set_ylim(0, 1.02)
                 if i == 0:
                     ax.set_title(arch)
@@ -214,13 +234,16 @@ def intervention_curves(interventions: pd.DataFrame, archs: list[str]) -> Figure
                     ax.set_xlabel("factors re-drawn")
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
-    return Figure("fig-interventions", "Interventional curves",
-                  "Accuracy on correctly classified held-out digits while the factors are re-drawn at random, "
-                  "one after another, in decreasing (blue) and increasing (orange) order of Morris importance; "
-                  "bands are 95% confidence intervals. A model that uses no factor stays near 1. If the blue "
-                  "curve falls first and the orange curve only at the last step, the Morris ranking is right; "
-                  "drops larger than the single-factor drops add up to indicate interactions.",
-                  svg=to_svg(fig, "fig-interventions"))
+    return Figure(
+        "fig-interventions",
+        "Interventional curves",
+        "Accuracy on correctly classified held-out digits while the factors are re-drawn at random, "
+        "one after another, in decreasing (blue) and increasing (orange) order of Morris importance; "
+        "bands are 95% confidence intervals. A model that uses no factor stays near 1. If the blue "
+        "curve falls first and the orange curve only at the last step, the Morris ranking is right; "
+        "drops larger than the single-factor drops add up to indicate interactions.",
+        svg=to_svg(fig, "fig-interventions"),
+    )
 
 
 def accuracy_vs_level(models: pd.DataFrame, archs: list[str]) -> Figure:
@@ -235,11 +258,14 @@ def accuracy_vs_level(models: pd.DataFrame, archs: list[str]) -> Figure:
         axes[0][0].set(xlabel="correlation level p", ylabel="unbiased test accuracy")
         axes[0][1].set(xlabel="correlation level p", ylabel="aligned - conflicting accuracy")
         fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right center", frameon=False)
-    return Figure("fig-accuracy", "Accuracy against the correlation level",
-                  "Left: accuracy on the unbiased test set (every factor random). Right: accuracy on bias-aligned "
-                  "digits minus accuracy on bias-conflicting digits. A model that uses a shortcut loses unbiased "
-                  "accuracy and opens a gap as p grows.",
-                  svg=to_svg(fig, "fig-accuracy"))
+    return Figure(
+        "fig-accuracy",
+        "Accuracy against the correlation level",
+        "Left: accuracy on the unbiased test set (every factor random). Right: accuracy on bias-aligned "
+        "digits minus accuracy on bias-conflicting digits. A model that uses a shortcut loses unbiased "
+        "accuracy and opens a gap as p grows.",
+        svg=to_svg(fig, "fig-accuracy"),
+    )
 
 
 def background_share_vs_level(pixel_view: pd.DataFrame, archs: list[str]) -> Figure:
@@ -256,19 +282,22 @@ def background_share_vs_level(pixel_view: pd.DataFrame, archs: list[str]) -> Fig
         ax.plot(area.index, area.values, ls="--", color="#555555", lw=1, label="background area")
         ax.set(xlabel="correlation level p", ylabel="background share of attribution", ylim=(0, 1))
         ax.legend(loc="best", frameon=False)
-    return Figure("fig-background", "Background share of attribution",
-                  "Share of the positive Sobol total-index mass that falls on background pixels, averaged over "
-                  "the explained held-out images. The dashed line is the share of pixels that are background: "
-                  "a model indifferent to the background stays well below it; a curve rising towards or above "
-                  "it means the model looks at the background colour.",
-                  svg=to_svg(fig, "fig-background"))
+    return Figure(
+        "fig-background",
+        "Background share of attribution",
+        "Share of the positive Sobol total-index mass that falls on background pixels, averaged over "
+        "the explained held-out images. The dashed line is the share of pixels that are background: "
+        "a model indifferent to the background stays well below it; a curve rising towards or above "
+        "it means the model looks at the background colour.",
+        svg=to_svg(fig, "fig-background"),
+    )
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
     """RGBA overlay marking the boundary pixels of a boolean mask in white."""
     mask = np.asarray(mask, dtype=bool)
     padded = np.pad(mask, 1, mode="edge")
-    interior = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
     edge = mask & ~interior
     overlay = np.zeros((*mask.shape, 4), dtype=np.float32)
     overlay[edge] = (1.0, 1.0, 1.0, 0.9)
@@ -305,8 +334,12 @@ def pixel_gallery(arch: str, examples: list[tuple[str, dict]], n_images: int = 3
                     ax_map.set_title("Sobol map")
             axes[i][0].set_ylabel(dataset_id)
     slug = re.sub(r"[^a-z0-9]+", "-", arch.lower()).strip("-") or "model"
-    return Figure(f"fig-gallery-{slug}", f"Pixel attributions of {arch}",
-                  f"Held-out images and their Sobol total-index maps for {arch} (rows: training data, bright = "
-                  "important, white outline = digit pixels). Attribution inside the outline means the model "
-                  "reads the digit; attribution spread over the background means it reads the background colour.",
-                  png=to_png_uri(fig), alt=f"Held-out images and attribution maps of {arch}")
+    return Figure(
+        f"fig-gallery-{slug}",
+        f"Pixel attributions of {arch}",
+        f"Held-out images and their Sobol total-index maps for {arch} (rows: training data, bright = "
+        "important, white outline = digit pixels). Attribution inside the outline means the model "
+        "reads the digit; attribution spread over the background means it reads the background colour.",
+        png=to_png_uri(fig),
+        alt=f"Held-out images and attribution maps of {arch}",
+    )

@@ -5,6 +5,7 @@ a fixed claim, so a sentence disappears when its table is missing and changes wh
 the numbers do. ``kind`` tells the page how to mark the sentence: ``alert`` for
 reliance on a shortcut or a failure, ``ok`` for a reassuring result, ``info`` otherwise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,11 +44,13 @@ def gate_findings(gate: dict) -> list[Finding]:
     failing = [c for c in checks if str(c.get("status", "")).lower() != "pass"]
     status = str(gate.get("status", "unknown")).upper()
     if not failing:
-        return [Finding(f"Release gate: {status}; all {len(checks)} checks pass.",
-                        "ok" if status == "PASS" else "alert")]
+        return [
+            Finding(f"Release gate: {status}; all {len(checks)} checks pass.", "ok" if status == "PASS" else "alert")
+        ]
     names = [f"{c.get('name', '?')} ({c.get('status', '?')})" for c in failing]
-    return [Finding(f"Release gate: {status}; {len(failing)} of {len(checks)} checks do not pass: "
-                    f"{_list(names)}.", "alert")]
+    return [
+        Finding(f"Release gate: {status}; {len(failing)} of {len(checks)} checks do not pass: {_list(names)}.", "alert")
+    ]
 
 
 def _relied(rows: pd.DataFrame) -> pd.Series:
@@ -76,8 +79,11 @@ def factor_findings(verdicts: pd.DataFrame) -> list[Finding]:
             continue
         sweep = full_bias_levels(relied)
         first = sweep.sort_values(["p", "arch"]).iloc[0] if len(sweep) else relied.sort_values("p").iloc[0]
-        text = (f"{factor_label(factor).capitalize()} is relied on by {relied[['dataset_id', 'arch']].drop_duplicates().shape[0]} "
-                f"of {n_models} models, first at {first['dataset_id']} ({first['arch']}).")
+        n_relying = relied[["dataset_id", "arch"]].drop_duplicates().shape[0]
+        text = (
+            f"{factor_label(factor).capitalize()} is relied on by {n_relying} "
+            f"of {n_models} models, first at {first['dataset_id']} ({first['arch']})."
+        )
         all_from = _all_architectures_from(rows)
         if all_from is not None:
             text += f" Every architecture relies on it from {all_from} upward."
@@ -107,10 +113,15 @@ def strongest_findings(verdicts: pd.DataFrame) -> list[Finding]:
     top = verdicts.sort_values(["drop", "mu_star"], ascending=False).iloc[0]
     if float(top["drop"]) <= 0:
         return []
-    return [Finding(f"The strongest reliance: {top['arch']} trained on {top['dataset_id']} on "
-                    f"{factor_label(top['factor'])}: its Shapley share of the accuracy drop is {top['drop']:.2f} "
-                    f"(95% interval {top['ci_low']:.2f} to {top['ci_high']:.2f}); re-drawn alone it costs "
-                    f"{top['single_drop']:.2f}; Morris mu* {top['mu_star']:.2f}.", "alert")]
+    return [
+        Finding(
+            f"The strongest reliance: {top['arch']} trained on {top['dataset_id']} on "
+            f"{factor_label(top['factor'])}: its Shapley share of the accuracy drop is {top['drop']:.2f} "
+            f"(95% interval {top['ci_low']:.2f} to {top['ci_high']:.2f}); re-drawn alone it costs "
+            f"{top['single_drop']:.2f}; Morris mu* {top['mu_star']:.2f}.",
+            "alert",
+        )
+    ]
 
 
 def unbiased_findings(verdicts: pd.DataFrame) -> list[Finding]:
@@ -121,11 +132,20 @@ def unbiased_findings(verdicts: pd.DataFrame) -> list[Finding]:
     n = unbiased[["dataset_id", "arch"]].drop_duplicates().shape[0]
     bad = unbiased[unbiased["state"].astype(str) != "not_relied_on"]
     if bad.empty:
-        return [Finding(f"Models trained on unbiased data (p = 0.1) rely on no factor ({n} models, as expected).", "ok")]
-    cells = [f"{r.arch} on {factor_label(r.factor)} ({str(r.state).replace('_', ' ')}, drop {r.drop:.2f})"
-             for r in bad.itertuples(index=False)]
-    return [Finding(f"Unexpected: among the models trained on unbiased data (p = 0.1), not every verdict is "
-                    f"'not relied on': {_list(cells)}.", "alert")]
+        return [
+            Finding(f"Models trained on unbiased data (p = 0.1) rely on no factor ({n} models, as expected).", "ok")
+        ]
+    cells = [
+        f"{r.arch} on {factor_label(r.factor)} ({str(r.state).replace('_', ' ')}, drop {r.drop:.2f})"
+        for r in bad.itertuples(index=False)
+    ]
+    return [
+        Finding(
+            f"Unexpected: among the models trained on unbiased data (p = 0.1), not every verdict is "
+            f"'not relied on': {_list(cells)}.",
+            "alert",
+        )
+    ]
 
 
 def screen_findings(screen: dict) -> list[Finding]:
@@ -136,16 +156,22 @@ def screen_findings(screen: dict) -> list[Finding]:
         auroc, cv = numbers.get("auroc"), numbers.get("cv_agreement")
         if auroc is None:
             continue
-        text = (f"Morris as a screen ({sampling} sampling): AUROC {auroc:.2f} of mu* for the verdicts over "
-                f"{screen['n_cells'] - screen['n_inconclusive']} conclusive cells ({screen['n_inconclusive']} "
-                f"inconclusive left out)")
+        text = (
+            f"Morris as a screen ({sampling} sampling): AUROC {auroc:.2f} of mu* for the verdicts over "
+            f"{screen['n_cells'] - screen['n_inconclusive']} conclusive cells ({screen['n_inconclusive']} "
+            f"inconclusive left out)"
+        )
         if numbers.get("spearman_mu_star_drop") is not None:
             text += f"; Spearman {numbers['spearman_mu_star_drop']:.2f} with the Shapley drop"
         if cv is not None:
-            text += f"; a threshold fitted on the other correlation levels agrees on {100 * cv:.0f}% of the held-out cells"
+            text += (
+                f"; a threshold fitted on the other correlation levels agrees on {100 * cv:.0f}% of the held-out cells"
+            )
         if sampling == primary and numbers.get("fitted_threshold") is not None:
-            text += (f". Fitted on every level the threshold is {numbers['fitted_threshold']:.3f} (shipped: "
-                     f"{screen['shipped_threshold']:.3f})")
+            text += (
+                f". Fitted on every level the threshold is {numbers['fitted_threshold']:.3f} (shipped: "
+                f"{screen['shipped_threshold']:.3f})"
+            )
         out.append(Finding(text + ".", "info"))
     return out
 
@@ -165,11 +191,19 @@ def easiest_cue_findings(morris: pd.DataFrame, sampling: str) -> list[Finding]:
     summed = rows[rows["p"].isin([low, high])].groupby(["arch", "p"])["mu_star"].sum().unstack("p")
     falling = [str(a) for a, r in summed.iterrows() if r[high] < r[low]]
     if not falling:
-        return [Finding(f"Summed Morris reliance does not fall from p = {low:g} to p = {high:g} for any architecture.",
-                        "info")]
-    return [Finding(f"Under near-perfect correlation models keep the easiest cue: summed Morris reliance ({sampling}) "
-                    f"falls from p = {low:g} to p = {high:g} for {_list(falling, limit=len(falling))} "
-                    f"({len(falling)} of {len(summed)} architectures).", "info")]
+        return [
+            Finding(
+                f"Summed Morris reliance does not fall from p = {low:g} to p = {high:g} for any architecture.", "info"
+            )
+        ]
+    return [
+        Finding(
+            f"Under near-perfect correlation models keep the easiest cue: summed Morris reliance ({sampling}) "
+            f"falls from p = {low:g} to p = {high:g} for {_list(falling, limit=len(falling))} "
+            f"({len(falling)} of {len(summed)} architectures).",
+            "info",
+        )
+    ]
 
 
 def seed_findings(seeds: pd.DataFrame) -> list[Finding]:
@@ -181,8 +215,13 @@ def seed_findings(seeds: pd.DataFrame) -> list[Finding]:
     if dependent.empty:
         return [Finding(f"Every verdict is the same under all {n_seeds} training seeds ({len(seeds)} cells).", "ok")]
     cells = [f"{r.arch} on {r.dataset_id} / {factor_label(r.factor)}" for r in dependent.itertuples(index=False)]
-    return [Finding(f"{len(dependent)} of {len(seeds)} verdict cells change state across the {n_seeds} training "
-                    f"seeds: {_list(cells)}; they are marked in the matrix.", "alert")]
+    return [
+        Finding(
+            f"{len(dependent)} of {len(seeds)} verdict cells change state across the {n_seeds} training "
+            f"seeds: {_list(cells)}; they are marked in the matrix.",
+            "alert",
+        )
+    ]
 
 
 def gap_findings(models: pd.DataFrame) -> list[Finding]:
@@ -190,10 +229,14 @@ def gap_findings(models: pd.DataFrame) -> list[Finding]:
     if models.empty:
         return []
     top = models.sort_values("aligned_conflicting_gap", ascending=False).iloc[0]
-    return [Finding(f"Largest aligned-vs-conflicting accuracy gap: {top['arch']} trained on {top['dataset_id']}, "
-                    f"{top['aligned_conflicting_gap']:.2f} (aligned {top['aligned_acc']:.2f}, "
-                    f"unbiased {top['unbiased_acc']:.2f}).",
-                    "alert" if top["aligned_conflicting_gap"] > 0.1 else "info")]
+    return [
+        Finding(
+            f"Largest aligned-vs-conflicting accuracy gap: {top['arch']} trained on {top['dataset_id']}, "
+            f"{top['aligned_conflicting_gap']:.2f} (aligned {top['aligned_acc']:.2f}, "
+            f"unbiased {top['unbiased_acc']:.2f}).",
+            "alert" if top["aligned_conflicting_gap"] > 0.1 else "info",
+        )
+    ]
 
 
 def background_findings(pixel_view: pd.DataFrame) -> list[Finding]:
@@ -204,10 +247,14 @@ def background_findings(pixel_view: pd.DataFrame) -> list[Finding]:
     by_p = sweep.groupby("p")["background_share"].mean().sort_index()
     area = float(sweep["background_pixel_fraction"].mean())
     trend = "rises" if by_p.iloc[-1] > by_p.iloc[0] else "does not rise"
-    return [Finding(f"The share of Sobol attribution on background pixels {trend} with the correlation level: "
-                    f"{by_p.iloc[0]:.2f} at p = {by_p.index[0]:g} to {by_p.iloc[-1]:.2f} at p = {by_p.index[-1]:g} "
-                    f"(mean over architectures; background covers {area:.2f} of the image).",
-                    "info")]
+    return [
+        Finding(
+            f"The share of Sobol attribution on background pixels {trend} with the correlation level: "
+            f"{by_p.iloc[0]:.2f} at p = {by_p.index[0]:g} to {by_p.iloc[-1]:.2f} at p = {by_p.index[-1]:g} "
+            f"(mean over architectures; background covers {area:.2f} of the image).",
+            "info",
+        )
+    ]
 
 
 def suite_statuses(summary: pd.DataFrame) -> pd.Series:

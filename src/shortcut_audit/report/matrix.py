@@ -6,6 +6,7 @@ not relied on, inconclusive), the factor's Shapley share of the accuracy drop wi
 cheap Morris screen agrees. A last column group gives each model's interaction
 reading (:mod:`shortcut_audit.audit.interaction`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -132,15 +133,27 @@ def _cell(record, arch: str, dataset_id: str, factor: str, seed_note: str) -> Ve
         raise ValueError(f"verdict of {arch} on {dataset_id} / {factor}: unknown state {state!r}")
     _, symbol, meaning = STATES[state]
     screen = str(getattr(record, "screen_agreement", ""))
-    parts = [f"{arch} trained on {dataset_id}, {factor_label(factor)}: {meaning}",
-             f"Shapley drop {record.drop:.3f} (95% {record.ci_low:.3f}-{record.ci_high:.3f})",
-             f"Morris mu* {record.mu_star:.3f}, sigma {record.sigma:.3f}"]
+    parts = [
+        f"{arch} trained on {dataset_id}, {factor_label(factor)}: {meaning}",
+        f"Shapley drop {record.drop:.3f} (95% {record.ci_low:.3f}-{record.ci_high:.3f})",
+        f"Morris mu* {record.mu_star:.3f}, sigma {record.sigma:.3f}",
+    ]
     if screen in ("agree", "disagree"):
         parts.append(f"the Morris screen {'agrees' if screen == 'agree' else 'disagrees'}")
     if seed_note:
         parts.append(seed_note)
-    return VerdictCell(state, symbol, float(record.drop), float(record.ci_low), float(record.ci_high),
-                       float(record.mu_star), float(record.sigma), screen, seed_note, "; ".join(parts))
+    return VerdictCell(
+        state,
+        symbol,
+        float(record.drop),
+        float(record.ci_low),
+        float(record.ci_high),
+        float(record.mu_star),
+        float(record.sigma),
+        screen,
+        seed_note,
+        "; ".join(parts),
+    )
 
 
 def _reading(models: pd.DataFrame | None, dataset_id: str, arch: str) -> ReadingCell | None:
@@ -154,10 +167,14 @@ def _reading(models: pd.DataFrame | None, dataset_id: str, arch: str) -> Reading
     return ReadingCell(code, f"{arch} trained on {dataset_id}: large sigma reads as {meaning}")
 
 
-def build_matrix(verdicts: pd.DataFrame, biased: dict[str, str] | None = None,
-                 params_archs: list[str] | None = None, models: pd.DataFrame | None = None,
-                 seed_notes: dict[tuple[str, str, str], str] | None = None,
-                 threshold: float | None = None) -> VerdictMatrix:
+def build_matrix(
+    verdicts: pd.DataFrame,
+    biased: dict[str, str] | None = None,
+    params_archs: list[str] | None = None,
+    models: pd.DataFrame | None = None,
+    seed_notes: dict[tuple[str, str, str], str] | None = None,
+    threshold: float | None = None,
+) -> VerdictMatrix:
     """Arrange the verdict table into the matrix shown on page one.
 
     Parameters
@@ -191,6 +208,7 @@ def build_matrix(verdicts: pd.DataFrame, biased: dict[str, str] | None = None,
                 note = notes.get((dataset_id, arch, factor), "")
                 cells.append(None if record is None else _cell(record, arch, dataset_id, factor, note))
         readings = [_reading(models, dataset_id, arch) for arch in archs]
-        rows.append(VerdictRow(dataset_id, float(p_of[dataset_id]), (biased or {}).get(dataset_id, ""), cells,
-                               readings))
+        rows.append(
+            VerdictRow(dataset_id, float(p_of[dataset_id]), (biased or {}).get(dataset_id, ""), cells, readings)
+        )
     return VerdictMatrix(factors, [factor_label(f) for f in factors], archs, rows, threshold)

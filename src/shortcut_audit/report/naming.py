@@ -1,4 +1,5 @@
 """Display names and orderings shared by the tables, figures and sentences of the report."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -5,6 +5,7 @@ The report id is a short hash over the git commit (and dirty flag), the content 
 parameters and the versions of the packages that shape the numbers. Two reports with
 the same id were produced from the same inputs by the same software.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ import os
 import platform
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,7 @@ def _hash_of(entry: dict) -> str:
 def _entries(items: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(items, list):
         return ()
-    return tuple(
-        (str(e.get("path", "")), _hash_of(e)) for e in items if isinstance(e, dict)
-    )
+    return tuple((str(e.get("path", "")), _hash_of(e)) for e in items if isinstance(e, dict))
 
 
 def parse_dvc_lock(text: str) -> tuple[StageLock, ...]:
@@ -165,7 +164,7 @@ def source_date(environ: dict | None = None) -> datetime | None:
         seconds = int(value)
     except ValueError:
         raise ValueError(f"SOURCE_DATE_EPOCH must be an integer, got {value!r}") from None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def report_id(git: GitState, dvc_lock_text: str, params: dict, packages: dict[str, str]) -> str:

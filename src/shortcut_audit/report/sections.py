@@ -1,4 +1,5 @@
 """The section data model shared by the context builders and the templates."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -4,6 +4,7 @@ Cells carry their display text and a sort key, so the inline sorter orders numbe
 as numbers whatever their formatting. Any table can be rendered: the ImageNet and
 validation tables are read generically, whatever columns they have.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,7 +55,7 @@ def format_number(value: float, digits: int = 3) -> str:
         return f"{int(value):,}" if abs(value) >= 10_000 else str(int(value))
     if abs(value) >= 1000:
         return f"{value:,.0f}"
-    if abs(value) < 10 ** -digits:
+    if abs(value) < 10**-digits:
         return f"{value:.1e}"
     return f"{value:.{digits}f}"
 
@@ -72,9 +73,18 @@ def format_cell(value, status: bool = False) -> Cell:
     return Cell(text, None, f"status-{text.lower()}" if status and text else "")
 
 
-def from_frame(df: pd.DataFrame, id: str, caption: str, *, max_rows: int = 200,
-               style: TableStyle | None = None, sortable: bool = True, css: str = "",
-               print_rows: int | None = None, source: str = "") -> Table:
+def from_frame(
+    df: pd.DataFrame,
+    id: str,
+    caption: str,
+    *,
+    max_rows: int = 200,
+    style: TableStyle | None = None,
+    sortable: bool = True,
+    css: str = "",
+    print_rows: int | None = None,
+    source: str = "",
+) -> Table:
     """Build a :class:`Table` from ``df`` showing at most ``max_rows`` rows.
 
     Parameters
@@ -94,10 +104,11 @@ def from_frame(df: pd.DataFrame, id: str, caption: str, *, max_rows: int = 200,
     style = style or TableStyle()
     shown = df.head(max_rows)
     columns = [str(c) for c in df.columns]
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-               for c in df.columns]
-    rows = [[format_cell(v, str(c) in style.status_columns) for c, v in zip(df.columns, record)]
-            for record in shown.itertuples(index=False, name=None)]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    rows = [
+        [format_cell(v, str(c) in style.status_columns) for c, v in zip(df.columns, record)]
+        for record in shown.itertuples(index=False, name=None)
+    ]
     note = f"First {max_rows} of {len(df)} rows shown." if len(df) > max_rows else ""
     labels = [style.labels.get(c, c.replace("_", " ")) for c in columns]
     print_note = ""

@@ -15,6 +15,7 @@ and lays out, in reading order:
 Every sentence is computed from the tables (nothing is a fixed claim); a part whose
 table is missing or lacks a documented column shows a notice in its place.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,11 @@ WATERMARK_DIR = "data/watermark"
 #: The watermark tables the report reads (columns and types: :mod:`shortcut_audit.schema`).
 TABLES = ("models", "effects", "verdicts", "morris", "explainer_summary")
 CARTON_OUTPUT = "class_478_prob"
-STATE_TEXT = {"relied_on": "relies on the watermark", "not_relied_on": "does not rely on the watermark",
-              "inconclusive": "is inconclusive about the watermark"}
+STATE_TEXT = {
+    "relied_on": "relies on the watermark",
+    "not_relied_on": "does not rely on the watermark",
+    "inconclusive": "is inconclusive about the watermark",
+}
 KIND_LABELS = {"black_box": "black box", "white_box": "white box", "ensemble": "ensemble"}
 GALLERY_IMAGES = 2
 #: sigma / mu* readings. MoSIP (Sec. 2) reads sigma only qualitatively (high sigma: interaction
@@ -65,6 +69,7 @@ def _interval(low: float, high: float, points: bool = False) -> str:
 
 
 # ---------------------------------------------------------------- loading
+
 
 def load_tables(root: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """The documented watermark tables under ``root`` and, per table, why it is unavailable."""
@@ -94,6 +99,7 @@ def load_maps(root: Path) -> dict[str, np.ndarray] | None:
 
 # ---------------------------------------------------------------- shortcut across architectures
 
+
 def shortcut_frame(effects: pd.DataFrame, verdicts: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per model: the headline effects and the verdict, each with its interval."""
     rows = []
@@ -101,56 +107,89 @@ def shortcut_frame(effects: pd.DataFrame, verdicts: pd.DataFrame, models: pd.Dat
     for model in [m for m in order if m in set(verdicts["model"])]:
         own = effects[effects["model"] == model].set_index("statistic")
         verdict = verdicts[verdicts["model"] == model].iloc[0]
-        row = {"model": model, "images": int(own["n_images"].max()) if len(own) else 0,
-               "target": str(verdict["target_kind"])}
+        row = {
+            "model": model,
+            "images": int(own["n_images"].max()) if len(own) else 0,
+            "target": str(verdict["target_kind"]),
+        }
         for statistic in ("carton_gap", "top1_change_rate", "carton_logit_shift", "accuracy_drop"):
             has = statistic in own.index
             row[statistic] = float(own.at[statistic, "value"]) if has else np.nan
-            row[f"{statistic}_ci"] = (_interval(own.at[statistic, "ci_low"], own.at[statistic, "ci_high"])
-                                      if has else "")
-        row.update({"verdict": str(verdict["state"]), "drop": float(verdict["drop"]),
-                    "drop_ci": _interval(verdict["ci_low"], verdict["ci_high"]),
-                    "threshold": float(verdict["threshold"]), "statistic": str(verdict["statistic"])})
+            row[f"{statistic}_ci"] = _interval(own.at[statistic, "ci_low"], own.at[statistic, "ci_high"]) if has else ""
+        row.update(
+            {
+                "verdict": str(verdict["state"]),
+                "drop": float(verdict["drop"]),
+                "drop_ci": _interval(verdict["ci_low"], verdict["ci_high"]),
+                "threshold": float(verdict["threshold"]),
+                "statistic": str(verdict["statistic"]),
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def shortcut_table(frame: pd.DataFrame) -> Table:
-    columns = ["model", "images", "target", "carton_gap", "carton_gap_ci", "top1_change_rate", "top1_change_rate_ci",
-               "carton_logit_shift", "carton_logit_shift_ci"]
+    columns = [
+        "model",
+        "images",
+        "target",
+        "carton_gap",
+        "carton_gap_ci",
+        "top1_change_rate",
+        "top1_change_rate_ci",
+        "carton_logit_shift",
+        "carton_logit_shift_ci",
+    ]
     if frame["accuracy_drop"].notna().any():
         columns += ["accuracy_drop", "accuracy_drop_ci"]
     columns += ["verdict", "drop", "drop_ci"]
-    labels = {"target": "class of an image", "carton_gap": "carton gap", "carton_gap_ci": "95% interval",
-              "top1_change_rate": "top-1 change rate", "top1_change_rate_ci": "95% interval",
-              "carton_logit_shift": "carton logit shift", "carton_logit_shift_ci": "95% interval",
-              "accuracy_drop": "accuracy drop", "accuracy_drop_ci": "95% interval",
-              "drop": "verdict drop", "drop_ci": "95% interval"}
+    labels = {
+        "target": "class of an image",
+        "carton_gap": "carton gap",
+        "carton_gap_ci": "95% interval",
+        "top1_change_rate": "top-1 change rate",
+        "top1_change_rate_ci": "95% interval",
+        "carton_logit_shift": "carton logit shift",
+        "carton_logit_shift_ci": "95% interval",
+        "accuracy_drop": "accuracy drop",
+        "accuracy_drop_ci": "95% interval",
+        "drop": "verdict drop",
+        "drop_ci": "95% interval",
+    }
     threshold = format_number(float(frame["threshold"].iloc[0])) if len(frame) else ""
-    return from_frame(frame[columns], "table-watermark-shortcut",
-                      "The ImageNet-W watermark (Li et al. 2023) drawn on every image, per architecture. Carton "
-                      "gap: share of images predicted carton with the watermark minus without; top-1 change rate: "
-                      "share of images whose top-1 class changes; carton logit shift: mean change of the carton "
-                      "logit; accuracy drop (images with true classes only): clean minus watermarked accuracy, the "
-                      "negative of the paper's ImageNet-W gap. Class of an image: true, or predicted (the model's "
-                      "clean top-1 class, for photos without labels). Verdict: on the images the model gets right, "
-                      "the accuracy the watermark costs (without labels: the top-1 change rate) is relied on when "
-                      f"the lower bound of its 95% interval reaches {threshold}, not relied on when the upper bound "
-                      "stays below it, inconclusive otherwise. Intervals: percentile bootstrap over images.",
-                      style=TableStyle(labels=labels, status_columns=("verdict",)))
+    return from_frame(
+        frame[columns],
+        "table-watermark-shortcut",
+        "The ImageNet-W watermark (Li et al. 2023) drawn on every image, per architecture. Carton "
+        "gap: share of images predicted carton with the watermark minus without; top-1 change rate: "
+        "share of images whose top-1 class changes; carton logit shift: mean change of the carton "
+        "logit; accuracy drop (images with true classes only): clean minus watermarked accuracy, the "
+        "negative of the paper's ImageNet-W gap. Class of an image: true, or predicted (the model's "
+        "clean top-1 class, for photos without labels). Verdict: on the images the model gets right, "
+        "the accuracy the watermark costs (without labels: the top-1 change rate) is relied on when "
+        f"the lower bound of its 95% interval reaches {threshold}, not relied on when the upper bound "
+        "stays below it, inconclusive otherwise. Intervals: percentile bootstrap over images.",
+        style=TableStyle(labels=labels, status_columns=("verdict",)),
+    )
 
 
 def shortcut_findings(frame: pd.DataFrame) -> list[Finding]:
     """The verdict and the carton gap of every model in words."""
     found = []
     for row in frame.itertuples(index=False):
-        statistic = ("top-1 change rate" if row.statistic == "top1_change_rate"
-                     else "accuracy drop on the images it classifies correctly")
-        text = (f"{row.model} {STATE_TEXT.get(row.verdict, row.verdict)}: the watermark changes the top-1 class of "
-                f"{_percent(row.top1_change_rate)} of {row.images} images; the verdict's {statistic} is "
-                f"{format_number(row.drop)} (95% interval {row.drop_ci}, threshold {format_number(row.threshold)}). "
-                f"Carton gap {_points(row.carton_gap)}, mean carton logit shift "
-                f"{format_number(row.carton_logit_shift)}.")
+        statistic = (
+            "top-1 change rate"
+            if row.statistic == "top1_change_rate"
+            else "accuracy drop on the images it classifies correctly"
+        )
+        text = (
+            f"{row.model} {STATE_TEXT.get(row.verdict, row.verdict)}: the watermark changes the top-1 class of "
+            f"{_percent(row.top1_change_rate)} of {row.images} images; the verdict's {statistic} is "
+            f"{format_number(row.drop)} (95% interval {row.drop_ci}, threshold {format_number(row.threshold)}). "
+            f"Carton gap {_points(row.carton_gap)}, mean carton logit shift "
+            f"{format_number(row.carton_logit_shift)}."
+        )
         if not np.isnan(row.accuracy_drop):
             change = "falls" if row.accuracy_drop >= 0 else "rises"
             text += f" Accuracy {change} by {abs(100 * row.accuracy_drop):.1f} points with the watermark."
@@ -158,13 +197,18 @@ def shortcut_findings(frame: pd.DataFrame) -> list[Finding]:
         found.append(Finding(text, kind))
     relied = [r.model for r in frame.itertuples() if r.verdict == "relied_on"]
     if len(frame) > 1:
-        found.append(Finding(f"{len(relied)} of {len(frame)} architectures rely on the watermark"
-                             + (f" ({', '.join(relied)})." if relied else "."),
-                             "alert" if relied else "ok"))
+        found.append(
+            Finding(
+                f"{len(relied)} of {len(frame)} architectures rely on the watermark"
+                + (f" ({', '.join(relied)})." if relied else "."),
+                "alert" if relied else "ok",
+            )
+        )
     return found
 
 
 # ---------------------------------------------------------------- explainer benchmark
+
 
 def explainer_frame(summary: pd.DataFrame, model: str) -> pd.DataFrame:
     """One model's methods sorted by mean mask share, with intervals and whether each beats chance."""
@@ -178,20 +222,38 @@ def explainer_frame(summary: pd.DataFrame, model: str) -> pd.DataFrame:
 
 def explainer_table(summary: pd.DataFrame, model: str) -> Table:
     frame = explainer_frame(summary, model)
-    columns = ["method", "kind", "forwards", "mask_share", "share_ci", "pointing", "pointing_ci", "chance",
-               "above_chance"]
-    labels = {"forwards": "passes / image", "mask_share": "mask share \u2191", "share_ci": "95% interval",
-              "pointing": "pointing \u2191", "pointing_ci": "95% interval", "chance": "chance level",
-              "above_chance": "above chance"}
+    columns = [
+        "method",
+        "kind",
+        "forwards",
+        "mask_share",
+        "share_ci",
+        "pointing",
+        "pointing_ci",
+        "chance",
+        "above_chance",
+    ]
+    labels = {
+        "forwards": "passes / image",
+        "mask_share": "mask share \u2191",
+        "share_ci": "95% interval",
+        "pointing": "pointing \u2191",
+        "pointing_ci": "95% interval",
+        "chance": "chance level",
+        "above_chance": "above chance",
+    }
     images = int(frame["n_images"].max()) if len(frame) else 0
-    table = from_frame(frame[columns], f"table-watermark-explainers-{_slug(model)}",
-                       f"Explainers of {model}'s carton logit on {images} watermarked photos, best first. Mask "
-                       "share: share of a map's positive attribution on the watermark's pixels (dilated); pointing: "
-                       "whether the map's maximum lies on them (ties share the point). Chance level: the mask's "
-                       "share of the image, what a map that knows nothing scores. Above chance: the lower bound "
-                       "of the mask share's 95% interval (bootstrap over photos) exceeds it. Passes: forward passes "
-                       "per photo (black box; white box: forward and backward; an ensemble costs all its members).",
-                       style=TableStyle(labels=labels))
+    table = from_frame(
+        frame[columns],
+        f"table-watermark-explainers-{_slug(model)}",
+        f"Explainers of {model}'s carton logit on {images} watermarked photos, best first. Mask "
+        "share: share of a map's positive attribution on the watermark's pixels (dilated); pointing: "
+        "whether the map's maximum lies on them (ties share the point). Chance level: the mask's "
+        "share of the image, what a map that knows nothing scores. Above chance: the lower bound "
+        "of the mask share's 95% interval (bootstrap over photos) exceeds it. Passes: forward passes "
+        "per photo (black box; white box: forward and backward; an ensemble costs all its members).",
+        style=TableStyle(labels=labels),
+    )
     if len(frame):
         position = columns.index("mask_share")
         cell = table.rows[0][position]
@@ -207,24 +269,39 @@ def explainer_findings(summary: pd.DataFrame, model: str) -> list[Finding]:
     best = frame.iloc[0]
     above = frame[frame["above_chance"]]
     base = frame[frame["kind"] != KIND_LABELS["ensemble"]]
-    found = [Finding(f"On {model}, {best['method']} ({best['kind']}) puts the largest share of its positive "
-                     f"attribution of the carton logit on the watermark: {_percent(best['mask_share'])} "
-                     f"(95% interval {best['share_ci']}) against a chance level of {_percent(chance)}.",
-                     "ok" if bool(best["above_chance"]) else "alert")]
-    found.append(Finding(f"{len(above)} of {len(frame)} methods are above chance with 95% confidence"
-                         + (f"; of the single methods: {', '.join(base[base['above_chance']]['method'])}."
-                            if base["above_chance"].any() else "; no single method is."),
-                         "info"))
+    found = [
+        Finding(
+            f"On {model}, {best['method']} ({best['kind']}) puts the largest share of its positive "
+            f"attribution of the carton logit on the watermark: {_percent(best['mask_share'])} "
+            f"(95% interval {best['share_ci']}) against a chance level of {_percent(chance)}.",
+            "ok" if bool(best["above_chance"]) else "alert",
+        )
+    ]
+    found.append(
+        Finding(
+            f"{len(above)} of {len(frame)} methods are above chance with 95% confidence"
+            + (
+                f"; of the single methods: {', '.join(base[base['above_chance']]['method'])}."
+                if base["above_chance"].any()
+                else "; no single method is."
+            ),
+            "info",
+        )
+    )
     hits = base[base["pointing"] >= 0.5]
     if len(base):
-        found.append(Finding(f"Pointing game: {len(hits)} of {len(base)} single methods put their maximum on the "
-                             "watermark on at least half of the photos"
-                             + (f" ({', '.join(hits['method'])})." if len(hits) else ".")))
+        found.append(
+            Finding(
+                f"Pointing game: {len(hits)} of {len(base)} single methods put their maximum on the "
+                "watermark on at least half of the photos" + (f" ({', '.join(hits['method'])})." if len(hits) else ".")
+            )
+        )
     return found
 
 
-def best_heatmap(arrays: dict[str, np.ndarray], summary: pd.DataFrame, model: str,
-                 n_images: int = GALLERY_IMAGES) -> Figure | None:
+def best_heatmap(
+    arrays: dict[str, np.ndarray], summary: pd.DataFrame, model: str, n_images: int = GALLERY_IMAGES
+) -> Figure | None:
     """The watermarked photos next to the map of the method with the largest mask share (PNG)."""
     from shortcut_audit.watermark.pipeline import map_key
 
@@ -255,14 +332,19 @@ def best_heatmap(arrays: dict[str, np.ndarray], summary: pd.DataFrame, model: st
                 for spine in ax.spines.values():
                     spine.set_visible(False)
     share = float(frame.set_index("method").at[method, "mask_share"])
-    return Figure(f"fig-watermark-heatmap-{_slug(model)}", f"Where {method} finds {model}'s carton evidence",
-                  f"Watermarked photos and the map of the carton logit by {method}, the method with the largest "
-                  f"mean mask share on {model} ({_percent(share)}); bright = important, each map scaled to its "
-                  "own range, white outline = the watermark's (dilated) pixels.",
-                  png=to_png_uri(fig, dpi=100), alt=f"Watermarked photos and {method}'s map of the carton logit")
+    return Figure(
+        f"fig-watermark-heatmap-{_slug(model)}",
+        f"Where {method} finds {model}'s carton evidence",
+        f"Watermarked photos and the map of the carton logit by {method}, the method with the largest "
+        f"mean mask share on {model} ({_percent(share)}); bright = important, each map scaled to its "
+        "own range, white outline = the watermark's (dilated) pixels.",
+        png=to_png_uri(fig, dpi=100),
+        alt=f"Watermarked photos and {method}'s map of the carton logit",
+    )
 
 
 # ---------------------------------------------------------------- aspects
+
 
 def aspects_frame(morris: pd.DataFrame) -> pd.DataFrame:
     """Morris statistics of every aspect on the carton and class outputs, with a reading of sigma / mu*."""
@@ -271,24 +353,30 @@ def aspects_frame(morris: pd.DataFrame) -> pd.DataFrame:
     negligible = data["mu_star"] <= NEGLIGIBLE_SHARE * largest.where(largest > 0, np.inf)
     data["reading"] = np.select(
         [negligible, data["sigma_over_mu_star"] < STEADY_RATIO, data["sigma_over_mu_star"] < VARYING_RATIO],
-        ["no effect", "steady", "varies with the others"], default="interaction or non-linearity")
-    data["output"] = data["output"].map(lambda o: "carton" if o == CARTON_OUTPUT else "own class"
-                                        if o == "true_class_prob" else o)
+        ["no effect", "steady", "varies with the others"],
+        default="interaction or non-linearity",
+    )
+    data["output"] = data["output"].map(
+        lambda o: "carton" if o == CARTON_OUTPUT else "own class" if o == "true_class_prob" else o
+    )
     return data[["model", "output", "factor", "mu", "mu_star", "sigma", "sigma_over_mu_star", "reading"]]
 
 
 def aspects_table(morris: pd.DataFrame) -> Table:
     labels = {"mu_star": "mu*", "sigma_over_mu_star": "sigma / mu*", "output": "probability of"}
-    return from_frame(aspects_frame(morris), "table-watermark-aspects",
-                      "Which aspect of the watermark matters: MoSIP's factor Morris on watermarked photos over the "
-                      "text's opacity, height and text (the paper's Chinese text against a Latin text of the same "
-                      "font and size), on the carton probability and on the probability of each photo's class "
-                      "(true, or its clean top-1). mu*: mean absolute change of the probability when the aspect "
-                      f"moves; sigma: its spread. Reading of sigma / mu*: below {STEADY_RATIO:g} the aspect's "
-                      f"effect is steady whatever the other aspects are, above {VARYING_RATIO:g} it depends on "
-                      "them (interaction) or on its own value (non-linearity), which Morris cannot tell apart; "
-                      f"no effect: mu* under {_percent(NEGLIGIBLE_SHARE)} of the largest of that output.",
-                      style=TableStyle(labels=labels))
+    return from_frame(
+        aspects_frame(morris),
+        "table-watermark-aspects",
+        "Which aspect of the watermark matters: MoSIP's factor Morris on watermarked photos over the "
+        "text's opacity, height and text (the paper's Chinese text against a Latin text of the same "
+        "font and size), on the carton probability and on the probability of each photo's class "
+        "(true, or its clean top-1). mu*: mean absolute change of the probability when the aspect "
+        f"moves; sigma: its spread. Reading of sigma / mu*: below {STEADY_RATIO:g} the aspect's "
+        f"effect is steady whatever the other aspects are, above {VARYING_RATIO:g} it depends on "
+        "them (interaction) or on its own value (non-linearity), which Morris cannot tell apart; "
+        f"no effect: mu* under {_percent(NEGLIGIBLE_SHARE)} of the largest of that output.",
+        style=TableStyle(labels=labels),
+    )
 
 
 def aspect_findings(morris: pd.DataFrame) -> list[Finding]:
@@ -297,17 +385,25 @@ def aspect_findings(morris: pd.DataFrame) -> list[Finding]:
     found = []
     for model, group in carton.groupby("model", sort=False):
         top = group.loc[group["mu_star"].idxmax()]
-        found.append(Finding(f"{model}: the {str(top['factor']).replace('_', ' ')} moves the carton probability "
-                             f"most (mu* {format_number(top['mu_star'])}, sigma / mu* "
-                             f"{format_number(top['sigma_over_mu_star'])}: {top['reading']})."))
+        found.append(
+            Finding(
+                f"{model}: the {str(top['factor']).replace('_', ' ')} moves the carton probability "
+                f"most (mu* {format_number(top['mu_star'])}, sigma / mu* "
+                f"{format_number(top['sigma_over_mu_star'])}: {top['reading']})."
+            )
+        )
     tops = carton.loc[carton.groupby("model")["mu_star"].idxmax(), "factor"] if len(carton) else pd.Series([])
     if carton["model"].nunique() > 1 and tops.nunique() == 1:
-        found.append(Finding(f"Every architecture's carton probability is moved most by the "
-                             f"{str(tops.iloc[0]).replace('_', ' ')}."))
+        found.append(
+            Finding(
+                f"Every architecture's carton probability is moved most by the {str(tops.iloc[0]).replace('_', ' ')}."
+            )
+        )
     return found
 
 
 # ---------------------------------------------------------------- section
+
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in str(text).lower()).strip("-") or "model"
@@ -339,7 +435,8 @@ def watermark_section(root: Path, metrics: dict | None = None) -> Section | None
         "A translucent text watermark pushes ImageNet classifiers towards \u201ccarton\u201d (Li et al., CVPR "
         "2023, ImageNet-W). The audit draws it on every photo (do(watermark)), asks whether each architecture "
         "relies on it with the same interventional rule as the Biased-MNIST audit, which of its aspects matter, "
-        "and whether each explainer finds its pixels: a real shortcut whose location is known exactly.")
+        "and whether each explainer finds its pixels: a real shortcut whose location is known exactly."
+    )
 
     def need(*names: str) -> bool:
         absent = [problems.get(n, f"{WATERMARK_DIR}/{n}.csv: not found") for n in names if n not in tables]
@@ -379,13 +476,20 @@ def watermark_section(root: Path, metrics: dict | None = None) -> Section | None
 
     profile = metrics.get("profile") if isinstance(metrics, dict) else None
     if isinstance(profile, dict) and profile:
-        values = [", ".join(map(str, v)) if isinstance(v, list) else format_number(v) if isinstance(v, float)
-                  else str(v) for v in profile.values()]
+        values = [
+            ", ".join(map(str, v)) if isinstance(v, list) else format_number(v) if isinstance(v, float) else str(v)
+            for v in profile.values()
+        ]
         section.add("heading", "Run profile")
-        section.add("table", from_frame(pd.DataFrame({"setting": [k.replace("_", " ") for k in profile],
-                                                      "value": values}),
-                                        "table-watermark-profile",
-                                        "Profile of the watermark run: image source, budgets and the explained "
-                                        "models. The default profile uses the few offline sample photos, so its "
-                                        "intervals are wide.", sortable=False))
+        section.add(
+            "table",
+            from_frame(
+                pd.DataFrame({"setting": [k.replace("_", " ") for k in profile], "value": values}),
+                "table-watermark-profile",
+                "Profile of the watermark run: image source, budgets and the explained "
+                "models. The default profile uses the few offline sample photos, so its "
+                "intervals are wide.",
+                sortable=False,
+            ),
+        )
     return section

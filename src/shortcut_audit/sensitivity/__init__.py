@@ -15,6 +15,7 @@ Modules: :mod:`.samplers` (point sets), :mod:`.estimators` (Sobol estimators),
 inputs: semantic factors, MoSIP image grids, Sobol-attribution masks),
 :mod:`.perturbations` (how masks act on images), :mod:`.results`.
 """
+
 from shortcut_audit.sensitivity.estimators import ESTIMATORS, get_estimator
 from shortcut_audit.sensitivity.morris import (
     MorrisDesign,

@@ -23,10 +23,11 @@ Public API
 ``get_estimator(name)`` raises ``ValueError`` listing the known names;
 ``output_variance(ya, yb)``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -4,9 +4,10 @@ The design is never passed whole: ``points(start, stop)`` builds the rows
 ``start:stop`` on demand, ``f`` sees at most ``batch_size`` of them per call, and only
 the (small) outputs are kept, in float64 on the device.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

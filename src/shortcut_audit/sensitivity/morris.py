@@ -20,11 +20,12 @@ Lower-level pure functions (reused by the factor audit and fed SALib's matrices 
 ``analyse(effects, conf_level=0.95, n_resamples=100, seed=0)``
     ``mu``, ``mu_star``, ``sigma`` (ddof = 1) and the bootstrap ``mu_star_conf``.
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Hashable, Sequence
 
 import torch
 
@@ -143,7 +144,7 @@ class MorrisDesign:
         kind: str = "trajectory",
         groups: Sequence[Hashable] | None = None,
         atol: float = 1e-9,
-    ) -> "MorrisDesign":
+    ) -> MorrisDesign:
         """Recover the design from an explicit sample matrix ``(r (S + 1), d)``.
 
         Every step must move exactly the inputs of one group (all by the same distance),
@@ -330,9 +331,7 @@ def analyse(
         generator = torch.Generator().manual_seed(seed)
         resample_rows = torch.randint(r, (int(n_resamples), r), generator=generator)
         chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // absolute.numel())
-        resampled_mu_star = [
-            absolute[rows.to(effects.device)].mean(dim=1) for rows in resample_rows.split(chunk)
-        ]
+        resampled_mu_star = [absolute[rows.to(effects.device)].mean(dim=1) for rows in resample_rows.split(chunk)]
         result["mu_star_conf"] = z * torch.cat(resampled_mu_star).std(dim=0, unbiased=True)
     result = {name: value * scale for name, value in result.items()}
     _check_finite("Morris statistics", *result.values())
@@ -341,8 +340,10 @@ def analyse(
 
 def _check_finite(what: str, *values: torch.Tensor) -> None:
     if not all(bool(torch.isfinite(v).all()) for v in values):
-        raise ValueError(f"{what} exceed the float64 range (non-finite values); the model's outputs are too "
-                         "large in magnitude: rescale them (e.g. explain log-probabilities or normalised scores)")
+        raise ValueError(
+            f"{what} exceed the float64 range (non-finite values); the model's outputs are too "
+            "large in magnitude: rescale them (e.g. explain log-probabilities or normalised scores)"
+        )
 
 
 def morris(

@@ -33,9 +33,10 @@ Public API
 ``compose(model, partition, output=None)``
     ``f(x) = output(model(partition(x)))`` under ``torch.no_grad()``.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -119,9 +120,7 @@ class ImageGrid:
         self.height, self.width = int(height), int(width)
         self.rows, self.cols = _pair(regions, "regions")
         if self.rows > self.height or self.cols > self.width:
-            raise ValueError(
-                f"a {self.rows}x{self.cols} grid does not fit a {self.height}x{self.width} image"
-            )
+            raise ValueError(f"a {self.rows}x{self.cols} grid does not fit a {self.height}x{self.width} image")
         row_of = torch.arange(self.height) * self.rows // self.height
         col_of = torch.arange(self.width) * self.cols // self.width
         self.region_index = row_of[:, None] * self.cols + col_of[None, :]
@@ -133,9 +132,7 @@ class ImageGrid:
 
     def _check_images(self, images: torch.Tensor) -> None:
         if images.dim() != 4 or images.shape[2:] != (self.height, self.width):
-            raise ValueError(
-                f"images must have shape (N, C, {self.height}, {self.width}), got {tuple(images.shape)}"
-            )
+            raise ValueError(f"images must have shape (N, C, {self.height}, {self.width}), got {tuple(images.shape)}")
 
     def lump(self, images: torch.Tensor) -> torch.Tensor:
         """Lumped value of each region: the sum of its pixels over all channels, ``(N, d)``."""
@@ -200,7 +197,7 @@ class GridPartition:
         return self.grid.d
 
     @classmethod
-    def local(cls, grid: ImageGrid, image: torch.Tensor, radius: float = 0.5) -> "GridPartition":
+    def local(cls, grid: ImageGrid, image: torch.Tensor, radius: float = 0.5) -> GridPartition:
         """Local sampling: lumped value ``L`` of each region uniform in ``[L(1-r), L(1+r)]``."""
         if radius < 0:
             raise ValueError(f"local sampling radius must be >= 0, got {radius}")
@@ -211,7 +208,7 @@ class GridPartition:
     @classmethod
     def global_range(
         cls, grid: ImageGrid, image: torch.Tensor, reference_images: torch.Tensor, batch_size: int = 256
-    ) -> "GridPartition":
+    ) -> GridPartition:
         """Global sampling: each region between its min and max lumped value over ``reference_images``."""
         lower, upper = global_lump_bounds(grid, reference_images, batch_size)
         return cls(grid, image, lower, upper)

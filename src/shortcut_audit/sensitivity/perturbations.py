@@ -18,11 +18,12 @@ pixel, ``M = 0`` removes it (inpainting, blur); for amplitude ``M = 0.5`` keeps 
 ``PERTURBATIONS`` and ``make_perturbation(name, **kwargs)``
     Registry by name; an unknown name raises ``ValueError`` listing the known ones.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,9 +35,7 @@ def _check_shapes(image: torch.Tensor, masks: torch.Tensor) -> None:
     if image.dim() != 3:
         raise ValueError(f"image must have shape (C, H, W), got {tuple(image.shape)}")
     if masks.dim() != 4 or masks.shape[1] != 1 or masks.shape[2:] != image.shape[1:]:
-        raise ValueError(
-            f"masks must have shape (B, 1, {image.shape[1]}, {image.shape[2]}), got {tuple(masks.shape)}"
-        )
+        raise ValueError(f"masks must have shape (B, 1, {image.shape[1]}, {image.shape[2]}), got {tuple(masks.shape)}")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Every index is a float64 CPU tensor of shape ``(d,)`` for a scalar model output 
 ``(d, k)`` for ``k`` outputs (``d`` = number of inputs, or of groups). ``to_frame()``
 returns one row per (input, output) pair.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -17,10 +17,11 @@ Every sampler draws on the CPU from a generator seeded with ``seed`` and the
 points on every device, bit for bit. The large objects built from these points
 (images) are created on the device by the partitions, never here.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

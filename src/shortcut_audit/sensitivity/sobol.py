@@ -14,10 +14,11 @@ False) built from the base matrices, without building the rest.
 intervals from the outputs ``(d + 2, N, k)`` (or ``(d + 1, N, k)``) of that design,
 so other code (and tests) can feed outputs of their own.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -33,9 +34,7 @@ __all__ = ["constant_outputs", "normal_quantile", "power_of_two_scale", "saltell
 _BOOTSTRAP_CHUNK_ELEMENTS = 1 << 18
 
 
-def saltelli_rows(
-    a: torch.Tensor, b: torch.Tensor, start: int, stop: int, first_order: bool = True
-) -> torch.Tensor:
+def saltelli_rows(a: torch.Tensor, b: torch.Tensor, start: int, stop: int, first_order: bool = True) -> torch.Tensor:
     """Rows ``start:stop`` of the stacked Saltelli (2010) design.
 
     The design is ``[A; B; AB_1; ...; AB_d]`` with ``AB_i`` = ``A`` whose column ``i``
@@ -162,7 +161,9 @@ def sobol_indices(
     pair = get_estimator(estimator)
     z = normal_quantile(conf_level)
     if outputs.dim() != 3 or outputs.shape[0] < (3 if first_order else 2) or outputs.shape[1] < 2:
-        raise ValueError(f"outputs must have shape (d + {2 if first_order else 1}, N >= 2, k), got {tuple(outputs.shape)}")
+        raise ValueError(
+            f"outputs must have shape (d + {2 if first_order else 1}, N >= 2, k), got {tuple(outputs.shape)}"
+        )
     # Indices are ratios, invariant to the output scale: computing them on outputs divided by a
     # power of two >= max |y| keeps squares and sums finite for huge but finite outputs.
     scale = power_of_two_scale(outputs.to(torch.float64), dim=(0, 1))
@@ -183,9 +184,11 @@ def sobol_indices(
     variance = variance * scale * scale  # in two steps: scale ** 2 alone may overflow
     if not bool(torch.isfinite(variance).all()):
         columns = (~torch.isfinite(variance)).nonzero().flatten().tolist()
-        messages.append(f"the output variance of output(s) {columns} exceeds the float64 range (outputs up to "
-                        f"{float(scale.max()):.3g}); it is reported as inf, the indices (computed on rescaled "
-                        "outputs) are unaffected")
+        messages.append(
+            f"the output variance of output(s) {columns} exceeds the float64 range (outputs up to "
+            f"{float(scale.max()):.3g}); it is reported as inf, the indices (computed on rescaled "
+            "outputs) are unaffected"
+        )
     return {
         "first": first,
         "total": total,

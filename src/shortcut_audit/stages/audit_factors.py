@@ -8,6 +8,7 @@ With ``launcher.nproc_per_node`` (or ``launcher.nnodes``) above 1 the stage re-l
 itself with torchrun and the digits of every step are shared out between the processes;
 the artefacts are those of one process (:mod:`shortcut_audit.distributed`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,12 +67,20 @@ def _audit(args, config: AuditConfig, spec, image_factors, training_seed: int, d
     if model_config["image_size"] != config.canvas:
         raise ValueError(f"model image_size {model_config['image_size']} != biased_mnist.canvas {config.canvas}")
     heldout = digit_scene(
-        *bm.load_split(args.data, args.dataset, "test_unbiased"), canvas=config.canvas, device=device,
-        n=config.n_digits, seed=config.seed, image_factors=image_factors,
+        *bm.load_split(args.data, args.dataset, "test_unbiased"),
+        canvas=config.canvas,
+        device=device,
+        n=config.n_digits,
+        seed=config.seed,
+        image_factors=image_factors,
     )
     pool = digit_scene(
-        *bm.load_split(args.data, args.dataset, "test_aligned"), canvas=config.canvas, device=device,
-        seed=config.seed + 1, image_factors=image_factors, shuffle=True,
+        *bm.load_split(args.data, args.dataset, "test_aligned"),
+        canvas=config.canvas,
+        device=device,
+        seed=config.seed + 1,
+        image_factors=image_factors,
+        shuffle=True,
     )
     start = time.perf_counter()
     audit = audit_model(model, heldout, pool, config, shard)
@@ -86,11 +95,13 @@ def _audit(args, config: AuditConfig, spec, image_factors, training_seed: int, d
         "device": device.type,
     }
     write_model_audit(audit, identity, output)
-    states = ", ".join(f"{r.factor} {r.state} ({r.drop:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}])"
-                       for r in audit.verdicts.itertuples())
+    states = ", ".join(
+        f"{r.factor} {r.state} ({r.drop:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}])" for r in audit.verdicts.itertuples()
+    )
     budget = audit.interventions
     print(
-        f"audit {args.dataset}/{args.arch}/seed{training_seed}: {states}; {budget.n_items} digits x {budget.repetitions} re-draws "
+        f"audit {args.dataset}/{args.arch}/seed{training_seed}: {states}; "
+        f"{budget.n_items} digits x {budget.repetitions} re-draws "
         f"in {budget.rounds} round(s); background share {audit.pixel.table['background_share'].mean():.3f} "
         f"({time.perf_counter() - start:.1f} s, {audit.n_forwards} forwards on {device})"
     )

@@ -7,6 +7,7 @@ prepended, one row per model (``models.csv``), the verdicts across training seed
 headline ``metrics.json`` (schema: :mod:`shortcut_audit.schema`); the folder appears
 whole or not at all.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -38,6 +38,7 @@ Full profile (ImageNet-W protocol, to compare with the published numbers)
 
     then ``dvc repro audit_watermark`` (or ``python stages/audit_watermark.py``).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ Writes ``<dataset_id>/{train,val,test_unbiased,test_aligned}.parquet`` and
 ``summary.csv`` (dataset_id, p, split, factor, biased, n, linked_rate,
 expected_linked_rate). The whole folder appears whole or not at all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,4 +45,3 @@ def main(argv: list[str] | None = None) -> int:
         write_table(pd.DataFrame(summary), Path(tmp) / "summary.csv")
     print(f"biased_mnist: {len(config.datasets)} datasets ({', '.join(config.datasets)}) -> {args.output}")
     return 0
-

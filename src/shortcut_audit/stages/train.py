@@ -1,9 +1,10 @@
-"""DVC stage train: one architecture on one Biased-MNIST dataset with one seed -> data/models/<dataset>/<arch>/seed<seed>/.
+"""DVC stage train: one architecture, one Biased-MNIST dataset, one seed -> data/models/<dataset>/<arch>/seed<seed>/.
 
 Writes ``model.pt`` (state dict), ``config.json``, ``metrics.json`` (schema in
 docs/architecture.md) and ``curve.csv`` (epoch, train_loss, train_acc, val_acc);
 the folder appears whole or not at all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,11 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     data_config = bm.check_params(params)
     train_params = check_params(params)
     if args.dataset not in data_config.datasets:
-        raise ParamError("biased_mnist.datasets", f"does not list --dataset {args.dataset!r}; "
-                                                  f"listed: {', '.join(data_config.datasets)}")
+        raise ParamError(
+            "biased_mnist.datasets",
+            f"does not list --dataset {args.dataset!r}; listed: {', '.join(data_config.datasets)}",
+        )
     if args.arch not in train_params.architectures:
-        raise ParamError("train.architectures", f"does not list --arch {args.arch!r}; "
-                                                f"listed: {', '.join(train_params.architectures)}")
+        raise ParamError(
+            "train.architectures",
+            f"does not list --arch {args.arch!r}; listed: {', '.join(train_params.architectures)}",
+        )
     config = train_params.config_for(args.arch, args.seed)
     spec = data_config.specs[data_config.datasets.index(args.dataset)]
     device = resolve_device(train_params.device)
@@ -53,24 +58,42 @@ def main(argv: list[str] | None = None) -> int:
         # CPU results depend on the thread count (reduction order); fixing it keeps them reproducible.
         torch.set_num_threads(train_params.num_threads)
 
-    splits = {name: RenderedSplit(*bm.load_split(args.data, args.dataset, name), canvas=data_config.canvas,
-                                  device=device) for name in SPLITS}
+    splits = {
+        name: RenderedSplit(*bm.load_split(args.data, args.dataset, name), canvas=data_config.canvas, device=device)
+        for name in SPLITS
+    }
     seed_everything(config.seed)
     model = build(args.arch, num_classes=10, in_channels=3, image_size=data_config.canvas).to(device)
     name = f"{args.dataset}/{args.arch}/seed{config.seed}"
-    result = train_model(model, splits["train"], splits["val"], config, progress=not args.no_progress,
-                         description=name)
+    result = train_model(model, splits["train"], splits["val"], config, progress=not args.no_progress, description=name)
     # The last epoch's validation pass already scored the final weights.
-    metrics = model_metrics(model, splits, dataset_id=args.dataset, spec=spec, arch=args.arch, seed=config.seed,
-                            result=result, batch_size=config.eval_batch_size, val_acc=result.history[-1].val_acc)
+    metrics = model_metrics(
+        model,
+        splits,
+        dataset_id=args.dataset,
+        spec=spec,
+        arch=args.arch,
+        seed=config.seed,
+        result=result,
+        batch_size=config.eval_batch_size,
+        val_acc=result.history[-1].val_acc,
+    )
 
-    model_config = {"arch": args.arch, "num_classes": 10, "in_channels": 3, "image_size": data_config.canvas,
-                    "dataset_id": args.dataset, "seed": config.seed}
+    model_config = {
+        "arch": args.arch,
+        "num_classes": 10,
+        "in_channels": 3,
+        "image_size": data_config.canvas,
+        "dataset_id": args.dataset,
+        "seed": config.seed,
+    }
     with atomic_dir(model_dir(args.output, args.dataset, args.arch, config.seed)) as tmp:
         save_model(model, model_config, tmp)
         write_json(metrics, tmp / "metrics.json")
         schema.write("models/curve", result.curve(), tmp / "curve.csv")
-    print(f"train {name}: val {metrics['val_acc']:.3f}, unbiased {metrics['unbiased_acc']:.3f}, "
-          f"aligned {metrics['aligned_acc']:.3f}, gap {metrics['aligned_conflicting_gap']:.3f} "
-          f"({result.seconds:.1f} s on {result.device})")
+    print(
+        f"train {name}: val {metrics['val_acc']:.3f}, unbiased {metrics['unbiased_acc']:.3f}, "
+        f"aligned {metrics['aligned_acc']:.3f}, gap {metrics['aligned_conflicting_gap']:.3f} "
+        f"({result.seconds:.1f} s on {result.device})"
+    )
     return 0

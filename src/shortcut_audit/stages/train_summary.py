@@ -5,6 +5,7 @@ metrics schema of docs/architecture.md), ``curves.csv`` (dataset_id, arch, seed,
 train_loss, train_acc, val_acc) and ``metrics.json`` (means over models, n_models,
 accuracies by correlation level). A model that was not trained is an error naming it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         schema.write("train_summary/models", models, tmp / "models.csv")
         schema.write("train_summary/curves", curves, tmp / "curves.csv")
         write_json(metrics, tmp / "metrics.json")
-    print(f"train_summary: {len(models)} models, mean unbiased acc {models['unbiased_acc'].mean():.3f}, "
-          f"max aligned-conflicting gap {models['aligned_conflicting_gap'].max():.3f} -> {args.output}")
+    print(
+        f"train_summary: {len(models)} models, mean unbiased acc {models['unbiased_acc'].mean():.3f}, "
+        f"max aligned-conflicting gap {models['aligned_conflicting_gap'].max():.3f} -> {args.output}"
+    )
     return 0
-

@@ -12,9 +12,11 @@ samples) and fails when it does not (*bias-conflicting* samples). Here
   dataset's biased factors: near 0 for a model that ignores the shortcuts, large
   for one that follows them.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,7 +38,7 @@ MODEL_METRIC_COLUMNS: tuple[str, ...] = tuple(schema.table("train_summary/models
 
 
 @torch.no_grad()
-def predict(model: nn.Module, split: "RenderedSplit", batch_size: int = 1024) -> torch.Tensor:
+def predict(model: nn.Module, split: RenderedSplit, batch_size: int = 1024) -> torch.Tensor:
     """Predicted classes of ``model`` (in eval mode) for every row of ``split``.
 
     Returns
@@ -52,12 +54,12 @@ def predict(model: nn.Module, split: "RenderedSplit", batch_size: int = 1024) ->
     return torch.cat(preds).cpu()
 
 
-def correct_mask(model: nn.Module, split: "RenderedSplit", batch_size: int = 1024) -> np.ndarray:
+def correct_mask(model: nn.Module, split: RenderedSplit, batch_size: int = 1024) -> np.ndarray:
     """Boolean (N,) array: whether each row of ``split`` is classified correctly."""
     return (predict(model, split, batch_size) == split.labels.cpu()).numpy()
 
 
-def accuracy(model: nn.Module, split: "RenderedSplit", batch_size: int = 1024) -> float:
+def accuracy(model: nn.Module, split: RenderedSplit, batch_size: int = 1024) -> float:
     """Top-1 accuracy of ``model`` on ``split``."""
     return float(correct_mask(model, split, batch_size).mean())
 
@@ -101,9 +103,18 @@ def aligned_conflicting_gap(aligned_acc: float, conflicting: Mapping[str, float]
     return float(aligned_acc - np.mean([conflicting[f] for f in biased]))
 
 
-def model_metrics(model: nn.Module, splits: Mapping[str, "RenderedSplit"], *, dataset_id: str, spec: DatasetSpec,
-                  arch: str, result: "TrainResult", seed: int = 0, batch_size: int = 1024,
-                  val_acc: float | None = None) -> dict:
+def model_metrics(
+    model: nn.Module,
+    splits: Mapping[str, RenderedSplit],
+    *,
+    dataset_id: str,
+    spec: DatasetSpec,
+    arch: str,
+    result: TrainResult,
+    seed: int = 0,
+    batch_size: int = 1024,
+    val_acc: float | None = None,
+) -> dict:
     """The per-model metrics record of docs/architecture.md.
 
     Parameters

@@ -8,6 +8,7 @@ other randomness (dropout) from a forked, re-seeded torch RNG, so on the CPU the
 same initial weights, seed and thread count give bit-identical trained weights
 (the thread count changes the order of floating-point reductions).
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,14 @@ def _rng_devices(device: torch.device) -> list[int]:
     return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
-def train_model(model: nn.Module, train: RenderedSplit, val: RenderedSplit, config: TrainConfig,
-                progress: bool = True, description: str = "train") -> TrainResult:
+def train_model(
+    model: nn.Module,
+    train: RenderedSplit,
+    val: RenderedSplit,
+    config: TrainConfig,
+    progress: bool = True,
+    description: str = "train",
+) -> TrainResult:
     """Train ``model`` in place with Adam, cross-entropy and ``config.lr_schedule``; validate after every epoch.
 
     Parameters
@@ -65,8 +72,10 @@ def train_model(model: nn.Module, train: RenderedSplit, val: RenderedSplit, conf
     device = train.device
     misplaced = [name for name, p in model.named_parameters() if p.device != device]
     if misplaced:
-        raise ValueError(f"model parameter {misplaced[0]!r} is not on the data's device {device}; "
-                         "move the model there first (model.to(device))")
+        raise ValueError(
+            f"model parameter {misplaced[0]!r} is not on the data's device {device}; "
+            "move the model there first (model.to(device))"
+        )
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = _lr_schedule(optimiser, config, math.ceil(len(train) / config.batch_size))
     generator = torch.Generator().manual_seed(config.seed)
@@ -75,8 +84,17 @@ def train_model(model: nn.Module, train: RenderedSplit, val: RenderedSplit, conf
     with torch.random.fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(config.seed)
         for epoch in range(1, config.epochs + 1):
-            loss, acc = _train_epoch(model, train, optimiser, _shuffled_order(len(train), generator, device),
-                                     config.batch_size, epoch, progress, description, schedule)
+            loss, acc = _train_epoch(
+                model,
+                train,
+                optimiser,
+                _shuffled_order(len(train), generator, device),
+                config.batch_size,
+                epoch,
+                progress,
+                description,
+                schedule,
+            )
             val_acc = accuracy(model, val, config.eval_batch_size)
             result.history.append(EpochRecord(epoch=epoch, train_loss=loss, train_acc=acc, val_acc=val_acc))
     result.seconds = time.perf_counter() - start
@@ -86,25 +104,39 @@ def train_model(model: nn.Module, train: RenderedSplit, val: RenderedSplit, conf
 _CHECK_EVERY = 10  # steps between loss checks: each check synchronises a GPU
 
 
-def _lr_schedule(optimiser: torch.optim.Optimizer, config: TrainConfig,
-                 steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+def _lr_schedule(
+    optimiser: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
     """The per-step scheduler of ``config.lr_schedule`` (None for a constant rate)."""
     if config.lr_schedule == "constant":
         return None
-    return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr,
-                                               total_steps=config.epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
 
 
-def _train_epoch(model: nn.Module, train: RenderedSplit, optimiser: torch.optim.Optimizer, order: torch.Tensor,
-                 batch_size: int, epoch: int, progress: bool, description: str,
-                 schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> tuple[float, float]:
+def _train_epoch(
+    model: nn.Module,
+    train: RenderedSplit,
+    optimiser: torch.optim.Optimizer,
+    order: torch.Tensor,
+    batch_size: int,
+    epoch: int,
+    progress: bool,
+    description: str,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> tuple[float, float]:
     """One pass over ``order`` (stepping ``schedule`` after every batch); returns (mean loss, accuracy)."""
     model.train()
     n_batches = math.ceil(len(order) / batch_size)
     loss_sum = torch.zeros((), dtype=torch.float64, device=train.device)
     correct = torch.zeros((), dtype=torch.int64, device=train.device)
-    bar = tqdm(train.batches(batch_size, order), total=n_batches, desc=f"{description} epoch {epoch}",
-               disable=not progress, leave=False, mininterval=1.0)
+    bar = tqdm(
+        train.batches(batch_size, order),
+        total=n_batches,
+        desc=f"{description} epoch {epoch}",
+        disable=not progress,
+        leave=False,
+        mininterval=1.0,
+    )
     for step, (images, labels) in enumerate(bar, start=1):
         logits = model(images)
         loss = nn.functional.cross_entropy(logits, labels)
@@ -121,7 +153,8 @@ def _train_epoch(model: nn.Module, train: RenderedSplit, optimiser: torch.optim.
                 bar.close()
                 raise NonFiniteLossError(
                     f"training loss became {running} in epoch {epoch} by step {step}/{n_batches}; "
-                    "lower train.lr or check the input data")
+                    "lower train.lr or check the input data"
+                )
             bar.set_postfix(loss=f"{running:.4f}")
     bar.close()
     return float(loss_sum) / len(order), float(correct) / len(order)

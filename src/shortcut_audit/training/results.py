@@ -1,4 +1,5 @@
 """What a training run returns: its curve, wall time and device."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,5 +27,6 @@ class TrainResult:
 
     def curve(self) -> pd.DataFrame:
         """The history as a table: epoch, train_loss, train_acc, val_acc."""
-        return pd.DataFrame([vars(record) for record in self.history],
-                            columns=["epoch", "train_loss", "train_acc", "val_acc"])
+        return pd.DataFrame(
+            [vars(record) for record in self.history], columns=["epoch", "train_loss", "train_acc", "val_acc"]
+        )

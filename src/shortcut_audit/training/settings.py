@@ -1,9 +1,10 @@
 """The validated ``train`` params section: optimisation settings, architectures and training seeds."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 
 from shortcut_audit.config import ParamError, get, require, require_choice, require_names
 from shortcut_audit.models.registry import ARCHITECTURES
@@ -48,7 +49,8 @@ class TrainConfig:
             "epochs": _is_int(self.epochs) and self.epochs >= 1,
             "batch_size": _is_int(self.batch_size) and self.batch_size >= 1,
             "lr": _is_number(self.lr) and math.isfinite(self.lr) and self.lr > 0,
-            "weight_decay": _is_number(self.weight_decay) and math.isfinite(self.weight_decay)
+            "weight_decay": _is_number(self.weight_decay)
+            and math.isfinite(self.weight_decay)
             and self.weight_decay >= 0,
             "seed": _is_int(self.seed) and self.seed >= 0,
             "eval_batch_size": _is_int(self.eval_batch_size) and self.eval_batch_size >= 1,
@@ -102,17 +104,26 @@ def _check_settings(params: Mapping, prefix: str, defaults: Mapping[str, object]
     A key absent under ``prefix`` takes its value from ``defaults``; a key without a
     default is required.
     """
+
     def default(name: str) -> dict:
         return {"default": defaults[name]} if name in defaults else {}
 
     return {
         "epochs": require(params, f"{prefix}.epochs", int, lambda v: v >= 1, "an integer >= 1", **default("epochs")),
-        "batch_size": require(params, f"{prefix}.batch_size", int, lambda v: v >= 1, "an integer >= 1",
-                              **default("batch_size")),
-        "lr": require(params, f"{prefix}.lr", float, lambda v: math.isfinite(v) and v > 0, "a number > 0",
-                      **default("lr")),
-        "weight_decay": require(params, f"{prefix}.weight_decay", float, lambda v: math.isfinite(v) and v >= 0,
-                                "a number >= 0", **default("weight_decay")),
+        "batch_size": require(
+            params, f"{prefix}.batch_size", int, lambda v: v >= 1, "an integer >= 1", **default("batch_size")
+        ),
+        "lr": require(
+            params, f"{prefix}.lr", float, lambda v: math.isfinite(v) and v > 0, "a number > 0", **default("lr")
+        ),
+        "weight_decay": require(
+            params,
+            f"{prefix}.weight_decay",
+            float,
+            lambda v: math.isfinite(v) and v >= 0,
+            "a number >= 0",
+            **default("weight_decay"),
+        ),
         "lr_schedule": require_choice(params, f"{prefix}.lr_schedule", LR_SCHEDULES, **default("lr_schedule")),
     }
 
@@ -142,14 +153,23 @@ def check_params(params: Mapping) -> TrainParams:
     device = require_choice(params, "device", DEVICE_CHOICES, default="auto")
     num_threads = get(params, "train.num_threads", 1)
     if num_threads is not None:
-        num_threads = require(params, "train.num_threads", int, lambda v: v >= 1, "an integer >= 1 or null",
-                              default=1)
+        num_threads = require(params, "train.num_threads", int, lambda v: v >= 1, "an integer >= 1 or null", default=1)
     seeds = get(params, "train.seeds", [seed])
-    if (not isinstance(seeds, list) or not seeds or not all(_is_int(v) and v >= 0 for v in seeds)
-            or len(set(seeds)) != len(seeds)):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(_is_int(v) and v >= 0 for v in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
         raise ParamError("train.seeds", f"expected a non-empty list of distinct integers >= 0, got {seeds!r}")
-    return TrainParams(architectures=architectures, config=config, device=device, num_threads=num_threads,
-                       per_architecture=_check_per_architecture(params, config), seeds=tuple(seeds))
+    return TrainParams(
+        architectures=architectures,
+        config=config,
+        device=device,
+        num_threads=num_threads,
+        per_architecture=_check_per_architecture(params, config),
+        seeds=tuple(seeds),
+    )
 
 
 def _check_per_architecture(params: Mapping, defaults: TrainConfig) -> dict[str, TrainConfig]:
@@ -167,8 +187,9 @@ def _check_per_architecture(params: Mapping, defaults: TrainConfig) -> dict[str,
             raise ParamError(f"{key}.{arch}", f"expected a mapping of {', '.join(OVERRIDABLE)}, got {settings!r}")
         unknown = [name for name in settings if name not in OVERRIDABLE]
         if unknown:
-            raise ParamError(f"{key}.{arch}.{unknown[0]}", f"cannot be set per architecture; "
-                                                           f"allowed: {', '.join(OVERRIDABLE)}")
+            raise ParamError(
+                f"{key}.{arch}.{unknown[0]}", f"cannot be set per architecture; allowed: {', '.join(OVERRIDABLE)}"
+            )
         section = {name: getattr(defaults, name) for name in OVERRIDABLE}
         configs[arch] = replace(defaults, **_check_settings(params, f"{key}.{arch}", section))
     return configs

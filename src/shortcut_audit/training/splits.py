@@ -1,7 +1,8 @@
 """A split of Biased-MNIST held on a device and rendered batch by batch."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,7 @@ class RenderedSplit:
     device : where digits, factors, labels and rendered images live
     """
 
-    def __init__(self, table: pd.DataFrame, digits: np.ndarray, canvas: int = 56,
-                 device: torch.device | str = "cpu"):
+    def __init__(self, table: pd.DataFrame, digits: np.ndarray, canvas: int = 56, device: torch.device | str = "cpu"):
         if len(table) != len(digits):
             raise ValueError(f"table has {len(table)} rows but digits has {len(digits)}")
         if len(table) == 0:
@@ -41,13 +41,16 @@ class RenderedSplit:
     def images(self, index: torch.Tensor) -> torch.Tensor:
         """Render rows ``index`` (LongTensor on this split's device): (B, 3, canvas, canvas)."""
         factors = self.factors.index_select(0, index)
-        return render(self.digits.index_select(0, index), factors[:, 0], factors[:, 1], factors[:, 2],
-                      canvas=self.canvas)
+        return render(
+            self.digits.index_select(0, index), factors[:, 0], factors[:, 1], factors[:, 2], canvas=self.canvas
+        )
 
-    def batches(self, batch_size: int, order: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, order: torch.Tensor | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(images, labels)`` over all rows, in ``order`` (default: table order)."""
         if order is None:
             order = torch.arange(len(self), device=self.device)
         for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             yield self.images(index), self.labels.index_select(0, index)

@@ -1,9 +1,10 @@
 """Collect the trained models of a sweep into one table of metrics and one of curves."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -37,15 +38,19 @@ def read_model_outputs(models_root: str | Path, dataset_id: str, arch: str, seed
     folder = model_dir(models_root, dataset_id, arch, seed)
     for name in (METRICS_FILE, CURVE_FILE):
         if not (folder / name).is_file():
-            raise MissingModelError(f"model {dataset_id}/{arch}/seed{seed}: {folder / name} is missing; "
-                                    f"train it with `dvc repro train@{dataset_id}-{arch}-{seed}`")
+            raise MissingModelError(
+                f"model {dataset_id}/{arch}/seed{seed}: {folder / name} is missing; "
+                f"train it with `dvc repro train@{dataset_id}-{arch}-{seed}`"
+            )
     metrics = json.loads((folder / METRICS_FILE).read_text())
     missing = [key for key in MODEL_METRIC_COLUMNS if key not in metrics]
     if missing:
         raise ValueError(f"{folder / METRICS_FILE}: missing key(s) {missing}; retrain the model")
     if (metrics["dataset_id"], metrics["arch"], metrics["seed"]) != (dataset_id, arch, seed):
-        raise ValueError(f"{folder / METRICS_FILE}: describes {metrics['dataset_id']}/{metrics['arch']}/"
-                         f"seed{metrics['seed']}, expected {dataset_id}/{arch}/seed{seed}")
+        raise ValueError(
+            f"{folder / METRICS_FILE}: describes {metrics['dataset_id']}/{metrics['arch']}/"
+            f"seed{metrics['seed']}, expected {dataset_id}/{arch}/seed{seed}"
+        )
     curve = schema.read(folder / CURVE_FILE, "models/curve")
     missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
     if missing or curve.empty:
@@ -53,8 +58,9 @@ def read_model_outputs(models_root: str | Path, dataset_id: str, arch: str, seed
     return {key: metrics[key] for key in MODEL_METRIC_COLUMNS}, curve[list(CURVE_COLUMNS)]
 
 
-def collect_models(models_root: str | Path, datasets: Sequence[str], architectures: Sequence[str],
-                   seeds: Sequence[int] = (0,)) -> tuple[pd.DataFrame, pd.DataFrame]:
+def collect_models(
+    models_root: str | Path, datasets: Sequence[str], architectures: Sequence[str], seeds: Sequence[int] = (0,)
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per model (``models.csv`` schema) and the stacked curves (``curves.csv``).
 
     Models are ordered dataset-major, in the order of ``datasets``, ``architectures``

@@ -4,10 +4,11 @@ Every factory returns :class:`~shortcut_audit.validation.gx.Check` objects (plai
 no GX import) whose names start with the table they apply to, e.g.
 ``"morris: mu_star >= 0"``.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
@@ -33,7 +34,9 @@ def finite(table: str, column: str) -> list[Check]:
     """The column holds no missing value, NaN or infinity."""
     return [
         Check(f"{table}: {column} not NaN", "ExpectColumnValuesToNotBeNull", {"column": column}),
-        Check(f"{table}: {column} not inf", "ExpectColumnValuesToNotBeInSet", {"column": column, "value_set": _INFINITIES}),
+        Check(
+            f"{table}: {column} not inf", "ExpectColumnValuesToNotBeInSet", {"column": column, "value_set": _INFINITIES}
+        ),
     ]
 
 
@@ -76,8 +79,11 @@ def pair_equal(table: str, a: str, b: str, label: str) -> Check:
 
 def pair_at_most(table: str, small: str, large: str, label: str) -> Check:
     """``small <= large`` row by row."""
-    return Check(f"{table}: {label}", "ExpectColumnPairValuesAToBeGreaterThanB",
-                 {"column_A": large, "column_B": small, "or_equal": True})
+    return Check(
+        f"{table}: {label}",
+        "ExpectColumnPairValuesAToBeGreaterThanB",
+        {"column_A": large, "column_B": small, "or_equal": True},
+    )
 
 
 def mean_at_least(table: str, column: str, low: float, label: str) -> Check:
@@ -90,7 +96,9 @@ def unique(table: str, column: str) -> Check:
 
 def numeric_columns(frame: pd.DataFrame) -> list[str]:
     """Numeric, non-boolean columns of ``frame``."""
-    return [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    return [
+        c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
 
 
 def all_numeric_finite(table: str, frame: pd.DataFrame) -> list[Check]:

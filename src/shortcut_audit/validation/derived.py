@@ -5,10 +5,11 @@ property of a whole split, a missing model is the absence of a row. These helper
 turn such properties into one row per thing checked, keyed by a readable ``key``
 column so that GX's unexpected examples name the offending dataset, split or model.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -57,13 +58,25 @@ def linked_rate_table(
         n = len(frame)
         for factor in FACTOR_LEVELS:
             expected = expected_linked_rate(specs[dataset_id], split, factor)
-            rate = float(np.mean(frame[factor].to_numpy() == linked_values(factor, frame["label"].to_numpy()))) if n else 0.0
+            rate = (
+                float(np.mean(frame[factor].to_numpy() == linked_values(factor, frame["label"].to_numpy())))
+                if n
+                else 0.0
+            )
             standard_error = math.sqrt(expected * (1.0 - expected) / max(n, 1))
-            rows.append({
-                "key": f"{dataset_id}/{split}/{factor}", "dataset_id": dataset_id, "split": split, "factor": factor,
-                "n": n, "linked_rate": rate, "expected": expected,
-                "abs_error": abs(rate - expected), "allowed": max(tolerance, z * standard_error),
-            })
+            rows.append(
+                {
+                    "key": f"{dataset_id}/{split}/{factor}",
+                    "dataset_id": dataset_id,
+                    "split": split,
+                    "factor": factor,
+                    "n": n,
+                    "linked_rate": rate,
+                    "expected": expected,
+                    "abs_error": abs(rate - expected),
+                    "allowed": max(tolerance, z * standard_error),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -105,9 +118,14 @@ def total_drop_steps(models: pd.DataFrame, specs: Mapping[str, DatasetSpec]) -> 
     for (arch, seed), series in rows.groupby(["arch", "seed"], sort=True):
         series = series.sort_values("p", kind="stable")
         for (_, low), (_, high) in zip(series.iloc[:-1].iterrows(), series.iloc[1:].iterrows()):
-            steps.append({"key": f"{arch}/seed{seed}: {low['dataset_id']} -> {high['dataset_id']}",
-                          "drop_low": float(low["total_drop"]), "drop_high": float(high["total_drop"]),
-                          "fall_beyond_ci": float(low["total_ci_low"] - high["total_ci_high"])})
+            steps.append(
+                {
+                    "key": f"{arch}/seed{seed}: {low['dataset_id']} -> {high['dataset_id']}",
+                    "drop_low": float(low["total_drop"]),
+                    "drop_high": float(high["total_drop"]),
+                    "fall_beyond_ci": float(low["total_ci_low"] - high["total_ci_high"]),
+                }
+            )
     return pd.DataFrame(steps, columns=["key", "drop_low", "drop_high", "fall_beyond_ci"])
 
 

@@ -22,14 +22,15 @@ infinite, a verdict state outside ``relied_on``/``not_relied_on``/``inconclusive
 :data:`SUITE_STATUSES`, and a candidate, factor row or suite that appears more than
 once (which row would be the truth?). Each such error names the file, row and column.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -39,8 +40,8 @@ from shortcut_audit.validation.gate_inputs import (
     INPUT_COLUMNS,
     MODELS_CSV,
     MORRIS_CSV,
-    SUMMARY_CSV,
     SUITE_STATUSES,
+    SUMMARY_CSV,
     VERDICT_STATES,
     VERDICTS_CSV,
     Candidate,
@@ -58,8 +59,14 @@ EXIT_CODES = {"pass": 0, "fail": 1, "error": 2}
 
 # --------------------------------------------------------------------------- checks
 
-def suite_checks(summary: pd.DataFrame, expected: Sequence[str], require_all: bool,
-                 advisory: Sequence[str] = (), path: str | Path = SUMMARY_CSV) -> list[GateCheck]:
+
+def suite_checks(
+    summary: pd.DataFrame,
+    expected: Sequence[str],
+    require_all: bool,
+    advisory: Sequence[str] = (),
+    path: str | Path = SUMMARY_CSV,
+) -> list[GateCheck]:
     """One check per validation suite; an expected suite absent from the summary is an error.
 
     A failing suite fails the gate, unless ``require_all`` is false or the suite is
@@ -73,8 +80,15 @@ def suite_checks(summary: pd.DataFrame, expected: Sequence[str], require_all: bo
     out = []
     for index, name in enumerate(names):
         if not name.strip():
-            out.append(GateCheck("suite:<blank>", None, "passed", "error",
-                                 str(ArtefactError(path, "blank suite name", row=index + 1, column="suite"))))
+            out.append(
+                GateCheck(
+                    "suite:<blank>",
+                    None,
+                    "passed",
+                    "error",
+                    str(ArtefactError(path, "blank suite name", row=index + 1, column="suite")),
+                )
+            )
     seen = [n for n in dict.fromkeys(names) if n.strip()]
     for suite in [*expected, *[s for s in seen if s not in expected]]:
         name = f"suite:{suite}"
@@ -88,40 +102,57 @@ def suite_checks(summary: pd.DataFrame, expected: Sequence[str], require_all: bo
             continue
         row = summary.loc[index]
         if row["status"] not in SUITE_STATUSES:
-            err = ArtefactError(path, f"status {row['status']!r} is not one of {', '.join(SUITE_STATUSES)}",
-                                row=index + 1, column="status")
+            err = ArtefactError(
+                path,
+                f"status {row['status']!r} is not one of {', '.join(SUITE_STATUSES)}",
+                row=index + 1,
+                column="status",
+            )
             out.append(GateCheck(name, str(row["status"]), "passed", "error", str(err)))
             continue
         blocking = require_all and suite not in advisory
-        status = {"passed": "pass", "skipped": "skip", "error": "error"}.get(row["status"], "fail" if blocking else "warn")
+        status = {"passed": "pass", "skipped": "skip", "error": "error"}.get(
+            row["status"], "fail" if blocking else "warn"
+        )
         detail = str(row["reason"]) if row["status"] in ("skipped", "error") else str(row["failed_expectations"])
         out.append(GateCheck(name, str(row["status"]), "passed", status, detail))
     return out
 
 
-def candidate_checks(models: pd.DataFrame, morris: pd.DataFrame, verdicts: pd.DataFrame, candidate: Candidate,
-                     settings: GateSettings, paths: tuple[str | Path, ...] = (MODELS_CSV, MORRIS_CSV, VERDICTS_CSV)
-                     ) -> list[GateCheck]:
+def candidate_checks(
+    models: pd.DataFrame,
+    morris: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    candidate: Candidate,
+    settings: GateSettings,
+    paths: tuple[str | Path, ...] = (MODELS_CSV, MORRIS_CSV, VERDICTS_CSV),
+) -> list[GateCheck]:
     """Thresholds of one candidate: accuracy, gap, mu* share per factor, no forbidden reliance."""
     prefix = candidate.name
     models_path, morris_path, verdicts_path = paths
-    found = candidate_metrics(models, morris, candidate, settings.morris_output, (models_path, morris_path),
-                              settings.morris_sampling)
+    found = candidate_metrics(
+        models, morris, candidate, settings.morris_output, (models_path, morris_path), settings.morris_sampling
+    )
     if found is None:
         return [GateCheck(f"{prefix}: model", None, None, "error", f"candidate {prefix} has no row in {models_path}")]
     metrics, problems = found
-    bounds = [("unbiased_acc", settings.min_unbiased_accuracy, False),
-              ("aligned_conflicting_gap", settings.max_aligned_conflicting_gap, True),
-              *((f"mu_star_share[{f}]", limit, True) for f, limit in settings.max_mu_star_share.items())]
+    bounds = [
+        ("unbiased_acc", settings.min_unbiased_accuracy, False),
+        ("aligned_conflicting_gap", settings.max_aligned_conflicting_gap, True),
+        *((f"mu_star_share[{f}]", limit, True) for f, limit in settings.max_mu_star_share.items()),
+    ]
     out = []
     for metric, limit, upper in bounds:
         name = f"{prefix}: {metric}"
         if metric in problems:
             out.append(GateCheck(name, None, limit, "error", problems[metric]))
         elif metric not in metrics:
-            factor = metric[len("mu_star_share["):-1]
-            out.append(GateCheck(name, None, limit, "error",
-                                 f"no {settings.morris_output} row for factor {factor} in {morris_path}"))
+            factor = metric[len("mu_star_share[") : -1]
+            out.append(
+                GateCheck(
+                    name, None, limit, "error", f"no {settings.morris_output} row for factor {factor} in {morris_path}"
+                )
+            )
         else:
             out.append(bound_check(name, metrics[metric], limit, upper=upper))
     rows = _candidate_mask(verdicts, candidate)
@@ -130,8 +161,9 @@ def candidate_checks(models: pd.DataFrame, morris: pd.DataFrame, verdicts: pd.Da
     return out
 
 
-def reliance_check(verdicts: pd.DataFrame, path: str | Path, rows: pd.Series, prefix: str, factor: str,
-                   inconclusive: str) -> GateCheck:
+def reliance_check(
+    verdicts: pd.DataFrame, path: str | Path, rows: pd.Series, prefix: str, factor: str, inconclusive: str
+) -> GateCheck:
     """The interventional verdict of a forbidden factor: ``relied_on`` fails, ``not_relied_on`` passes,
     ``inconclusive`` fails or warns by ``gate.inconclusive``; anything else cannot be evaluated."""
     name = f"{prefix}: relies on {factor}"
@@ -141,8 +173,9 @@ def reliance_check(verdicts: pd.DataFrame, path: str | Path, rows: pd.Series, pr
             return GateCheck(name, None, "not_relied_on", "error", f"no verdict for factor {factor} in {path}")
         state = verdicts.at[index, "state"]
         if state not in VERDICT_STATES:
-            raise ArtefactError(path, f"verdict {state!r} is not one of {', '.join(VERDICT_STATES)}",
-                                row=index + 1, column="state")
+            raise ArtefactError(
+                path, f"verdict {state!r} is not one of {', '.join(VERDICT_STATES)}", row=index + 1, column="state"
+            )
         drop, low, high = (gated_number(verdicts, path, index, c) for c in ("drop", "ci_low", "ci_high"))
     except ArtefactError as err:
         return GateCheck(name, None, "not_relied_on", "error", str(err))
@@ -151,9 +184,14 @@ def reliance_check(verdicts: pd.DataFrame, path: str | Path, rows: pd.Series, pr
         return GateCheck(name, state, "not_relied_on", "fail", f"relied on: {numbers}")
     if state == "not_relied_on":
         return GateCheck(name, state, "not_relied_on", "pass", f"not relied on: {numbers}")
-    return GateCheck(name, state, "not_relied_on", inconclusive,
-                     f"inconclusive: {numbers} straddles the threshold even at the largest budget; "
-                     f"gate.inconclusive = {inconclusive}")
+    return GateCheck(
+        name,
+        state,
+        "not_relied_on",
+        inconclusive,
+        f"inconclusive: {numbers} straddles the threshold even at the largest budget; "
+        f"gate.inconclusive = {inconclusive}",
+    )
 
 
 def overall_status(checks: Sequence[GateCheck]) -> str:
@@ -162,6 +200,7 @@ def overall_status(checks: Sequence[GateCheck]) -> str:
 
 
 # --------------------------------------------------------------------------- inputs and output
+
 
 def _missing_inputs(paths: Sequence[Path]) -> list[str]:
     return [str(p) for p in paths if not p.is_file()]
@@ -187,11 +226,13 @@ def evaluate(settings: GateSettings, root: Path = Path("."), baseline: str | Non
     if unreadable:
         return [GateCheck("inputs", None, None, "error", "unreadable input: " + "; ".join(unreadable))]
     summary, models, morris, verdicts = (frames[rel] for rel in (SUMMARY_CSV, MODELS_CSV, MORRIS_CSV, VERDICTS_CSV))
-    checks = suite_checks(summary, list(SUITES), settings.require_all_suites, settings.advisory_suites,
-                          paths[SUMMARY_CSV])
+    checks = suite_checks(
+        summary, list(SUITES), settings.require_all_suites, settings.advisory_suites, paths[SUMMARY_CSV]
+    )
     for candidate in settings.candidates:
-        checks += candidate_checks(models, morris, verdicts, candidate, settings,
-                                   (paths[MODELS_CSV], paths[MORRIS_CSV], paths[VERDICTS_CSV]))
+        checks += candidate_checks(
+            models, morris, verdicts, candidate, settings, (paths[MODELS_CSV], paths[MORRIS_CSV], paths[VERDICTS_CSV])
+        )
     if settings.imagenet is not None:
         from shortcut_audit.validation.watermark_checks import imagenet_gate_checks
 
@@ -230,12 +271,15 @@ def format_summary(document: dict, max_lines: int = 22) -> str:
     """A one-screen summary: verdict line, then problem checks first, passes last."""
     checks = document["checks"]
     counts = status_counts(document)
-    head = (f"release gate: {document['status'].upper()} (exit {document['exit_code']}) - "
-            + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    head = f"release gate: {document['status'].upper()} (exit {document['exit_code']}) - " + ", ".join(
+        f"{n} {s}" for s, n in counts.items() if n
+    )
     order = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
     lines = []
     for c in sorted(checks, key=lambda c: order[c["status"]]):
-        value = "-" if c["value"] is None else (f"{c['value']:.4g}" if isinstance(c["value"], float) else str(c["value"]))
+        value = (
+            "-" if c["value"] is None else (f"{c['value']:.4g}" if isinstance(c["value"], float) else str(c["value"]))
+        )
         detail = c["detail"] if len(c["detail"]) <= 70 else c["detail"][:67] + "..."
         lines.append(f"  {c['status'].upper():<5} {c['name']:<46} {value:<9} {detail}")
     if len(lines) > max_lines:
@@ -247,11 +291,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``shortcut-audit gate``; returns the exit code (0 pass, 1 fail, 2 could not evaluate)."""
     parser = argparse.ArgumentParser(prog="shortcut-audit gate", description="Evaluate the release gate.")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    parser.add_argument("--output", default="reports/gate.json", help="where to write gate.json (default: reports/gate.json)")
-    parser.add_argument("--baseline", metavar="REV", help="git revision whose metrics the candidates must not regress from")
-    parser.add_argument("--metrics", metavar="PATH",
-                        help="also write the headline (status, exit code, check counts) for `dvc metrics show`")
-    parser.add_argument("--exit-zero", action="store_true", help="record the status but exit 0 (lets the report render)")
+    parser.add_argument(
+        "--output", default="reports/gate.json", help="where to write gate.json (default: reports/gate.json)"
+    )
+    parser.add_argument(
+        "--baseline", metavar="REV", help="git revision whose metrics the candidates must not regress from"
+    )
+    parser.add_argument(
+        "--metrics",
+        metavar="PATH",
+        help="also write the headline (status, exit code, check counts) for `dvc metrics show`",
+    )
+    parser.add_argument(
+        "--exit-zero", action="store_true", help="record the status but exit 0 (lets the report render)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = GateSettings.from_params(load_params(args.params))

@@ -3,12 +3,14 @@
 Shared by :mod:`.gate` (the checks and the command) and :mod:`.regression` (the same
 values at a baseline revision), so that neither imports the other.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,7 +72,7 @@ class GateSettings:
     imagenet: Any = None
 
     @classmethod
-    def from_params(cls, params: dict) -> "GateSettings":
+    def from_params(cls, params: dict) -> GateSettings:
         """Validate the ``gate`` section; raise :class:`ParamError` naming the bad key."""
         from shortcut_audit.audit.model_audit import check_samplings
         from shortcut_audit.factors.registry import factor_registry
@@ -79,21 +81,30 @@ class GateSettings:
         from shortcut_audit.validation.watermark_checks import ImagenetGateSettings
 
         seeds = check_train_params(params).seeds
-        raw = require(params, "gate.candidates", list, lambda v: len(v) > 0,
-                      "a non-empty list of {dataset_id, arch[, seed]}")
+        raw = require(
+            params, "gate.candidates", list, lambda v: len(v) > 0, "a non-empty list of {dataset_id, arch[, seed]}"
+        )
         candidates = []
         for i, item in enumerate(raw):
-            if not (isinstance(item, dict) and {"dataset_id", "arch"} <= set(item) <= {"dataset_id", "arch", "seed"}
-                    and all(isinstance(item[k], str) and item[k] for k in ("dataset_id", "arch"))):
-                raise ParamError(f"gate.candidates[{i}]",
-                                 f"expected {{dataset_id: <id>, arch: <name>[, seed: <training seed>]}}, got {item!r}")
+            if not (
+                isinstance(item, dict)
+                and {"dataset_id", "arch"} <= set(item) <= {"dataset_id", "arch", "seed"}
+                and all(isinstance(item[k], str) and item[k] for k in ("dataset_id", "arch"))
+            ):
+                raise ParamError(
+                    f"gate.candidates[{i}]",
+                    f"expected {{dataset_id: <id>, arch: <name>[, seed: <training seed>]}}, got {item!r}",
+                )
             seed = item.get("seed", seeds[0])
             if isinstance(seed, bool) or not isinstance(seed, int) or seed not in seeds:
-                raise ParamError(f"gate.candidates[{i}].seed", f"expected one of train.seeds {list(seeds)}, got {seed!r}")
+                raise ParamError(
+                    f"gate.candidates[{i}].seed", f"expected one of train.seeds {list(seeds)}, got {seed!r}"
+                )
             candidates.append(Candidate(item["dataset_id"], item["arch"], seed))
         registry = factor_registry(params)
-        shares = require(params, "gate.max_mu_star_share", dict, lambda v: True, "a mapping factor -> max share",
-                         default={})
+        shares = require(
+            params, "gate.max_mu_star_share", dict, lambda v: True, "a mapping factor -> max share", default={}
+        )
         for factor in shares:
             registry.check([factor], key=f"gate.max_mu_star_share.{factor}")
             require(params, f"gate.max_mu_star_share.{factor}", float, lambda v: 0 <= v <= 1, "a share in [0, 1]")
@@ -105,16 +116,25 @@ class GateSettings:
         fraction = (float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
         return cls(
             candidates=tuple(candidates),
-            morris_output=require(params, "gate.morris_output", str, lambda v: v in _MORRIS_OUTPUTS, " or ".join(_MORRIS_OUTPUTS)),
+            morris_output=require(
+                params, "gate.morris_output", str, lambda v: v in _MORRIS_OUTPUTS, " or ".join(_MORRIS_OUTPUTS)
+            ),
             max_mu_star_share={f: float(v) for f, v in shares.items()},
             min_unbiased_accuracy=require(params, "gate.min_unbiased_accuracy", *fraction),
             max_aligned_conflicting_gap=require(params, "gate.max_aligned_conflicting_gap", *fraction),
             forbidden_reliance=tuple(forbidden),
             require_all_suites=require(params, "gate.require_all_suites", bool),
             regression_tolerance=require(params, "gate.regression_tolerance", *fraction),
-            advisory_suites=tuple(require(
-                params, "gate.advisory_suites", list, lambda v: all(x in SUITES for x in v),
-                f"a list of suites among {list(SUITES)}", default=[])),
+            advisory_suites=tuple(
+                require(
+                    params,
+                    "gate.advisory_suites",
+                    list,
+                    lambda v: all(x in SUITES for x in v),
+                    f"a list of suites among {list(SUITES)}",
+                    default=[],
+                )
+            ),
             inconclusive=require_choice(params, "gate.inconclusive", INCONCLUSIVE_POLICIES, default="fail"),
             morris_sampling=check_samplings(params)[0],
             imagenet=ImagenetGateSettings.from_params(params),
@@ -122,6 +142,7 @@ class GateSettings:
 
 
 # --------------------------------------------------------------------------- checks
+
 
 def bound_check(name: str, value: Any, threshold: float, upper: bool) -> GateCheck:
     """``value <= threshold`` (``upper``) or ``value >= threshold``.
@@ -140,6 +161,7 @@ def bound_check(name: str, value: Any, threshold: float, upper: bool) -> GateChe
 
 
 # ------------------------------------------------------------------ reading gated cells
+
 
 def _rows_text(indices: Sequence[int]) -> str:
     return ", ".join(f"row {i + 1} (line {i + 2})" for i in indices)
@@ -183,13 +205,21 @@ def gated_flag(frame: pd.DataFrame, path: str | Path, index: int, column: str) -
 
 
 def _candidate_mask(frame: pd.DataFrame, candidate: Candidate) -> pd.Series:
-    return ((frame["dataset_id"].astype(str) == candidate.dataset_id) & (frame["arch"].astype(str) == candidate.arch)
-            & (frame["seed"] == candidate.seed))
+    return (
+        (frame["dataset_id"].astype(str) == candidate.dataset_id)
+        & (frame["arch"].astype(str) == candidate.arch)
+        & (frame["seed"] == candidate.seed)
+    )
 
 
-def candidate_metrics(models: pd.DataFrame, morris: pd.DataFrame, candidate: Candidate, output: str,
-                      paths: tuple[str | Path, str | Path] = (MODELS_CSV, MORRIS_CSV), sampling: str = "global"
-                      ) -> tuple[dict[str, float], dict[str, str]] | None:
+def candidate_metrics(
+    models: pd.DataFrame,
+    morris: pd.DataFrame,
+    candidate: Candidate,
+    output: str,
+    paths: tuple[str | Path, str | Path] = (MODELS_CSV, MORRIS_CSV),
+    sampling: str = "global",
+) -> tuple[dict[str, float], dict[str, str]] | None:
     """The gated metrics of one candidate: ``unbiased_acc``, ``aligned_conflicting_gap`` and
     ``mu_star_share[<factor>]`` for every factor with a row for ``output`` of the Morris ``sampling``.
 
@@ -214,13 +244,20 @@ def candidate_metrics(models: pd.DataFrame, morris: pd.DataFrame, candidate: Can
             values[metric] = gated_number(models, models_path, index, metric)
         except ArtefactError as err:
             problems[metric] = str(err)
-    rows = (_candidate_mask(morris, candidate) & (morris["output"].astype(str) == output)
-            & (morris["sampling"].astype(str) == sampling))
+    rows = (
+        _candidate_mask(morris, candidate)
+        & (morris["output"].astype(str) == output)
+        & (morris["sampling"].astype(str) == sampling)
+    )
     for factor in dict.fromkeys(morris.loc[rows, "factor"].astype(str)):
         metric = f"mu_star_share[{factor}]"
         try:
-            found = the_row(morris, morris_path, f"{candidate.name} {output} factor {factor}",
-                            rows & (morris["factor"].astype(str) == factor))
+            found = the_row(
+                morris,
+                morris_path,
+                f"{candidate.name} {output} factor {factor}",
+                rows & (morris["factor"].astype(str) == factor),
+            )
             values[metric] = gated_number(morris, morris_path, found, "mu_star_share")
         except ArtefactError as err:
             problems[metric] = str(err)

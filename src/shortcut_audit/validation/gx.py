@@ -6,13 +6,15 @@ imports GX, once per process, with anonymous usage statistics switched off, and
 validates each table in an in-memory (ephemeral) data context that writes nothing
 to disk.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 

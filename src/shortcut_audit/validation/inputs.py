@@ -4,10 +4,11 @@ Tables are read through :mod:`shortcut_audit.schema` (declared columns and types
 file cut mid-row, a value that does not parse or an undeclared column names the file,
 row and column instead of failing later as a wrong number.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -7,6 +7,7 @@ remote) as they were at that commit. Each gated metric may worsen by at most
 column types, one row per candidate and factor): a baseline value that is duplicated,
 missing or malformed makes its check an ``error``, never a pass.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,12 +50,18 @@ def compare(name: str, metric: str, current: float, baseline: float, tolerance: 
         return GateCheck(name, None, tolerance, "error", f"non-finite value (now {current}, baseline {baseline})")
     worsening = (baseline - current) * metric_direction(metric)
     status = "fail" if worsening > tolerance else "pass"
-    return GateCheck(name, round(current - baseline, 6), tolerance, status,
-                     f"baseline {baseline:.4g}, now {current:.4g}; may worsen by at most {tolerance:g}")
+    return GateCheck(
+        name,
+        round(current - baseline, 6),
+        tolerance,
+        status,
+        f"baseline {baseline:.4g}, now {current:.4g}; may worsen by at most {tolerance:g}",
+    )
 
 
-def regression_checks(settings: GateSettings, models: pd.DataFrame, morris: pd.DataFrame, baseline: str,
-                      repo: Path) -> list[GateCheck]:
+def regression_checks(
+    settings: GateSettings, models: pd.DataFrame, morris: pd.DataFrame, baseline: str, repo: Path
+) -> list[GateCheck]:
     """One check per candidate and gated metric against the metrics at ``baseline``."""
     from dvc.exceptions import DvcException
 
@@ -62,29 +69,51 @@ def regression_checks(settings: GateSettings, models: pd.DataFrame, morris: pd.D
         base_models = read_at_revision(MODELS_CSV, baseline, repo)
         base_morris = read_at_revision(MORRIS_CSV, baseline, repo)
     except (DvcException, OSError, ValueError) as err:  # ArtefactError is a ValueError
-        return [GateCheck("regression: baseline", None, baseline, "error",
-                          f"could not read the baseline metrics at revision {baseline!r}: {type(err).__name__}: {err}")]
+        return [
+            GateCheck(
+                "regression: baseline",
+                None,
+                baseline,
+                "error",
+                f"could not read the baseline metrics at revision {baseline!r}: {type(err).__name__}: {err}",
+            )
+        ]
     checks = []
     base_paths = (f"{MODELS_CSV}@{baseline}", f"{MORRIS_CSV}@{baseline}")
     for candidate in settings.candidates:
-        now = candidate_metrics(models, morris, candidate, settings.morris_output,
-                                sampling=settings.morris_sampling)
-        then = candidate_metrics(base_models, base_morris, candidate, settings.morris_output, base_paths,
-                                 settings.morris_sampling)
+        now = candidate_metrics(models, morris, candidate, settings.morris_output, sampling=settings.morris_sampling)
+        then = candidate_metrics(
+            base_models, base_morris, candidate, settings.morris_output, base_paths, settings.morris_sampling
+        )
         if now is None or then is None:
             where = "the baseline" if then is None else "the current run"
-            checks.append(GateCheck(f"regression: {candidate.name}", None, baseline, "error",
-                                    f"candidate {candidate.name} has no metrics in {where}"))
+            checks.append(
+                GateCheck(
+                    f"regression: {candidate.name}",
+                    None,
+                    baseline,
+                    "error",
+                    f"candidate {candidate.name} has no metrics in {where}",
+                )
+            )
             continue
         (now_values, now_problems), (then_values, then_problems) = now, then
-        metrics = ["unbiased_acc", "aligned_conflicting_gap", *(f"mu_star_share[{f}]" for f in settings.max_mu_star_share)]
+        metrics = [
+            "unbiased_acc",
+            "aligned_conflicting_gap",
+            *(f"mu_star_share[{f}]" for f in settings.max_mu_star_share),
+        ]
         for metric in metrics:
             name = f"regression: {candidate.name}: {metric}"
             problem = now_problems.get(metric) or then_problems.get(metric)
             if problem:
                 checks.append(GateCheck(name, None, settings.regression_tolerance, "error", problem))
             elif metric not in now_values or metric not in then_values:
-                checks.append(GateCheck(name, None, settings.regression_tolerance, "error", "metric missing at one revision"))
+                checks.append(
+                    GateCheck(name, None, settings.regression_tolerance, "error", "metric missing at one revision")
+                )
             else:
-                checks.append(compare(name, metric, now_values[metric], then_values[metric], settings.regression_tolerance))
+                checks.append(
+                    compare(name, metric, now_values[metric], then_values[metric], settings.regression_tolerance)
+                )
     return checks

@@ -1,4 +1,5 @@
 """The ``params.yaml`` values the validation suites read, checked before any work."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,31 +52,43 @@ class ValidationSettings:
         return tuple(f"{d}/{a}/seed{s}" for d in self.dataset_ids for a in self.architectures for s in self.seeds)
 
     @classmethod
-    def from_params(cls, params: dict) -> "ValidationSettings":
+    def from_params(cls, params: dict) -> ValidationSettings:
         """Validate and collect the settings; raise :class:`ParamError` naming the bad key."""
         from shortcut_audit.audit.model_audit import check_samplings
 
         data = bm.check_params(params)
         train = check_train_params(params)
-        label_share = require(params, "validation.label_share", list,
-                              lambda v: len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                            for x in v) and 0 <= v[0] <= v[1] <= 1,
-                              "[low, high] with 0 <= low <= high <= 1")
+        label_share = require(
+            params,
+            "validation.label_share",
+            list,
+            lambda v: len(v) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            and 0 <= v[0] <= v[1] <= 1,
+            "[low, high] with 0 <= low <= high <= 1",
+        )
         return cls(
             dataset_ids=data.datasets,
             dataset_specs=data.specs,
             architectures=train.architectures,
             seeds=train.seeds,
-            split_sizes={"train": data.n_train, "val": data.n_val, "test_unbiased": data.n_test,
-                         "test_aligned": data.n_test},
+            split_sizes={
+                "train": data.n_train,
+                "val": data.n_val,
+                "test_unbiased": data.n_test,
+                "test_aligned": data.n_test,
+            },
             canvas=data.canvas,
-            mnist_counts={split: _positive_int(params, f"validation.mnist_counts.{split}") for split in ("train", "test")},
+            mnist_counts={
+                split: _positive_int(params, f"validation.mnist_counts.{split}") for split in ("train", "test")
+            },
             tolerance=_fraction(params, "validation.tolerance"),
             linked_rate_z=require(params, "validation.linked_rate_z", float, lambda v: v >= 0, "a number >= 0"),
             label_share=(float(label_share[0]), float(label_share[1])),
             sobol_tolerance=_fraction(params, "validation.sobol_tolerance"),
-            abs_tolerance=require(params, "validation.abs_tolerance", float, lambda v: 0 <= v < 0.01,
-                                  "a number in [0, 0.01)"),
+            abs_tolerance=require(
+                params, "validation.abs_tolerance", float, lambda v: 0 <= v < 0.01, "a number in [0, 0.01)"
+            ),
             min_morris_auroc=_fraction(params, "validation.min_morris_auroc"),
             primary_sampling=check_samplings(params)[0],
         )

@@ -23,12 +23,14 @@ Suite (:func:`watermark_suite`)
     with its interval and threshold, Morris ``|mu| <= mu*``, explainer scores and chance
     levels in [0, 1], finite maps. Absent ``data/watermark/``: the suite is skipped.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,14 +48,20 @@ __all__ = ["ImagenetGateSettings", "imagenet_gate_checks", "watermark_suite"]
 WATERMARK_DIR = Path("data/watermark")
 STATES = ("relied_on", "not_relied_on", "inconclusive")
 EFFECTS_CSV, VERDICTS_CSV = WATERMARK_DIR / "effects.csv", WATERMARK_DIR / "verdicts.csv"
-RATE_STATISTICS = ("top1_change_rate", "carton_share_clean", "carton_share_watermarked", "accuracy_clean",
-                   "accuracy_watermarked")
+RATE_STATISTICS = (
+    "top1_change_rate",
+    "carton_share_clean",
+    "carton_share_watermarked",
+    "accuracy_clean",
+    "accuracy_watermarked",
+)
 GAP_STATISTICS = ("carton_gap", "accuracy_drop", "carton_prob_shift")
 MORRIS_OUTPUTS = ("class_478_prob", "true_class_prob")
 KINDS = ("black_box", "white_box", "ensemble")
 
 
 # --------------------------------------------------------------------------- gate
+
 
 @dataclass(frozen=True)
 class ImagenetGateSettings:
@@ -66,7 +74,7 @@ class ImagenetGateSettings:
     inconclusive: str
 
     @classmethod
-    def from_params(cls, params: Mapping) -> "ImagenetGateSettings | None":
+    def from_params(cls, params: Mapping) -> ImagenetGateSettings | None:
         """The validated sub-section, or None when ``gate.imagenet`` is absent (no ImageNet gate).
 
         Raises
@@ -79,8 +87,11 @@ class ImagenetGateSettings:
         if section is None:
             return None
         if not isinstance(section, Mapping):
-            raise ParamError(p, f"expected a mapping with candidates, max_carton_gap, max_top1_change_rate, "
-                                f"forbid_watermark_reliance, inconclusive; got {section!r}")
+            raise ParamError(
+                p,
+                f"expected a mapping with candidates, max_carton_gap, max_top1_change_rate, "
+                f"forbid_watermark_reliance, inconclusive; got {section!r}",
+            )
         fraction = (float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
         return cls(
             candidates=tuple(require_names(params, f"{p}.candidates")),
@@ -142,12 +153,18 @@ def _reliance(name: str, verdicts: pd.DataFrame, model: str, settings: ImagenetG
         return GateCheck(name, None, "not_relied_on", "error", problem)
     state = str(row["state"])
     if state not in STATES:
-        return GateCheck(name, state, "not_relied_on", "error", f"unknown verdict state {state!r}; known: "
-                                                                 f"{', '.join(STATES)}")
+        return GateCheck(
+            name, state, "not_relied_on", "error", f"unknown verdict state {state!r}; known: {', '.join(STATES)}"
+        )
     numbers = [_number(row[c]) for c in ("drop", "ci_low", "ci_high", "threshold")]
     if any(v is None for v in numbers):
-        return GateCheck(name, state, "not_relied_on", "error", f"the verdict's drop, interval or threshold in "
-                                                                 f"{VERDICTS_CSV} is not a finite number")
+        return GateCheck(
+            name,
+            state,
+            "not_relied_on",
+            "error",
+            f"the verdict's drop, interval or threshold in {VERDICTS_CSV} is not a finite number",
+        )
     drop, low, high, threshold = numbers
     detail = f"drop {drop:.4g}, 95% interval [{low:.4g}, {high:.4g}], threshold {threshold:g}"
     status = {"relied_on": "fail", "not_relied_on": "pass", "inconclusive": settings.inconclusive}[state]
@@ -163,14 +180,16 @@ def imagenet_gate_checks(settings: ImagenetGateSettings, root: Path = Path("."))
     out = []
     for model in settings.candidates:
         out.append(_bound(f"{model}: carton_gap", effects, model, "carton_gap", settings.max_carton_gap))
-        out.append(_bound(f"{model}: top1_change_rate", effects, model, "top1_change_rate",
-                          settings.max_top1_change_rate))
+        out.append(
+            _bound(f"{model}: top1_change_rate", effects, model, "top1_change_rate", settings.max_top1_change_rate)
+        )
         if settings.forbid_watermark_reliance:
             out.append(_reliance(f"{model}: relies on the watermark", verdicts, model, settings))
     return out
 
 
 # --------------------------------------------------------------------------- GX suite
+
 
 def _table(folder: Path, name: str) -> pd.DataFrame:
     return read_table(folder / f"{name}.csv")
@@ -180,8 +199,10 @@ def _ordered(table: str, frame: pd.DataFrame, value: str, low: str, high: str, t
     """``low <= value <= high`` row by row (derived ``check_*`` columns added to ``frame``)."""
     frame[f"check_{low}_minus_{value}"] = frame[low] - frame[value]
     frame[f"check_{value}_minus_{high}"] = frame[value] - frame[high]
-    return [C.between(table, f"check_{low}_minus_{value}", high=tolerance, label=f"{low} <= {value}"),
-            C.between(table, f"check_{value}_minus_{high}", high=tolerance, label=f"{value} <= {high}")]
+    return [
+        C.between(table, f"check_{low}_minus_{value}", high=tolerance, label=f"{low} <= {value}"),
+        C.between(table, f"check_{value}_minus_{high}", high=tolerance, label=f"{value} <= {high}"),
+    ]
 
 
 def _keyed(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -203,17 +224,32 @@ def _effects_tables(effects: pd.DataFrame, tolerance: float) -> list[CheckedTabl
     from shortcut_audit.watermark.effects import STATISTICS
 
     frame = _keyed(effects, ("model", "statistic"))
-    found = [C.non_empty("effects"), *C.all_numeric_finite("effects", effects), C.unique("effects", "key"),
-             C.in_set("effects", "statistic", STATISTICS), C.between("effects", "n_images", 1),
-             *_ordered("effects", frame, "value", "ci_low", "ci_high", tolerance)]
+    found = [
+        C.non_empty("effects"),
+        *C.all_numeric_finite("effects", effects),
+        C.unique("effects", "key"),
+        C.in_set("effects", "statistic", STATISTICS),
+        C.between("effects", "n_images", 1),
+        *_ordered("effects", frame, "value", "ci_low", "ci_high", tolerance),
+    ]
     tables = [CheckedTable("effects", frame, tuple(found), id_columns=("key",))]
-    for name, statistics, low, high in (("effects_rates", RATE_STATISTICS, 0.0, 1.0),
-                                        ("effects_gaps", GAP_STATISTICS, -1.0, 1.0)):
+    for name, statistics, low, high in (
+        ("effects_rates", RATE_STATISTICS, 0.0, 1.0),
+        ("effects_gaps", GAP_STATISTICS, -1.0, 1.0),
+    ):
         part = frame[frame["statistic"].isin(statistics)].reset_index(drop=True)
         if len(part):
-            tables.append(CheckedTable(name, part, tuple(
-                C.between(name, column, low - tolerance, high + tolerance, f"{column} in [{low:g}, {high:g}]")
-                for column in ("value", "ci_low", "ci_high")), id_columns=("key",)))
+            tables.append(
+                CheckedTable(
+                    name,
+                    part,
+                    tuple(
+                        C.between(name, column, low - tolerance, high + tolerance, f"{column} in [{low:g}, {high:g}]")
+                        for column in ("value", "ci_low", "ci_high")
+                    ),
+                    id_columns=("key",),
+                )
+            )
     return tables
 
 
@@ -221,67 +257,107 @@ def _verdict_table(verdicts: pd.DataFrame, models: pd.DataFrame, tolerance: floa
     frame = _keyed(verdicts, ("model", "factor"))
     frame["check_state_matches_interval"] = frame.apply(_state_matches, axis=1)
     loaded = sorted(models.loc[models["status"].astype(str) == "loaded", "model"].astype(str))
-    found = [C.non_empty("verdicts"), *C.all_numeric_finite("verdicts", verdicts), C.unique("verdicts", "model"),
-             C.in_set("verdicts", "model", loaded, "one verdict per loaded model"),
-             C.row_count("verdicts", len(loaded)), C.in_set("verdicts", "state", STATES),
-             C.in_set("verdicts", "factor", ["watermark"]),
-             *[C.between("verdicts", c, -tolerance, 1.0 + tolerance, f"{c} in [0, 1]")
-               for c in ("drop", "ci_low", "ci_high")],
-             C.between("verdicts", "threshold", 0.0, 1.0, "threshold in (0, 1]"),
-             *_ordered("verdicts", frame, "drop", "ci_low", "ci_high", tolerance),
-             C.all_true("verdicts", "check_state_matches_interval",
-                        "state follows the interval and threshold (relied_on: ci_low >= threshold; "
-                        "not_relied_on: ci_high < threshold)")]
+    found = [
+        C.non_empty("verdicts"),
+        *C.all_numeric_finite("verdicts", verdicts),
+        C.unique("verdicts", "model"),
+        C.in_set("verdicts", "model", loaded, "one verdict per loaded model"),
+        C.row_count("verdicts", len(loaded)),
+        C.in_set("verdicts", "state", STATES),
+        C.in_set("verdicts", "factor", ["watermark"]),
+        *[
+            C.between("verdicts", c, -tolerance, 1.0 + tolerance, f"{c} in [0, 1]")
+            for c in ("drop", "ci_low", "ci_high")
+        ],
+        C.between("verdicts", "threshold", 0.0, 1.0, "threshold in (0, 1]"),
+        *_ordered("verdicts", frame, "drop", "ci_low", "ci_high", tolerance),
+        C.all_true(
+            "verdicts",
+            "check_state_matches_interval",
+            "state follows the interval and threshold (relied_on: ci_low >= threshold; "
+            "not_relied_on: ci_high < threshold)",
+        ),
+    ]
     return CheckedTable("verdicts", frame, tuple(found), id_columns=("key",))
 
 
 def _morris_table(morris: pd.DataFrame, tolerance: float) -> CheckedTable:
     frame = _keyed(morris, ("model", "output", "factor"))
     frame["check_abs_mu_minus_mu_star"] = frame["mu"].abs() - frame["mu_star"]
-    found = [C.non_empty("morris"), *C.all_numeric_finite("morris", morris), C.unique("morris", "key"),
-             C.in_set("morris", "output", MORRIS_OUTPUTS), C.in_set("morris", "sampling", ["global"]),
-             *[C.between("morris", c, 0.0) for c in ("mu_star", "sigma", "mu_star_conf", "sigma_over_mu_star")],
-             C.between("morris", "mu_star_share", 0.0, 1.0),
-             C.between("morris", "check_abs_mu_minus_mu_star", high=tolerance, label="|mu| <= mu*")]
+    found = [
+        C.non_empty("morris"),
+        *C.all_numeric_finite("morris", morris),
+        C.unique("morris", "key"),
+        C.in_set("morris", "output", MORRIS_OUTPUTS),
+        C.in_set("morris", "sampling", ["global"]),
+        *[C.between("morris", c, 0.0) for c in ("mu_star", "sigma", "mu_star_conf", "sigma_over_mu_star")],
+        C.between("morris", "mu_star_share", 0.0, 1.0),
+        C.between("morris", "check_abs_mu_minus_mu_star", high=tolerance, label="|mu| <= mu*"),
+    ]
     return CheckedTable("morris", frame, tuple(found), id_columns=("key",))
 
 
 def _explainer_tables(scores: pd.DataFrame, summary: pd.DataFrame, tolerance: float) -> list[CheckedTable]:
     per_image = _keyed(scores, ("model", "method", "image_id"))
     frame = _keyed(summary, ("model", "method"))
-    unit = [C.between("explainer_summary", c, 0.0, 1.0) for c in
-            ("mask_share", "mask_share_ci_low", "mask_share_ci_high", "pointing", "pointing_ci_low",
-             "pointing_ci_high")]
+    unit = [
+        C.between("explainer_summary", c, 0.0, 1.0)
+        for c in (
+            "mask_share",
+            "mask_share_ci_low",
+            "mask_share_ci_high",
+            "pointing",
+            "pointing_ci_low",
+            "pointing_ci_high",
+        )
+    ]
     frame["check_one_chance_per_model"] = frame.groupby("model")["chance"].transform("nunique") == 1
-    found = [C.non_empty("explainer_summary"), *C.all_numeric_finite("explainer_summary", summary),
-             C.unique("explainer_summary", "key"), C.in_set("explainer_summary", "kind", KINDS), *unit,
-             C.between("explainer_summary", "chance", 0.0, 1.0, "chance in (0, 1)"),
-             C.between("explainer_summary", "forwards", 0.0),
-             C.all_true("explainer_summary", "check_one_chance_per_model", "one chance level per model"),
-             *_ordered("explainer_summary", frame, "mask_share", "mask_share_ci_low", "mask_share_ci_high",
-                       tolerance),
-             *_ordered("explainer_summary", frame, "pointing", "pointing_ci_low", "pointing_ci_high", tolerance)]
-    image_checks = [C.non_empty("explainers"), *C.all_numeric_finite("explainers", scores),
-                    C.unique("explainers", "key"), C.in_set("explainers", "kind", KINDS),
-                    C.between("explainers", "mask_share", 0.0, 1.0), C.between("explainers", "pointing", 0.0, 1.0),
-                    C.between("explainers", "positive_mass", 0.0)]
-    return [CheckedTable("explainer_summary", frame, tuple(found), id_columns=("key",)),
-            CheckedTable("explainers", per_image, tuple(image_checks), id_columns=("key",))]
+    found = [
+        C.non_empty("explainer_summary"),
+        *C.all_numeric_finite("explainer_summary", summary),
+        C.unique("explainer_summary", "key"),
+        C.in_set("explainer_summary", "kind", KINDS),
+        *unit,
+        C.between("explainer_summary", "chance", 0.0, 1.0, "chance in (0, 1)"),
+        C.between("explainer_summary", "forwards", 0.0),
+        C.all_true("explainer_summary", "check_one_chance_per_model", "one chance level per model"),
+        *_ordered("explainer_summary", frame, "mask_share", "mask_share_ci_low", "mask_share_ci_high", tolerance),
+        *_ordered("explainer_summary", frame, "pointing", "pointing_ci_low", "pointing_ci_high", tolerance),
+    ]
+    image_checks = [
+        C.non_empty("explainers"),
+        *C.all_numeric_finite("explainers", scores),
+        C.unique("explainers", "key"),
+        C.in_set("explainers", "kind", KINDS),
+        C.between("explainers", "mask_share", 0.0, 1.0),
+        C.between("explainers", "pointing", 0.0, 1.0),
+        C.between("explainers", "positive_mass", 0.0),
+    ]
+    return [
+        CheckedTable("explainer_summary", frame, tuple(found), id_columns=("key",)),
+        CheckedTable("explainers", per_image, tuple(image_checks), id_columns=("key",)),
+    ]
 
 
 def _maps_table(path: Path) -> CheckedTable:
     try:
         with np.load(require_file(path), allow_pickle=False) as npz:
-            stats = pd.DataFrame([array_stats(name, {"array": npz[name]}) for name in npz.files
-                                  if npz[name].dtype.kind in "biufc"])
+            stats = pd.DataFrame(
+                [array_stats(name, {"array": npz[name]}) for name in npz.files if npz[name].dtype.kind in "biufc"]
+            )
     except (OSError, ValueError) as err:
         raise MissingInput(f"{path} is unreadable: {err}") from None
     if stats.empty:
         raise MissingInput(f"{path} holds no arrays")
-    return CheckedTable("maps_npz", stats, (
-        C.in_set("maps_npz", "array_nonfinite", [0], "every array finite"),
-        C.between("maps_npz", "array_size", 1, label="no empty array"),
-    ), id_columns=("key",))
+    return CheckedTable(
+        "maps_npz",
+        stats,
+        (
+            C.in_set("maps_npz", "array_nonfinite", [0], "every array finite"),
+            C.between("maps_npz", "array_size", 1, label="no empty array"),
+        ),
+        id_columns=("key",),
+    )
 
 
 def watermark_suite(data: Path, settings) -> list[CheckedTable]:
@@ -303,12 +379,23 @@ def watermark_suite(data: Path, settings) -> list[CheckedTable]:
     statuses = pd.DataFrame({"model": models["model"], "status": models["status"]})
     loaded = models[models["status"].astype(str) == "loaded"].reset_index(drop=True)
     tables = [
-        CheckedTable("models_status", statuses, (C.unique("models_status", "model"),
-                                                 C.in_set("models_status", "status", ["loaded", "skipped"])),
-                     id_columns=("model",)),
-        CheckedTable("models", loaded, (C.non_empty("models"), C.in_set("models", "target_kind", ["true", "predicted"]),
-                                        C.between("models", "n_images", 1), C.between("models", "input_size", 1)),
-                     id_columns=("model",)),
+        CheckedTable(
+            "models_status",
+            statuses,
+            (C.unique("models_status", "model"), C.in_set("models_status", "status", ["loaded", "skipped"])),
+            id_columns=("model",),
+        ),
+        CheckedTable(
+            "models",
+            loaded,
+            (
+                C.non_empty("models"),
+                C.in_set("models", "target_kind", ["true", "predicted"]),
+                C.between("models", "n_images", 1),
+                C.between("models", "input_size", 1),
+            ),
+            id_columns=("model",),
+        ),
     ]
     tables += _effects_tables(_table(folder, "effects"), tolerance)
     tables.append(_verdict_table(_table(folder, "verdicts"), models, tolerance))

@@ -18,6 +18,7 @@ factor interface (:mod:`shortcut_audit.factors.watermark`):
 :mod:`.pipeline`
     Every model, the tables of ``data/watermark/`` and their atomic writing.
 """
+
 from shortcut_audit.watermark.config import WatermarkConfig, check_inputs
 from shortcut_audit.watermark.pipeline import COLUMNS, TABLES, run_watermark_audit, write_results
 

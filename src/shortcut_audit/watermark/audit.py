@@ -33,6 +33,7 @@ the only way to narrow an inconclusive interval is more images. The adaptive bud
 therefore stops doubling once every correct image of the pool is used, instead of
 doubling repetitions that would repeat identical forward passes.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,21 @@ __all__ = [
 
 CONF_LEVEL = 0.95
 MORRIS_OUTPUTS = (class_output(CARTON), "true_class_prob")
-VERDICT_COLUMNS = ("factor", "state", "drop", "ci_low", "ci_high", "threshold", "statistic", "first_round_state",
-                   "n_items", "repetitions", "rounds", "n_pool", "n_correct")
+VERDICT_COLUMNS = (
+    "factor",
+    "state",
+    "drop",
+    "ci_low",
+    "ci_high",
+    "threshold",
+    "statistic",
+    "first_round_state",
+    "n_items",
+    "repetitions",
+    "rounds",
+    "n_pool",
+    "n_correct",
+)
 
 
 def seeded_subset(n: int, k: int | None, seed: int, ordered: bool = False) -> torch.Tensor:
@@ -97,9 +111,19 @@ def watermark_scenes(images: torch.Tensor, labels: torch.Tensor, image_factors: 
     return image_scene(images, labels, image_factors)
 
 
-def watermark_verdict(reader: ProbabilityReader, scene: Scene, target_kind: str, threshold: float, n_items: int,
-                      repetitions: int, max_doublings: int, pool_size: int | None, n_resamples: int, seed: int,
-                      clean_predictions: torch.Tensor | None = None) -> tuple[dict, InterventionResult]:
+def watermark_verdict(
+    reader: ProbabilityReader,
+    scene: Scene,
+    target_kind: str,
+    threshold: float,
+    n_items: int,
+    repetitions: int,
+    max_doublings: int,
+    pool_size: int | None,
+    n_resamples: int,
+    seed: int,
+    clean_predictions: torch.Tensor | None = None,
+) -> tuple[dict, InterventionResult]:
     """The three-state verdict "relies on the watermark" (module docstring) and the interventions behind it.
 
     Parameters
@@ -128,8 +152,16 @@ def watermark_verdict(reader: ProbabilityReader, scene: Scene, target_kind: str,
             clean_predictions = scene_logits(reader, scene).argmax(dim=1)
         n_correct = int((clean_predictions.to(scene.device)[positions] == pool.labels).sum())
         max_doublings = capped_doublings(max_doublings, min(n_items, max(n_correct, 1)), n_correct)
-    result = run_interventions(reader, pool, ["watermark"], Budget(n_items, repetitions, max_doublings),
-                               threshold=threshold, seed=seed, conf_level=CONF_LEVEL, n_resamples=n_resamples)
+    result = run_interventions(
+        reader,
+        pool,
+        ["watermark"],
+        Budget(n_items, repetitions, max_doublings),
+        threshold=threshold,
+        seed=seed,
+        conf_level=CONF_LEVEL,
+        n_resamples=n_resamples,
+    )
     row = result.shapley_drop.set_index("factor").loc["watermark"]
     return {
         "factor": "watermark",
@@ -148,18 +180,36 @@ def watermark_verdict(reader: ProbabilityReader, scene: Scene, target_kind: str,
     }, result
 
 
-def aspect_morris(reader: ProbabilityReader, images: torch.Tensor, labels: torch.Tensor,
-                  image_factors: tuple[ImageFactor, ...], factors: tuple[str, ...], n_trajectories: int, levels: int,
-                  seed: int, n_resamples: int) -> pd.DataFrame:
+def aspect_morris(
+    reader: ProbabilityReader,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    image_factors: tuple[ImageFactor, ...],
+    factors: tuple[str, ...],
+    n_trajectories: int,
+    levels: int,
+    seed: int,
+    n_resamples: int,
+) -> pd.DataFrame:
     """MoSIP factor Morris (global) over ``factors`` on watermarked ``images`` (module docstring).
 
     Returns the ``morris`` rows of :func:`~shortcut_audit.audit.factor_morris.factor_morris`
     for the outputs :data:`MORRIS_OUTPUTS`.
     """
     scene = image_scene(images, labels, image_factors, own={"watermark": 1})
-    result = factor_morris(reader, scene, factors, n_trajectories=n_trajectories, levels=levels,
-                           design="trajectory", seed=seed, conf_level=CONF_LEVEL, n_resamples=n_resamples,
-                           sampling="global", outputs=MORRIS_OUTPUTS)
+    result = factor_morris(
+        reader,
+        scene,
+        factors,
+        n_trajectories=n_trajectories,
+        levels=levels,
+        design="trajectory",
+        seed=seed,
+        conf_level=CONF_LEVEL,
+        n_resamples=n_resamples,
+        sampling="global",
+        outputs=MORRIS_OUTPUTS,
+    )
     return result.table
 
 
@@ -176,8 +226,9 @@ class ModelResult:
     seconds: float
 
 
-def audit_images(reader: ProbabilityReader, batch: ImageBatch, image_factors: tuple[ImageFactor, ...], config,
-                 device: torch.device) -> ModelResult:
+def audit_images(
+    reader: ProbabilityReader, batch: ImageBatch, image_factors: tuple[ImageFactor, ...], config, device: torch.device
+) -> ModelResult:
     """Effect, verdict and aspects of the model behind ``reader`` on ``batch`` (module docstring).
 
     ``config`` is a :class:`~shortcut_audit.watermark.config.WatermarkConfig`.
@@ -186,8 +237,9 @@ def audit_images(reader: ProbabilityReader, batch: ImageBatch, image_factors: tu
     images = batch.images.to(device)
     probe = watermark_scenes(images, torch.zeros(len(images), dtype=torch.long), image_factors)
     clean = scene_logits(reader, probe)
-    marked = scene_logits(reader, probe, probe.with_values(probe.columns(["watermark"]),
-                                                           torch.ones(1, 1, dtype=torch.float64))[0])
+    marked = scene_logits(
+        reader, probe, probe.with_values(probe.columns(["watermark"]), torch.ones(1, 1, dtype=torch.float64))[0]
+    )
     if batch.has_labels:
         labels, target_kind = batch.labels.long(), "true"
     else:
@@ -195,10 +247,29 @@ def audit_images(reader: ProbabilityReader, batch: ImageBatch, image_factors: tu
     table = image_effects(batch.image_ids, clean, marked, labels if target_kind == "true" else None)
     effects = effect_rows(table, config.n_bootstrap, CONF_LEVEL, config.seed)
     scene = watermark_scenes(images, labels, image_factors)
-    verdict, _ = watermark_verdict(reader, scene, target_kind, config.drop_threshold, config.verdict_images,
-                                   config.repetitions, config.max_doublings, config.pool_size, config.n_bootstrap,
-                                   config.seed, clean_predictions=clean.argmax(dim=1))
+    verdict, _ = watermark_verdict(
+        reader,
+        scene,
+        target_kind,
+        config.drop_threshold,
+        config.verdict_images,
+        config.repetitions,
+        config.max_doublings,
+        config.pool_size,
+        config.n_bootstrap,
+        config.seed,
+        clean_predictions=clean.argmax(dim=1),
+    )
     chosen = seeded_subset(len(images), config.morris_images, config.seed).to(device)
-    morris = aspect_morris(reader, images[chosen], labels.to(device)[chosen], image_factors, config.morris_factors,
-                           config.morris_trajectories, config.morris_levels, config.seed, config.n_bootstrap)
+    morris = aspect_morris(
+        reader,
+        images[chosen],
+        labels.to(device)[chosen],
+        image_factors,
+        config.morris_factors,
+        config.morris_trajectories,
+        config.morris_levels,
+        config.seed,
+        config.n_bootstrap,
+    )
     return ModelResult(target_kind, table, effects, verdict, morris, labels, time.perf_counter() - start)

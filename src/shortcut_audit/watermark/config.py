@@ -13,20 +13,21 @@ Keys left ``null`` in the ``watermark`` section fall back to the ``imagenet``
 section: ``weights_dir``, ``val_dir``, ``label_file`` and ``synset_file``, so one
 ImageNet folder serves both stages.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 
 from shortcut_audit.attribution.geex import DEFAULT_SIGMA, LOSSES, NOISES
-from shortcut_audit.runtime import PRECISIONS
 from shortcut_audit.config import ParamError, get, require, require_choice, require_names
 from shortcut_audit.factors.base import ImageFactor
 from shortcut_audit.factors.registry import FactorRegistry, factor_registry
 from shortcut_audit.factors.watermark import TEXTS, WATERMARK, font_path, text_alpha, watermark_factor
 from shortcut_audit.models.imagenet import model_spec
+from shortcut_audit.runtime import PRECISIONS
 
 __all__ = ["BLACK_BOX_METHODS", "WHITE_BOX_METHODS", "ExplainConfig", "WatermarkConfig", "check_inputs"]
 
@@ -93,11 +94,17 @@ def _morris_factors(params: Mapping, registry: FactorRegistry) -> tuple[str, ...
     names = registry.check(value, key=key)
     renderer = [n for n in names if registry.appliers[n] is None]
     if renderer:
-        raise ParamError(key, f"factor(s) {renderer} are drawn by the Biased-MNIST renderer and cannot be set on "
-                              "photos; choose image factors (the watermark's aspects or your own)")
+        raise ParamError(
+            key,
+            f"factor(s) {renderer} are drawn by the Biased-MNIST renderer and cannot be set on "
+            "photos; choose image factors (the watermark's aspects or your own)",
+        )
     if "watermark" in names:
-        raise ParamError(key, "'watermark' is held present while its aspects vary; list the aspects "
-                              f"({', '.join(WATERMARK_ASPECTS)}) or your own factors")
+        raise ParamError(
+            key,
+            "'watermark' is held present while its aspects vary; list the aspects "
+            f"({', '.join(WATERMARK_ASPECTS)}) or your own factors",
+        )
     return names
 
 
@@ -130,7 +137,7 @@ class ExplainConfig:
     morris_sampling: str = "local"  # MoSIP's local analysis around each image's own lumped values
 
     @classmethod
-    def from_params(cls, params: Mapping, models: list[str]) -> "ExplainConfig":
+    def from_params(cls, params: Mapping, models: list[str]) -> ExplainConfig:
         p = f"{SECTION}.explain"
         explained = _models(params, f"{p}.models")
         outside = [m for m in explained if m not in models]
@@ -141,17 +148,20 @@ class ExplainConfig:
         if white_box:
             white_box = require_names(params, f"{p}.white_box", WHITE_BOX_METHODS)
         elif white_box != []:
-            raise ParamError(f"{p}.white_box", f"expected a list of names from {list(WHITE_BOX_METHODS)} or [], "
-                                               f"got {white_box!r}")
+            raise ParamError(
+                f"{p}.white_box", f"expected a list of names from {list(WHITE_BOX_METHODS)} or [], got {white_box!r}"
+            )
         forwards = _int(params, f"{p}.forwards", 16)
         sobol_grid = _int(params, f"{p}.sobol.grid_size", 2, default=6)
         morris_grid = _int(params, f"{p}.morris_grid.grid_size", 2, default=6)
         # Sobol's total indices cost N (d + 1) with N >= 2 designs; Morris r (d + 1) with r >= 2
         for method, grid in (("sobol", sobol_grid), ("morris_grid", morris_grid)):
-            minimum = 2 * (grid ** 2 + 1)
+            minimum = 2 * (grid**2 + 1)
             if method in methods and forwards < minimum:
-                raise ParamError(f"{p}.forwards", f"{method} on a {grid}x{grid} grid needs at least {minimum} "
-                                                  f"forwards, got {forwards}")
+                raise ParamError(
+                    f"{p}.forwards",
+                    f"{method} on a {grid}x{grid} grid needs at least {minimum} forwards, got {forwards}",
+                )
         return cls(
             models=tuple(explained),
             n_images=_optional_int(params, f"{p}.n_images"),
@@ -161,26 +171,38 @@ class ExplainConfig:
             dilation=_int(params, f"{p}.dilation", 0, default=3),
             sobol_grid=sobol_grid,
             rise_grid=_int(params, f"{p}.rise.grid_size", 2, default=7),
-            rise_keep_prob=require(params, f"{p}.rise.keep_prob", float, lambda v: 0 < v < 1, "a number in (0, 1)",
-                                   default=0.5),
-            occlusion_patch_fraction=require(params, f"{p}.occlusion.patch_fraction", float,
-                                             lambda v: 0 < v <= 1, "a number in (0, 1]", default=0.2),
+            rise_keep_prob=require(
+                params, f"{p}.rise.keep_prob", float, lambda v: 0 < v < 1, "a number in (0, 1)", default=0.5
+            ),
+            occlusion_patch_fraction=require(
+                params, f"{p}.occlusion.patch_fraction", float, lambda v: 0 < v <= 1, "a number in (0, 1]", default=0.2
+            ),
             morris_grid=morris_grid,
-            morris_levels=require(params, f"{p}.morris_grid.levels", int, lambda v: v >= 2 and v % 2 == 0,
-                                  "an even integer >= 2", default=8),
-            geex_sigma=require(params, f"{p}.geex.sigma", float, lambda v: v > 0, "a number > 0",
-                               default=DEFAULT_SIGMA),
+            morris_levels=require(
+                params,
+                f"{p}.morris_grid.levels",
+                int,
+                lambda v: v >= 2 and v % 2 == 0,
+                "an even integer >= 2",
+                default=8,
+            ),
+            geex_sigma=require(
+                params, f"{p}.geex.sigma", float, lambda v: v > 0, "a number > 0", default=DEFAULT_SIGMA
+            ),
             geex_loss=require_choice(params, f"{p}.geex.loss", LOSSES, default="uniform_ce"),
             geex_noise=require_choice(params, f"{p}.geex.noise", NOISES, default="shared"),
             geex_noise_size=_int(params, f"{p}.geex.noise_size", default=8),
             smoothgrad_samples=_int(params, f"{p}.smoothgrad.n_samples", default=16),
-            smoothgrad_noise_level=require(params, f"{p}.smoothgrad.noise_level", float, lambda v: v > 0,
-                                           "a number > 0", default=0.15),
+            smoothgrad_noise_level=require(
+                params, f"{p}.smoothgrad.noise_level", float, lambda v: v > 0, "a number > 0", default=0.15
+            ),
             ig_steps=_int(params, f"{p}.integrated_gradients.steps", default=16),
-            ensemble_normalisations=tuple(require_names(params, f"{p}.ensembles.normalisations",
-                                                        ENSEMBLE_NORMALISATIONS, default=["z"])),
-            ensemble_aggregations=tuple(require_names(params, f"{p}.ensembles.aggregations",
-                                                      ENSEMBLE_AGGREGATIONS, default=["mean", "ucb"])),
+            ensemble_normalisations=tuple(
+                require_names(params, f"{p}.ensembles.normalisations", ENSEMBLE_NORMALISATIONS, default=["z"])
+            ),
+            ensemble_aggregations=tuple(
+                require_names(params, f"{p}.ensembles.aggregations", ENSEMBLE_AGGREGATIONS, default=["mean", "ucb"])
+            ),
         )
 
 
@@ -228,7 +250,7 @@ class WatermarkConfig:
     device: str = "auto"
 
     @classmethod
-    def from_params(cls, params: Mapping, registry: FactorRegistry | None = None, root: str = ".") -> "WatermarkConfig":
+    def from_params(cls, params: Mapping, registry: FactorRegistry | None = None, root: str = ".") -> WatermarkConfig:
         """Validate every key the stage reads; ParamError names the first bad key."""
         p = SECTION
         if not isinstance(get(params, p, None), Mapping):
@@ -236,8 +258,9 @@ class WatermarkConfig:
         registry = factor_registry(params, root) if registry is None else registry
         models = _models(params, f"{p}.models")
         classes = get(params, f"{p}.classes", None)
-        if classes is not None and (not isinstance(classes, list) or not classes
-                                    or not all(isinstance(c, str) for c in classes)):
+        if classes is not None and (
+            not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes)
+        ):
             raise ParamError(f"{p}.classes", f"expected a list of ImageNet category names or null, got {classes!r}")
         input_size = get(params, f"{p}.input_size", None)
         if input_size is not None:
@@ -256,18 +279,21 @@ class WatermarkConfig:
             precision=require_choice(params, f"{p}.precision", PRECISIONS, default="fast"),
             texts=_texts(params),
             n_bootstrap=_int(params, f"{p}.n_bootstrap", 100, default=2000),
-            drop_threshold=require(params, f"{p}.verdict.drop_threshold", float, lambda v: 0 < v <= 1,
-                                   "a number in (0, 1]", default=0.1),
+            drop_threshold=require(
+                params, f"{p}.verdict.drop_threshold", float, lambda v: 0 < v <= 1, "a number in (0, 1]", default=0.1
+            ),
             verdict_images=_int(params, f"{p}.verdict.n_images", default=256),
             repetitions=_int(params, f"{p}.verdict.repetitions", default=1),
-            max_doublings=require(params, f"{p}.verdict.max_doublings", int, lambda v: 0 <= v <= 10,
-                                  "an integer in [0, 10]", default=3),
+            max_doublings=require(
+                params, f"{p}.verdict.max_doublings", int, lambda v: 0 <= v <= 10, "an integer in [0, 10]", default=3
+            ),
             pool_size=_optional_int(params, f"{p}.verdict.pool_size"),
             morris_factors=_morris_factors(params, registry),
             morris_images=_optional_int(params, f"{p}.morris.n_images"),
             morris_trajectories=_int(params, f"{p}.morris.n_trajectories", 2, default=10),
-            morris_levels=require(params, f"{p}.morris.levels", int, lambda v: v >= 2 and v % 2 == 0,
-                                  "an even integer >= 2", default=4),
+            morris_levels=require(
+                params, f"{p}.morris.levels", int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2", default=4
+            ),
             explain=ExplainConfig.from_params(params, models),
             registry=registry,
             seed=require(params, "seed", int, lambda v: v >= 0, "an integer >= 0", default=0),
@@ -326,8 +352,9 @@ def check_inputs(config: WatermarkConfig) -> None:
     for text in config.texts.values():
         text_alpha(text, 224, 224, 0.4, 0.5)
     for size in sorted(set(config.input_sizes().values())):
-        scene = image_scene(_probe_images(size), torch.zeros(2, dtype=torch.long), config.image_factors(),
-                            own={"watermark": 1})
+        scene = image_scene(
+            _probe_images(size), torch.zeros(2, dtype=torch.long), config.image_factors(), own={"watermark": 1}
+        )
         for column, factor in enumerate(scene.factors):
             if isinstance(factor.domain, Categorical):
                 values = list(range(factor.domain.size))

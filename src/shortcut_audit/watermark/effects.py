@@ -22,6 +22,7 @@ watermarked, so its 95 % interval is a percentile bootstrap over images
 (:class:`~shortcut_audit.audit.interventions.ItemBootstrap`, the same resampled
 images for every statistic of a model).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,17 +35,36 @@ from shortcut_audit.factors.watermark import CARTON
 
 __all__ = ["EFFECT_COLUMNS", "IMAGE_COLUMNS", "STATISTICS", "effect_rows", "image_effects", "scene_logits"]
 
-IMAGE_COLUMNS = ("image_id", "label", "clean_top1", "watermarked_top1", "changed", "carton_prob_clean",
-                 "carton_prob_watermarked", "carton_logit_clean", "carton_logit_watermarked")
+IMAGE_COLUMNS = (
+    "image_id",
+    "label",
+    "clean_top1",
+    "watermarked_top1",
+    "changed",
+    "carton_prob_clean",
+    "carton_prob_watermarked",
+    "carton_logit_clean",
+    "carton_logit_watermarked",
+)
 EFFECT_COLUMNS = ("statistic", "value", "ci_low", "ci_high", "n_images")
 #: The statistics of :func:`effect_rows`, in table order; those of LABELLED need true classes.
-STATISTICS = ("top1_change_rate", "carton_share_clean", "carton_share_watermarked", "carton_gap",
-              "carton_prob_shift", "carton_logit_shift", "accuracy_clean", "accuracy_watermarked", "accuracy_drop")
+STATISTICS = (
+    "top1_change_rate",
+    "carton_share_clean",
+    "carton_share_watermarked",
+    "carton_gap",
+    "carton_prob_shift",
+    "carton_logit_shift",
+    "accuracy_clean",
+    "accuracy_watermarked",
+    "accuracy_drop",
+)
 LABELLED = ("accuracy_clean", "accuracy_watermarked", "accuracy_drop")
 
 
-def scene_logits(reader: ProbabilityReader, scene: Scene, values: torch.Tensor | None = None,
-                 chunk: int | None = None) -> torch.Tensor:
+def scene_logits(
+    reader: ProbabilityReader, scene: Scene, values: torch.Tensor | None = None, chunk: int | None = None
+) -> torch.Tensor:
     """Logits ``(n, classes)`` (CPU, float32) of every item rendered under ``values`` ``(n, d)`` (own values: None).
 
     Images are rendered ``chunk`` at a time (default: the reader's batch size), so
@@ -62,29 +82,39 @@ def scene_logits(reader: ProbabilityReader, scene: Scene, values: torch.Tensor |
     return torch.cat(out)
 
 
-def image_effects(image_ids: list[str], clean: torch.Tensor, watermarked: torch.Tensor,
-                  labels: torch.Tensor | None = None, target: int = CARTON) -> pd.DataFrame:
+def image_effects(
+    image_ids: list[str],
+    clean: torch.Tensor,
+    watermarked: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    target: int = CARTON,
+) -> pd.DataFrame:
     """One row per image (:data:`IMAGE_COLUMNS`) from clean and watermarked logits ``(n, classes)``.
 
     ``label`` is -1 where the image has no true class.
     """
     if clean.shape != watermarked.shape or clean.dim() != 2 or clean.shape[0] != len(image_ids):
-        raise ValueError(f"expected two logit tensors ({len(image_ids)}, classes), got {tuple(clean.shape)} "
-                         f"and {tuple(watermarked.shape)}")
+        raise ValueError(
+            f"expected two logit tensors ({len(image_ids)}, classes), got {tuple(clean.shape)} "
+            f"and {tuple(watermarked.shape)}"
+        )
     clean, watermarked = clean.double(), watermarked.double()
     labels = torch.full((len(image_ids),), -1, dtype=torch.long) if labels is None else labels.cpu().long()
     top_clean, top_marked = clean.argmax(dim=1), watermarked.argmax(dim=1)
-    return pd.DataFrame({
-        "image_id": [str(i) for i in image_ids],
-        "label": labels.numpy(),
-        "clean_top1": top_clean.numpy(),
-        "watermarked_top1": top_marked.numpy(),
-        "changed": (top_clean != top_marked).numpy(),
-        "carton_prob_clean": clean.softmax(dim=1)[:, target].numpy(),
-        "carton_prob_watermarked": watermarked.softmax(dim=1)[:, target].numpy(),
-        "carton_logit_clean": clean[:, target].numpy(),
-        "carton_logit_watermarked": watermarked[:, target].numpy(),
-    }, columns=list(IMAGE_COLUMNS))
+    return pd.DataFrame(
+        {
+            "image_id": [str(i) for i in image_ids],
+            "label": labels.numpy(),
+            "clean_top1": top_clean.numpy(),
+            "watermarked_top1": top_marked.numpy(),
+            "changed": (top_clean != top_marked).numpy(),
+            "carton_prob_clean": clean.softmax(dim=1)[:, target].numpy(),
+            "carton_prob_watermarked": watermarked.softmax(dim=1)[:, target].numpy(),
+            "carton_logit_clean": clean[:, target].numpy(),
+            "carton_logit_watermarked": watermarked[:, target].numpy(),
+        },
+        columns=list(IMAGE_COLUMNS),
+    )
 
 
 def _per_image(images: pd.DataFrame, statistic: str, target: int) -> np.ndarray:
@@ -98,8 +128,9 @@ def _per_image(images: pd.DataFrame, statistic: str, target: int) -> np.ndarray:
         "carton_share_watermarked": lambda: carton_marked,
         "carton_gap": lambda: carton_marked - carton_clean,
         "carton_prob_shift": lambda: (images["carton_prob_watermarked"] - images["carton_prob_clean"]).to_numpy(float),
-        "carton_logit_shift": lambda: (images["carton_logit_watermarked"]
-                                       - images["carton_logit_clean"]).to_numpy(float),
+        "carton_logit_shift": lambda: (images["carton_logit_watermarked"] - images["carton_logit_clean"]).to_numpy(
+            float
+        ),
         "accuracy_clean": lambda: correct_clean,
         "accuracy_watermarked": lambda: correct_marked,
         "accuracy_drop": lambda: correct_clean - correct_marked,
@@ -107,8 +138,9 @@ def _per_image(images: pd.DataFrame, statistic: str, target: int) -> np.ndarray:
     return values[statistic]()
 
 
-def effect_rows(images: pd.DataFrame, n_resamples: int = 2000, conf_level: float = 0.95, seed: int = 0,
-                target: int = CARTON) -> pd.DataFrame:
+def effect_rows(
+    images: pd.DataFrame, n_resamples: int = 2000, conf_level: float = 0.95, seed: int = 0, target: int = CARTON
+) -> pd.DataFrame:
     """Every statistic of the module docstring with its bootstrap interval (:data:`EFFECT_COLUMNS`).
 
     The accuracy statistics appear only when every image has a true label.

@@ -36,6 +36,7 @@ positive mass over the whole image and lowers ``mask_share`` towards chance what
 the map's shape; ``pointing`` is unaffected by an offset. Both scores are reported so
 the difference shows.
 """
+
 from __future__ import annotations
 
 import time
@@ -66,8 +67,21 @@ __all__ = [
 
 KINDS = ("black_box", "white_box", "ensemble")
 SCORE_COLUMNS = ("method", "kind", "image_id", "mask_share", "pointing", "positive_mass", "forwards", "seconds")
-SUMMARY_COLUMNS = ("method", "kind", "n_images", "mask_share", "mask_share_ci_low", "mask_share_ci_high", "pointing",
-                   "pointing_ci_low", "pointing_ci_high", "chance", "forwards", "seconds", "no_positive_mass")
+SUMMARY_COLUMNS = (
+    "method",
+    "kind",
+    "n_images",
+    "mask_share",
+    "mask_share_ci_low",
+    "mask_share_ci_high",
+    "pointing",
+    "pointing_ci_low",
+    "pointing_ci_high",
+    "chance",
+    "forwards",
+    "seconds",
+    "no_positive_mass",
+)
 
 
 def mask_scores(maps: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,8 +124,16 @@ class PassCounter(nn.Module):
         return self.model(images)
 
 
-def white_box_run(method: str, model: nn.Module, images: torch.Tensor, targets: torch.Tensor, config,
-                  batch_size: int, device: torch.device, seed: int) -> MethodRun:
+def white_box_run(
+    method: str,
+    model: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    config,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
+) -> MethodRun:
     """A white-box map of the target logit, signed where the method is (channel sums), with its passes.
 
     ``gradient``: the plain gradient; ``gradient_input``; ``smoothgrad``
@@ -142,18 +164,36 @@ def white_box_run(method: str, model: nn.Module, images: torch.Tensor, targets: 
     return MethodRun(method, maps.float().cpu(), counter.images / images.shape[0], seconds, seconds, settings)
 
 
-def score_rows(method: str, kind: str, image_ids: list[str], maps: torch.Tensor, mask: torch.Tensor,
-               forwards: float, seconds: float) -> list[dict]:
+def score_rows(
+    method: str,
+    kind: str,
+    image_ids: list[str],
+    maps: torch.Tensor,
+    mask: torch.Tensor,
+    forwards: float,
+    seconds: float,
+) -> list[dict]:
     """One :data:`SCORE_COLUMNS` row per image."""
     share, pointing, mass = mask_scores(maps, mask)
     per_image = float(seconds) / max(len(image_ids), 1)
-    return [{"method": method, "kind": kind, "image_id": str(i), "mask_share": float(s), "pointing": float(p),
-             "positive_mass": float(m), "forwards": float(forwards), "seconds": per_image}
-            for i, s, p, m in zip(image_ids, share, pointing, mass)]
+    return [
+        {
+            "method": method,
+            "kind": kind,
+            "image_id": str(i),
+            "mask_share": float(s),
+            "pointing": float(p),
+            "positive_mass": float(m),
+            "forwards": float(forwards),
+            "seconds": per_image,
+        }
+        for i, s, p, m in zip(image_ids, share, pointing, mass)
+    ]
 
 
-def summary_rows(scores: pd.DataFrame, chance: float, n_resamples: int = 2000, conf_level: float = 0.95,
-                 seed: int = 0) -> pd.DataFrame:
+def summary_rows(
+    scores: pd.DataFrame, chance: float, n_resamples: int = 2000, conf_level: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
     """Mean ``mask_share`` and ``pointing`` per method with bootstrap intervals over images (:data:`SUMMARY_COLUMNS`).
 
     Every method of one model is resampled with the same images (they were explained on the same ones).
@@ -163,12 +203,23 @@ def summary_rows(scores: pd.DataFrame, chance: float, n_resamples: int = 2000, c
         bootstrap = ItemBootstrap(len(group), n_resamples, conf_level, seed)
         share = bootstrap.interval(group["mask_share"].to_numpy(float))
         pointing = bootstrap.interval(group["pointing"].to_numpy(float))
-        rows.append({"method": method, "kind": kind, "n_images": len(group),
-                     "mask_share": share[0], "mask_share_ci_low": share[1], "mask_share_ci_high": share[2],
-                     "pointing": pointing[0], "pointing_ci_low": pointing[1], "pointing_ci_high": pointing[2],
-                     "chance": float(chance), "forwards": float(group["forwards"].mean()),
-                     "seconds": float(group["seconds"].mean()),
-                     "no_positive_mass": int((group["positive_mass"] <= 0).sum())})
+        rows.append(
+            {
+                "method": method,
+                "kind": kind,
+                "n_images": len(group),
+                "mask_share": share[0],
+                "mask_share_ci_low": share[1],
+                "mask_share_ci_high": share[2],
+                "pointing": pointing[0],
+                "pointing_ci_low": pointing[1],
+                "pointing_ci_high": pointing[2],
+                "chance": float(chance),
+                "forwards": float(group["forwards"].mean()),
+                "seconds": float(group["seconds"].mean()),
+                "no_positive_mass": int((group["positive_mass"] <= 0).sum()),
+            }
+        )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
@@ -182,9 +233,19 @@ class ExplainerBenchmark:
     chance: float = 0.0
 
 
-def benchmark_explainers(model: nn.Module, scorer: CountingScorer, images: torch.Tensor, image_ids: list[str],
-                         mask: torch.Tensor, config, batch_size: int, seed: int, input_scale: float = 1.0,
-                         n_resamples: int = 2000, log=print) -> ExplainerBenchmark:
+def benchmark_explainers(
+    model: nn.Module,
+    scorer: CountingScorer,
+    images: torch.Tensor,
+    image_ids: list[str],
+    mask: torch.Tensor,
+    config,
+    batch_size: int,
+    seed: int,
+    input_scale: float = 1.0,
+    n_resamples: int = 2000,
+    log=print,
+) -> ExplainerBenchmark:
     """Explain the carton logit of ``images`` (watermarked) with every method of ``config`` and score the maps.
 
     Parameters
@@ -231,10 +292,12 @@ def benchmark_explainers(model: nn.Module, scorer: CountingScorer, images: torch
             for aggregation in config.ensemble_aggregations:
                 name = f"{normalisation}_{aggregation}"
                 start = time.perf_counter()
-                combined = attribution.ensemble.aggregate(stack, normalization=normalisation, method=aggregation,
-                                                          seed=seed)
-                ensemble_rows = score_rows(name, "ensemble", image_ids, combined, mask, cost,
-                                           time.perf_counter() - start)
+                combined = attribution.ensemble.aggregate(
+                    stack, normalization=normalisation, method=aggregation, seed=seed
+                )
+                ensemble_rows = score_rows(
+                    name, "ensemble", image_ids, combined, mask, cost, time.perf_counter() - start
+                )
                 rows += ensemble_rows
                 share = float(np.mean([r["mask_share"] for r in ensemble_rows]))
                 if best is None or share > best[0]:

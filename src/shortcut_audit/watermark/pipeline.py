@@ -51,33 +51,32 @@ docs/architecture.md):
     scores, the chance level and the best method. No wall time (the file is a function of
     the params and seed).
 """
+
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from shortcut_audit.audit.factor_morris import COLUMNS as MORRIS_COLUMNS
+from shortcut_audit import schema
 from shortcut_audit.config import ParamError
 from shortcut_audit.data.image_sets import load_images
 from shortcut_audit.factors.scene import ProbabilityReader, image_scene
 from shortcut_audit.factors.watermark import CARTON, watermark_mask
 from shortcut_audit.imagenet.explain import CountingScorer
 from shortcut_audit.imagenet.pipeline import image_items
-from shortcut_audit import schema
 from shortcut_audit.io import atomic_dir, write_json
 from shortcut_audit.models.imagenet import WeightsNotFoundError, load_imagenet_model
 from shortcut_audit.runtime import resolve_device, seed_everything, select_compute_path
-from shortcut_audit.watermark.audit import MORRIS_OUTPUTS, VERDICT_COLUMNS, audit_images, seeded_subset
+from shortcut_audit.watermark.audit import MORRIS_OUTPUTS, audit_images, seeded_subset
 from shortcut_audit.watermark.config import WatermarkConfig, check_inputs
-from shortcut_audit.watermark.effects import EFFECT_COLUMNS, IMAGE_COLUMNS
-from shortcut_audit.watermark.explainers import SCORE_COLUMNS, SUMMARY_COLUMNS, benchmark_explainers
+from shortcut_audit.watermark.explainers import benchmark_explainers
 
 __all__ = ["COLUMNS", "TABLES", "WatermarkResults", "map_key", "run_watermark_audit", "write_results"]
 
@@ -131,28 +130,51 @@ class WatermarkAudit:
         explained = loaded.name in c.explain.models
         if explained:
             self.explain_step(loaded, batch, result.labels, scorer)
-        accuracy = (float((result.images["clean_top1"] == result.images["label"]).mean())
-                    if result.target_kind == "true" else -1.0)
-        return {"model": loaded.name, "status": "loaded", "reason": "", "source": loaded.source,
-                "input_size": loaded.preprocessing.input_size, "n_images": len(batch.image_ids),
-                "target_kind": result.target_kind, "top1_accuracy": accuracy, "explained": explained,
-                "forwards": int(scorer.total_inputs), "seconds": time.perf_counter() - start,
-                "forward_seconds": scorer.total_forward_seconds}
+        accuracy = (
+            float((result.images["clean_top1"] == result.images["label"]).mean())
+            if result.target_kind == "true"
+            else -1.0
+        )
+        return {
+            "model": loaded.name,
+            "status": "loaded",
+            "reason": "",
+            "source": loaded.source,
+            "input_size": loaded.preprocessing.input_size,
+            "n_images": len(batch.image_ids),
+            "target_kind": result.target_kind,
+            "top1_accuracy": accuracy,
+            "explained": explained,
+            "forwards": int(scorer.total_inputs),
+            "seconds": time.perf_counter() - start,
+            "forward_seconds": scorer.total_forward_seconds,
+        }
 
     def explain_step(self, loaded, batch, labels: torch.Tensor, scorer: CountingScorer) -> None:
         c, e = self.config, self.config.explain
         self.log(f"  {loaded.name}: explaining the carton logit of the watermarked photos")
         chosen = seeded_subset(len(batch.image_ids), e.n_images, c.seed)
-        scene = image_scene(batch.images[chosen].to(self.device), labels[chosen], c.image_factors(),
-                            own={"watermark": 1})
+        scene = image_scene(
+            batch.images[chosen].to(self.device), labels[chosen], c.image_factors(), own={"watermark": 1}
+        )
         images = scene.render_own()
         ids = [batch.image_ids[i] for i in chosen.tolist()]
         size = images.shape[-1]
         opacity, height = (scene.factor(n).neutral for n in ("watermark_opacity", "watermark_y"))
         mask = watermark_mask(size, size, c.drawn_text, height, opacity, e.dilation, c.texts)
-        bench = benchmark_explainers(loaded.model, scorer, images, ids, mask, e, c.batch_size, c.seed,
-                                     input_scale=float(np.mean(loaded.preprocessing.std)),
-                                     n_resamples=c.n_bootstrap, log=self.log)
+        bench = benchmark_explainers(
+            loaded.model,
+            scorer,
+            images,
+            ids,
+            mask,
+            e,
+            c.batch_size,
+            c.seed,
+            input_scale=float(np.mean(loaded.preprocessing.std)),
+            n_resamples=c.n_bootstrap,
+            log=self.log,
+        )
         self.rows["explainers"] += [{"model": loaded.name, **r} for r in bench.scores.to_dict("records")]
         self.rows["explainer_summary"] += [{"model": loaded.name, **r} for r in bench.summary.to_dict("records")]
         self.arrays[map_key("images", loaded.name)] = images.cpu().numpy().astype(np.float16)
@@ -185,9 +207,20 @@ class WatermarkAudit:
 
 
 def _skipped_row(name: str, reason: str) -> dict:
-    return {"model": name, "status": "skipped", "reason": reason, "source": "", "input_size": 0, "n_images": 0,
-            "target_kind": "", "top1_accuracy": -1.0, "explained": False, "forwards": 0, "seconds": 0.0,
-            "forward_seconds": 0.0}
+    return {
+        "model": name,
+        "status": "skipped",
+        "reason": reason,
+        "source": "",
+        "input_size": 0,
+        "n_images": 0,
+        "target_kind": "",
+        "top1_accuracy": -1.0,
+        "explained": False,
+        "forwards": 0,
+        "seconds": 0.0,
+        "forward_seconds": 0.0,
+    }
 
 
 def summarise(tables: dict[str, pd.DataFrame], config: WatermarkConfig, n_images: int) -> dict:
@@ -202,10 +235,15 @@ def summarise(tables: dict[str, pd.DataFrame], config: WatermarkConfig, n_images
         verdict = verdicts.loc[row.model]
         carton = morris[(morris["model"] == row.model) & (morris["output"] == MORRIS_OUTPUTS[0])]
         models[row.model] = {
-            "status": row.status, "target_kind": row.target_kind,
+            "status": row.status,
+            "target_kind": row.target_kind,
             **{s: {k: float(own.at[s, k]) for k in ("value", "ci_low", "ci_high")} for s in HEADLINE if s in own.index},
-            "verdict": {"state": str(verdict["state"]), "drop": float(verdict["drop"]),
-                        "ci_low": float(verdict["ci_low"]), "ci_high": float(verdict["ci_high"])},
+            "verdict": {
+                "state": str(verdict["state"]),
+                "drop": float(verdict["drop"]),
+                "ci_low": float(verdict["ci_low"]),
+                "ci_high": float(verdict["ci_high"]),
+            },
             "top_carton_aspect": str(carton.loc[carton["mu_star"].idxmax(), "factor"]) if len(carton) else "",
         }
     explainers = {}
@@ -219,17 +257,31 @@ def summarise(tables: dict[str, pd.DataFrame], config: WatermarkConfig, n_images
         explainers[model] = {
             "chance": float(group["chance"].iloc[0]),
             "best_by_mask_share": str(best["method"]),
-            "methods": {str(r.method): {"mask_share": float(r.mask_share), "pointing": float(r.pointing),
-                                        "kind": str(r.kind), "forwards": float(r.forwards)}
-                        for r in shown.itertuples(index=False)},
+            "methods": {
+                str(r.method): {
+                    "mask_share": float(r.mask_share),
+                    "pointing": float(r.pointing),
+                    "kind": str(r.kind),
+                    "forwards": float(r.forwards),
+                }
+                for r in shown.itertuples(index=False)
+            },
         }
     e = config.explain
     return {
-        "profile": {"image_source": "val_dir" if config.val_dir else "sample_photos", "n_images": n_images,
-                    "input_size": config.input_size or "model default", "texts": list(config.texts),
-                    "drop_threshold": config.drop_threshold, "morris_trajectories": config.morris_trajectories,
-                    "explained_models": list(e.models), "forwards_per_method": e.forwards,
-                    "dilation": e.dilation, "target_class": CARTON, "precision": config.precision},
+        "profile": {
+            "image_source": "val_dir" if config.val_dir else "sample_photos",
+            "n_images": n_images,
+            "input_size": config.input_size or "model default",
+            "texts": list(config.texts),
+            "drop_threshold": config.drop_threshold,
+            "morris_trajectories": config.morris_trajectories,
+            "explained_models": list(e.models),
+            "forwards_per_method": e.forwards,
+            "dilation": e.dilation,
+            "target_class": CARTON,
+            "precision": config.precision,
+        },
         "models": models,
         "explainers": explainers,
     }
@@ -244,8 +296,10 @@ def headline(tables: dict[str, pd.DataFrame]) -> dict:
     effects = tables["effects"]
     gaps = effects[effects["statistic"] == "carton_gap"]
     states = tables["verdicts"]["state"].value_counts()
-    return {"carton_gap": {str(r.model): round(float(r.value), 4) for r in gaps.itertuples(index=False)},
-            "relied_on": int(states.get("relied_on", 0))}
+    return {
+        "carton_gap": {str(r.model): round(float(r.value), 4) for r in gaps.itertuples(index=False)},
+        "relied_on": int(states.get("relied_on", 0)),
+    }
 
 
 def run_watermark_audit(config: WatermarkConfig, log: Callable[[str], None] = print) -> WatermarkResults:

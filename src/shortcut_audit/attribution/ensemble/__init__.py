@@ -4,6 +4,7 @@
 method="ucb", settings=TABLE_1, seed=0) -> (N, H, W)``; ``TABLE_1`` holds the paper's
 Table 1 hyperparameters.
 """
+
 from shortcut_audit.attribution.ensemble.aggregate import (
     AGGREGATIONS,
     TABLE_1,
@@ -14,5 +15,13 @@ from shortcut_audit.attribution.ensemble.aggregate import (
 from shortcut_audit.attribution.ensemble.normalise import NORMALISATIONS, normalise
 from shortcut_audit.attribution.ensemble.rbm import rbm_aggregate
 
-__all__ = ["AGGREGATIONS", "NORMALISATIONS", "TABLE_1", "AggregationSettings", "aggregate", "aggregate_all",
-           "normalise", "rbm_aggregate"]
+__all__ = [
+    "AGGREGATIONS",
+    "NORMALISATIONS",
+    "TABLE_1",
+    "AggregationSettings",
+    "aggregate",
+    "aggregate_all",
+    "normalise",
+    "rbm_aggregate",
+]

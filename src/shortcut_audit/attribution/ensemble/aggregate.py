@@ -53,11 +53,12 @@ Two numbers the paper does not give:
   (Were ``delta`` a numerical guard of order 1e-7, VAR at ``eps = 1e-7`` would be
   ``mu / (1 + sigma)`` up to scale: no longer close to the average.)
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -115,11 +116,15 @@ class AggregationSettings:
         if self.n_eps < 2:
             problems.append(f"n_eps must be >= 2 (Eqs. 14-15 divide by N - 1), got {self.n_eps!r}")
         if not self.var_delta > 0 or not self.var_epsilon >= 0:
-            problems.append(f"var_epsilon must be >= 0 and var_delta > 0 so that eps sigma + delta > 0 (Eq. 16), "
-                            f"got {self.var_epsilon!r}, {self.var_delta!r}")
+            problems.append(
+                f"var_epsilon must be >= 0 and var_delta > 0 so that eps sigma + delta > 0 (Eq. 16), "
+                f"got {self.var_epsilon!r}, {self.var_delta!r}"
+            )
         if not self.rbm_learning_rate > 0 or self.rbm_iterations < 1 or self.rbm_batch_size < 1:
-            problems.append("rbm_learning_rate must be > 0, rbm_iterations and rbm_batch_size >= 1, got "
-                            f"{self.rbm_learning_rate!r}, {self.rbm_iterations!r}, {self.rbm_batch_size!r}")
+            problems.append(
+                "rbm_learning_rate must be > 0, rbm_iterations and rbm_batch_size >= 1, got "
+                f"{self.rbm_learning_rate!r}, {self.rbm_iterations!r}, {self.rbm_batch_size!r}"
+            )
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -209,8 +214,10 @@ def contextual_epsilon(sigma: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
     undefined = (best <= 0) & (variance > 0)
     if undefined.any():
         images = torch.nonzero(undefined.flatten()).flatten().tolist()
-        raise ValueError(f"ci: Eq. 11 divides by E+ (the largest mean attribution), which is <= 0 for image(s) "
-                         f"{images}; use linear or z normalisation, whose mean maps have E+ > 0")
+        raise ValueError(
+            f"ci: Eq. 11 divides by E+ (the largest mean attribution), which is <= 0 for image(s) "
+            f"{images}; use linear or z normalisation, whose mean maps have E+ > 0"
+        )
     safe = torch.where(best > 0, best, torch.ones_like(best))
     return torch.where(best > 0, variance / safe, torch.zeros_like(variance))
 
@@ -229,8 +236,13 @@ def variance_aggregation(mu, sigma, epsilon: float, delta: float) -> torch.Tenso
     return mu / denominator
 
 
-def aggregate(stack, normalization: str = "z", method: str = "ucb", settings: AggregationSettings = TABLE_1,
-              seed: int | Sequence[int] = 0) -> torch.Tensor:
+def aggregate(
+    stack,
+    normalization: str = "z",
+    method: str = "ucb",
+    settings: AggregationSettings = TABLE_1,
+    seed: int | Sequence[int] = 0,
+) -> torch.Tensor:
     """Aggregate ``stack`` (K, N, H, W) of K methods' maps into (N, H, W) float32.
 
     Parameters
@@ -255,9 +267,13 @@ def aggregate(stack, normalization: str = "z", method: str = "ucb", settings: Ag
         raise ValueError(f"unknown aggregation {method!r}; choose one of {', '.join(AGGREGATIONS)}")
     maps = normalise(maps, normalization).double()
     if method == "rbm":
-        return rbm_aggregate(normalise(maps, "linear"), iterations=settings.rbm_iterations,
-                             learning_rate=settings.rbm_learning_rate, batch_size=settings.rbm_batch_size,
-                             seed=seed)
+        return rbm_aggregate(
+            normalise(maps, "linear"),
+            iterations=settings.rbm_iterations,
+            learning_rate=settings.rbm_learning_rate,
+            batch_size=settings.rbm_batch_size,
+            seed=seed,
+        )
     if method == "percentile":
         return torch.quantile(maps, settings.percentile / 100.0, dim=0, interpolation="linear").float()
     mu, sigma = moments(maps)
@@ -283,8 +299,13 @@ def aggregate(stack, normalization: str = "z", method: str = "ucb", settings: Ag
     return out.float()
 
 
-def aggregate_all(stack, normalizations: list[str], methods: list[str], settings: AggregationSettings = TABLE_1,
-                  seed: int | Sequence[int] = 0) -> dict[tuple[str, str], torch.Tensor]:
+def aggregate_all(
+    stack,
+    normalizations: list[str],
+    methods: list[str],
+    settings: AggregationSettings = TABLE_1,
+    seed: int | Sequence[int] = 0,
+) -> dict[tuple[str, str], torch.Tensor]:
     """Every (normalisation, aggregation) of ``stack`` (K, N, H, W): ``{(norm, method): (N, H, W)}``.
 
     The same maps as :func:`aggregate`, except that the RBMs of all normalisations are
@@ -295,15 +316,24 @@ def aggregate_all(stack, normalizations: list[str], methods: list[str], settings
     in a separate :func:`aggregate` call.
     """
     maps = torch.as_tensor(stack, dtype=torch.float32)
-    out = {(norm, method): aggregate(maps, norm, method, settings, seed)
-           for norm in normalizations for method in methods if method != "rbm"}
+    out = {
+        (norm, method): aggregate(maps, norm, method, settings, seed)
+        for norm in normalizations
+        for method in methods
+        if method != "rbm"
+    }
     if "rbm" in methods and normalizations:
         if maps.ndim != 4:
             raise ValueError(f"stack must have shape (K, N, H, W), got {tuple(maps.shape)}")
         visible = torch.cat([normalise(normalise(maps, norm).double(), "linear") for norm in normalizations], dim=1)
         seeds = seed if isinstance(seed, (int, np.integer)) else list(seed) * len(normalizations)
-        trained = rbm_aggregate(visible, iterations=settings.rbm_iterations, learning_rate=settings.rbm_learning_rate,
-                                batch_size=settings.rbm_batch_size, seed=seeds)
+        trained = rbm_aggregate(
+            visible,
+            iterations=settings.rbm_iterations,
+            learning_rate=settings.rbm_learning_rate,
+            batch_size=settings.rbm_batch_size,
+            seed=seeds,
+        )
         for norm, part in zip(normalizations, trained.split(maps.shape[1])):
             out[(norm, "rbm")] = part
     return out

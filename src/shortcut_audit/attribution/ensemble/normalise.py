@@ -11,6 +11,7 @@ methods become comparable before aggregation:
 
 A map whose scale is 0 (constant, or all zeros) becomes all zeros instead of NaN.
 """
+
 from __future__ import annotations
 
 import torch

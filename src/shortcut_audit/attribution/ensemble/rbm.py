@@ -32,9 +32,10 @@ The hidden unit's sign is arbitrary (flipping ``w, c`` gives the mirrored model)
 output is oriented to correlate positively with the ensemble mean (this library's choice).
 All images are trained together, one independent RBM each, vectorised over images.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -44,8 +45,16 @@ from scipy.special import expit
 _CHUNK = 256
 
 
-def pcd_step(v: np.ndarray, w: np.ndarray, b: np.ndarray, c: np.ndarray, chain: np.ndarray,
-             u_visible: np.ndarray, u_hidden: np.ndarray, lr: float):
+def pcd_step(
+    v: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    c: np.ndarray,
+    chain: np.ndarray,
+    u_visible: np.ndarray,
+    u_hidden: np.ndarray,
+    lr: float,
+):
     """One persistent-contrastive-divergence update of M independent single-hidden-unit RBMs.
 
     Parameters
@@ -112,8 +121,9 @@ class _Uniforms:
         return np.stack([rng.random((blocks, *shape)) for rng in self.own], axis=1).reshape(blocks, m, *shape)
 
 
-def train_rbms(v: np.ndarray, *, iterations: int, learning_rate: float, batch_size: int,
-               seed: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def train_rbms(
+    v: np.ndarray, *, iterations: int, learning_rate: float, batch_size: int, seed: int | Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train M independent RBMs on ``v`` (M, n, K) in [0, 1]; returns ``(w, b, c)``.
 
     ``seed``: one int for all RBMs (one random stream), or one per RBM (:class:`_Uniforms`).
@@ -126,17 +136,24 @@ def train_rbms(v: np.ndarray, *, iterations: int, learning_rate: float, batch_si
     starts = list(range(0, n, batch_size))
     for _ in range(iterations):
         for first in range(0, len(starts), _CHUNK):
-            block = starts[first:first + _CHUNK]
+            block = starts[first : first + _CHUNK]
             u_visible = rng.random(len(block), m, batch_size, k)
             u_hidden = rng.random(len(block), m, batch_size)
             for j, start in enumerate(block):
-                w, b, c, chain = pcd_step(v[:, start:start + batch_size], w, b, c, chain, u_visible[j],
-                                          u_hidden[j], learning_rate)
+                w, b, c, chain = pcd_step(
+                    v[:, start : start + batch_size], w, b, c, chain, u_visible[j], u_hidden[j], learning_rate
+                )
     return w, b, c
 
 
-def rbm_aggregate(stack: torch.Tensor, *, iterations: int = 100, learning_rate: float = 1e-4,
-                  batch_size: int = 10, seed: int | Sequence[int] = 0) -> torch.Tensor:
+def rbm_aggregate(
+    stack: torch.Tensor,
+    *,
+    iterations: int = 100,
+    learning_rate: float = 1e-4,
+    batch_size: int = 10,
+    seed: int | Sequence[int] = 0,
+) -> torch.Tensor:
     """Aggregate a stack (K, N, H, W) of maps in [0, 1] with one single-hidden-unit RBM per image.
 
     Parameters
