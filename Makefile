@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine:
 #   make repro   set up the environment and run the audit pipeline (dvc repro)
-#   make test    set up the environment and run the test suite
+#   make test    set up the environment, run the lint and type checks, then the test suite
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # Optional package index for torch (e.g. the PyTorch CPU wheel index on a hosted CI runner).
 TORCH_INDEX ?=
 
-.PHONY: setup system-deps repro test test-fast bench clean-venv
+.PHONY: setup system-deps repro lint test test-fast bench clean-venv
 
 setup: $(STAMP)
 
@@ -41,7 +41,13 @@ system-deps:
 repro: setup
 	$(BIN)/dvc repro
 
-test: setup system-deps
+# Lint, format and type checks (part of `make test`, so CI runs them).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
