@@ -50,10 +50,10 @@ def test_regression_beyond_tolerance_fails(versioned, run_gate):
     gate = run_gate(versioned, "--baseline", "HEAD~1")
     assert gate.code == 1
     failing = gate.checks("fail")
-    check = failing["regression: p0.1/simple_cnn: unbiased_acc"]
+    check = failing["regression: p0.1/simple_cnn/seed0: unbiased_acc"]
     assert check["value"] == pytest.approx(-0.2) and check["threshold"] == 0.05
-    assert failing["p0.1/simple_cnn: unbiased_acc"]["value"] == pytest.approx(0.76)
-    assert "regression: p0.1/simple_cnn: mu_star_share[bg_color]" in gate.checks("pass")
+    assert failing["p0.1/simple_cnn/seed0: unbiased_acc"]["value"] == pytest.approx(0.76)
+    assert "regression: p0.1/simple_cnn/seed0: mu_star_share[bg_color]" in gate.checks("pass")
 
 
 @pytest.mark.slow
