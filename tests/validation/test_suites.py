@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shortcut_audit_validation_fixtures as fx
+import yaml
 
 from shortcut_audit import cli
 from shortcut_audit.config import ParamError
@@ -172,3 +173,31 @@ def test_json_safe_replaces_non_finite_numbers():
     assert json_safe({"a": [math.nan, math.inf, -math.inf, 1.0, np.float32(2.0)]}) == {
         "a": ["nan", "inf", "-inf", 1.0, 2.0]
     }
+
+
+def test_a_factor_of_the_params_factors_section_is_a_known_factor(healthy, tree):
+    """Tables naming a user's factor pass the vocabulary check only when params register it."""
+    for path in (tree / "data" / "audit_summary").glob("*.csv"):
+        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+        if "factor" in frame.columns:
+            frame["factor"] = frame["factor"].replace("position", "red_border")
+            frame.to_csv(path, index=False)
+    (tree / "my_factors.py").write_text("def red_border(images, values):\n    return images\n")
+    params = yaml.safe_load((tree / "params.yaml").read_text())
+    params["factors"] = {"red_border": {"function": "my_factors.py:red_border", "levels": ["none", "thick"]}}
+
+    def factor_check_failures(settings: ValidationSettings) -> list[str]:
+        outcome = run_suites(tree / "data", settings, ["sensitivity"])[0]
+        return [
+            r["expectation_config"]["description"]
+            for t in outcome.document["tables"]
+            for r in t["results"]
+            if not r["success"] and "every factor is registered" in r["expectation_config"]["description"]
+        ]
+
+    assert factor_check_failures(healthy.settings)  # built-in registry only: red_border is unknown
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tree)  # the factor's file is relative to the repository
+        settings = ValidationSettings.from_params(params)
+    assert "red_border" in settings.factor_names
+    assert factor_check_failures(settings) == []

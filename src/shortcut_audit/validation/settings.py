@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shortcut_audit.config import require
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.data.biased_mnist import DatasetSpec
+from shortcut_audit.factors import builtin_registry, factor_registry
 from shortcut_audit.training.settings import check_params as check_train_params
 
 
@@ -24,6 +25,8 @@ class ValidationSettings:
 
     Attributes mirror ``biased_mnist.*``, ``train.architectures``, ``train.seeds``,
     ``audit.morris.sampling`` and ``validation.*``; see the comments in ``params.yaml``.
+    ``factor_names`` are the registered factors: the built-in ones and those of the
+    ``factors`` section.
     """
 
     dataset_ids: tuple[str, ...]
@@ -40,6 +43,7 @@ class ValidationSettings:
     abs_tolerance: float
     min_morris_auroc: float
     primary_sampling: str
+    factor_names: tuple[str, ...] = field(default_factory=lambda: builtin_registry().names)
 
     @property
     def specs(self) -> dict[str, DatasetSpec]:
@@ -91,4 +95,5 @@ class ValidationSettings:
             ),
             min_morris_auroc=_fraction(params, "validation.min_morris_auroc"),
             primary_sampling=check_samplings(params)[0],
+            factor_names=factor_registry(params).names,
         )

@@ -33,7 +33,6 @@ import pandas as pd
 
 from shortcut_audit import schema
 from shortcut_audit.config import ParamError, load_params
-from shortcut_audit.factors.registry import factor_registry
 from shortcut_audit.io import atomic_dir, visible, write_json
 from shortcut_audit.validation import checks as C
 from shortcut_audit.validation.derived import (
@@ -345,7 +344,7 @@ def _sensitivity_tables(folder: Path, settings: ValidationSettings) -> list[Chec
         frame, found = sensitivity_checks(name, frame, settings.sobol_tolerance, settings.abs_tolerance)
         vocabulary = []
         if folder.name == "audit_summary" and "factor" in frame.columns and path.stem != "interventions":
-            vocabulary.append(C.in_set(name, "factor", factor_registry().names, "every factor is registered"))
+            vocabulary.append(C.in_set(name, "factor", settings.factor_names, "every factor is registered"))
         if folder.name == "audit_summary" and "state" in frame.columns:
             vocabulary.append(C.in_set(name, "state", VERDICT_STATES, "verdict states"))
         out.append(CheckedTable(name, frame, (*vocabulary, *found), id_columns=("key",)))
