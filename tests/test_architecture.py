@@ -1,0 +1,107 @@
+"""Structure of the library: no import cycles between its modules.
+
+The graph is read from the source (module-level imports, ``TYPE_CHECKING`` blocks
+left out), so a cycle is found before it bites at import time.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _module_name(src: Path, file: Path) -> str:
+    parts = file.relative_to(src).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported(node: ast.stmt, module: str, is_package: bool) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            base = module.split(".") if is_package else module.split(".")[:-1]
+            base = base[: len(base) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+        else:
+            target = node.module or ""
+        return [target] + [f"{target}.{alias.name}" for alias in node.names]
+    return []
+
+
+def import_graph(src: Path, package: str) -> dict[str, set[str]]:
+    """``module -> modules of the package it imports at module level``."""
+    files = {_module_name(src, f): f for f in (src / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, file in files.items():
+        statements: list[ast.stmt] = []
+        for node in ast.parse(file.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            statements.extend(node.body if isinstance(node, ast.Try) else [node])
+        targets = {t for node in statements for t in _imported(node, module, file.name == "__init__.py")}
+        graph[module] = {t for t in targets if t in files and t != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                other = stack.pop()
+                component.append(other)
+                if other == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_planted_cycle(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg.sub import b\n")
+    (package / "sub" / "b.py").write_text("from .. import c\n")
+    (package / "c.py").write_text("import pkg.a\n")
+    (package / "d.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.a\n")
+    graph = import_graph(tmp_path, "pkg")
+    assert cycles(graph) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
+    assert graph["pkg.d"] == set()
+
+
+def test_the_library_has_no_import_cycle():
+    graph = import_graph(SRC, "shortcut_audit")
+    assert len(graph) > 100
+    assert cycles(graph) == []
+
+
+def test_the_two_former_cycles_stay_broken():
+    graph = import_graph(SRC, "shortcut_audit")
+    loop, evaluate = "shortcut_audit.training.loop", "shortcut_audit.training.evaluate"
+    gate, regression = "shortcut_audit.validation.gate", "shortcut_audit.validation.regression"
+    assert {loop, evaluate, gate, regression} <= set(graph)
+    assert not (loop in graph[evaluate] and evaluate in graph[loop])
+    assert not (gate in graph[regression] and regression in graph[gate])
