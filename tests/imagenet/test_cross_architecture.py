@@ -214,3 +214,25 @@ def test_masking_rows_local_and_global_rankings():
         assert final[("local", ranking, "most")] == 1.0 and final[("local", ranking, "least")] == 0.0
     assert all(r["n_images"] == 2 and r["target_kind"] == "predicted" for r in rows)
     assert all(r["accuracy"] == 1.0 and r["score_change"] == 0.0 for r in rows if r["step"] == 0)
+
+
+def test_masking_compares_every_ranking_with_a_random_and_a_constant_map():
+    """The reference rankings are masked like the statistics: the given noise, and zeros (row-major ties)."""
+    images, targets = torch.ones(2, 3, 16, 16), torch.zeros(2, dtype=torch.long)
+    local = {s: torch.tensor([[0.0, 1.0], [2.0, 3.0]]).expand(2, 2, 2).clone() for s in X.STATISTICS}
+    global_ = {s: torch.tensor([[3.0, 1.0], [2.0, 0.0]]) for s in X.STATISTICS}
+    noise = torch.tensor([[[0.1, 0.9], [0.5, 0.2]], [[0.3, 0.1], [0.8, 0.7]]])  # image 0 masks region 1 first
+    local_all = X.with_reference_rankings(local, noise)
+    global_all = X.with_reference_rankings(global_, torch.tensor([[0.2, 0.1], [0.9, 0.4]]))  # region 2 first
+    assert list(local_all) == list(X.MASKING_RANKINGS) and torch.equal(local_all["constant"], torch.zeros(2, 2, 2))
+    rows = X.masking_rows("m", Gate("and"), images, targets, "predicted", local_all, global_all, 0.25, "zero", 8)
+    final = {(r["scope"], r["ranking"], r["which"]): r["accuracy"] for r in rows if r["step"] == 1}
+    assert {r for _, r, _ in final} == set(X.MASKING_RANKINGS)
+    # Gate("and") needs quadrants 0 and 1: image 0's noise masks region 1 (fails), image 1's region 2 (passes)
+    assert final[("local", "random", "most")] == 0.5
+    assert final[("global", "random", "most")] == 1.0  # region 2 for both images
+    assert final[("local", "constant", "most")] == 0.0  # every region ties: region 0 goes first
+    with pytest.raises(ValueError, match="shape"):
+        X.with_reference_rankings(local, torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="differ"):
+        X.masking_rows("m", Gate("and"), images, targets, "predicted", local_all, global_, 0.25, "zero", 8)

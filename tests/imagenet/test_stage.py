@@ -89,8 +89,9 @@ def _check_mosip_tables(out, maps, metrics, models):
         assert ratio.loc[model, "mean_ratio"] == pytest.approx(expected, rel=1e-5)
         assert maps[f"mu_star_global_{model}"].shape == (4, 4) and maps[f"mu_star_{model}"].shape == (2, 4, 4)
     masking = pd.read_csv(out / "masking.csv")
-    # 2 scopes x 3 rankings x 2 directions x steps 0..4 (25% of 16 regions), per model
-    assert len(masking) == 2 * 60 and set(masking["target_kind"]) == {"predicted"}
+    # 2 scopes x (3 statistics + random + constant) x 2 directions x steps 0..4 (25% of 16 regions), per model
+    assert len(masking) == 2 * 100 and set(masking["target_kind"]) == {"predicted"}
+    assert set(masking["ranking"]) == {"mu_star", "sigma", "mu_star_plus_sigma", "random", "constant"}
     assert (masking.loc[masking["step"] == 0, "accuracy"] == 1.0).all()
     pairs = pd.read_csv(out / "interactions.csv")
     assert len(pairs) == 2 * 3 and (pairs["interacts"] == (pairs["drop_x"] + pairs["drop_y"] > pairs["drop_xy"])).all()

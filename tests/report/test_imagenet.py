@@ -4,6 +4,7 @@ notice in place of each part whose table is missing."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import tinyhtml5
 from scipy import stats
@@ -216,6 +217,19 @@ def test_masking_table_and_findings_read_the_curves(fx):
     assert "drops accuracy by 80% on 2 correctly predicted images" in found[0].text
     weak = masking.assign(accuracy=masking["accuracy"].where(masking["which"] == "least", 0.9))
     assert all(f.kind == "alert" for f in masking_findings(weak))
+
+
+def test_masking_findings_flag_a_ranking_that_does_not_beat_a_random_map(fx):
+    masking = fx.imagenet_tables()["masking"]
+    mu_star = masking[masking["ranking"] == "mu_star"]
+    as_good = pd.concat([masking, mu_star.assign(ranking="random")], ignore_index=True)
+    found = masking_findings(as_good)
+    assert len(found) == 4 and all(f.kind == "alert" and "does not beat chance" in f.text for f in found)
+    harmless = pd.concat([masking, mu_star.assign(ranking="random", accuracy=1.0)], ignore_index=True)
+    found = masking_findings(harmless)
+    assert all(f.kind == "ok" and "random map's ranking drops it by 0%, so mu* beats chance" in f.text for f in found)
+    table = masking_table(harmless)
+    assert len(table.rows) == 2 * 2 * 4 and "chance level" in table.caption
 
 
 def test_missing_tables_give_notices_and_the_rest_renders(tmp_path, fx):

@@ -30,11 +30,26 @@ from shortcut_audit.metrics.perturbation import Seeds, select_score
 from shortcut_audit.metrics.region_masking import WHICH, MaskingCurve, masked_region_outputs, masking_curve
 
 SCOPES = ("local", "global")
+# Uninformative rankings every masking curve is compared with (as every fidelity score is
+# compared with a random and a constant map): seeded uniform noise, and a constant map
+# (all regions tie, so they are masked in row-major order).
+REFERENCE_RANKINGS = ("random", "constant")
+MASKING_RANKINGS = (*STATISTICS, *REFERENCE_RANKINGS)
 
 
 def with_sum(mu_star: torch.Tensor, sigma: torch.Tensor) -> dict[str, torch.Tensor]:
     """The three MoSIP rankings from mu* and sigma: mu*, sigma and mu* + sigma."""
     return {"mu_star": mu_star, "sigma": sigma, "mu_star_plus_sigma": mu_star + sigma}
+
+
+def with_reference_rankings(stats: dict[str, torch.Tensor], random: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``stats`` plus the :data:`REFERENCE_RANKINGS`: ``random`` (given, the shape of the statistics)
+    and ``constant`` (zeros)."""
+    shape = stats["mu_star"].shape
+    if tuple(random.shape) != tuple(shape):
+        raise ValueError(f"random ranking of shape {tuple(random.shape)} for statistics of shape {tuple(shape)}")
+    device = stats["mu_star"].device
+    return {**stats, "random": random.to(device), "constant": torch.zeros(shape, device=device)}
 
 
 def choose_reference(requested: str, loaded: list[str]) -> tuple[str, bool]:
@@ -139,11 +154,15 @@ def masking_curves(
 ) -> dict[tuple[str, str, str], MaskingCurve]:
     """The masking curves of :func:`masking_rows`, keyed ``(scope, ranking, which)``.
 
+    One curve per ranking in ``local`` (and ``global_``, with the same keys): the MoSIP
+    statistics, and the :data:`REFERENCE_RANKINGS` when given (:func:`with_reference_rankings`).
     ``seed`` seeds a random ``baseline`` (one int, or one per image).
     """
+    if list(local) != list(global_):
+        raise ValueError(f"local rankings {list(local)} differ from global rankings {list(global_)}")
     curves = {}
     for scope, stats in (("local", local), ("global", global_)):
-        for ranking in STATISTICS:
+        for ranking in stats:
             for which in WHICH:
                 curves[(scope, ranking, which)] = masking_curve(
                     scorer,
@@ -395,7 +414,10 @@ def score_interaction_rows(
 
 
 __all__ = [
+    "MASKING_RANKINGS",
+    "REFERENCE_RANKINGS",
     "SCOPES",
+    "with_reference_rankings",
     "with_sum",
     "choose_reference",
     "normalise_by_max",

@@ -63,7 +63,8 @@ Output tables (written by :func:`write_results` into ``data/imagenet/``):
     (|interaction| > interaction_threshold x clean probability).
 ``masking.csv``
     MoSIP Figs. 4, 9 (``scope`` local) and 10 (global), one row per model, scope,
-    ``ranking`` (mu_star | sigma | mu_star_plus_sigma), ``which`` (most | least important
+    ``ranking`` (mu_star | sigma | mu_star_plus_sigma, and the uninformative references
+    random | constant that every ranking is compared with), ``which`` (most | least important
     first) and ``step`` (regions masked, 0 = clean): ``target_kind`` (true: correct means
     the true class; predicted: no labels, correct means the model's own clean top-1, so
     every image counts), ``n_images`` (correctly predicted images used), ``fraction``
@@ -273,8 +274,18 @@ class ImagenetAudit:
         for name in STATISTICS:
             part.put(f"{m}/local/{name}", local[name])
             part.set(f"{m}/global/{name}", global_[name])
+        # The uninformative rankings: per image for the local analysis, one for all images for the global one.
+        grid_shape = tuple(local["mu_star"].shape)
         curves = xarch.masking_curves(
-            scorer, batch.images, targets, local, global_, c.masking_fraction, c.mask_baseline, c.batch_size, seeds
+            scorer,
+            batch.images,
+            targets,
+            xarch.with_reference_rankings(local, reference_maps(grid_shape, seeds)["random"]),
+            xarch.with_reference_rankings(global_, reference_maps((1, *grid_shape[1:]), c.seed)["random"][0]),
+            c.masking_fraction,
+            c.mask_baseline,
+            c.batch_size,
+            seeds,
         )
         for key, curve in curves.items():
             for what, values in zip(("kept", "correct", "score"), curve.per_image()):
@@ -585,7 +596,7 @@ class ImagenetAudit:
         steps, fractions = data.shared[f"{m}/masking/steps"], data.shared[f"{m}/masking/fractions"]
         curves = {}
         for scope in xarch.SCOPES:
-            for ranking in STATISTICS:
+            for ranking in xarch.MASKING_RANKINGS:
                 for which in WHICH:
                     key = f"{m}/masking/{scope}/{ranking}/{which}"
                     curves[(scope, ranking, which)] = MaskingCurve.from_per_image(

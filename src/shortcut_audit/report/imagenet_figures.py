@@ -136,6 +136,8 @@ def convergence_plot(convergence: pd.DataFrame, methods: list[str]) -> Figure:
 
 #: Display names of the MoSIP ranking statistics, in the paper's order.
 STATISTIC_LABELS = {"mu_star": "mu*", "sigma": "sigma", "mu_star_plus_sigma": "mu* + sigma"}
+#: Rankings of the masking curves: the statistics, then the uninformative references.
+RANKING_LABELS = {**STATISTIC_LABELS, "random": "a random map", "constant": "a constant map"}
 
 
 def _model_colours(models: list[str]) -> dict[str, str]:
@@ -282,7 +284,7 @@ def masking_plot(masking: pd.DataFrame, scope: str) -> Figure:
     """Accuracy and target-score change against the masked share, per ranking (MoSIP Figs. 4, 9, 10)."""
     data = masking[masking["scope"] == scope]
     models = sorted(data["model"].unique())
-    rankings = [r for r in STATISTIC_LABELS if r in set(data["ranking"])]
+    rankings = [r for r in RANKING_LABELS if r in set(data["ranking"])]
     colours = _model_colours(models)
     fig, axes = _subplots(2, len(rankings), 2.3 * len(rankings) + 1.9, 3.4, sharex=True, sharey="row")
     with mpl.rc_context(STYLE):
@@ -306,7 +308,7 @@ def masking_plot(masking: pd.DataFrame, scope: str) -> Figure:
                                 label=f"{model}, {WHICH_LABELS[which]}",
                             )
                 if r == 0:
-                    ax.set_title(f"ranked by {STATISTIC_LABELS[ranking]}")
+                    ax.set_title(f"ranked by {RANKING_LABELS[ranking]}")
                     ax.set_ylim(-0.03, 1.05)
                 else:
                     ax.axhline(0, color="#888888", lw=0.6)
@@ -322,8 +324,10 @@ def masking_plot(masking: pd.DataFrame, scope: str) -> Figure:
         f"Masking the most and least important regions, {scope}",
         f"{paper}: accuracy (top) and mean change of the target probability (bottom) of the correctly "
         f"predicted images while regions are masked one by one in {how}, ranked by mu*, sigma or "
-        "mu* + sigma: most important first (solid) or least important first (dashed); the first point "
-        "is the clean image. A faithful ranking makes the solid lines fall far below the dashed ones.",
+        "mu* + sigma, and, for comparison, by a random map and a constant map (ties masked in row order): "
+        "most important first (solid) or least important first (dashed); the first point is the clean "
+        "image. A faithful ranking makes the solid lines fall far below the dashed ones, and below the "
+        "random map's.",
         svg=to_svg(fig, f"fig-imagenet-masking-{scope}"),
     )
 

@@ -592,7 +592,7 @@ def masking_frame(masking: pd.DataFrame) -> pd.DataFrame:
         images=("n_images", "max"), fraction=("fraction", "max"), target_kind=("target_kind", "first")
     )
     frame = extra.join(wide).reset_index()
-    order = {s: i for i, s in enumerate(figs.STATISTIC_LABELS)}
+    order = {s: i for i, s in enumerate(figs.RANKING_LABELS)}
     scopes = {"local": 0, "global": 1}
     frame = frame.sort_values(
         ["model", "scope", "ranking"],
@@ -613,7 +613,7 @@ def masking_table(masking: pd.DataFrame) -> Table:
     )
     correct += "With labels, correct means the true class. " if "true" in kinds else ""
     shown = frame.assign(
-        ranking=frame["ranking"].map(figs.STATISTIC_LABELS).fillna(frame["ranking"]),
+        ranking=frame["ranking"].map(figs.RANKING_LABELS).fillna(frame["ranking"]),
         target_kind=frame["target_kind"]
         .map({"true": "true class", "predicted": "own clean top-1"})
         .fillna(frame["target_kind"]),
@@ -645,7 +645,8 @@ def masking_table(masking: pd.DataFrame) -> Table:
         "table-imagenet-masking",
         "MoSIP masking validation (Figs. 4, 9 local; Fig. 10 global) on the correctly predicted "
         "images: accuracy and mean change of the target probability after masking the largest share "
-        "of regions, most important first and least important first. " + correct,
+        "of regions, most important first and least important first; the rows ranked by a random map "
+        "and by a constant map are the chance level every ranking must beat. " + correct,
         style=TableStyle(labels=labels),
     )
 
@@ -1013,6 +1014,7 @@ def masking_findings(masking: pd.DataFrame) -> list[Finding]:
     """MoSIP's validation in words: masking the most important regions by mu* must cost more than
     the masked share of accuracy, and more than masking the least important ones."""
     frame = masking_frame(masking)
+    random_most = frame[frame["ranking"] == "random"].set_index(["model", "scope"])["accuracy_most"]
     found = []
     for row in frame[frame["ranking"] == "mu_star"].itertuples():
         if row.images == 0:
@@ -1020,12 +1022,18 @@ def masking_findings(masking: pd.DataFrame) -> list[Finding]:
             continue
         drop_most, drop_least = 1 - row.accuracy_most, 1 - row.accuracy_least
         passes = drop_most > row.fraction and drop_most > drop_least
+        chance = ""
+        if (row.model, row.scope) in random_most.index:
+            drop_random = 1 - float(random_most.loc[(row.model, row.scope)])
+            passes = passes and drop_most > drop_random
+            verdict = "beats" if drop_most > drop_random else "does not beat"
+            chance = f"; a random map's ranking drops it by {_percent(drop_random)}, so mu* {verdict} chance"
         found.append(
             Finding(
                 f"{row.model}, {row.scope} analysis: masking the {_percent(row.fraction)} most important regions by "
                 f"mu* drops accuracy by {_percent(drop_most)} on {row.images} correctly predicted images, the least "
-                f"important by {_percent(drop_least)} (MoSIP expects more than {_percent(row.fraction)} for the most "
-                "important and little for the least).",
+                f"important by {_percent(drop_least)}{chance} (MoSIP expects more than {_percent(row.fraction)} for "
+                "the most important and little for the least).",
                 "ok" if passes else "alert",
             )
         )
