@@ -1,9 +1,9 @@
 """Run a stage on several processes, GPUs or nodes with torchrun (``torch.distributed``).
 
 The ``launcher`` section of ``params.yaml`` says how many processes a sharded stage
-(``explain_imagenet``, ``audit_factors``) runs on: ``nproc_per_node`` processes on each
-of ``nnodes`` nodes. With one process in all (the default) nothing here runs: no
-``torch.distributed`` initialisation, no shard files.
+(``explain_imagenet``, ``audit_factors``, ``audit_watermark``) runs on: ``nproc_per_node``
+processes on each of ``nnodes`` nodes. With one process in all (the default) nothing here
+runs: no ``torch.distributed`` initialisation, no shard files.
 
 Why the stage re-launches itself instead of a ``torchrun`` command in ``dvc.yaml``
 ---------------------------------------------------------------------------------

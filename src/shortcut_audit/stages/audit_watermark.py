@@ -7,6 +7,18 @@ synset_file}``); the tables are described in :mod:`shortcut_audit.watermark.pipe
 Settings, fonts, texts and factor functions are checked before any work; the output
 folder appears whole or not at all.
 
+With ``launcher.nproc_per_node`` (or ``launcher.nnodes``) above 1 the stage re-launches
+itself with torchrun and the photos are shared out between the processes (round-robin;
+each on ``cuda:LOCAL_RANK`` or the CPU): every process classifies its photos clean and
+watermarked, runs the aspect Morris and the explainers on its share, and re-draws its
+share of the verdict's pool; rank 0 gathers the per-photo results, computes everything
+that needs all photos at once (bootstrap intervals, the verdict's adaptive budget, the
+best ensemble, the summaries) and writes the tables of one process
+(:mod:`shortcut_audit.distributed`). Every process holds all the photos (the verdict's
+pool draws from them all). A failing process fails the stage with a message naming its
+rank and error, and nothing is written. ``launcher`` is not among the stage's DVC params:
+the results do not depend on it.
+
 Default (offline) profile
     Every sample photo the installed packages ship, EfficientNet-Lite0/1/2 at their own
     input sizes (224/240/260, the watermark drawn at that size); the explainer
@@ -42,22 +54,36 @@ Full profile (ImageNet-W protocol, to compare with the published numbers)
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import shortcut_audit  # noqa: F401  (installs the torchvision shim before anything else)
 from shortcut_audit.config import load_params
+from shortcut_audit.distributed import Launcher, relaunch, worker_session
 from shortcut_audit.watermark.config import WatermarkConfig
 from shortcut_audit.watermark.pipeline import run_watermark_audit, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--output", default="data/watermark", help="output folder (default: data/watermark)")
     args = parser.parse_args(argv)
-    config = WatermarkConfig.from_params(load_params(args.params))
+    params = load_params(args.params)
+    config = WatermarkConfig.from_params(params)
+    launcher = Launcher.from_params(params)
+    launcher.check_device(config.device)
+    if launcher.wants_relaunch():
+        return relaunch(__name__, argv, launcher, args.output)
     start = time.perf_counter()
-    results = run_watermark_audit(config, log=lambda message: print(message, flush=True))
-    write_results(results, args.output)
-    print(f"wrote {args.output} in {time.perf_counter() - start:.1f} s")
+    with worker_session(args.output, launcher) as shard:
+        results = run_watermark_audit(config, log=lambda message: print(message, flush=True), shard=shard)
+        if results is not None:  # rank 0 (or the single process) writes the tables of all photos
+            write_results(results, args.output)
+            print(f"wrote {args.output} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

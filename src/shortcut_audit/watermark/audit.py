@@ -47,6 +47,7 @@ import torch
 from shortcut_audit.audit.factor_morris import class_output, factor_morris
 from shortcut_audit.audit.interventions import Budget, InterventionResult, run_interventions
 from shortcut_audit.data.image_sets import ImageBatch
+from shortcut_audit.distributed.shards import Shard
 from shortcut_audit.factors.base import Categorical, ImageFactor
 from shortcut_audit.factors.scene import ProbabilityReader, Scene, image_scene
 from shortcut_audit.factors.watermark import CARTON
@@ -123,6 +124,7 @@ def watermark_verdict(
     n_resamples: int,
     seed: int,
     clean_predictions: torch.Tensor | None = None,
+    shard: Shard | None = None,
 ) -> tuple[dict, InterventionResult]:
     """The three-state verdict "relies on the watermark" (module docstring) and the interventions behind it.
 
@@ -139,6 +141,11 @@ def watermark_verdict(
     clean_predictions : torch.Tensor, optional
         The model's top-1 class of every clean photo of ``scene`` when already known
         (saves a pass to count the correct ones).
+    shard : Shard, optional
+        A process of a sharded run (:mod:`shortcut_audit.distributed`): every process
+        holds the whole ``scene``, classifies and re-draws its share of the pool
+        (:func:`~shortcut_audit.audit.interventions.run_interventions`) and returns the
+        same row as a single process.
 
     Returns
     -------
@@ -149,7 +156,9 @@ def watermark_verdict(
     pool = scene.select(positions)
     if _single_value(pool.factor("watermark")):
         if clean_predictions is None:
-            clean_predictions = scene_logits(reader, scene).argmax(dim=1)
+            shard = shard or Shard.single()
+            mine = scene_logits(reader, scene.select(shard.items(len(scene)).to(scene.device))).argmax(dim=1)
+            clean_predictions = shard.gather_items(mine, len(scene))
         n_correct = int((clean_predictions.to(scene.device)[positions] == pool.labels).sum())
         max_doublings = capped_doublings(max_doublings, min(n_items, max(n_correct, 1)), n_correct)
     result = run_interventions(
@@ -161,6 +170,7 @@ def watermark_verdict(
         seed=seed,
         conf_level=CONF_LEVEL,
         n_resamples=n_resamples,
+        shard=shard,
     )
     row = result.shapley_drop.set_index("factor").loc["watermark"]
     return {

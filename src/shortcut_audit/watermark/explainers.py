@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ import torch
 from torch import nn
 
 from shortcut_audit import attribution
-from shortcut_audit.attribution.base import reduce_channels
+from shortcut_audit.attribution.base import key_seed, reduce_channels
 from shortcut_audit.audit.interventions import ItemBootstrap
 from shortcut_audit.factors.watermark import CARTON
 from shortcut_audit.imagenet.explain import CountingScorer, MethodRun, method_settings, run_method
@@ -59,6 +60,8 @@ __all__ = [
     "ExplainerBenchmark",
     "PassCounter",
     "benchmark_explainers",
+    "benchmark_from_scores",
+    "explain_images",
     "mask_scores",
     "score_rows",
     "summary_rows",
@@ -233,6 +236,96 @@ class ExplainerBenchmark:
     chance: float = 0.0
 
 
+def _one_by_one(run, images: torch.Tensor, targets: torch.Tensor, *args) -> tuple[torch.Tensor, float, float]:
+    """Every image explained alone by ``run(images, targets, *args)``: maps ``(N, H, W)``, passes per image, seconds."""
+    runs = [run(images[i : i + 1], targets[i : i + 1], *args) for i in range(images.shape[0])]
+    maps = torch.cat([r.maps.float().cpu() for r in runs])
+    return maps, float(sum(r.forwards_per_image for r in runs)) / len(runs), float(sum(r.seconds for r in runs))
+
+
+def explain_images(
+    model: nn.Module,
+    scorer: CountingScorer,
+    images: torch.Tensor,
+    image_ids: list[str],
+    mask: torch.Tensor,
+    config,
+    batch_size: int,
+    seed: int,
+    input_scale: float = 1.0,
+    log=print,
+    image_seeds: list[int] | None = None,
+) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """Per-image scores (:data:`SCORE_COLUMNS`) and maps of every method and every ensemble on ``images``.
+
+    Each image's scores and maps depend on the image alone, so a process of a sharded run
+    gets a single process's numbers bit for bit: every image is explained on its own (its
+    perturbations fill the batches, never another image's, so no forward pass depends on
+    the images explained with it), the methods' draws (masks, designs, noise) derive from
+    ``seed`` and serve every image, and an ensemble's random numbers come from
+    ``image_seeds`` (one per image; default :func:`~shortcut_audit.attribution.base.key_seed`
+    of ``seed`` and the image id).
+    """
+    targets = torch.full((images.shape[0],), CARTON, dtype=torch.long)
+    size = images.shape[-1]
+    seeds = [key_seed(seed, i) for i in image_ids] if image_seeds is None else list(image_seeds)
+    rows, maps, costs = [], {}, {}
+    for method in config.methods:
+        log(f"    {method}")
+        settings = method_settings(method, config.forwards, size, config, input_scale=input_scale)
+        maps[method], costs[method], seconds = _one_by_one(
+            partial(run_method, method, scorer), images, targets, settings, batch_size, seed, config.explained_output
+        )
+        rows += score_rows(method, "black_box", image_ids, maps[method], mask, costs[method], seconds)
+    for method in config.white_box:
+        log(f"    {method}")
+        maps[method], forwards, seconds = _one_by_one(
+            partial(white_box_run, method, model), images, targets, config, batch_size, scorer.device, seed
+        )
+        rows += score_rows(method, "white_box", image_ids, maps[method], mask, forwards, seconds)
+    members = list(config.methods)
+    if len(members) >= 2:
+        stack = torch.stack([maps[m] for m in members])
+        cost = float(sum(costs[m] for m in members))
+        for normalisation in config.ensemble_normalisations:
+            for aggregation in config.ensemble_aggregations:
+                name = f"{normalisation}_{aggregation}"
+                start = time.perf_counter()
+                maps[name] = torch.cat(
+                    [
+                        attribution.ensemble.aggregate(
+                            stack[:, i : i + 1], normalization=normalisation, method=aggregation, seed=[seeds[i]]
+                        )
+                        for i in range(len(image_ids))
+                    ]
+                )
+                rows += score_rows(name, "ensemble", image_ids, maps[name], mask, cost, time.perf_counter() - start)
+    return pd.DataFrame(rows, columns=list(SCORE_COLUMNS)), maps
+
+
+def benchmark_from_scores(
+    scores: pd.DataFrame,
+    maps: dict[str, torch.Tensor],
+    mask: torch.Tensor,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> ExplainerBenchmark:
+    """The benchmark from the per-image ``scores`` and ``maps`` of every image (:func:`explain_images`).
+
+    Keeps the maps of every base method and of the best ensemble (by mean ``mask_share``
+    over all images); the summary's intervals resample all images.
+    """
+    kinds = dict(zip(scores["method"], scores["kind"]))
+    kept = {m: v for m, v in maps.items() if kinds.get(m) != "ensemble"}
+    ensembles = scores[scores["kind"] == "ensemble"]
+    if len(ensembles):
+        means = ensembles.groupby("method", sort=False)["mask_share"].mean()
+        best = str(means.index[int(np.argmax(means.to_numpy()))])  # the first of equal means
+        kept[best] = maps[best]
+    chance = float(torch.as_tensor(mask).double().mean())
+    return ExplainerBenchmark(scores, summary_rows(scores, chance, n_resamples, seed=seed), kept, chance)
+
+
 def benchmark_explainers(
     model: nn.Module,
     scorer: CountingScorer,
@@ -269,41 +362,5 @@ def benchmark_explainers(
         Per-image scores, the summary with intervals and the chance level, the maps of
         every base method and of the best ensemble (by mean ``mask_share``).
     """
-    targets = torch.full((images.shape[0],), CARTON, dtype=torch.long)
-    size = images.shape[-1]
-    rows, maps, costs = [], {}, {}
-    for method in config.methods:
-        log(f"    {method}")
-        settings = method_settings(method, config.forwards, size, config, input_scale=input_scale)
-        run = run_method(method, scorer, images, targets, settings, batch_size, seed, config.explained_output)
-        maps[method], costs[method] = run.maps.float().cpu(), run.forwards_per_image
-        rows += score_rows(method, "black_box", image_ids, maps[method], mask, run.forwards_per_image, run.seconds)
-    for method in config.white_box:
-        log(f"    {method}")
-        run = white_box_run(method, model, images, targets, config, batch_size, scorer.device, seed)
-        maps[method] = run.maps
-        rows += score_rows(method, "white_box", image_ids, run.maps, mask, run.forwards_per_image, run.seconds)
-    members = list(config.methods)
-    best = None
-    if len(members) >= 2:
-        stack = torch.stack([maps[m] for m in members])
-        cost = float(sum(costs[m] for m in members))
-        for normalisation in config.ensemble_normalisations:
-            for aggregation in config.ensemble_aggregations:
-                name = f"{normalisation}_{aggregation}"
-                start = time.perf_counter()
-                combined = attribution.ensemble.aggregate(
-                    stack, normalization=normalisation, method=aggregation, seed=seed
-                )
-                ensemble_rows = score_rows(
-                    name, "ensemble", image_ids, combined, mask, cost, time.perf_counter() - start
-                )
-                rows += ensemble_rows
-                share = float(np.mean([r["mask_share"] for r in ensemble_rows]))
-                if best is None or share > best[0]:
-                    best = (share, name, combined)
-    if best is not None:
-        maps[best[1]] = best[2]
-    scores = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
-    chance = float(torch.as_tensor(mask).double().mean())
-    return ExplainerBenchmark(scores, summary_rows(scores, chance, n_resamples, seed=seed), maps, chance)
+    scores, maps = explain_images(model, scorer, images, image_ids, mask, config, batch_size, seed, input_scale, log)
+    return benchmark_from_scores(scores, maps, mask, n_resamples, seed)

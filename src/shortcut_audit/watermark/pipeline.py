@@ -65,18 +65,27 @@ import pandas as pd
 import torch
 
 from shortcut_audit import schema
+from shortcut_audit.audit.factor_morris import factor_changes, morris_from_changes
 from shortcut_audit.config import ParamError
-from shortcut_audit.data.image_sets import load_images
+from shortcut_audit.data.image_sets import ImageBatch, load_images
+from shortcut_audit.distributed import Shard, ShardData, merge
 from shortcut_audit.factors.scene import ProbabilityReader, image_scene
 from shortcut_audit.factors.watermark import CARTON, watermark_mask
 from shortcut_audit.imagenet.explain import CountingScorer
 from shortcut_audit.imagenet.pipeline import image_items
 from shortcut_audit.io import atomic_dir, write_json
 from shortcut_audit.models.imagenet import WeightsNotFoundError, load_imagenet_model
-from shortcut_audit.runtime import resolve_device, seed_everything, select_compute_path
-from shortcut_audit.watermark.audit import MORRIS_OUTPUTS, audit_images, seeded_subset
+from shortcut_audit.runtime import seed_everything, select_compute_path
+from shortcut_audit.watermark.audit import (
+    CONF_LEVEL,
+    MORRIS_OUTPUTS,
+    seeded_subset,
+    watermark_scenes,
+    watermark_verdict,
+)
 from shortcut_audit.watermark.config import WatermarkConfig, check_inputs
-from shortcut_audit.watermark.explainers import benchmark_explainers
+from shortcut_audit.watermark.effects import IMAGE_COLUMNS, effect_rows, image_effects, scene_logits
+from shortcut_audit.watermark.explainers import SCORE_COLUMNS, benchmark_from_scores, explain_images
 
 __all__ = ["COLUMNS", "TABLES", "WatermarkResults", "map_key", "run_watermark_audit", "write_results"]
 
@@ -84,6 +93,8 @@ __all__ = ["COLUMNS", "TABLES", "WatermarkResults", "map_key", "run_watermark_au
 COLUMNS: dict[str, list[str]] = schema.columns_of("watermark")
 TABLES = tuple(COLUMNS)
 HEADLINE = ("carton_gap", "top1_change_rate", "carton_logit_shift", "accuracy_drop")
+#: The per-photo numbers of an explainer score row (:data:`~.explainers.SCORE_COLUMNS`).
+SCORE_VALUES = ("mask_share", "pointing", "positive_mass", "forwards", "seconds")
 
 
 def map_key(kind: str, model: str, method: str = "") -> str:
@@ -104,106 +115,272 @@ class WatermarkResults:
 
 
 class WatermarkAudit:
-    """One run over every model; each step appends rows to ``self.rows``."""
+    """One run over every model, on this process's share of the photos (all of them by default).
 
-    def __init__(self, config: WatermarkConfig, log: Callable[[str], None] = print):
-        self.config, self.log = config, log
-        self.device = resolve_device(config.device)
+    Each process (:class:`~shortcut_audit.distributed.Shard`) classifies its photos
+    (:meth:`~shortcut_audit.distributed.Shard.items`, round-robin) clean and watermarked,
+    runs the aspect Morris on its share of the Morris photos and explains its share of
+    the explained photos; the per-photo results go into a
+    :class:`~shortcut_audit.distributed.ShardData` per photo set. The verdict needs every
+    photo of the pool at once: every process holds all the photos, the clean top-1 classes
+    are exchanged (:meth:`~shortcut_audit.distributed.Shard.gather_items`) and the
+    interventions share their cells (:func:`~shortcut_audit.audit.interventions.run_interventions`),
+    so every process takes the same budget decisions. :meth:`combine` (rank 0) puts the
+    per-photo results back in photo order and builds every table: the bootstrap intervals
+    over photos, the Morris statistics, the best ensemble and the summaries are those of a
+    single process. Draws shared by the photos (Morris design, masks, noise, the verdict's
+    pool and re-draws) derive from the seed alone, an ensemble's random numbers from the
+    seed and the photo id (:func:`~shortcut_audit.attribution.base.key_seed`), never from
+    the rank.
+    """
+
+    def __init__(self, config: WatermarkConfig, log: Callable[[str], None] = print, shard: Shard | None = None):
+        self.config = config
+        self.shard = shard or Shard.single()
+        self.log = self.shard.logger(log)
+        self.device = self.shard.device(config.device)
         try:
             self.compute_path = select_compute_path(self.device, config.precision, False)
         except ValueError as err:
             raise ParamError("watermark.precision", str(err)) from None
-        self.rows: dict[str, list[dict]] = {name: [] for name in TABLES}
-        self.arrays: dict[str, np.ndarray] = {}
+        self.chosen: dict[str, torch.Tensor] = {}
 
-    def model_step(self, loaded, batch) -> dict:
-        c = self.config
+    # ------------------------------------------------------------------ this process's photos
+    def model_step(self, loaded, batch: ImageBatch, parts: dict[str, ShardData]) -> None:
+        """Effect, verdict, aspects (and explanations) of one model on this process's photos, into ``parts``."""
+        c, m = self.config, loaded.name
         scorer = CountingScorer(loaded.model, self.device, path=self.compute_path)
         reader = ProbabilityReader(scorer, c.batch_size)
+        factors = c.image_factors()
         start = time.perf_counter()
-        result = audit_images(reader, batch, c.image_factors(), c, self.device)
-        identity = {"model": loaded.name, "target_kind": result.target_kind}
-        self.rows["images"] += [{"model": loaded.name, **row} for row in result.images.to_dict("records")]
-        self.rows["effects"] += [{**identity, **row} for row in result.effects.to_dict("records")]
-        self.rows["verdicts"].append({**identity, **result.verdict})
-        self.rows["morris"] += [{**identity, **row} for row in result.morris.to_dict("records")]
-        explained = loaded.name in c.explain.models
-        if explained:
-            self.explain_step(loaded, batch, result.labels, scorer)
-        accuracy = (
-            float((result.images["clean_top1"] == result.images["label"]).mean())
-            if result.target_kind == "true"
-            else -1.0
+        photos, n = parts["photos"], len(batch.image_ids)
+        mine = photos.index
+        probe = watermark_scenes(batch.images[mine].to(self.device), torch.zeros(len(mine), dtype=torch.long), factors)
+        clean = scene_logits(reader, probe)
+        marked = scene_logits(
+            reader, probe, probe.with_values(probe.columns(["watermark"]), torch.ones(1, 1, dtype=torch.float64))[0]
         )
-        return {
-            "model": loaded.name,
-            "status": "loaded",
-            "reason": "",
-            "source": loaded.source,
-            "input_size": loaded.preprocessing.input_size,
-            "n_images": len(batch.image_ids),
-            "target_kind": result.target_kind,
-            "top1_accuracy": accuracy,
-            "explained": explained,
-            "forwards": int(scorer.total_inputs),
-            "seconds": time.perf_counter() - start,
-            "forward_seconds": scorer.total_forward_seconds,
-        }
+        clean_top1 = self.shard.gather_items(clean.argmax(dim=1), n)
+        if batch.has_labels:
+            labels, target_kind = batch.labels.long(), "true"
+        else:
+            labels, target_kind = clean_top1, "predicted"
+        table = image_effects(
+            [batch.image_ids[i] for i in mine.tolist()], clean, marked, labels[mine] if target_kind == "true" else None
+        )
+        for column in IMAGE_COLUMNS[1:]:
+            photos.put(f"{m}/{column}", torch.tensor(table[column].to_numpy()))
+        photos.set(f"{m}/target_kind", target_kind)
+        verdict, _ = watermark_verdict(
+            reader,
+            watermark_scenes(batch.images.to(self.device), labels, factors),
+            target_kind,
+            c.drop_threshold,
+            c.verdict_images,
+            c.repetitions,
+            c.max_doublings,
+            c.pool_size,
+            c.n_bootstrap,
+            c.seed,
+            clean_predictions=clean_top1,
+            shard=self.shard,
+        )
+        photos.set(f"{m}/verdict", verdict)
+        self.morris_step(reader, batch, labels, parts["morris"], m)
+        if m in c.explain.models:
+            self.explain_step(loaded, batch, labels, scorer, parts["explain"])
+        photos.add(f"{m}/forwards", int(scorer.total_inputs))
+        photos.add(f"{m}/seconds", time.perf_counter() - start)
+        photos.add(f"{m}/forward_seconds", scorer.total_forward_seconds)
 
-    def explain_step(self, loaded, batch, labels: torch.Tensor, scorer: CountingScorer) -> None:
-        c, e = self.config, self.config.explain
-        self.log(f"  {loaded.name}: explaining the carton logit of the watermarked photos")
-        chosen = seeded_subset(len(batch.image_ids), e.n_images, c.seed)
+    def morris_step(self, reader, batch: ImageBatch, labels: torch.Tensor, part: ShardData, m: str) -> None:
+        """The output changes of the aspect Morris (:func:`~.audit.aspect_morris`) on this process's Morris photos.
+
+        The global design derives from the seed alone, so a photo's changes do not depend on the photos with it.
+        """
+        c = self.config
+        positions = self.chosen["morris"][part.index]
         scene = image_scene(
-            batch.images[chosen].to(self.device), labels[chosen], c.image_factors(), own={"watermark": 1}
+            batch.images[positions].to(self.device), labels[positions], c.image_factors(), own={"watermark": 1}
+        )
+        factors = scene.check(c.morris_factors)
+        changes, n_images = factor_changes(
+            reader, scene, factors, c.morris_trajectories, c.morris_levels, "trajectory", c.seed, "global"
+        )
+        part.put(f"{m}/changes", changes.permute(2, 0, 1, 3))  # photos first
+        part.add(f"{m}/n_images", n_images)
+        part.set(f"{m}/factors", list(factors))
+
+    def explain_step(self, loaded, batch: ImageBatch, labels: torch.Tensor, scorer, part: ShardData) -> None:
+        """Maps and per-photo scores of every explainer on this process's explained photos (watermarked)."""
+        c, e, m = self.config, self.config.explain, loaded.name
+        self.log(f"  {m}: explaining the carton logit of the watermarked photos")
+        positions = self.chosen["explain"][part.index]
+        scene = image_scene(
+            batch.images[positions].to(self.device), labels[positions], c.image_factors(), own={"watermark": 1}
         )
         images = scene.render_own()
-        ids = [batch.image_ids[i] for i in chosen.tolist()]
         size = images.shape[-1]
         opacity, height = (scene.factor(n).neutral for n in ("watermark_opacity", "watermark_y"))
         mask = watermark_mask(size, size, c.drawn_text, height, opacity, e.dilation, c.texts)
-        bench = benchmark_explainers(
+        scores, maps = explain_images(
             loaded.model,
             scorer,
             images,
-            ids,
+            [batch.image_ids[i] for i in positions.tolist()],
             mask,
             e,
             c.batch_size,
             c.seed,
             input_scale=float(np.mean(loaded.preprocessing.std)),
-            n_resamples=c.n_bootstrap,
             log=self.log,
         )
-        self.rows["explainers"] += [{"model": loaded.name, **r} for r in bench.scores.to_dict("records")]
-        self.rows["explainer_summary"] += [{"model": loaded.name, **r} for r in bench.summary.to_dict("records")]
-        self.arrays[map_key("images", loaded.name)] = images.cpu().numpy().astype(np.float16)
-        self.arrays[map_key("image_ids", loaded.name)] = np.array(ids)
-        self.arrays[map_key("mask", loaded.name)] = mask.cpu().numpy()
-        for method, maps in bench.maps.items():
-            self.arrays[map_key("map", loaded.name, method)] = maps.cpu().numpy().astype(np.float32)
+        part.put(f"{m}/images", images.cpu())
+        part.set(f"{m}/mask", mask.cpu())
+        part.set(f"{m}/kinds", dict(zip(scores["method"], scores["kind"])))
+        for method, maps_of in maps.items():
+            part.put(f"{m}/map/{method}", maps_of)
+        for method, group in scores.groupby("method", sort=False):
+            for column in SCORE_VALUES:
+                part.put(f"{m}/score/{method}/{column}", torch.tensor(group[column].to_numpy(float)))
 
-    def run(self) -> WatermarkResults:
+    def _check_same_load(self, name: str, loaded: bool) -> None:
+        """Every process must load the same models (weights on every node), or the exchanges would not match."""
+        answers = self.shard.all_gather(loaded)
+        for rank, answer in enumerate(answers):
+            if answer != answers[0]:
+                raise RuntimeError(
+                    f"model {name}: rank {rank} {'loaded' if answer else 'skipped'} it, rank 0 did not: every "
+                    "node needs the same weights (watermark.weights_dir or imagenet.weights_dir)"
+                )
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> WatermarkResults | None:
+        """Run the audit; the results on rank 0 (a single process: always), None on the other ranks."""
         c = self.config
         seed_everything(c.seed)
         items = image_items(c)  # a missing folder or photo fails here, before any model
         check_inputs(c)
-        model_rows, skipped = [], []
+        n = len(items)
+        self.shard.check_items(n, "photos")
+        self.chosen = {
+            "morris": seeded_subset(n, c.morris_images, c.seed),
+            "explain": seeded_subset(n, c.explain.n_images, c.seed),
+        }
+        self.shard.check_items(len(self.chosen["morris"]), "Morris photos (watermark.morris.n_images)")
+        if c.explain.models:
+            self.shard.check_items(len(self.chosen["explain"]), "explained photos (watermark.explain.n_images)")
+        sizes = {"photos": n, **{name: len(chosen) for name, chosen in self.chosen.items()}}
+        parts = {name: ShardData(self.shard.items(size)) for name, size in sizes.items()}
+        models, skipped = [], []
         for name in c.models:
             try:
                 loaded = load_imagenet_model(name, c.weights_dir, c.input_size, self.device)
             except WeightsNotFoundError as err:
+                self._check_same_load(name, False)
                 skipped.append(_skipped_row(name, str(err)))
                 self.log(f"{name}: skipped ({err})")
                 continue
-            self.log(f"{name}: {len(items)} images at {loaded.preprocessing.input_size}px")
+            self._check_same_load(name, True)
+            self.log(f"{name}: {n} images at {loaded.preprocessing.input_size}px")
             batch = load_images(items, loaded.preprocessing)
-            model_rows.append(self.model_step(loaded, batch))
-        if not model_rows:
+            self.model_step(loaded, batch, parts)
+            models.append((name, loaded.source, loaded.preprocessing.input_size))
+        if not models:
             raise RuntimeError("no ImageNet model could be loaded: " + "; ".join(r["reason"] for r in skipped))
-        self.rows["models"] = model_rows + skipped
-        tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in self.rows.items()}
-        return WatermarkResults(tables, self.arrays, summarise(tables, c, len(items)))
+        gathered = self.shard.gather_to_root(parts)
+        if gathered is None:
+            return None
+        merged = {name: merge([g[name] for g in gathered], size) for name, size in sizes.items()}
+        return self.combine(merged, models, skipped, [item.image_id for item in items])
+
+    # ------------------------------------------------------------------ rank 0
+    def combine(
+        self, data: dict[str, ShardData], models: list[tuple[str, str, int]], skipped: list[dict], image_ids: list[str]
+    ) -> WatermarkResults:
+        """Every table from the per-photo results of all photos (in photo order)."""
+        c = self.config
+        rows: dict[str, list[dict]] = {name: [] for name in TABLES}
+        arrays: dict[str, np.ndarray] = {}
+        photos = data["photos"]
+        model_rows = []
+        for m, source, input_size in models:
+            target_kind = photos.shared[f"{m}/target_kind"]
+            images = pd.DataFrame(
+                {"image_id": image_ids, **{col: photos.per_item[f"{m}/{col}"].numpy() for col in IMAGE_COLUMNS[1:]}},
+                columns=list(IMAGE_COLUMNS),
+            )
+            identity = {"model": m, "target_kind": target_kind}
+            effects = effect_rows(images, c.n_bootstrap, CONF_LEVEL, c.seed)
+            rows["images"] += [{"model": m, **row} for row in images.to_dict("records")]
+            rows["effects"] += [{**identity, **row} for row in effects.to_dict("records")]
+            rows["verdicts"].append({**identity, **photos.shared[f"{m}/verdict"]})
+            labels = torch.tensor(images["label" if target_kind == "true" else "clean_top1"].to_numpy())
+            morris = data["morris"]
+            table = morris_from_changes(
+                morris.per_item[f"{m}/changes"].permute(1, 2, 0, 3),
+                labels[self.chosen["morris"]],
+                morris.shared[f"{m}/factors"],
+                int(morris.totals[f"{m}/n_images"]),
+                CONF_LEVEL,
+                c.n_bootstrap,
+                c.seed,
+                "global",
+                MORRIS_OUTPUTS,
+            ).table
+            rows["morris"] += [{**identity, **row} for row in table.to_dict("records")]
+            explained = m in c.explain.models
+            if explained:
+                self.explain_rows(rows, arrays, data["explain"], m, image_ids)
+            accuracy = float((images["clean_top1"] == images["label"]).mean()) if target_kind == "true" else -1.0
+            model_rows.append(
+                {
+                    "model": m,
+                    "status": "loaded",
+                    "reason": "",
+                    "source": source,
+                    "input_size": input_size,
+                    "n_images": len(image_ids),
+                    "target_kind": target_kind,
+                    "top1_accuracy": accuracy,
+                    "explained": explained,
+                    "forwards": int(photos.totals[f"{m}/forwards"]),
+                    "seconds": photos.totals[f"{m}/seconds"],
+                    "forward_seconds": photos.totals[f"{m}/forward_seconds"],
+                }
+            )
+        rows["models"] = model_rows + skipped
+        tables = {name: pd.DataFrame(table_rows, columns=COLUMNS[name]) for name, table_rows in rows.items()}
+        return WatermarkResults(tables, arrays, summarise(tables, c, len(image_ids)))
+
+    def explain_rows(self, rows: dict, arrays: dict, data: ShardData, m: str, image_ids: list[str]) -> None:
+        """The explainer rows and maps of model ``m`` from the scores and maps of every explained photo."""
+        c = self.config
+        ids = [image_ids[i] for i in self.chosen["explain"].tolist()]
+        kinds = data.shared[f"{m}/kinds"]
+        scores = pd.DataFrame(
+            [
+                {
+                    "method": method,
+                    "kind": kind,
+                    "image_id": image_id,
+                    **{col: float(data.per_item[f"{m}/score/{method}/{col}"][j]) for col in SCORE_VALUES},
+                }
+                for method, kind in kinds.items()
+                for j, image_id in enumerate(ids)
+            ],
+            columns=list(SCORE_COLUMNS),
+        )
+        mask = data.shared[f"{m}/mask"]
+        maps = {method: data.per_item[f"{m}/map/{method}"] for method in kinds}
+        bench = benchmark_from_scores(scores, maps, mask, c.n_bootstrap, c.seed)
+        rows["explainers"] += [{"model": m, **r} for r in bench.scores.to_dict("records")]
+        rows["explainer_summary"] += [{"model": m, **r} for r in bench.summary.to_dict("records")]
+        arrays[map_key("images", m)] = data.per_item[f"{m}/images"].numpy().astype(np.float16)
+        arrays[map_key("image_ids", m)] = np.array(ids)
+        arrays[map_key("mask", m)] = mask.numpy()
+        for method, maps_of in bench.maps.items():
+            arrays[map_key("map", m, method)] = maps_of.numpy().astype(np.float32)
 
 
 def _skipped_row(name: str, reason: str) -> dict:
@@ -302,9 +479,16 @@ def headline(tables: dict[str, pd.DataFrame]) -> dict:
     }
 
 
-def run_watermark_audit(config: WatermarkConfig, log: Callable[[str], None] = print) -> WatermarkResults:
-    """Run the whole watermark audit for ``config`` (module docstring)."""
-    return WatermarkAudit(config, log).run()
+def run_watermark_audit(
+    config: WatermarkConfig, log: Callable[[str], None] = print, shard: Shard | None = None
+) -> WatermarkResults | None:
+    """Run the whole watermark audit for ``config`` (module docstring).
+
+    With ``shard`` (a process of a sharded run) this process audits its share of the
+    photos and rank 0 returns the results of all of them; the other ranks return None
+    (:class:`WatermarkAudit`).
+    """
+    return WatermarkAudit(config, log, shard).run()
 
 
 def write_results(results: WatermarkResults, out_dir: str | Path) -> None:
