@@ -231,7 +231,7 @@ def val_folder_items(
         raise ValueError(f"{root} has no class sub-folders; give imagenet.label_file for a flat folder")
 
     wanted = class_indices(classes, categories) if classes else sorted(by_class)
-    items = []
+    items: list[ImageItem] = []
     for index in wanted:
         paths = sorted(by_class.get(index, []))
         if not paths:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
+from numpy._core.multiarray import _reconstruct
 
 PARTS = ("train", "test")
 ARRAY_FILES = ("train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy")
@@ -172,8 +173,8 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
     _ALLOWED = {
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
-        ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     }
 
     def find_class(self, module: str, name: str):
