@@ -138,7 +138,7 @@ from shortcut_audit.imagenet.fidelity import (
     score_rows,
     summary_rows,
 )
-from shortcut_audit.io import atomic_dir, write_json
+from shortcut_audit.io import atomic_dir, save_npz, write_json
 from shortcut_audit.metrics import METRICS, l1_distance
 from shortcut_audit.metrics.convergence import ConvergencePoint
 from shortcut_audit.metrics.deletion_insertion import PerturbationCurve
@@ -851,7 +851,7 @@ def write_results(results: ImagenetResults, out_dir: str | Path) -> None:
     with atomic_dir(out_dir) as tmp:
         for name in TABLES:
             schema.write(f"imagenet/{name}", results.tables[name], tmp / f"{name}.csv")
-        np.savez_compressed(tmp / "maps.npz", **results.arrays)
+        save_npz(tmp / "maps.npz", results.arrays)
         write_json(results.metrics, tmp / "metrics.json")
 
 
