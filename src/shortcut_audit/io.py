@@ -18,6 +18,7 @@ the file ends with a line break, i.e. was not cut mid-row) and reads the declare
 columns with their declared types, naming the file, row and column of any value that
 does not parse; :func:`load_npz` reads every array of an ``.npz`` or raises
 :class:`ArtefactError` (a truncated archive raises many kinds of errors in NumPy).
+:func:`save_npz` writes one (inside an atomic folder or path).
 """
 
 from __future__ import annotations
@@ -402,6 +403,14 @@ def read_csv(path: str | os.PathLike, dtypes: Mapping[str, str] | None = None, t
         else:
             columns[column] = pd.Series([], dtype=object)
     return pd.DataFrame(columns, columns=header)
+
+
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to a compressed ``.npz``, one entry per name (``np.savez_compressed``).
+
+    ``allow_pickle`` is passed at its default explicitly, so no name can be taken for it.
+    """
+    np.savez_compressed(path, allow_pickle=True, **arrays)
 
 
 def load_npz(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:

@@ -61,7 +61,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """
     if isinstance(device, torch.device):
         return device
-    if device in (None, "auto"):
+    if device is None or device == "auto":
         device = os.environ.get("SHORTCUT_AUDIT_DEVICE", "auto")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,4 +1,5 @@
 """Biased-MNIST: dataset ids, params, factor sampling (Shrestha et al. 2021), renderer."""
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """Image sets: offline sample photos and ImageNet validation folders (generated in tmp_path)."""
+
 import pytest
 import torch
 from PIL import Image
@@ -30,8 +31,9 @@ def test_class_folders_by_name_index_and_selection(tmp_path):
         _save(tmp_path / "oscilloscope" / f"img_{k}.JPEG")
         _save(tmp_path / str(BRAMBLING) / f"b_{k}.png", colour=(200, 0, 0))
         _save(tmp_path / "grey_fox" / f"f_{k}.jpg")
-    items = S.val_folder_items(tmp_path, classes=["brambling", "Oscilloscope"], images_per_class=2,
-                               categories=CATEGORIES)
+    items = S.val_folder_items(
+        tmp_path, classes=["brambling", "Oscilloscope"], images_per_class=2, categories=CATEGORIES
+    )
     assert [i.label for i in items] == [BRAMBLING] * 2 + [OSCILLOSCOPE] * 2
     batch = S.load_images(items, Preprocessing(16, 18))
     assert batch.has_labels and batch.labels.tolist() == [BRAMBLING] * 2 + [OSCILLOSCOPE] * 2
@@ -46,11 +48,16 @@ def test_flat_folder_with_label_file_and_wordnet_ids(tmp_path):
     synsets = tmp_path / "synsets.txt"
     synsets.write_text("".join(f"n{k:08d} class {k}\n" for k in range(1000)))
     (tmp_path / "labels.csv").write_text(
-        "ImageId,PredictionString\nILSVRC_a,n00000010 1 2 3 4\nILSVRC_b,oscilloscope\nILSVRC_c,10\n")
-    items = S.val_folder_items(tmp_path, images_per_class=5, label_file="labels.csv", synset_file=synsets,
-                               categories=CATEGORIES)
+        "ImageId,PredictionString\nILSVRC_a,n00000010 1 2 3 4\nILSVRC_b,oscilloscope\nILSVRC_c,10\n"
+    )
+    items = S.val_folder_items(
+        tmp_path, images_per_class=5, label_file="labels.csv", synset_file=synsets, categories=CATEGORIES
+    )
     assert sorted((i.path.name, i.label) for i in items) == [
-        ("ILSVRC_a.JPEG", 10), ("ILSVRC_b.JPEG", OSCILLOSCOPE), ("ILSVRC_c.JPEG", 10)]
+        ("ILSVRC_a.JPEG", 10),
+        ("ILSVRC_b.JPEG", OSCILLOSCOPE),
+        ("ILSVRC_c.JPEG", 10),
+    ]
 
 
 def test_clear_errors(tmp_path):

@@ -1,4 +1,5 @@
 """MNIST sources: IDX parser, offline package pickle, verification, written arrays."""
+
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,5 @@
 """The prepare_mnist and biased_mnist stages end to end in a temporary folder."""
+
 from __future__ import annotations
 
 import importlib

@@ -27,6 +27,8 @@ def test_per_image_draws_do_not_depend_on_the_batch():
     assert not torch.equal(tie_keys((2, 4), 5)[1], tie_keys((1, 4), 5)[0])
     with pytest.raises(ValueError, match="2 per-image seeds for 3 images"):
         seeded_draws(draw, (3, 4), SEEDS[:2])
+    with pytest.raises(TypeError, match="seed must be an int or a sequence of ints"):
+        seeded_draws(draw, (3, 4), True)
 
 
 @pytest.mark.parametrize("baseline", ["random_normal", "zero"])

@@ -93,6 +93,13 @@ def test_global_sampling_spans_min_to_max_lumped_values_of_the_image_set():
     torch.testing.assert_close(grid.lump(rebuilt)[0], lower)
 
 
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_global_bounds_reject_a_batch_size_below_one(batch_size):
+    # A negative batch size used to skip the loop and return (None, None).
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        global_lump_bounds(ImageGrid(12, 10, 2), _images(n=3), batch_size=batch_size)
+
+
 def test_nearest_mask_upsampling_on_a_non_square_image_keeps_orientation():
     image = torch.ones(1, 6, 9)
     partition = MaskPartition(image, (2, 3), Inpainting(0.0))

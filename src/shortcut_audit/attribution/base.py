@@ -17,7 +17,7 @@ import hashlib
 import math
 import warnings
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -26,10 +26,17 @@ import torch.nn.functional as F
 from shortcut_audit.runtime import resolve_device
 
 Model = Callable[[torch.Tensor], "torch.Tensor | np.ndarray"]
-# perturb(images (g, C, H, W), indices (m,)) -> perturbed inputs (g, m, C, H, W)
-Perturb = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# perturb(images (g, C, H, W), indices (m,)) -> perturbed inputs (g, m, C, H, W); with per-image
+# ``aux`` it is called as perturb(images, indices, aux sliced like the images), hence any arity
+Perturb = Callable[..., torch.Tensor]
 # score(outputs (n, classes), targets (n,)) -> (n,)
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class PerImage(Protocol):
+    """Per-image data sliced together with the images: a tensor, or an object holding several."""
+
+    def __getitem__(self, index: slice, /) -> Any: ...
 
 
 def check_positive_int(name: str, value: int, minimum: int = 1) -> int:
@@ -241,14 +248,14 @@ class BlackBoxExplainer(Explainer):
         n_perturbations: int,
         perturb: Perturb,
         score: ScoreFn = target_score,
-        aux: torch.Tensor | None = None,
+        aux: PerImage | None = None,
     ) -> torch.Tensor:
         """Scores of every (image, perturbation) pair, streamed in chunks; returns (N, P).
 
         ``perturb(images, indices)`` returns the perturbed inputs (g, m, C, H, W) of a
         group of images for the perturbation indices (m,), contiguous and increasing;
-        with ``aux`` (a per-image tensor sliced with the images) it is called as
-        ``perturb(images, indices, aux)``.
+        with ``aux`` (a per-image tensor, or any :class:`PerImage`, sliced with the
+        images) it is called as ``perturb(images, indices, aux)``.
 
         Images are grouped ``g = min(N, batch_size)`` at a time and perturbations
         ``m = max(1, batch_size // g)`` at a time, so one chunk of masks serves a whole
@@ -300,8 +307,8 @@ class GradientExplainer(Explainer):
         images: torch.Tensor,
         targets: torch.Tensor,
         n_points: int,
-        point: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
-        weight: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor | float],
+        point: Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor], torch.Tensor],
+        weight: Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor], torch.Tensor | float],
         aux: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sum over k of ``weight * grad(point)``, streamed; returns (N, C, H, W).

@@ -51,6 +51,8 @@ class GradCAM(GradientExplainer):
         try:
             with torch.enable_grad():
                 outputs = self.model(images)
+                if not torch.is_tensor(outputs):
+                    raise TypeError(f"{self.name} needs a torch model that returns tensors")
                 if not torch.isfinite(outputs).all():
                     raise ValueError("the model returned NaN or infinite scores")
                 (grads,) = torch.autograd.grad(target_score(outputs, targets).sum(), captured[-1])

@@ -52,7 +52,7 @@ from shortcut_audit.attribution.base import (
 )
 from shortcut_audit.sensitivity.estimators import get_estimator, output_variance
 from shortcut_audit.sensitivity.partitions import ImageGrid
-from shortcut_audit.sensitivity.perturbations import Inpainting, gaussian_blur, make_perturbation
+from shortcut_audit.sensitivity.perturbations import Blur, Inpainting, gaussian_blur, make_perturbation
 from shortcut_audit.sensitivity.samplers import check_sampler, sample
 from shortcut_audit.sensitivity.sobol import saltelli_rows
 
@@ -171,14 +171,14 @@ class SobolAttribution(BlackBoxExplainer):
         Blurring is inpainting towards each image's blurred copy, so the blur is computed
         once per image rather than once per chunk of masks.
         """
-        if self.perturbation_name == "blur":
+        if isinstance(self.perturbation, Blur):
             blurred = torch.stack([gaussian_blur(img, self.perturbation.sigma) for img in images])
 
-            def perturb(imgs, idx, bases):
+            def perturb_towards(imgs, idx, bases):
                 masks = self.upsample(rows(int(idx[0]), int(idx[-1]) + 1), grid)
                 return torch.stack([Inpainting(base)(img, masks) for img, base in zip(imgs, bases)])
 
-            return self.perturbed_scores(images, targets, n_rows, perturb, aux=blurred)
+            return self.perturbed_scores(images, targets, n_rows, perturb_towards, aux=blurred)
 
         def perturb(imgs, idx):
             masks = self.upsample(rows(int(idx[0]), int(idx[-1]) + 1), grid)
@@ -213,8 +213,9 @@ class SobolAttribution(BlackBoxExplainer):
         else:
             variance = output_variance(ya, yb)
         estimator = get_estimator(self.estimator)
-        values = estimator.first(ya, yb, yab, variance) if first else estimator.total(ya, yab, variance)
-        return values.T
+        if yb is not None:
+            return estimator.first(ya, yb, yab, variance).T
+        return estimator.total(ya, yab, variance).T
 
     def explain(self, images, targets):
         n, _, h, w = images.shape

@@ -36,7 +36,7 @@ from shortcut_audit.data.biased_mnist import FACTORS
 from shortcut_audit.distributed.shards import Shard, ShardData, merge
 from shortcut_audit.factors.registry import FactorRegistry, factor_registry
 from shortcut_audit.factors.scene import ProbabilityReader, Scene
-from shortcut_audit.io import atomic_dir, write_json
+from shortcut_audit.io import atomic_dir, save_npz, write_json
 from shortcut_audit.sensitivity.morris import DESIGNS
 
 __all__ = ["AuditConfig", "ModelAudit", "audit_model", "order_check_table", "write_model_audit"]
@@ -410,6 +410,6 @@ def write_model_audit(audit: ModelAudit, identity: Mapping[str, object], folder:
         arrays = audit.pixel.arrays()
         if not all(np.isfinite(a).all() for a in arrays.values() if a.dtype != bool):
             raise ValueError("pixel-view arrays contain non-finite values")
-        np.savez_compressed(tmp / "maps.npz", **arrays)
+        save_npz(tmp / "maps.npz", arrays)
         write_json(audit.metrics(identity), tmp / "metrics.json")
     return folder

@@ -39,13 +39,14 @@ background palette 0.22.
  9    (1.00, 1.00, 1.00)    white      (0.00, 0.00, 0.00)    black
 ====  ====================  =========  ====================  ==========
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

@@ -12,6 +12,7 @@ Two sources:
 
 Class indices follow torchvision's order (the weights metadata's 1000 names).
 """
+
 from __future__ import annotations
 
 import csv
@@ -117,8 +118,10 @@ def read_synsets(path: str | os.PathLike) -> list[str]:
     wnids = [line.split()[0] for line in Path(path).read_text().splitlines() if line.strip()]
     bad = [w for w in wnids if not _WNID.match(w)]
     if bad or len(wnids) != 1000:
-        raise ValueError(f"synset file {path}: expected 1000 lines starting with a WordNet id, "
-                         f"got {len(wnids)} lines ({len(bad)} without an id)")
+        raise ValueError(
+            f"synset file {path}: expected 1000 lines starting with a WordNet id, "
+            f"got {len(wnids)} lines ({len(bad)} without an id)"
+        )
     return wnids
 
 
@@ -135,8 +138,10 @@ class _LabelResolver:
             return int(token)
         if _WNID.match(token):
             if not self.by_wnid:
-                raise ValueError(f"{where}: WordNet id {token!r} needs imagenet.synset_file "
-                                 "(or all 1000 class folders, which fix the order)")
+                raise ValueError(
+                    f"{where}: WordNet id {token!r} needs imagenet.synset_file "
+                    "(or all 1000 class folders, which fix the order)"
+                )
             if token not in self.by_wnid:
                 raise ValueError(f"{where}: WordNet id {token!r} is not in the synset file")
             return self.by_wnid[token]
@@ -231,7 +236,7 @@ def val_folder_items(
         raise ValueError(f"{root} has no class sub-folders; give imagenet.label_file for a flat folder")
 
     wanted = class_indices(classes, categories) if classes else sorted(by_class)
-    items = []
+    items: list[ImageItem] = []
     for index in wanted:
         paths = sorted(by_class.get(index, []))
         if not paths:

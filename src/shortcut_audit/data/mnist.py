@@ -17,6 +17,7 @@ raises :class:`MnistSourceError` naming both sources and what was wrong.
 MNIST: Y. LeCun, C. Cortes and C. J. C. Burges, "The MNIST database of handwritten
 digits", http://yann.lecun.com/exdb/mnist/ (usually cited under CC BY-SA 3.0).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -25,11 +26,12 @@ import importlib.metadata
 import importlib.util
 import pickle
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
+from numpy._core.multiarray import _reconstruct
 
 PARTS = ("train", "test")
 ARRAY_FILES = ("train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy")
@@ -172,8 +174,8 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
     _ALLOWED = {
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
-        ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     }
 
     def find_class(self, module: str, name: str):
@@ -260,7 +262,9 @@ def verify_mnist(arrays: Mapping[str, np.ndarray]) -> None:
             raise CorruptFileError(f"{part} labels: value {int(labels.max())} outside 0..9")
         counts = tuple(int(c) for c in np.bincount(labels, minlength=10))
         if counts != EXPECTED_COUNTS[part]:
-            raise CorruptFileError(f"{part} labels: class counts {list(counts)}, expected {list(EXPECTED_COUNTS[part])}")
+            raise CorruptFileError(
+                f"{part} labels: class counts {list(counts)}, expected {list(EXPECTED_COUNTS[part])}"
+            )
 
 
 def load_mnist(idx_dir: str | Path | None = None) -> MnistData:
@@ -276,7 +280,7 @@ def load_mnist(idx_dir: str | Path | None = None) -> MnistData:
     """
     if idx_dir is not None:
         origin = f"IDX folder mnist.idx_dir={idx_dir}"
-        hint = "fix the folder, or set mnist.idx_dir: null to use the offline package " f"{PACKAGE}=={PACKAGE_VERSION}"
+        hint = f"fix the folder, or set mnist.idx_dir: null to use the offline package {PACKAGE}=={PACKAGE_VERSION}"
         loader = lambda: load_idx_dir(idx_dir)  # noqa: E731
     else:
         origin = f"offline package {PACKAGE}=={PACKAGE_VERSION} (mnist.idx_dir is null)"

@@ -176,16 +176,19 @@ class Shard:
         """
         if not self.distributed:
             return [data]
+        folder = self.folder
+        if folder is None:
+            raise ValueError("a sharded run needs a shard folder")
         single = isinstance(data, ShardData)
-        state = data.state() if single else {name: part.state() for name, part in data.items()}
-        with atomic_path(shard_file(self.folder, self.rank)) as tmp:
+        state = data.state() if isinstance(data, ShardData) else {name: part.state() for name, part in data.items()}
+        with atomic_path(shard_file(folder, self.rank)) as tmp:
             torch.save(state, tmp)
         self.barrier()
         if not self.is_root:
             return None
         parts = []
         for rank in range(self.world_size):
-            state = torch.load(shard_file(self.folder, rank), weights_only=True)
+            state = torch.load(shard_file(folder, rank), weights_only=True)
             parts.append(
                 ShardData.from_state(state) if single else {name: ShardData.from_state(s) for name, s in state.items()}
             )

@@ -292,9 +292,10 @@ def image_factor(
     if (levels is None) == (value_range is None):
         raise FactorError(f"factor {name!r}: give either levels (categorical) or value_range (continuous)")
     if levels is not None:
-        domain: Domain = Categorical(tuple(levels))
-        neutral_value = 0.0 if neutral is None else float(domain.index(neutral))
-        chosen = None if intervention is None else tuple(float(domain.index(v)) for v in intervention)
+        categorical = Categorical(tuple(levels))
+        domain: Domain = categorical
+        neutral_value = 0.0 if neutral is None else float(categorical.index(neutral))
+        chosen = None if intervention is None else tuple(float(categorical.index(v)) for v in intervention)
     else:
         low, high = value_range  # type: ignore[misc]
         domain = Continuous(low, high)

@@ -34,7 +34,10 @@ RANGE_TOLERANCE = 1e-5
 class SceneBase(Protocol):
     """What draws the items before image factors apply (renderer factors included)."""
 
-    factors: tuple[Factor, ...]
+    @property
+    def factors(self) -> tuple[Factor, ...]:
+        """The factors the base itself sets (empty for photos)."""
+        ...
 
     def __len__(self) -> int: ...
 

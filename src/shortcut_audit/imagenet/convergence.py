@@ -22,14 +22,21 @@ cost ``N (d + 1)``, where the paper counts ``N (d + 2)``.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from shortcut_audit.imagenet.explain import method_settings, run_method
+from shortcut_audit.imagenet.explain import MethodRun, method_settings, run_method
 from shortcut_audit.metrics import convergence_curve
 from shortcut_audit.metrics.convergence import ConvergencePoint
 
 REFERENCE_SEED_OFFSET = 10_007
 REFERENCE_KINDS = ("independent", "nested")
+
+
+def _maps_and_cost(runs: dict[int, MethodRun], budget: int) -> tuple[torch.Tensor, float]:
+    """Maps and forwards per image of the run at ``budget``."""
+    return runs[budget].maps, runs[budget].forwards_per_image
 
 
 def convergence_results(
@@ -68,9 +75,7 @@ def convergence_results(
             reference = explain(
                 method, reference_forwards, seed + (REFERENCE_SEED_OFFSET if kind == "independent" else 0)
             )
-            points = convergence_curve(
-                lambda b, runs=cheap: (runs[b].maps, runs[b].forwards_per_image), budgets, reference.maps
-            )
+            points = convergence_curve(functools.partial(_maps_and_cost, cheap), budgets, reference.maps)
             results[(method, kind)] = (points, int(round(reference.forwards_per_image)))
     return results
 

@@ -229,7 +229,10 @@ def masking_rows(
 def _subsets(k: int) -> tuple[list[tuple[int, ...]], list[tuple[int, int]]]:
     """Clean, each single position and each pair of positions among ``k``."""
     pairs = list(itertools.combinations(range(k), 2))
-    return [()] + [(a,) for a in range(k)] + pairs, pairs
+    subsets: list[tuple[int, ...]] = [()]
+    subsets += [(a,) for a in range(k)]
+    subsets += pairs
+    return subsets, pairs
 
 
 def _top_regions(ranking: torch.Tensor, top_k: int) -> torch.Tensor:

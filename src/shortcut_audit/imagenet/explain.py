@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from shortcut_audit import attribution
-from shortcut_audit.attribution.morris_grid import average_over_images
+from shortcut_audit.attribution.morris_grid import MorrisGridAttribution, average_over_images
 from shortcut_audit.runtime import ComputePath, select_compute_path, to_device
 
 # methods explained on the reference architecture -> class name in the attribution registry
@@ -65,7 +65,8 @@ class CountingScorer:
         self.model = model.to(device).eval()
         self.device = device
         if self.path.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            # nn.Module.to accepts memory_format, which torch's overloads of it leave out
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._forward = torch.compile(self.model) if self.path.compiled else self.model
         self.inputs_seen = 0
         self.forward_seconds = 0.0
@@ -267,6 +268,8 @@ def morris_statistics(
             **settings,
             **extra,
         )
+        if not isinstance(explainer, MorrisGridAttribution):
+            raise TypeError(f"morris_grid built a {type(explainer).__name__}, not a MorrisGridAttribution")
         scorer.reset()
         start = time.perf_counter()
         results[sampling] = explainer.region_statistics(images, targets)

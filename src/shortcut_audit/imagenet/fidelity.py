@@ -98,10 +98,31 @@ class FidelityProtocol:
 
     def curve(self, scorer, images, maps, targets, mode: str, batch_size: int, seed: Seeds):
         baseline = self.deletion_baseline if mode == "deletion" else self.insertion_baseline
-        kwargs = dict(baseline=baseline, batch_size=batch_size, seed=seed, score="probability")
         if self.region_wise:
-            return region_perturbation_curve(scorer, images, maps, targets, mode, grid=self.steps, **kwargs)
-        return perturbation_curve(scorer, images, maps, targets, mode, steps=self.steps, **kwargs)
+            return region_perturbation_curve(
+                scorer,
+                images,
+                maps,
+                targets,
+                mode,
+                grid=self.steps,
+                baseline=baseline,
+                batch_size=batch_size,
+                seed=seed,
+                score="probability",
+            )
+        return perturbation_curve(
+            scorer,
+            images,
+            maps,
+            targets,
+            mode,
+            steps=self.steps,
+            baseline=baseline,
+            batch_size=batch_size,
+            seed=seed,
+            score="probability",
+        )
 
 
 def build_protocols(

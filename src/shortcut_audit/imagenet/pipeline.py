@@ -104,6 +104,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -113,7 +114,7 @@ from shortcut_audit import schema
 from shortcut_audit.attribution.base import key_seed
 from shortcut_audit.attribution.morris_grid import STATISTICS, average_over_images
 from shortcut_audit.config import ParamError
-from shortcut_audit.data.image_sets import ImageBatch, load_images, sample_photo_items, val_folder_items
+from shortcut_audit.data.image_sets import ImageBatch, ImageItem, load_images, sample_photo_items, val_folder_items
 from shortcut_audit.distributed import Shard, ShardData, merge
 from shortcut_audit.imagenet import cross_architecture as xarch
 from shortcut_audit.imagenet.config import ImagenetConfig
@@ -139,7 +140,7 @@ from shortcut_audit.imagenet.fidelity import (
     score_rows,
     summary_rows,
 )
-from shortcut_audit.io import atomic_dir, write_json
+from shortcut_audit.io import atomic_dir, save_npz, write_json
 from shortcut_audit.metrics import METRICS, l1_distance
 from shortcut_audit.metrics.convergence import ConvergencePoint
 from shortcut_audit.metrics.deletion_insertion import PerturbationCurve
@@ -160,7 +161,32 @@ class ImagenetResults:
     metrics: dict
 
 
-def image_items(config: ImagenetConfig):
+class ImageSource(Protocol):
+    """The image keys of a config (:class:`ImagenetConfig`, the watermark stage's) that :func:`image_items` reads."""
+
+    @property
+    def val_dir(self) -> str | None: ...
+    @property
+    def classes(self) -> list[str] | None: ...
+    @property
+    def images_per_class(self) -> int: ...
+    @property
+    def label_file(self) -> str | None: ...
+    @property
+    def synset_file(self) -> str | None: ...
+    @property
+    def max_images(self) -> int | None: ...
+
+
+def _curve_fractions(data: ShardData, key: str) -> torch.Tensor:
+    """A curve's fractions, from the per-image data or else from the data shared by every image."""
+    fractions = data.per_item.get(key, data.shared.get(key))
+    if fractions is None:
+        raise ValueError(f"the merged shard data has no {key!r}")
+    return fractions
+
+
+def image_items(config: ImageSource) -> list[ImageItem]:
     """The images to explain: the validation folder when set, else the sample photos."""
     if config.val_dir:
         return val_folder_items(
@@ -275,13 +301,13 @@ class ImagenetAudit:
             part.put(f"{m}/local/{name}", local[name])
             part.set(f"{m}/global/{name}", global_[name])
         # The uninformative rankings: per image for the local analysis, one for all images for the global one.
-        grid_shape = tuple(local["mu_star"].shape)
+        n_local, rows, cols = local["mu_star"].shape
         curves = xarch.masking_curves(
             scorer,
             batch.images,
             targets,
-            xarch.with_reference_rankings(local, reference_maps(grid_shape, seeds)["random"]),
-            xarch.with_reference_rankings(global_, reference_maps((1, *grid_shape[1:]), c.seed)["random"][0]),
+            xarch.with_reference_rankings(local, reference_maps((n_local, rows, cols), seeds)["random"]),
+            xarch.with_reference_rankings(global_, reference_maps((1, rows, cols), c.seed)["random"][0]),
             c.masking_fraction,
             c.mask_baseline,
             c.batch_size,
@@ -382,10 +408,8 @@ class ImagenetAudit:
         base = [
             replace(
                 s,
-                **{
-                    mode: self.shard.gather_items(torch.from_numpy(getattr(s, mode)), self.n_images).numpy()
-                    for mode in ("deletion", "insertion")
-                },
+                deletion=self.shard.gather_items(torch.from_numpy(s.deletion), self.n_images).numpy(),
+                insertion=self.shard.gather_items(torch.from_numpy(s.insertion), self.n_images).numpy(),
             )
             for s in scores
             if s.kind == "base"
@@ -650,16 +674,14 @@ class ImagenetAudit:
             scores = {metric: data.per_item[f"{key}/{metric}"] for metric in SCORES}
             curves = {
                 mode: PerturbationCurve(
-                    mode,
-                    data.per_item.get(f"{key}/{mode}/fractions", data.shared.get(f"{key}/{mode}/fractions")),
-                    data.per_item[f"{key}/{mode}/scores"],
+                    mode, _curve_fractions(data, f"{key}/{mode}/fractions"), data.per_item[f"{key}/{mode}/scores"]
                 )
                 for mode in ("deletion", "insertion")
             }
             results[protocol.name] = (scores, curves)
-        fidelity, curves = result_rows(m, method, image_ids, targets, results, decided, **extra)
+        fidelity, curve_rows = result_rows(m, method, image_ids, targets, results, decided, **extra)
         rows["fidelity"] += fidelity
-        rows["curves"] += curves
+        rows["curves"] += curve_rows
 
     @staticmethod
     def _ensemble_scores(data: ShardData) -> list[EnsembleScore]:
@@ -749,7 +771,7 @@ def summarise(
     white_box = tables["fidelity"][tables["fidelity"]["metric"] == "l1_to_white_box"]
     fidelity = headline_fidelity(tables["fidelity"], config)
     fidelity = fidelity[fidelity["metric"] != "l1_to_white_box"]
-    per_method = {}
+    per_method: dict[str, dict[str, float]] = {}
     if not fidelity.empty:
         for (method, metric), value in fidelity.groupby(["method", "metric"])["value"].mean().items():
             per_method.setdefault(method, {})[metric] = float(value)
@@ -862,7 +884,7 @@ def write_results(results: ImagenetResults, out_dir: str | Path) -> None:
     with atomic_dir(out_dir) as tmp:
         for name in TABLES:
             schema.write(f"imagenet/{name}", results.tables[name], tmp / f"{name}.csv")
-        np.savez_compressed(tmp / "maps.npz", **results.arrays)
+        save_npz(tmp / "maps.npz", results.arrays)
         write_json(results.metrics, tmp / "metrics.json")
 
 

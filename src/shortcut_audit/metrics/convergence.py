@@ -69,7 +69,7 @@ class ConvergencePoint:
 
 
 def convergence_curve(
-    explain_with_budget: Callable[[int], tuple[torch.Tensor, int]],
+    explain_with_budget: Callable[[int], tuple[torch.Tensor, float]],
     budgets: list[int],
     reference: torch.Tensor,
 ) -> list[ConvergencePoint]:

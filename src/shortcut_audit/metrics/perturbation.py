@@ -22,6 +22,12 @@ SCORES = ("probability", "output")
 Seeds = Union[int, Sequence[int]]
 
 
+def _check_not_bool(seed: object) -> None:
+    """A bool is an int to Python but never a meant seed: refuse it rather than fail on iterating it."""
+    if isinstance(seed, bool):
+        raise TypeError(f"seed must be an int or a sequence of ints, got {seed!r}")
+
+
 def _stream_state(seed: int, stream: int | None) -> int:
     return int(seed) if stream is None else int(np.random.SeedSequence([int(seed), stream]).generate_state(1)[0])
 
@@ -40,7 +46,8 @@ def seeded_draws(
     sequence of N seeds each image gets its own generator: its draws depend on its seed
     only, whatever images share the batch (what a run sharded over processes needs).
     """
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+    _check_not_bool(seed)
+    if isinstance(seed, (int, np.integer)):
         return draw(tuple(shape), torch.Generator().manual_seed(_stream_state(seed, stream)))
     seeds = [int(s) for s in seed]
     if len(seeds) != shape[0]:
@@ -52,7 +59,8 @@ def seeded_draws(
 
 def seeds_at(seed: Seeds, index: torch.Tensor | Sequence[int]) -> Seeds:
     """The per-image seeds of the images ``index`` (an int seed is returned unchanged)."""
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+    _check_not_bool(seed)
+    if isinstance(seed, (int, np.integer)):
         return seed
     seeds = list(seed)
     return [seeds[int(i)] for i in torch.as_tensor(index).reshape(-1).tolist()]

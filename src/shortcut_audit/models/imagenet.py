@@ -23,6 +23,7 @@ Sources
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Callable
@@ -95,6 +96,9 @@ class LoadedModel:
 class NormalisedClassifier(nn.Module):
     """Apply per-channel ``(x - mean) / std`` to images in [0, 1], then the network."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, net: nn.Module, mean, std):
         super().__init__()
         self.net = net
@@ -144,7 +148,7 @@ def _registry() -> dict[str, ModelSpec]:
             source="package",
             preprocessing=Preprocessing(size, int(round(size * 256 / 224)), TF_LITE_MEAN, TF_LITE_STD),
             build=_efficientnet_lite_builder(variant),
-            packaged_weights=lambda variant=variant: _efficientnet_lite_weights(variant),
+            packaged_weights=functools.partial(_efficientnet_lite_weights, variant),
         )
     specs["alexnet"] = ModelSpec(
         "alexnet",
@@ -353,7 +357,7 @@ def preprocess(image, preprocessing: Preprocessing) -> torch.Tensor:
         max(preprocessing.input_size, round(width * scale)),
         max(preprocessing.input_size, round(height * scale)),
     )
-    image = image.resize(new_size, Image.BILINEAR, reducing_gap=None)
+    image = image.resize(new_size, Image.Resampling.BILINEAR, reducing_gap=None)
     left = (new_size[0] - preprocessing.input_size) // 2
     top = (new_size[1] - preprocessing.input_size) // 2
     image = image.crop((left, top, left + preprocessing.input_size, top + preprocessing.input_size))

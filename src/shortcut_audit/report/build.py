@@ -142,7 +142,7 @@ def build(root: Path, html_path: Path, pdf_path: Path | None, environ: dict | No
     pdf = render_pdf(ctx, root) if pdf_path is not None else None
     with atomic_path(html_path) as tmp:
         tmp.write_text(html, encoding="utf8")
-    if pdf is not None:
+    if pdf is not None and pdf_path is not None:
         with atomic_path(pdf_path) as tmp:
             tmp.write_bytes(pdf)
     return BuildResult(

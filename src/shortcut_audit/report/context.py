@@ -122,11 +122,16 @@ def _primary_sampling(params: dict) -> str:
     return str(sampling[0] if isinstance(sampling, list) and sampling else sampling)
 
 
-def _of_seed(frame: pd.DataFrame | None, seed: int) -> pd.DataFrame | None:
+def _seed_rows(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Rows of one training seed (the table itself when it has no seed column)."""
-    if frame is None or "seed" not in frame:
+    if "seed" not in frame:
         return frame
     return frame[frame["seed"] == seed].reset_index(drop=True)
+
+
+def _of_seed(frame: pd.DataFrame | None, seed: int) -> pd.DataFrame | None:
+    """Rows of one training seed of an optional table (None stays None)."""
+    return None if frame is None else _seed_rows(frame, seed)
 
 
 def _params_archs(params: dict) -> list[str]:
@@ -471,7 +476,7 @@ def pixel_section(art: Artefacts, params: dict, n_images: int = 3) -> Section:
         section.missing += art.missing("pixel_view")
         return section
     seed = _primary_seed(params, pixel)
-    pixel = _of_seed(pixel, seed)
+    pixel = _seed_rows(pixel, seed)
     archs = arch_order(pixel, _params_archs(params))
     if pixel["p"].nunique() > 1:
         section.figures.append(figures.background_share_vs_level(pixel, archs))

@@ -13,11 +13,13 @@ import base64
 import io
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.typing import RcKeyType
 
 from shortcut_audit.report.naming import (
     ORDER_LABELS,
@@ -33,7 +35,7 @@ FACTOR_COLOURS = {"digit_color": "#D55E00", "bg_color": "#0072B2", "position": "
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 MAP_CMAP = "cividis"
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans"],
     "font.size": 8,

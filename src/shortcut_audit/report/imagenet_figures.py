@@ -389,7 +389,7 @@ def heatmap_gallery(arrays: dict[str, np.ndarray], methods: list[str], n_images:
     """The sample photos next to each method's attribution map (PNG)."""
     n = max(1, min(n_images, len(arrays["images"])))
     ids = [str(i) for i in arrays.get("image_ids", np.arange(n))][:n]
-    targets = [int(t) for t in arrays["targets"][:n]] if "targets" in arrays else [None] * n
+    targets: list[int | None] = [int(t) for t in arrays["targets"][:n]] if "targets" in arrays else [None] * n
     fig, axes = _subplots(n, len(methods) + 1, 1.05 * (len(methods) + 1) + 0.2, 1.1 * n + 0.3)
     with mpl.rc_context({**STYLE, "axes.grid": False}):
         for i in range(n):

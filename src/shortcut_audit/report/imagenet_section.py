@@ -781,8 +781,8 @@ def table_1_comparison(ensembles: pd.DataFrame, model: str, normalisation: str =
             "ranks": ranks,
             "paper_ranks": paper_ranks,
             "tau": float(tau) if tau == tau else 0.0,
-            "best": min(ranks, key=ranks.get),
-            "worst": max(ranks, key=ranks.get),
+            "best": min(ranks, key=ranks.__getitem__),
+            "worst": max(ranks, key=ranks.__getitem__),
         }
     return out
 
@@ -1087,6 +1087,7 @@ class _Builder:
             if white is not None:
                 self.section.add("table", white)
         if self.need("fidelity_summary"):
+            summary = self.tables["fidelity_summary"]
             level = self.metrics.get("profile", {}).get("interval_level") if self.metrics else None
             for model in pd.unique(summary["model"].astype(str)):
                 table = fidelity_summary_table(summary, model, self.methods, level)
@@ -1096,7 +1097,12 @@ class _Builder:
             curves = self.tables["curves"]
             curves = curves[curves["protocol"].fillna("").astype(str) == self.protocol] if self.protocol else curves
             if not curves.empty:
-                model = self.reference if self.reference in set(curves["model"]) else str(curves["model"].iloc[0])
+                reference = self.reference
+                model = (
+                    reference
+                    if reference is not None and reference in set(curves["model"])
+                    else str(curves["model"].iloc[0])
+                )
                 detail = protocol_details(summary).get(self.protocol, self.protocol)
                 self.section.add("figure", figs.fidelity_curves(curves, model, self.methods, detail))
         if self.need("convergence"):

@@ -429,7 +429,8 @@ def watermark_section(root: Path, metrics: dict | None = None) -> Section | None
     if not tables:
         return None
     if metrics is None:
-        metrics, _ = read_optional_json(Path(root) / WATERMARK_DIR / "metrics.json")
+        document, _ = read_optional_json(Path(root) / WATERMARK_DIR / "metrics.json")
+        metrics = document if isinstance(document, dict) else None
     section = Section("watermark", "ImageNet: the watermark shortcut (ImageNet-W)")
     section.paragraphs.append(
         "A translucent text watermark pushes ImageNet classifiers towards \u201ccarton\u201d (Li et al., CVPR "

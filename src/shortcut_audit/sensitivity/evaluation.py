@@ -72,4 +72,6 @@ def evaluate_in_batches(
         elif y.shape[1] != outputs.shape[1]:
             raise ValueError(f"f returned {y.shape[1]} outputs for one batch and {outputs.shape[1]} for another")
         outputs[start:stop] = y.detach().to(device=device, dtype=torch.float64)
+    if outputs is None:
+        raise ValueError(f"the design produced no batches (n_points={n_points})")
     return outputs, scalar

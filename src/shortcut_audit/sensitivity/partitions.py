@@ -55,7 +55,7 @@ def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
     pair = (int(value), int(value)) if isinstance(value, int) else tuple(int(v) for v in value)
     if len(pair) != 2 or min(pair) < 1:
         raise ValueError(f"{what} must be a positive int or a pair of positive ints, got {value!r}")
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 class SemanticPartition:
@@ -229,12 +229,17 @@ def global_lump_bounds(
     """Per-region minimum and maximum lumped value over ``images`` (N, C, H, W), in batches."""
     if images.dim() != 4 or images.shape[0] < 1:
         raise ValueError(f"reference images must have shape (N, C, H, W) with N >= 1, got {tuple(images.shape)}")
-    lower = upper = None
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    lower: torch.Tensor | None = None
+    upper: torch.Tensor | None = None
     for start in range(0, images.shape[0], batch_size):
         lumped = grid.lump(images[start : start + batch_size])
         batch_low, batch_high = lumped.min(dim=0).values, lumped.max(dim=0).values
         lower = batch_low if lower is None else torch.minimum(lower, batch_low)
         upper = batch_high if upper is None else torch.maximum(upper, batch_high)
+    if lower is None or upper is None:
+        raise ValueError("no reference image was read")
     return lower, upper
 
 

@@ -10,7 +10,7 @@ output_names=None, dtype=torch.float32) -> SobolResult``
 stacked design ``[A; B; AB_1; ...; AB_d]`` (``B`` left out when ``first_order`` is
 False) built from the base matrices, without building the rest.
 
-``sobol_indices(outputs, estimator, first_order, ...)``: indices and bootstrap
+``sobol_indices(outputs, estimator, first_order, ...) -> SobolIndices``: indices and bootstrap
 intervals from the outputs ``(d + 2, N, k)`` (or ``(d + 1, N, k)``) of that design,
 so other code (and tests) can feed outputs of their own.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from typing import TypedDict
 
 import torch
 
@@ -28,10 +29,29 @@ from shortcut_audit.sensitivity.evaluation import check_batch_size, evaluate_in_
 from shortcut_audit.sensitivity.results import SobolResult
 from shortcut_audit.sensitivity.samplers import check_sampler, sample
 
-__all__ = ["constant_outputs", "normal_quantile", "power_of_two_scale", "saltelli_rows", "sobol", "sobol_indices"]
+__all__ = [
+    "SobolIndices",
+    "constant_outputs",
+    "normal_quantile",
+    "power_of_two_scale",
+    "saltelli_rows",
+    "sobol",
+    "sobol_indices",
+]
 
 # Bootstrap resamples are processed in chunks of at most this many output values.
 _BOOTSTRAP_CHUNK_ELEMENTS = 1 << 18
+
+
+class SobolIndices(TypedDict):
+    """What :func:`sobol_indices` returns: indices ``(d, k)``, output variance ``(k,)``, warnings."""
+
+    first: torch.Tensor
+    total: torch.Tensor
+    first_conf: torch.Tensor
+    total_conf: torch.Tensor
+    variance: torch.Tensor
+    warnings: list[str]
 
 
 def saltelli_rows(a: torch.Tensor, b: torch.Tensor, start: int, stop: int, first_order: bool = True) -> torch.Tensor:
@@ -85,11 +105,16 @@ def _indices(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(first, total, variance) from outputs ``(..., blocks, N, k)``; first is zeros without B."""
     ya = outputs[..., 0, :, :]
-    yb = outputs[..., 1, :, :] if first_order else None
-    yab = outputs[..., 2:, :, :] if first_order else outputs[..., 1:, :, :]
+    if not first_order:
+        yab = outputs[..., 1:, :, :]
+        variance = output_variance(ya, None)
+        total = estimator.total(ya, yab, variance)
+        return torch.zeros_like(total), total, variance
+    yb = outputs[..., 1, :, :]
+    yab = outputs[..., 2:, :, :]
     variance = output_variance(ya, yb)
     total = estimator.total(ya, yab, variance)
-    first = estimator.first(ya, yb, yab, variance) if first_order else torch.zeros_like(total)
+    first = estimator.first(ya, yb, yab, variance)
     return first, total, variance
 
 
@@ -133,7 +158,7 @@ def sobol_indices(
     conf_level: float = 0.95,
     n_resamples: int = 100,
     seed: int = 0,
-) -> dict[str, torch.Tensor | list[str]]:
+) -> SobolIndices:
     """First-order and total Sobol indices from the outputs of the Saltelli design.
 
     Parameters
@@ -148,7 +173,7 @@ def sobol_indices(
 
     Returns
     -------
-    dict
+    SobolIndices
         ``first``, ``total``, ``first_conf``, ``total_conf`` ``(d, k)``, ``variance``
         ``(k,)`` (float64, on the outputs' device) and ``warnings`` (list of str).
         Output columns with zero variance get indices and intervals of 0, and a

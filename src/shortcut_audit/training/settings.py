@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TypedDict
 
 from shortcut_audit.config import ParamError, get, require, require_choice, require_names
 from shortcut_audit.models.registry import ARCHITECTURES
@@ -98,7 +99,17 @@ def check_architectures(params: Mapping) -> tuple[str, ...]:
     return tuple(require_names(params, "train.architectures", ARCHITECTURES))
 
 
-def _check_settings(params: Mapping, prefix: str, defaults: Mapping[str, object]) -> dict[str, object]:
+class _Settings(TypedDict):
+    """The optimisation keys of :class:`TrainConfig` that ``train.per_architecture`` may set."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    lr_schedule: str
+
+
+def _check_settings(params: Mapping, prefix: str, defaults: Mapping[str, object]) -> _Settings:
     """The validated optimisation keys (``OVERRIDABLE``) under ``prefix``.
 
     A key absent under ``prefix`` takes its value from ``defaults``; a key without a

@@ -52,7 +52,7 @@ def between(table: str, column: str, low: float | None = None, high: float | Non
         text = f"{column} <= {high:g}"
     else:
         text = f"{column} in [{low:g}, {high:g}]"
-    kwargs = {"column": column}
+    kwargs: dict[str, str | float] = {"column": column}
     if low is not None:
         kwargs["min_value"] = float(low)
     if high is not None:

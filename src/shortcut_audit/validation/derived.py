@@ -16,10 +16,19 @@ import pandas as pd
 
 from shortcut_audit import schema
 from shortcut_audit.data.biased_mnist import DatasetSpec, linked_value
+from shortcut_audit.factors.base import Categorical, Factor
 from shortcut_audit.factors.biased_mnist import RENDERER_FACTORS
 
+
+def _level_count(factor: Factor) -> int:
+    """Number of values of a categorical renderer factor."""
+    if not isinstance(factor.domain, Categorical):
+        raise TypeError(f"renderer factor {factor.name!r} is not categorical")
+    return factor.domain.size
+
+
 #: Factors the Biased-MNIST renderer sets and their number of values (the factor registry's).
-FACTOR_LEVELS: dict[str, int] = {f.name: f.domain.size for f in RENDERER_FACTORS}
+FACTOR_LEVELS: dict[str, int] = {f.name: _level_count(f) for f in RENDERER_FACTORS}
 N_CLASSES = 10
 SPLITS = ("train", "val", "test_unbiased", "test_aligned")
 #: The factor table schema (one row per sample).

@@ -93,22 +93,22 @@ def suite_checks(
     for suite in [*expected, *[s for s in seen if s not in expected]]:
         name = f"suite:{suite}"
         try:
-            index = the_row(summary, path, f"suite {suite!r}", summary["suite"].astype(str) == suite)
+            found = the_row(summary, path, f"suite {suite!r}", summary["suite"].astype(str) == suite)
         except ArtefactError as err:
             out.append(GateCheck(name, None, "passed", "error", str(err)))
             continue
-        if index is None:
+        if found is None:
             out.append(GateCheck(name, None, "passed", "error", "suite missing from the validation summary"))
             continue
-        row = summary.loc[index]
+        row = summary.loc[found]
         if row["status"] not in SUITE_STATUSES:
-            err = ArtefactError(
+            problem = ArtefactError(
                 path,
                 f"status {row['status']!r} is not one of {', '.join(SUITE_STATUSES)}",
-                row=index + 1,
+                row=found + 1,
                 column="status",
             )
-            out.append(GateCheck(name, str(row["status"]), "passed", "error", str(err)))
+            out.append(GateCheck(name, str(row["status"]), "passed", "error", str(problem)))
             continue
         blocking = require_all and suite not in advisory
         status = {"passed": "pass", "skipped": "skip", "error": "error"}.get(

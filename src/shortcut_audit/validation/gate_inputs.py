@@ -258,6 +258,8 @@ def candidate_metrics(
                 f"{candidate.name} {output} factor {factor}",
                 rows & (morris["factor"].astype(str) == factor),
             )
+            if found is None:
+                raise ArtefactError(morris_path, f"{candidate.name} {output} factor {factor} has no row")
             values[metric] = gated_number(morris, morris_path, found, "mu_star_share")
         except ArtefactError as err:
             problems[metric] = str(err)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,7 @@ def read_npz(path: Path, names: Sequence[str] | None = None) -> dict[str, np.nda
         raise MissingInput(f"{path} is unreadable: {err}") from None
 
 
-def read_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+def read_npy(path: Path, mmap_mode: Literal["r+", "r", "w+", "c"] | None = None) -> np.ndarray:
     """One ``.npy`` array (memory-mapped with ``mmap_mode``)."""
     try:
         return np.load(require_file(path), mmap_mode=mmap_mode, allow_pickle=False)

@@ -356,6 +356,7 @@ def check_inputs(config: WatermarkConfig) -> None:
             _probe_images(size), torch.zeros(2, dtype=torch.long), config.image_factors(), own={"watermark": 1}
         )
         for column, factor in enumerate(scene.factors):
+            values: list[float]
             if isinstance(factor.domain, Categorical):
                 values = list(range(factor.domain.size))
             else:

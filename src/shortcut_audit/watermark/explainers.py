@@ -42,6 +42,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -127,6 +128,14 @@ class PassCounter(nn.Module):
         return self.model(images)
 
 
+class _ExplainerArgs(TypedDict):
+    """The keyword arguments every white-box explainer takes."""
+
+    batch_size: int
+    device: torch.device
+    seed: int
+
+
 def white_box_run(
     method: str,
     model: nn.Module,
@@ -145,7 +154,7 @@ def white_box_run(
     ``gradcam`` (last convolution).
     """
     counter = PassCounter(model).to(device).eval()
-    kwargs = {"batch_size": batch_size, "device": device, "seed": seed}
+    kwargs: _ExplainerArgs = {"batch_size": batch_size, "device": device, "seed": seed}
     images, targets = images.to(device), targets.to(device)
     settings: dict = {}
     start = time.perf_counter()

@@ -73,7 +73,7 @@ from shortcut_audit.factors.scene import ProbabilityReader, image_scene
 from shortcut_audit.factors.watermark import CARTON, watermark_mask
 from shortcut_audit.imagenet.explain import CountingScorer
 from shortcut_audit.imagenet.pipeline import image_items
-from shortcut_audit.io import atomic_dir, write_json
+from shortcut_audit.io import atomic_dir, save_npz, write_json
 from shortcut_audit.models.imagenet import WeightsNotFoundError, load_imagenet_model
 from shortcut_audit.runtime import seed_everything, select_compute_path
 from shortcut_audit.watermark.audit import (
@@ -496,6 +496,6 @@ def write_results(results: WatermarkResults, out_dir: str | Path) -> None:
     with atomic_dir(out_dir) as tmp:
         for name in TABLES:
             schema.write(f"watermark/{name}", results.tables[name], tmp / f"{name}.csv")
-        np.savez_compressed(tmp / "maps.npz", **results.arrays)
+        save_npz(tmp / "maps.npz", results.arrays)
         write_json(results.metrics, tmp / "metrics.json")
         write_json(headline(results.tables), tmp / "headline.json")

@@ -101,22 +101,26 @@ class _Uniforms:
     """
 
     def __init__(self, seed: int | Sequence[int], m: int):
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            self.shared, self.own = np.random.default_rng(int(seed)), None
+        if isinstance(seed, bool):
+            raise TypeError(f"rbm: seed must be an int or a sequence of ints, got {seed!r}")
+        self.shared: np.random.Generator | None = None
+        self.own: list[np.random.Generator] = []
+        if isinstance(seed, (int, np.integer)):
+            self.shared = np.random.default_rng(int(seed))
         else:
             seeds = [int(s) for s in seed]
             if len(seeds) != m:
                 raise ValueError(f"rbm: got {len(seeds)} per-image seeds for {m} RBMs")
-            self.shared, self.own = None, [np.random.default_rng(s) for s in seeds]
+            self.own = [np.random.default_rng(s) for s in seeds]
 
     def normal(self, scale: float, k: int, m: int) -> np.ndarray:
-        if self.own is None:
+        if self.shared is not None:
             return self.shared.normal(0.0, scale, size=(m, k))
         return np.stack([rng.normal(0.0, scale, size=k) for rng in self.own]).reshape(m, k)
 
     def random(self, blocks: int, m: int, *shape: int) -> np.ndarray:
         """Uniform numbers ``(blocks, m, *shape)``."""
-        if self.own is None:
+        if self.shared is not None:
             return self.shared.random((blocks, m, *shape))
         return np.stack([rng.random((blocks, *shape)) for rng in self.own], axis=1).reshape(blocks, m, *shape)
 
