@@ -7,6 +7,7 @@ left out), so a cycle is found before it bites at import time.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -105,3 +106,19 @@ def test_the_two_former_cycles_stay_broken():
     assert {loop, evaluate, gate, regression} <= set(graph)
     assert not (loop in graph[evaluate] and evaluate in graph[loop])
     assert not (gate in graph[regression] and regression in graph[gate])
+
+
+def test_artefact_file_names_are_spelled_only_in_the_schema():
+    """Stages, suites, the gate and the report reach every declared table through ``shortcut_audit.schema``."""
+    from shortcut_audit import schema
+
+    package = SRC / "shortcut_audit"
+    sources = {f: f.read_text(encoding="utf-8") for f in package.rglob("*.py") if f.name != "schema.py"}
+    spelled = {}
+    for key, declared in schema.TABLES.items():
+        name = Path(declared.path).name
+        pattern = re.compile(r"[\"'/]" + re.escape(name) + r"[\"']")
+        hits = sorted(str(f.relative_to(SRC)) for f, text in sources.items() if pattern.search(text))
+        if hits:
+            spelled[key] = hits
+    assert spelled == {}

@@ -25,7 +25,21 @@ from pathlib import Path
 
 from shortcut_audit import io
 
-__all__ = ["MODEL_ID", "TABLES", "Table", "columns_of", "markdown", "path", "read", "table", "write"]
+__all__ = [
+    "MODEL_ID",
+    "TABLES",
+    "Table",
+    "columns_of",
+    "file_name",
+    "in_folder",
+    "markdown",
+    "path",
+    "read",
+    "table",
+    "under_data",
+    "write",
+    "write_into",
+]
 
 #: Identity of a Biased-MNIST model in every summary table.
 MODEL_ID = {"dataset_id": "str", "p": "float", "biased_factors": "str", "arch": "str", "seed": "int"}
@@ -654,6 +668,30 @@ def path(key: str, root: str | os.PathLike = ".", **model: object) -> Path:
         raise ValueError(f"{key}: path {table(key).path} needs {err.args[0]!r}") from None
 
 
+def file_name(key: str, **model: object) -> str:
+    """The file name of ``key`` (the last component of its path, placeholders filled from ``model``)."""
+    try:
+        return Path(table(key).path).name.format(**model)
+    except KeyError as err:
+        raise ValueError(f"{key}: file name {Path(table(key).path).name} needs {err.args[0]!r}") from None
+
+
+def in_folder(key: str, folder: str | os.PathLike, **model: object) -> Path:
+    """The file of ``key`` inside ``folder`` (a stage's temporary output folder, say)."""
+    return Path(folder) / file_name(key, **model)
+
+
+def under_data(key: str, data: str | os.PathLike, **model: object) -> Path:
+    """The file of ``key`` under ``data``, a folder standing for the repository's ``data/``."""
+    parts = Path(table(key).path).parts
+    if parts[0] != "data":
+        raise ValueError(f"{key}: {table(key).path} is not under data/")
+    try:
+        return Path(data) / str(Path(*parts[1:])).format(**model)
+    except KeyError as err:
+        raise ValueError(f"{key}: path {table(key).path} needs {err.args[0]!r}") from None
+
+
 def _component(template: str) -> re.Pattern:
     pattern = re.escape(template)
     for placeholder in ("dataset", "arch", "seed", "split"):
@@ -687,6 +725,13 @@ def write(key: str, frame, file: str | os.PathLike) -> None:
     """Write ``frame`` as table ``key`` (columns checked against the declaration) atomically to ``file``."""
     table(key).check(frame)
     io.write_table(frame, file)
+
+
+def write_into(key: str, frame, folder: str | os.PathLike, **model: object) -> Path:
+    """:func:`write` ``frame`` to its declared file name inside ``folder``; return the file."""
+    file = in_folder(key, folder, **model)
+    write(key, frame, file)
+    return file
 
 
 def read(file: str | os.PathLike, key: str | None = None, text: str | None = None, name: str | None = None):

@@ -406,7 +406,7 @@ def write_model_audit(audit: ModelAudit, identity: Mapping[str, object], folder:
     }
     with atomic_dir(folder) as tmp:
         for name, frame in tables.items():
-            schema.write(f"audit/{name}", frame, tmp / f"{name}.parquet")
+            schema.write_into(f"audit/{name}", frame, tmp)
         arrays = audit.pixel.arrays()
         if not all(np.isfinite(a).all() for a in arrays.values() if a.dtype != bool):
             raise ValueError("pixel-view arrays contain non-finite values")

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from shortcut_audit import schema
 from shortcut_audit.config import ParamError, get, require_names
 
 FACTORS: tuple[str, ...] = ("digit_color", "bg_color", "position")
@@ -498,7 +499,7 @@ def load_split(root: str | Path, dataset_id: str, split: str) -> tuple[pd.DataFr
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
-    path = dataset_dir(root, dataset_id) / f"{split}.parquet"
+    path = dataset_dir(root, dataset_id) / schema.file_name("biased_mnist/split", split=split)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: factor table not found; run the biased_mnist stage (dvc repro biased_mnist)")
     table = pd.read_parquet(path)

@@ -53,10 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     metrics = summary_metrics(screen, seeds)
     with atomic_dir(args.output) as tmp:
         for name in TABLES:
-            schema.write(f"audit_summary/{name}", tables[name], tmp / f"{name}.csv")
-        schema.write("audit_summary/models", models, tmp / "models.csv")
-        schema.write("audit_summary/seeds", seeds, tmp / "seeds.csv")
-        schema.write("audit_summary/screen", per_level, tmp / "screen.csv")
+            schema.write_into(f"audit_summary/{name}", tables[name], tmp)
+        schema.write_into("audit_summary/models", models, tmp)
+        schema.write_into("audit_summary/seeds", seeds, tmp)
+        schema.write_into("audit_summary/screen", per_level, tmp)
         write_json(screen, tmp / "screen.json")
         write_json(metrics, tmp / "metrics.json")
     primary = screen["samplings"][screen["primary_sampling"]]

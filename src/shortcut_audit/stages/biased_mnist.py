@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from shortcut_audit import schema
 from shortcut_audit.config import load_params, require
 from shortcut_audit.data import biased_mnist as bm
 from shortcut_audit.data.mnist import load_mnist_arrays
-from shortcut_audit.io import atomic_dir, write_table
+from shortcut_audit.io import atomic_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             folder = Path(tmp) / dataset_id
             folder.mkdir()
             for split, table in tables.items():
-                write_table(table, folder / f"{split}.parquet")
+                schema.write_into("biased_mnist/split", table, folder, split=split)
             summary += bm.summary_rows(dataset_id, spec, tables)
-        write_table(pd.DataFrame(summary), Path(tmp) / "summary.csv")
+        schema.write_into("biased_mnist/summary", pd.DataFrame(summary), tmp)
     print(f"biased_mnist: {len(config.datasets)} datasets ({', '.join(config.datasets)}) -> {args.output}")
     return 0

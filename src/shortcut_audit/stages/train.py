@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_dir(model_dir(args.output, args.dataset, args.arch, config.seed)) as tmp:
         save_model(model, model_config, tmp)
         write_json(metrics, tmp / "metrics.json")
-        schema.write("models/curve", result.curve(), tmp / "curve.csv")
+        schema.write_into("models/curve", result.curve(), tmp)
     print(
         f"train {name}: val {metrics['val_acc']:.3f}, unbiased {metrics['unbiased_acc']:.3f}, "
         f"aligned {metrics['aligned_acc']:.3f}, gap {metrics['aligned_conflicting_gap']:.3f} "

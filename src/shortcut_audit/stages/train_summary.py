@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     models, curves = collect_models(args.models, datasets, train.architectures, train.seeds)
     metrics = summary_metrics(models)
     with atomic_dir(Path(args.output)) as tmp:
-        schema.write("train_summary/models", models, tmp / "models.csv")
-        schema.write("train_summary/curves", curves, tmp / "curves.csv")
+        schema.write_into("train_summary/models", models, tmp)
+        schema.write_into("train_summary/curves", curves, tmp)
         write_json(metrics, tmp / "metrics.json")
     print(
         f"train_summary: {len(models)} models, mean unbiased acc {models['unbiased_acc'].mean():.3f}, "

@@ -13,7 +13,7 @@ from shortcut_audit.training.evaluate import MODEL_METRIC_COLUMNS
 
 CURVE_COLUMNS: tuple[str, ...] = tuple(schema.table("models/curve").columns)
 METRICS_FILE = "metrics.json"
-CURVE_FILE = "curve.csv"
+CURVE_FILE = schema.file_name("models/curve")
 
 
 class MissingModelError(FileNotFoundError):

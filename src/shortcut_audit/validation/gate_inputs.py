@@ -19,10 +19,10 @@ from shortcut_audit import schema
 from shortcut_audit.config import ParamError, get, require, require_choice
 from shortcut_audit.io import ArtefactError
 
-MODELS_CSV = Path("data/train_summary/models.csv")
-MORRIS_CSV = Path("data/audit_summary/morris.csv")
-VERDICTS_CSV = Path("data/audit_summary/verdicts.csv")
-SUMMARY_CSV = Path("data/validation/summary.csv")
+MODELS_CSV = schema.path("train_summary/models")
+MORRIS_CSV = schema.path("audit_summary/morris")
+VERDICTS_CSV = schema.path("audit_summary/verdicts")
+SUMMARY_CSV = schema.path("validation/summary")
 #: The statuses a validation suite can have (``summary.csv``); anything else is an error.
 SUITE_STATUSES = ("passed", "failed", "skipped", "error")
 _MORRIS_OUTPUTS = ("normalised_mean", "true_class_prob")

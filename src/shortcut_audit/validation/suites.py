@@ -172,7 +172,7 @@ def _factor_tables(data: Path, settings: ValidationSettings) -> dict[tuple[str, 
     if not root.is_dir():
         raise MissingInput(f"required input {root} is missing")
     return {
-        (dataset_id, split): read_table(root / dataset_id / f"{split}.parquet")
+        (dataset_id, split): read_table(schema.under_data("biased_mnist/split", data, dataset=dataset_id, split=split))
         for dataset_id in settings.dataset_ids
         for split in SPLITS
     }
@@ -243,7 +243,7 @@ def biased_mnist_suite(data: Path, settings: ValidationSettings) -> list[Checked
 
 def training_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Per-model training metrics: schema, accuracies in [0, 1], every model of the sweep once."""
-    models = read_table(data / "train_summary" / "models.csv")
+    models = read_table(schema.under_data("train_summary/models", data))
     present = [c for c in MODEL_COLUMNS if c in models.columns]
     models = models.assign(
         key=[f"{d}/{a}/seed{s}" for d, a, s in zip(models["dataset_id"], models["arch"], models["seed"])]
@@ -353,7 +353,7 @@ def _sensitivity_tables(folder: Path, settings: ValidationSettings) -> list[Chec
 
 def sensitivity_suite(data: Path, settings: ValidationSettings) -> list[CheckedTable]:
     """Sensitivity results of the factor audit (and of the ImageNet audit when present)."""
-    morris = read_table(data / "audit_summary" / "morris.csv")
+    morris = read_table(schema.under_data("audit_summary/morris", data))
     tables = _sensitivity_tables(data / "audit_summary", settings)
     if (data / "imagenet").is_dir():
         tables += _sensitivity_tables(data / "imagenet", settings)
@@ -468,9 +468,13 @@ def findings_suite(data: Path, settings: ValidationSettings) -> list[CheckedTabl
     - MoSIP's order check holds for every model that relies on some factor.
     """
     root = data / "audit_summary"
-    verdicts = _keyed(read_table(root / "verdicts.csv"), ["dataset_id", "arch", "seed", "factor"])
-    models = read_table(root / "models.csv")
-    order = _keyed(read_table(root / "order_check.csv"), ["dataset_id", "arch", "seed", "sampling"])
+    verdicts = _keyed(
+        read_table(schema.under_data("audit_summary/verdicts", data)), ["dataset_id", "arch", "seed", "factor"]
+    )
+    models = read_table(schema.under_data("audit_summary/models", data))
+    order = _keyed(
+        read_table(schema.under_data("audit_summary/order_check", data)), ["dataset_id", "arch", "seed", "sampling"]
+    )
     try:
         screen = json.loads((root / "screen.json").read_text())
         auroc = screen["samplings"][settings.primary_sampling]["auroc"]
@@ -625,10 +629,8 @@ def write_outcomes(outcomes: Sequence[SuiteOutcome], output: str | Path) -> None
     with atomic_dir(output) as tmp:
         for outcome in outcomes:
             write_json(outcome.document, tmp / f"{outcome.suite}.json")
-        schema.write(
-            "validation/summary",
-            pd.DataFrame([o.summary_row() for o in outcomes], columns=list(SUMMARY_COLUMNS)),
-            tmp / "summary.csv",
+        schema.write_into(
+            "validation/summary", pd.DataFrame([o.summary_row() for o in outcomes], columns=list(SUMMARY_COLUMNS)), tmp
         )
 
 

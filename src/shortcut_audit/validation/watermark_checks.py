@@ -45,9 +45,8 @@ from shortcut_audit.validation.inputs import MissingInput, SuiteSkipped, read_ta
 
 __all__ = ["ImagenetGateSettings", "imagenet_gate_checks", "watermark_suite"]
 
-WATERMARK_DIR = Path("data/watermark")
 STATES = ("relied_on", "not_relied_on", "inconclusive")
-EFFECTS_CSV, VERDICTS_CSV = WATERMARK_DIR / "effects.csv", WATERMARK_DIR / "verdicts.csv"
+EFFECTS_CSV, VERDICTS_CSV = schema.path("watermark/effects"), schema.path("watermark/verdicts")
 RATE_STATISTICS = (
     "top1_change_rate",
     "carton_share_clean",
