@@ -124,3 +124,16 @@ def test_failure_message_names_the_first_rank_that_failed(tmp_path):
     message = failure_message(tmp_path, RuntimeError("child failed"))
     assert message.startswith("rank 1 of 2") and "ValueError: the model cannot load" in message
     assert "rank(s) 0 failed after it" in message
+
+
+def test_more_processes_than_gpus_are_refused_before_any_work(monkeypatch):
+    import shortcut_audit.distributed.launcher as launcher_module
+
+    monkeypatch.setattr(launcher_module, "resolve_device", lambda requested: torch.device(requested))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ParamError, match=r"launcher.nproc_per_node.*2 processes on a node with 1 GPU"):
+        Launcher(nproc_per_node=2).check_device("cuda")
+    Launcher(nproc_per_node=1).check_device("cuda")  # one process, one GPU
+    Launcher(nproc_per_node=2).check_device("cpu")  # CPU processes share the cores
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    Launcher(nproc_per_node=2).check_device("cuda")
