@@ -10,7 +10,8 @@ export GX_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-PYTEST_ARGS ?=
+# Two test processes (pytest-xdist): the suite is CPU-bound and CI has 2 cores.
+PYTEST_ARGS ?= -n 2
 # Optional package index for torch (e.g. the PyTorch CPU wheel index on a hosted CI runner).
 TORCH_INDEX ?=
 
