@@ -242,3 +242,22 @@ def test_rbm_ranks_the_region_all_methods_agree_on_first_and_is_seeded():
     assert (out[:, region].amin(1) > out[:, ~region].amax(1)).all()
     again = ensemble.aggregate(stack, normalization="linear", method="rbm", settings=settings, seed=3)
     torch.testing.assert_close(out, again, rtol=0, atol=0)
+
+
+def test_rbm_map_of_an_image_is_bit_for_bit_the_same_alone_or_in_a_batch():
+    """One seed per image: training many images' RBMs together (one vectorised run) must not
+    change any image's map, so batching is a speed-up only (the watermark benchmark relies on it)."""
+    gen = torch.Generator().manual_seed(1)
+    stack = torch.rand(5, 4, 12, 12, generator=gen)
+    settings = AggregationSettings(rbm_iterations=3)
+    seeds = [11, 12, 13, 14]
+    together = ensemble.aggregate(stack, normalization="z", method="rbm", settings=settings, seed=seeds)
+    alone = torch.cat(
+        [
+            ensemble.aggregate(stack[:, i : i + 1], normalization="z", method="rbm", settings=settings, seed=[s])
+            for i, s in enumerate(seeds)
+        ]
+    )
+    assert torch.equal(together, alone)
+    every = ensemble.aggregate_all(stack, ["z", "linear"], ["rbm", "mean"], settings, seed=seeds)
+    assert torch.equal(every[("z", "rbm")], together)

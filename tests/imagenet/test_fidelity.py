@@ -116,3 +116,34 @@ def test_reference_maps_are_seeded_noise_and_a_constant():
     assert torch.equal(maps["random"], reference_maps((2, 5, 5), seed=3)["random"])
     assert not torch.equal(maps["random"], reference_maps((2, 5, 5), seed=4)["random"])
     assert (maps["constant"] == 0).all()
+
+
+def _two_image_fidelity(metric, values):
+    return pd.DataFrame(
+        [
+            {"model": "m", "protocol": "sobol", "method": method, "image_id": f"i{i}", "metric": metric, "value": v}
+            for method, vs in values.items()
+            for i, v in enumerate(vs)
+        ]
+    )
+
+
+def test_intervals_over_two_images_stay_in_what_the_metric_can_attain():
+    """With two images the Student-t factor is 12.7: unclipped, an AUC interval leaves [0, 1] and a
+    gain of two AUCs leaves [-1, 1]. The normalised AOPC has no lower bound, so its interval keeps
+    its Student-t lower end."""
+    protocols = build_protocols(["sobol"], 10, "zero", "blur", 4, "gray")
+    auc = {"a": [0.05, 0.9], "random": [0.6, 0.1], "constant": [0.5, 0.5]}
+    rows = {r["method"]: r for r in summary_rows(_two_image_fidelity("deletion_auc", auc), protocols, 0.95)}
+    half = stats.t.ppf(0.975, 1) * pd.Series(auc["a"]).std() / math.sqrt(2)
+    assert rows["a"]["mean"] - half < 0 and rows["a"]["mean"] + half > 1  # the raw interval leaves [0, 1]
+    assert (rows["a"]["ci_low"], rows["a"]["ci_high"]) == (0.0, 1.0)
+    assert (rows["a"]["gain_ci_low"], rows["a"]["gain_ci_high"]) == (-1.0, 1.0)
+    assert rows["a"]["vs_random"] == "inconclusive"
+
+    naopc = {"a": [-3.0, 0.9], "random": [0.2, 0.1], "constant": [0.1, 0.1]}
+    rows = {r["method"]: r for r in summary_rows(_two_image_fidelity("naopc", naopc), protocols, 0.95)}
+    mean = -1.05
+    half = stats.t.ppf(0.975, 1) * pd.Series(naopc["a"]).std() / math.sqrt(2)
+    assert rows["a"]["ci_low"] == pytest.approx(mean - half) and rows["a"]["ci_high"] == 1.0
+    assert rows["a"]["gain_ci_low"] < -1  # unbounded below, as the metric is

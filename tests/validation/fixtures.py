@@ -370,6 +370,7 @@ def write_imagenet(data: Path, rng: np.random.Generator) -> None:
         ),
         folder / "ratio.csv",
     )
+    write_fidelity_summary(folder)
     regions = np.arange(4)
     pd.DataFrame(
         {
@@ -381,6 +382,29 @@ def write_imagenet(data: Path, rng: np.random.Generator) -> None:
         }
     ).to_csv(folder / "sobol.csv", index=False)
     np.savez(folder / "maps.npz", sobol=rng.random((2, 16, 16)).astype(np.float32))
+
+
+def write_fidelity_summary(folder: Path) -> None:
+    """A fidelity summary over two images, as the ImageNet stage computes it: the normalised AOPC
+    (no lower bound) of one image is far below -1, so its interval reaches below -1 legitimately."""
+    from shortcut_audit.imagenet.fidelity import build_protocols, summary_rows
+
+    scores = {
+        "deletion_auc": {"sobol": [0.05, 0.9], "random": [0.6, 0.1], "constant": [0.5, 0.5]},
+        "naopc": {"sobol": [-3.0, 0.9], "random": [0.2, 0.1], "constant": [0.1, 0.1]},
+    }
+    fidelity = pd.DataFrame(
+        [
+            {"model": "efficientnet_lite0", "protocol": "sobol", "method": method, "image_id": f"i{i}"}
+            | {"metric": metric, "value": value}
+            for metric, by_method in scores.items()
+            for method, values in by_method.items()
+            for i, value in enumerate(values)
+        ]
+    )
+    protocols = build_protocols(["sobol"], 16, "zero", "blur", 6, "gray")
+    summary = pd.DataFrame(summary_rows(fidelity, protocols, 0.95))
+    schema.write("imagenet/fidelity_summary", summary, folder / "fidelity_summary.csv")
 
 
 def write_healthy_tree(root: Path, seed: int = 0, imagenet: bool = True) -> Path:

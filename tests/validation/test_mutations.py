@@ -46,6 +46,14 @@ def first_above_total(data: Path) -> None:
     _edit_csv(data / "imagenet" / "sobol.csv", edit)
 
 
+def auc_interval_below_zero(data: Path) -> None:
+    def edit(frame):
+        frame.loc[frame["metric"] == "deletion_auc", "ci_low"] = -0.2
+        return frame
+
+    _edit_csv(data / "imagenet" / "fidelity_summary.csv", edit)
+
+
 def drop_validation_rows(data: Path) -> None:
     _edit_parquet(data / "biased_mnist" / "p0.5" / "val.parquet", lambda f: f.iloc[10:])
 
@@ -163,6 +171,12 @@ MUTATIONS = [
     Mutation("negative_mu_star", _set_morris("mu_star", -0.05), "sensitivity", "audit_summary.morris: mu_star >= 0"),
     Mutation("mu_above_mu_star", _set_morris("mu", 0.5), "sensitivity", "audit_summary.morris: |mu| <= mu*"),
     Mutation("first_order_above_total", first_above_total, "sensitivity", "imagenet.sobol: S1 <= ST + 0.05"),
+    Mutation(
+        "auc_interval_below_zero",
+        auc_interval_below_zero,
+        "sensitivity",
+        "imagenet.fidelity_summary: ci_low in the metric's range",
+    ),
     Mutation("wrong_row_count", drop_validation_rows, "biased_mnist", "split_sizes: row count per split as in params"),
     Mutation("unknown_factor_value", unknown_factor_value, "biased_mnist", f"rows: bg_color in {list(range(10))}"),
     Mutation(

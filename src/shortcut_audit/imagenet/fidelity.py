@@ -45,8 +45,8 @@ import pandas as pd
 import torch
 
 from shortcut_audit.metrics import METRICS, aopc_from_curve, perturbation_curve, region_perturbation_curve
-from shortcut_audit.metrics.intervals import mean_interval
 from shortcut_audit.metrics.perturbation import Seeds, seeded_draws
+from shortcut_audit.stats import mean_interval
 
 PROTOCOLS = ("rise", "sobol", "ensemble", "region")
 REFERENCE_MAPS = ("random", "constant")
@@ -305,8 +305,10 @@ def summary_rows(fidelity: pd.DataFrame, protocols: list[FidelityProtocol], leve
     """Mean and interval of every (model, protocol, method, score), with its verdict against random.
 
     Intervals are Student-t intervals of the mean over images at ``level`` (they collapse to
-    the mean with a single image); ``gain`` is the per-image improvement over the random map
-    (positive = better), paired by image. ``vs_random`` is ``better`` / ``worse`` when the
+    the mean with a single image), clipped to what the metric can attain (a mean AUC stays in
+    [0, 1]); ``gain`` is the per-image improvement over the random map (positive = better),
+    paired by image, its interval clipped to +-(the metric's span) (+-1 for an AUC; unbounded
+    for the normalised AOPC, which has no lower bound). ``vs_random`` is ``better`` / ``worse`` when the
     gain's interval lies entirely above / below 0, else ``inconclusive`` (``reference`` for the
     random map itself); ``beats_random`` is ``vs_random == "better"``.
     """
@@ -318,7 +320,9 @@ def summary_rows(fidelity: pd.DataFrame, protocols: list[FidelityProtocol], leve
         direction = METRICS[metric].direction
         random = by_method.get("random")
         info = METRICS[metric]
-        bounds = (info.lower if info.lower is not None else -np.inf, info.upper if info.upper is not None else np.inf)
+        bounds = info.bounds
+        # A gain is a difference of two scores of the metric: it cannot exceed the metric's span.
+        span = bounds[1] - bounds[0]
         for method, values in by_method.items():
             mean, low, high = mean_interval(values.to_numpy(dtype=float), level, *bounds)
             row = {
@@ -336,7 +340,7 @@ def summary_rows(fidelity: pd.DataFrame, protocols: list[FidelityProtocol], leve
                 gain, gain_low, gain_high = 0.0, 0.0, 0.0
                 verdict = "reference" if method == "random" else "inconclusive"
             else:
-                gain, gain_low, gain_high = mean_interval(_gain(values, random, direction), level, -np.inf, np.inf)
+                gain, gain_low, gain_high = mean_interval(_gain(values, random, direction), level, -span, span)
                 verdict = "better" if gain_low > 0 else "worse" if gain_high < 0 else "inconclusive"
             rows.append(
                 {

@@ -6,6 +6,7 @@ whether a larger number is good (the Quantus convention).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -37,6 +38,14 @@ class MetricInfo:
     def __post_init__(self):
         if self.direction not in ("higher", "lower", "none"):
             raise ValueError(f"metric {self.name}: direction must be higher, lower or none")
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(lower, upper)`` with an unbounded side as -inf / +inf."""
+        return (
+            -math.inf if self.lower is None else float(self.lower),
+            math.inf if self.upper is None else float(self.upper),
+        )
 
     def better(self, a: float, b: float) -> bool:
         """True when score ``a`` is strictly better than ``b``."""

@@ -34,6 +34,7 @@ import pandas as pd
 from shortcut_audit import schema
 from shortcut_audit.config import ParamError, load_params
 from shortcut_audit.io import atomic_dir, visible, write_json
+from shortcut_audit.metrics import METRICS
 from shortcut_audit.validation import checks as C
 from shortcut_audit.validation.derived import (
     FACTOR_LEVELS,
@@ -64,6 +65,9 @@ NON_NEGATIVE = ("mu_star", "sigma", "mu_star_conf", "sigma_over_mu_star")
 UNIT_INTERVAL = ("mu_star_share", "accuracy", "background_share", "background_pixel_fraction")
 #: Differences of accuracies (Shapley shares of a drop, single drops, order gaps) and their interval bounds.
 SIGNED_UNIT = ("drop", "single_drop", "total_drop", "drop_alone", "drop_last", "order_gap", "area")
+#: Columns of a long table holding a score of the row's ``metric``, and differences of two such scores.
+METRIC_VALUED = ("value", "mean", "ci_low", "ci_high", "random_mean", "constant_mean")
+METRIC_GAINS = ("gain_vs_random", "gain_ci_low", "gain_ci_high")
 SOBOL_FIRST = ("S1", "first_order")
 SOBOL_TOTAL = ("ST", "total_order")
 
@@ -297,6 +301,10 @@ def sensitivity_checks(
     # A drop is a difference of accuracies: a re-draw can also help a model, so a drop, and more so the
     # lower end of its interval, can lie below 0; it cannot leave [-1, 1].
     signed = [c for c in frame.columns if c in SIGNED_UNIT or c.endswith(("ci_low", "ci_high"))]
+    if "metric" in frame.columns:
+        frame, metric_checks = _metric_range_checks(table, frame, abs_tolerance)
+        found += metric_checks
+        signed = [c for c in signed if c not in METRIC_VALUED and c not in METRIC_GAINS]
     bounds = {
         c: (0.0, 1.0) if "accuracy" in frame.columns and c in ("ci_low", "ci_high") else (-1.0, 1.0) for c in signed
     }
@@ -330,6 +338,34 @@ def sensitivity_checks(
         if high in frame.columns:
             frame[f"check_{low}_minus_{high}"] = frame[low] - frame[high]
             found.append(C.between(table, f"check_{low}_minus_{high}", high=abs_tolerance, label=f"{low} <= {high}"))
+    return frame, found
+
+
+def _metric_range_checks(table: str, frame: pd.DataFrame, tolerance: float) -> tuple[pd.DataFrame, list]:
+    """Range checks of a long table with one score per row, named in its ``metric`` column.
+
+    A score and its interval stay in the range its metric can attain (``MetricInfo.bounds``:
+    an AUC in [0, 1], the normalised AOPC in (-inf, 1]); a gain, the difference of two scores
+    of the metric, within +-(the metric's span). An unknown metric name fails the check.
+    """
+    frame = frame.copy()
+    found = [C.in_set(table, "metric", METRICS)]
+    bounds = [METRICS[m].bounds if m in METRICS else (np.nan, np.nan) for m in frame["metric"]]
+    lower = np.array([b[0] for b in bounds], dtype=float)
+    upper = np.array([b[1] for b in bounds], dtype=float)
+    span = upper - lower
+    for columns, low, high, what in (
+        (METRIC_VALUED, lower, upper, "the metric's range"),
+        (METRIC_GAINS, -span, span, "+-(the metric's span)"),
+    ):
+        for column in (c for c in columns if c in frame.columns):
+            values = frame[column].to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                outside = np.fmax(np.fmax(low - values, values - high), 0.0)
+            frame[f"check_{column}_outside_metric_range"] = np.where(np.isnan(values), np.nan, outside)
+            found.append(
+                C.between(table, f"check_{column}_outside_metric_range", high=tolerance, label=f"{column} in {what}")
+            )
     return frame, found
 
 

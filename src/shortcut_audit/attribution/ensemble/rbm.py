@@ -30,7 +30,10 @@ Initialisation as scikit-learn: ``w ~ N(0, 0.01^2)``, biases 0.
 
 The hidden unit's sign is arbitrary (flipping ``w, c`` gives the mirrored model), so the
 output is oriented to correlate positively with the ensemble mean (this library's choice).
-All images are trained together, one independent RBM each, vectorised over images.
+All images are trained together, one independent RBM each, vectorised over images: the
+training is a long sequence of tiny steps (100 sweeps of ``n / batch_size`` mini-batches), so
+its cost is per step, not per image, and training M images together costs little more than
+one. With one seed per image, an image's map is bit for bit the same alone or in a batch.
 """
 
 from __future__ import annotations
@@ -75,15 +78,17 @@ def pcd_step(
     -------
     ``(w, b, c, chain)`` after the step.
     """
-    h_pos = expit(np.einsum("mbk,mk->mb", v, w) + c[:, None])
+    # Products then sums along one axis (no einsum, whose loop order may depend on the shapes):
+    # each RBM's numbers are then the same whatever other RBMs share the call.
+    h_pos = expit((v * w[:, None, :]).sum(axis=2) + c[:, None])
     p_visible = expit(chain[:, :, None] * w[:, None, :] + b[:, None, :])
     v_neg = (u_visible < p_visible).astype(v.dtype)
-    h_neg = expit(np.einsum("mbk,mk->mb", v_neg, w) + c[:, None])
-    positive = np.einsum("mbk,mb->mk", v, h_pos) / v.shape[1]
-    negative = np.einsum("mbk,mb->mk", v_neg, h_neg) / v_neg.shape[1]
+    h_neg = expit((v_neg * w[:, None, :]).sum(axis=2) + c[:, None])
+    positive = (v * h_pos[:, :, None]).sum(axis=1) / v.shape[1]
+    negative = (v_neg * h_neg[:, :, None]).sum(axis=1) / v_neg.shape[1]
     w = w + lr * (positive - negative)
-    b = b + lr * (v.mean(axis=1) - v_neg.mean(axis=1))
-    c = c + lr * (h_pos.mean(axis=1) - h_neg.mean(axis=1))
+    b = b + lr * (v.sum(axis=1) / v.shape[1] - v_neg.sum(axis=1) / v_neg.shape[1])
+    c = c + lr * (h_pos.sum(axis=1) / h_pos.shape[1] - h_neg.sum(axis=1) / h_neg.shape[1])
     return w, b, c, (u_hidden < h_neg).astype(v.dtype)
 
 
