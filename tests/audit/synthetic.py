@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import torch
+import yaml
 from torch import nn
 
+from shortcut_audit.data import biased_mnist as bm
+from shortcut_audit.data import mnist
 from shortcut_audit.data.biased_mnist import BG_PALETTE, DIGIT_PALETTE, FACTORS, N_VALUES, linked_value
 from shortcut_audit.factors.scene import DigitBase, Scene
+from shortcut_audit.io import write_table
+from shortcut_audit.models.checkpoints import save_model
+from shortcut_audit.models.registry import build
+from shortcut_audit.training.loop import train_model
+from shortcut_audit.training.settings import TrainConfig
+from shortcut_audit.training.splits import RenderedSplit
+from shortcut_audit.training.summary import model_dir
+
+REPO = Path(__file__).resolve().parents[2]
 
 SHARPNESS = 50.0
 
@@ -114,3 +129,35 @@ class EitherColourModel(nn.Module):
         for vote in votes:
             logits[torch.arange(x.shape[0]), vote] += 1.0
         return logits
+
+
+def trained_workspace(root: Path, dataset: str, sizes: dict, batch_size: int, lr: float) -> dict:
+    """Real MNIST, one Biased-MNIST level and a simple CNN trained on it for one epoch under ``root/data``.
+
+    Returns the repository's params narrowed to that level and model (CPU), for the caller to
+    adjust and write.
+    """
+    data = root / "data"
+    (data / "mnist").mkdir(parents=True)
+    mnist.write_mnist_arrays(mnist.load_mnist(None), data / "mnist")
+    arrays = mnist.load_mnist_arrays(data / "mnist")
+    tables = bm.make_dataset(
+        dataset, bm.parse_dataset_id(dataset), arrays["train_labels"], arrays["test_labels"], 0, **sizes
+    )
+    folder = bm.dataset_dir(data, dataset)
+    folder.mkdir(parents=True)
+    for split, table in tables.items():
+        write_table(table, folder / f"{split}.parquet")
+    splits = {s: RenderedSplit(*bm.load_split(data, dataset, s)) for s in ("train", "val")}
+    torch.manual_seed(0)
+    model = build("simple_cnn")
+    train_model(
+        model, splits["train"], splits["val"], TrainConfig(epochs=1, batch_size=batch_size, lr=lr), progress=False
+    )
+    metadata = {"arch": "simple_cnn", "num_classes": 10, "in_channels": 3, "image_size": 56, "dataset_id": dataset}
+    save_model(model, {**metadata, "seed": 0}, model_dir(data / "models", dataset, "simple_cnn", 0))
+    params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
+    params["device"] = "cpu"
+    params["biased_mnist"].update(datasets=[dataset], **sizes)
+    params["train"].update(architectures=["simple_cnn"], seeds=[0])
+    return params

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from pathlib import Path
@@ -10,15 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
+from audit_synthetic import trained_workspace
 
-from shortcut_audit.data import biased_mnist as bm
-from shortcut_audit.data import mnist
-from shortcut_audit.io import is_temporary, write_table
-from shortcut_audit.models.checkpoints import save_model
-from shortcut_audit.models.registry import build
-from shortcut_audit.training.loop import RenderedSplit, TrainConfig, train_model
+from shortcut_audit.io import is_temporary
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = "p0.9"
@@ -30,30 +24,7 @@ TOLERANCE = dict(rtol=1e-6, atol=1e-6)
 def workspace(tmp_path_factory) -> Path:
     """Real MNIST digits at one bias level, a simple CNN trained for one epoch, and small audit params."""
     root = tmp_path_factory.mktemp("audit_distributed")
-    data = root / "data"
-    (data / "mnist").mkdir(parents=True)
-    mnist.write_mnist_arrays(mnist.load_mnist(None), data / "mnist")
-    arrays = mnist.load_mnist_arrays(data / "mnist")
-    tables = bm.make_dataset(
-        DATASET, bm.parse_dataset_id(DATASET), arrays["train_labels"], arrays["test_labels"], 0, **SIZES
-    )
-    folder = bm.dataset_dir(data, DATASET)
-    folder.mkdir(parents=True)
-    for split, table in tables.items():
-        write_table(table, folder / f"{split}.parquet")
-    splits = {s: RenderedSplit(*bm.load_split(data, DATASET, s)) for s in ("train", "val")}
-    torch.manual_seed(0)
-    model = build("simple_cnn")
-    train_model(model, splits["train"], splits["val"], TrainConfig(epochs=1, batch_size=64, lr=0.005), progress=False)
-    save_model(
-        model,
-        {"arch": "simple_cnn", "num_classes": 10, "in_channels": 3, "image_size": 56, "dataset_id": DATASET, "seed": 0},
-        data / "models" / DATASET / "simple_cnn" / "seed0",
-    )
-    params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
-    params["device"] = "cpu"
-    params["biased_mnist"].update(datasets=[DATASET], **SIZES)
-    params["train"].update(architectures=["simple_cnn"], seeds=[0])
+    params = trained_workspace(root, DATASET, SIZES, batch_size=64, lr=0.005)
     params["audit"].update(n_digits=15, batch_size=256)
     params["audit"]["morris"].update(n_trajectories=4, levels=4)
     params["audit"]["interventions"].update(n_digits=17, repetitions=2, max_doublings=1, n_bootstrap=200)

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import importlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 import yaml
+from audit_synthetic import trained_workspace
 
 import shortcut_audit  # noqa: F401
-from shortcut_audit.data import biased_mnist as bm
-from shortcut_audit.data import mnist
-from shortcut_audit.io import read_json, write_table
-from shortcut_audit.models.checkpoints import save_model
-from shortcut_audit.models.registry import build
-from shortcut_audit.training.loop import train_model
-from shortcut_audit.training.settings import TrainConfig
-from shortcut_audit.training.splits import RenderedSplit
-from shortcut_audit.training.summary import model_dir
+from shortcut_audit.io import read_json
 
-REPO = Path(__file__).resolve().parents[2]
 DATASET = "p0.99"
 SIZES = {"n_train": 3000, "n_val": 200, "n_test": 300}
 
@@ -36,30 +26,7 @@ def _stage(name: str):
 def workspace(tmp_path_factory) -> Path:
     """A data folder (real MNIST, one Biased-MNIST level), a trained simple CNN and params."""
     root = tmp_path_factory.mktemp("audit_stage")
-    data = root / "data"
-    (data / "mnist").mkdir(parents=True)
-    mnist.write_mnist_arrays(mnist.load_mnist(None), data / "mnist")
-    arrays = mnist.load_mnist_arrays(data / "mnist")
-    tables = bm.make_dataset(
-        DATASET, bm.parse_dataset_id(DATASET), arrays["train_labels"], arrays["test_labels"], 0, **SIZES
-    )
-    folder = bm.dataset_dir(data, DATASET)
-    folder.mkdir(parents=True)
-    for split, table in tables.items():
-        write_table(table, folder / f"{split}.parquet")
-    splits = {s: RenderedSplit(*bm.load_split(data, DATASET, s)) for s in ("train", "val")}
-    torch.manual_seed(0)
-    model = build("simple_cnn")
-    train_model(model, splits["train"], splits["val"], TrainConfig(epochs=1, batch_size=128, lr=0.002), progress=False)
-    save_model(
-        model,
-        {"arch": "simple_cnn", "num_classes": 10, "in_channels": 3, "image_size": 56, "dataset_id": DATASET},
-        model_dir(data / "models", DATASET, "simple_cnn", 0),
-    )
-    params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
-    params["device"] = "cpu"
-    params["biased_mnist"].update(datasets=[DATASET], **SIZES)
-    params["train"]["architectures"] = ["simple_cnn"]
+    params = trained_workspace(root, DATASET, SIZES, batch_size=128, lr=0.002)
     params["audit"]["interventions"]["n_digits"] = 128
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return root
