@@ -43,7 +43,10 @@ __all__ = [
 
 #: Identity of a Biased-MNIST model in every summary table.
 MODEL_ID = {"dataset_id": "str", "p": "float", "biased_factors": "str", "arch": "str", "seed": "int"}
-_FACTOR_VALUES = {"digit_color": "int", "bg_color": "int", "position": "int"}
+#: The factors the Biased-MNIST renderer draws, one column each in a split (the one place they are spelled;
+#: :mod:`shortcut_audit.data.biased_mnist` renders them, the factor registry wraps them).
+RENDERED_FACTORS: tuple[str, ...] = ("digit_color", "bg_color", "position")
+_FACTOR_VALUES = {factor: "int" for factor in RENDERED_FACTORS}
 _ALIGNED = {f"{f}_aligned": "bool" for f in _FACTOR_VALUES}
 _CONFLICTING = {f"conflicting_acc_{f}": "float" for f in _FACTOR_VALUES}
 _CURVE = {"epoch": "int", "train_loss": "float", "train_acc": "float", "val_acc": "float"}

@@ -55,7 +55,7 @@ import torch
 from shortcut_audit import schema
 from shortcut_audit.config import ParamError, get, require_names
 
-FACTORS: tuple[str, ...] = ("digit_color", "bg_color", "position")
+FACTORS: tuple[str, ...] = schema.RENDERED_FACTORS
 N_VALUES: dict[str, int] = {"digit_color": 10, "bg_color": 10, "position": 9}
 SPLITS: tuple[str, ...] = ("train", "val", "test_unbiased", "test_aligned")
 UNBIASED_TEST_P = 0.1

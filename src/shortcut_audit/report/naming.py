@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-FACTOR_LABELS = {"digit_color": "digit colour", "bg_color": "background colour", "position": "position"}
-FACTOR_DESCRIPTIONS = {
-    "digit_color": "colour of the digit strokes, one of 10 colours; linked value = the label",
-    "bg_color": "colour of the background, one of 10 colours; linked value = the label",
-    "position": "cell of a 3 x 3 grid the digit is placed in; linked value = label mod 9",
-}
+from shortcut_audit.factors.biased_mnist import RENDERER_FACTORS
+
+FACTOR_LABELS = {factor.name: factor.display_name for factor in RENDERER_FACTORS}
+FACTOR_DESCRIPTIONS = {factor.name: factor.description for factor in RENDERER_FACTORS}
 ORDER_LABELS = {"most_to_least": "most to least important", "least_to_most": "least to most important"}
 
 
