@@ -50,6 +50,15 @@ def test_the_layout_names_every_module():
     assert not missing, f"docs/architecture.md's layout does not name: {missing}"
 
 
+def test_every_module_the_layout_names_exists():
+    """The reverse of the above: a removed or renamed module leaves no stale name in the layout."""
+    layout = _layout(ARCHITECTURE.read_text())
+    existing = {p.name for p in (REPO / "src" / "shortcut_audit").rglob("*.py")}
+    existing |= {p.name for p in (REPO / "stages").glob("*.py")}
+    stale = sorted({Path(name).name for name in re.findall(r"[\w/]+\.py\b", layout)} - existing)
+    assert not stale, f"docs/architecture.md's layout names modules that do not exist: {stale}"
+
+
 def _write() -> None:
     text = ARCHITECTURE.read_text()
     head, tail = text.split(BEGIN)[0], text.split(END)[1]
