@@ -10,8 +10,9 @@ export GX_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-# Two test processes (pytest-xdist): the suite is CPU-bound and CI has 2 cores.
-PYTEST_ARGS ?= -n 2
+# Two test processes (pytest-xdist): the suite is CPU-bound and CI has 2 cores. Whole files per
+# process (loadfile), so a module fixture such as the tiny DVC pipeline is built once, not per process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 # Optional package index for torch (e.g. the PyTorch CPU wheel index on a hosted CI runner).
 TORCH_INDEX ?=
 
