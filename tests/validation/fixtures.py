@@ -18,6 +18,7 @@ import yaml
 
 from shortcut_audit import schema
 from shortcut_audit.audit.summary import seed_table
+from shortcut_audit.imagenet.fidelity import build_protocols, summary_rows
 
 DATASETS = {
     "p0.1": (0.1, ("digit_color", "bg_color", "position")),
@@ -387,8 +388,6 @@ def write_imagenet(data: Path, rng: np.random.Generator) -> None:
 def write_fidelity_summary(folder: Path) -> None:
     """A fidelity summary over two images, as the ImageNet stage computes it: the normalised AOPC
     (no lower bound) of one image is far below -1, so its interval reaches below -1 legitimately."""
-    from shortcut_audit.imagenet.fidelity import build_protocols, summary_rows
-
     scores = {
         "deletion_auc": {"sobol": [0.05, 0.9], "random": [0.6, 0.1], "constant": [0.5, 0.5]},
         "naopc": {"sobol": [-3.0, 0.9], "random": [0.2, 0.1], "constant": [0.1, 0.1]},

@@ -25,7 +25,7 @@ import torch
 from shortcut_audit.attribution import ensemble
 from shortcut_audit.attribution.ensemble import AggregationSettings
 from shortcut_audit.imagenet.fidelity import reference_maps
-from shortcut_audit.metrics import deletion_curve, insertion_curve
+from shortcut_audit.metrics import METRICS, deletion_curve, insertion_curve
 from shortcut_audit.metrics.perturbation import Seeds
 from shortcut_audit.stats import mean_interval
 
@@ -59,7 +59,7 @@ def _interval_columns(score: EnsembleScore, level: float) -> dict:
     """``deletion_auc, deletion_ci_low, deletion_ci_high`` and the same for insertion."""
     out = {}
     for name in ("deletion", "insertion"):
-        mean, low, high = mean_interval(getattr(score, name), level, 0.0, 1.0)
+        mean, low, high = mean_interval(getattr(score, name), level, *METRICS[f"{name}_auc"].bounds)
         out.update({f"{name}_auc": mean, f"{name}_ci_low": low, f"{name}_ci_high": high})
     return out
 

@@ -317,9 +317,9 @@ def summary_rows(fidelity: pd.DataFrame, protocols: list[FidelityProtocol], leve
     rows = []
     for (model, protocol, metric), part in data.groupby(["model", "protocol", "metric"], sort=False):
         by_method = {m: g.set_index("image_id")["value"] for m, g in part.groupby("method", sort=False)}
-        direction = METRICS[metric].direction
-        random = by_method.get("random")
         info = METRICS[metric]
+        direction = info.direction
+        random = by_method.get("random")
         bounds = info.bounds
         # A gain is a difference of two scores of the metric: it cannot exceed the metric's span.
         span = bounds[1] - bounds[0]
